@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# install-deps.sh: install the Debian packages confidoc needs to build and test.
+# Installs only what is missing; does nothing when everything is present.
+# Run as root (or with the packages already installed); never downloads anything
+# but Debian packages.
+set -euo pipefail
+
+BUILD_PKGS=(
+  build-essential cmake pkg-config
+  libmicrohttpd-dev libgnutls28-dev   # HTTP/1.1 server and its TLS
+  libmariadb-dev                       # MariaDB Connector/C
+  libsodium-dev                        # AEAD, Argon2id, keyed hashing, secure memory
+  libssl-dev                           # OpenSSL: memcached TLS client, X.509 in the CAS
+  libjansson-dev                       # JSON
+  libyaml-dev                          # policy files of confidoc-cas
+  libcmocka-dev                        # unit tests
+)
+TEST_PKGS=(
+  mariadb-server mariadb-client       # real database for integration tests
+  memcached                            # real rate-limit store
+  nginx-light                          # TLS front end
+  curl jq openssl procps iproute2 psmisc
+)
+
+missing=()
+for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "confidoc: missing Debian packages; run as root:" >&2
+  echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "confidoc: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian's packages start their servers at install time on a normal init; tests
+# start their own, so stop any that a package started.
+for svc in mariadb memcached nginx; do
+  if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
+done
