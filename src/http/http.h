@@ -1,0 +1,98 @@
+/* http.h: the HTTPS server glue (libmicrohttpd with GnuTLS).
+ *
+ * Owns everything about connections: TLS 1.2/1.3 only, a client certificate
+ * that chains to the configured CA on every connection (no request is passed
+ * on without one; optionally its subject must be in an allow list), bounded
+ * header and body sizes (413 before a too-large body is read, 431 for
+ * oversized headers), connection and idle timeouts, a connection limit, a
+ * budget of body bytes buffered at once across all requests, graceful drain.
+ * Each complete request is handed to one handler function with its body
+ * buffered; the handler fills a response. Only this module includes
+ * microhttpd.h and gnutls. */
+#ifndef CONFIDOC_HTTP_H
+#define CONFIDOC_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/err.h"
+
+#define HTTP_MAX_ALLOWED_SUBJECTS 16
+#define HTTP_SUBJECT_MAX 512
+#define HTTP_REQUEST_ID_LEN 16
+#define HTTP_MAX_RESPONSE_HEADERS 4
+
+struct http_server_config {
+    const char *bind_addr;  /* IPv4 or IPv6 literal, e.g. "127.0.0.1" or "::" */
+    unsigned port;          /* 0: pick a free port (see http_server_port) */
+    const char *tls_cert;   /* server certificate chain, PEM file */
+    const char *tls_key;    /* its private key, PEM file */
+    const char *client_ca;  /* CA file that client certificates must chain to */
+    /* If n_allowed_subjects > 0, a client certificate's subject DN (RFC 4514
+     * string as GnuTLS prints it, e.g. "CN=proxy") must equal one of these. */
+    const char *allowed_subjects[HTTP_MAX_ALLOWED_SUBJECTS];
+    size_t n_allowed_subjects;
+    size_t max_body_bytes;        /* larger bodies: 413 */
+    size_t max_header_bytes;      /* request line + headers; larger: 431 */
+    size_t max_inflight_body_bytes; /* all buffered bodies together; over it: 503 */
+    unsigned max_connections;
+    unsigned connection_timeout_s; /* idle/slow client timeout */
+    unsigned drain_timeout_s;      /* http_server_stop waits this long for requests */
+};
+
+struct http_header {
+    const char *name;
+    const char *value;
+};
+
+/* A complete request. Everything is owned by the server and valid only for the
+ * duration of the handler call. */
+struct http_request {
+    const char *method;     /* "GET", "POST", ... */
+    const char *path;       /* percent-decoded path, without the query */
+    const uint8_t *body;    /* buffered body (may be NULL when body_len is 0) */
+    size_t body_len;
+    struct sockaddr_storage peer; /* TCP peer address */
+    socklen_t peer_len;
+    const char *client_subject; /* verified client certificate subject DN */
+    char request_id[HTTP_REQUEST_ID_LEN + 1];
+    void *impl; /* private to the server */
+};
+
+/* Looks up a request header (case-insensitive name); NULL if absent. */
+const char *http_request_header(const struct http_request *req, const char *name);
+/* Looks up a query-string argument (decoded); NULL if absent. */
+const char *http_request_query(const struct http_request *req, const char *name);
+
+/* What a handler answers. The server initialises it to 500 with no body. */
+struct http_response {
+    int status;
+    const char *content_type;  /* static or owned by the handler until the call returns */
+    uint8_t *body;             /* malloc'ed; the server takes ownership, wipes and frees it */
+    size_t body_len;
+    struct http_header headers[HTTP_MAX_RESPONSE_HEADERS]; /* static strings or copied by the server */
+    size_t n_headers;
+    const char *route; /* route pattern for the access log, e.g. "/documents/{record_id}" */
+};
+
+/* Adds a header; values are copied. Returns CD_ERR_TOO_LARGE when full. */
+cd_err http_response_header(struct http_response *resp, const char *name, const char *value);
+
+typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
+                                struct http_response *resp);
+
+typedef struct http_server http_server;
+
+/* Starts serving on its own threads (one per connection). Errors: CD_ERR_CONFIG
+ * (unreadable certificate or key), CD_ERR_IO (cannot bind). */
+cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn handler, void *ctx,
+                         http_server **out);
+/* The port actually bound. */
+unsigned http_server_port(const http_server *srv);
+/* Stops accepting, lets requests in flight finish (up to drain_timeout_s),
+ * then stops. NULL is a no-op. */
+void http_server_stop(http_server *srv);
+
+#endif

@@ -1,0 +1,33 @@
+/* log.h: one-line structured logging to stderr. Never pass secrets or
+ * personal data (passwords, keys, document bytes, usernames) to these. */
+#ifndef CONFIDOC_LOG_H
+#define CONFIDOC_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+
+/* Sets the program name and the lowest level written. Safe to call again. */
+void log_init(const char *ident, enum log_level level);
+/* Parses "debug", "info", "warn" or "error"; returns 0 on success, -1 otherwise. */
+int log_level_parse(const char *name, enum log_level *out);
+
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* log_warn and log_error append ": strerror(errno)"; the x variants do not. */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The access log line: one per request. route is the route pattern (never the
+ * raw path, which could carry personal data). */
+void log_request(const char *request_id, const char *method, const char *route, int status,
+                 double duration_ms, uint64_t bytes_in, uint64_t bytes_out);
+
+/* Copies untrusted text into dst (at most dstlen-1 bytes plus NUL), replacing
+ * every byte outside printable ASCII by '?'. For logging client-supplied text. */
+void log_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen);
+
+#endif

@@ -1,0 +1,45 @@
+/* router.h: maps a method and path to a route. Pure: no I/O, no allocation. */
+#ifndef CONFIDOC_ROUTER_H
+#define CONFIDOC_ROUTER_H
+
+#include <stddef.h>
+
+enum route_id {
+    ROUTE_NONE = 0,
+    ROUTE_HEALTHZ,          /* GET /healthz */
+    ROUTE_READYZ,           /* GET /readyz */
+    ROUTE_CREATE_ACCOUNT,   /* GET|POST /users/create_account */
+    ROUTE_ME,               /* GET|DELETE /users/me */
+    ROUTE_ME_PASSWORD,      /* POST /users/me/password */
+    ROUTE_RECOVER,          /* POST /users/recover */
+    ROUTE_CREATE_DOCUMENT,  /* POST /documents/create_document */
+    ROUTE_DOCUMENTS,        /* GET /documents */
+    ROUTE_DOCUMENT,         /* GET|PUT|DELETE /documents/{record_id} */
+    ROUTE_DOCUMENT_CONTENT, /* GET /documents/{record_id}/content */
+    ROUTE__COUNT
+};
+
+enum router_status {
+    ROUTER_OK = 0,
+    ROUTER_NOT_FOUND,          /* no route has this path: 404 */
+    ROUTER_METHOD_NOT_ALLOWED, /* the path exists, not with this method: 405 */
+};
+
+#define ROUTER_PARAM_MAX 64
+
+struct route_match {
+    enum route_id id;
+    const char *pattern;           /* e.g. "/documents/{record_id}", for logs */
+    char param[ROUTER_PARAM_MAX];  /* the {record_id} segment as sent (unvalidated) */
+    int param_too_long;            /* the segment did not fit in param */
+};
+
+/* Matches method and path (no query string). On ROUTER_OK fills m. On
+ * ROUTER_METHOD_NOT_ALLOWED writes the allowed methods ("GET, PUT, DELETE")
+ * to allow and sets m->pattern. A path segment longer than ROUTER_PARAM_MAX-1
+ * in the parameter position still routes, with m->param truncated to "" and
+ * m->param_too_long set, so the caller answers 422. HEAD is not routed. */
+enum router_status router_match(const char *method, const char *path, struct route_match *m,
+                                char *allow, size_t allowlen);
+
+#endif

@@ -1,0 +1,131 @@
+/* db.h: persistence of accounts and documents in MariaDB (Connector/C).
+ *
+ * The database only ever sees ciphertext, keyed hashes and random identifiers:
+ * encryption happens in the callers (auth, handlers) through crypto.h.
+ * Every statement is prepared; every connection uses TLS with a client
+ * certificate and verifies the server's certificate and host name. A 2xx
+ * answer rests on these functions returning CD_OK only after COMMIT.
+ *
+ * Only this module includes mysql.h. Errors: CD_ERR_UNAVAILABLE when the
+ * server cannot be reached (callers answer 503), CD_ERR_NOT_FOUND,
+ * CD_ERR_EXISTS (unique key), CD_ERR_CONFLICT (optimistic concurrency lost),
+ * CD_ERR_TIMEOUT (no pool connection free in time), CD_ERR_INTERNAL. */
+#ifndef CONFIDOC_DB_H
+#define CONFIDOC_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "crypto/crypto.h"
+
+struct db_config {
+    const char *host;        /* TCP host name or address */
+    unsigned port;
+    const char *database;
+    const char *user;
+    const char *password;    /* may be NULL: the account authenticates by certificate */
+    const char *tls_ca;      /* CA file that verifies the server */
+    const char *tls_cert;    /* our client certificate */
+    const char *tls_key;     /* its key */
+    bool verify_server_name; /* check host against the server certificate (default true) */
+    unsigned pool_size;      /* connections, >= 1 */
+    unsigned connect_timeout_s;
+    unsigned io_timeout_s;       /* read/write timeout per statement */
+    unsigned acquire_timeout_ms; /* wait for a free pool connection */
+};
+
+typedef struct db_pool db_pool;
+
+/* Creates a pool. Connections are opened lazily and re-opened after failures,
+ * so this succeeds even while the server is down. */
+cd_err db_pool_new(const struct db_config *cfg, db_pool **out);
+/* Closes every connection; NULL is a no-op. */
+void db_pool_free(db_pool *pool);
+/* Applies the schema migrations not yet applied (serialised across replicas by
+ * a named lock). Run once at start. */
+cd_err db_migrate(db_pool *pool);
+/* Checks that a connection works (readiness). */
+cd_err db_ping(db_pool *pool);
+/* Returns the schema version applied (for tests and /readyz). */
+cd_err db_schema_version(db_pool *pool, unsigned *version);
+
+/* ---- accounts ---- */
+
+/* Largest sealed secret-key blob stored (wrapped or escrowed). */
+#define DB_KEYBLOB_MAX 96
+
+struct db_user {
+    uint64_t id;                              /* assigned by db_user_insert */
+    uint8_t uid[CRYPTO_UID_BYTES];            /* random, stable: binds ciphertexts */
+    uint8_t uname_hash[CRYPTO_HASH_BYTES];    /* keyed hash of the username */
+    uint32_t mk_version;                      /* master key version of the hashes/wraps */
+    uint8_t pw_salt[CRYPTO_SALT_BYTES];
+    uint32_t pw_opslimit;
+    uint32_t pw_memlimit_kib;
+    uint8_t verifier[CRYPTO_HASH_BYTES];
+    uint8_t public_key[CRYPTO_KEY_BYTES];
+    uint8_t sk_pw[CRYPTO_WRAPPED_KEY_BYTES];  /* secret key under the password KEK */
+    uint8_t sk_rc[CRYPTO_WRAPPED_KEY_BYTES];  /* secret key under the recovery KEK */
+    uint8_t sk_escrow[DB_KEYBLOB_MAX];        /* optional: sealed to an escrow key */
+    size_t sk_escrow_len;                     /* 0 when absent */
+    uint32_t auth_gen; /* bumped on every credential change; invalidates caches */
+};
+
+/* Inserts a new account; sets u->id. CD_ERR_EXISTS if uname_hash or uid is taken. */
+cd_err db_user_insert(db_pool *pool, struct db_user *u);
+/* Looks an account up by its username hash. */
+cd_err db_user_get_by_hash(db_pool *pool, const uint8_t uname_hash[CRYPTO_HASH_BYTES],
+                           struct db_user *out);
+/* Replaces the credential columns (uname_hash, mk_version, pw_salt, pw_opslimit,
+ * pw_memlimit_kib, verifier, sk_pw, sk_rc, sk_escrow) of account u->id and sets
+ * auth_gen to expected_gen + 1, only if its auth_gen is still expected_gen
+ * (CD_ERR_CONFLICT otherwise; CD_ERR_NOT_FOUND if the account is gone). */
+cd_err db_user_update_credentials(db_pool *pool, const struct db_user *u, uint32_t expected_gen);
+/* Deletes the account and all its documents in one transaction. */
+cd_err db_user_delete(db_pool *pool, uint64_t id);
+
+/* ---- documents ---- */
+
+/* Largest sealed content type stored (a content type is at most 255 bytes). */
+#define DB_CTYPE_CT_MAX (255 + CRYPTO_AEAD_OVERHEAD)
+
+struct db_doc {
+    uint64_t owner_id;
+    int64_t record_id; /* 0 .. 2^63-1 */
+    uint64_t version;  /* 1 for the first, +1 on every replacement */
+    uint8_t wrapped_dk[CRYPTO_WRAPPED_KEY_BYTES];
+    uint8_t ctype_ct[DB_CTYPE_CT_MAX];
+    size_t ctype_ct_len;
+    uint8_t *content_ct; /* owned by whoever filled the struct; see db_doc_release */
+    size_t content_ct_len;
+    uint64_t size;          /* plaintext length in bytes */
+    int64_t created_us;     /* microseconds since the epoch, UTC */
+    int64_t updated_us;
+};
+
+/* Frees content_ct of a struct filled by db_doc_get (NULL-safe) and wipes nothing
+ * else: ciphertext is not secret. */
+void db_doc_release(struct db_doc *d);
+
+/* Inserts version d->version of a new document; CD_ERR_EXISTS when
+ * (owner_id, record_id) exists. Timestamps are set by the database. */
+cd_err db_doc_insert(db_pool *pool, const struct db_doc *d);
+/* Replaces the document with d (whose version must be expected_version + 1)
+ * only if its current version is expected_version; CD_ERR_CONFLICT otherwise,
+ * CD_ERR_NOT_FOUND if it does not exist. Keeps created_us. */
+cd_err db_doc_replace(db_pool *pool, const struct db_doc *d, uint64_t expected_version);
+/* Reads a document; content_ct is malloc'ed for the caller (release with
+ * db_doc_release). */
+cd_err db_doc_get(db_pool *pool, uint64_t owner_id, int64_t record_id, struct db_doc *out);
+/* Current version of a document, or CD_ERR_NOT_FOUND. */
+cd_err db_doc_version(db_pool *pool, uint64_t owner_id, int64_t record_id, uint64_t *version);
+/* Deletes a document; CD_ERR_NOT_FOUND if it did not exist. */
+cd_err db_doc_delete(db_pool *pool, uint64_t owner_id, int64_t record_id);
+/* Lists the owner's documents with record_id > after, in record_id order, at
+ * most max of them, without content (content_ct stays NULL). Sets *n. */
+cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_doc *out,
+                   size_t max, size_t *n);
+
+#endif
