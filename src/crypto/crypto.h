@@ -115,8 +115,7 @@ struct crypto_pwparams {
  * input of the password KEK). CD_ERR_NOMEM when Argon2id cannot get its memory. */
 cd_err crypto_password_derive(const char *pw, size_t pwlen, const uint8_t salt[CRYPTO_SALT_BYTES],
                               const struct crypto_pwparams *params,
-                              uint8_t verifier[CRYPTO_HASH_BYTES],
-                              uint8_t pwkey[CRYPTO_KEY_BYTES]);
+                              uint8_t verifier[CRYPTO_HASH_BYTES], uint8_t pwkey[CRYPTO_KEY_BYTES]);
 
 /* ---- user keys ---- */
 
@@ -159,16 +158,14 @@ cd_err crypto_sk_unwrap_recovery(const crypto_keyring *kr, uint32_t version,
                                  uint8_t sk[CRYPTO_KEY_BYTES]);
 /* Seals sk to a deployment escrow public key (crypto_box_seal). */
 cd_err crypto_sk_escrow(const uint8_t escrow_pk[CRYPTO_KEY_BYTES],
-                        const uint8_t sk[CRYPTO_KEY_BYTES],
-                        uint8_t out[CRYPTO_ESCROWED_KEY_BYTES]);
+                        const uint8_t sk[CRYPTO_KEY_BYTES], uint8_t out[CRYPTO_ESCROWED_KEY_BYTES]);
 
 /* ---- generic AEAD ---- */
 
 /* out = nonce || ciphertext || tag; outcap must be >= inlen + CRYPTO_AEAD_OVERHEAD
  * (CD_ERR_INVALID otherwise). */
 cd_err crypto_aead_seal(const uint8_t key[CRYPTO_KEY_BYTES], const void *ad, size_t adlen,
-                        const void *in, size_t inlen, uint8_t *out, size_t outcap,
-                        size_t *outlen);
+                        const void *in, size_t inlen, uint8_t *out, size_t outcap, size_t *outlen);
 /* Inverse of crypto_aead_seal; CD_ERR_CRYPTO on any tampering, CD_ERR_INVALID
  * when in is shorter than the overhead or outcap too small. */
 cd_err crypto_aead_open(const uint8_t key[CRYPTO_KEY_BYTES], const void *ad, size_t adlen,
@@ -199,10 +196,9 @@ cd_err crypto_doc_seal(const uint8_t doc_kek[CRYPTO_KEY_BYTES], const struct cry
  * content NULL/0) to open only the content type, as listings do. ctype_out is
  * NUL-terminated (ctype_cap counts the NUL). CD_ERR_CRYPTO on any tampering. */
 cd_err crypto_doc_open(const uint8_t doc_kek[CRYPTO_KEY_BYTES], const struct crypto_doc_ad *ad,
-                       const uint8_t wrapped_dk[CRYPTO_WRAPPED_KEY_BYTES],
-                       const uint8_t *ctype_ct, size_t ctype_ct_len, const uint8_t *content_ct,
-                       size_t content_ct_len, char *ctype_out, size_t ctype_cap,
-                       size_t *ctype_len, uint8_t *content_out, size_t content_cap,
-                       size_t *content_len);
+                       const uint8_t wrapped_dk[CRYPTO_WRAPPED_KEY_BYTES], const uint8_t *ctype_ct,
+                       size_t ctype_ct_len, const uint8_t *content_ct, size_t content_ct_len,
+                       char *ctype_out, size_t ctype_cap, size_t *ctype_len, uint8_t *content_out,
+                       size_t content_cap, size_t *content_len);
 
 #endif

@@ -29,9 +29,9 @@ enum router_status {
 
 struct route_match {
     enum route_id id;
-    const char *pattern;           /* e.g. "/documents/{record_id}", for logs */
-    char param[ROUTER_PARAM_MAX];  /* the {record_id} segment as sent (unvalidated) */
-    int param_too_long;            /* the segment did not fit in param */
+    const char *pattern;          /* e.g. "/documents/{record_id}", for logs */
+    char param[ROUTER_PARAM_MAX]; /* the {record_id} segment as sent (unvalidated) */
+    int param_too_long;           /* the segment did not fit in param */
 };
 
 /* Matches method and path (no query string). On ROUTER_OK fills m. On

@@ -21,7 +21,7 @@
 #include "crypto/crypto.h"
 
 struct db_config {
-    const char *host;        /* TCP host name or address */
+    const char *host; /* TCP host name or address */
     unsigned port;
     const char *database;
     const char *user;
@@ -57,19 +57,19 @@ cd_err db_schema_version(db_pool *pool, unsigned *version);
 #define DB_KEYBLOB_MAX 96
 
 struct db_user {
-    uint64_t id;                              /* assigned by db_user_insert */
-    uint8_t uid[CRYPTO_UID_BYTES];            /* random, stable: binds ciphertexts */
-    uint8_t uname_hash[CRYPTO_HASH_BYTES];    /* keyed hash of the username */
-    uint32_t mk_version;                      /* master key version of the hashes/wraps */
+    uint64_t id;                           /* assigned by db_user_insert */
+    uint8_t uid[CRYPTO_UID_BYTES];         /* random, stable: binds ciphertexts */
+    uint8_t uname_hash[CRYPTO_HASH_BYTES]; /* keyed hash of the username */
+    uint32_t mk_version;                   /* master key version of the hashes/wraps */
     uint8_t pw_salt[CRYPTO_SALT_BYTES];
     uint32_t pw_opslimit;
     uint32_t pw_memlimit_kib;
     uint8_t verifier[CRYPTO_HASH_BYTES];
     uint8_t public_key[CRYPTO_KEY_BYTES];
-    uint8_t sk_pw[CRYPTO_WRAPPED_KEY_BYTES];  /* secret key under the password KEK */
-    uint8_t sk_rc[CRYPTO_WRAPPED_KEY_BYTES];  /* secret key under the recovery KEK */
-    uint8_t sk_escrow[DB_KEYBLOB_MAX];        /* optional: sealed to an escrow key */
-    size_t sk_escrow_len;                     /* 0 when absent */
+    uint8_t sk_pw[CRYPTO_WRAPPED_KEY_BYTES]; /* secret key under the password KEK */
+    uint8_t sk_rc[CRYPTO_WRAPPED_KEY_BYTES]; /* secret key under the recovery KEK */
+    uint8_t sk_escrow[DB_KEYBLOB_MAX];       /* optional: sealed to an escrow key */
+    size_t sk_escrow_len;                    /* 0 when absent */
     uint32_t auth_gen; /* bumped on every credential change; invalidates caches */
 };
 
@@ -100,8 +100,8 @@ struct db_doc {
     size_t ctype_ct_len;
     uint8_t *content_ct; /* owned by whoever filled the struct; see db_doc_release */
     size_t content_ct_len;
-    uint64_t size;          /* plaintext length in bytes */
-    int64_t created_us;     /* microseconds since the epoch, UTC */
+    uint64_t size;      /* plaintext length in bytes */
+    int64_t created_us; /* microseconds since the epoch, UTC */
     int64_t updated_us;
 };
 
@@ -125,7 +125,7 @@ cd_err db_doc_version(db_pool *pool, uint64_t owner_id, int64_t record_id, uint6
 cd_err db_doc_delete(db_pool *pool, uint64_t owner_id, int64_t record_id);
 /* Lists the owner's documents with record_id > after, in record_id order, at
  * most max of them, without content (content_ct stays NULL). Sets *n. */
-cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_doc *out,
-                   size_t max, size_t *n);
+cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_doc *out, size_t max,
+                   size_t *n);
 
 #endif

@@ -1,0 +1,291 @@
+/* main.c: confidoc-api: configuration, start-up, signal handling and shutdown. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "config/config.h"
+#include "crypto/crypto.h"
+#include "handlers/handlers.h"
+#include "http/http.h"
+#include "log/log.h"
+#include "ratelimit/ratelimit.h"
+#include "storage/db.h"
+
+#define CONFIDOC_VERSION "0.1.0"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: confidoc-api --config FILE [--check-config]\n"
+            "       confidoc-api --version\n"
+            "Every configuration key can be overridden by CONFIDOC_<KEY> in the environment.\n");
+}
+
+/* Reads a small file whose first line is a secret (escrow key, database
+ * password); strips the newline. */
+static int read_small_file(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "re");
+    size_t n;
+
+    if (f == NULL)
+        return -1;
+    n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return 0;
+}
+
+static int parse_hex32(const char *hex, uint8_t out[32])
+{
+    if (strlen(hex) != 64)
+        return -1;
+    for (size_t i = 0; i < 32; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return -1;
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+/* Keeps secrets out of core dumps and away from ptrace by other users. */
+static void harden_process(void)
+{
+    struct rlimit zero = {0, 0};
+    (void)setrlimit(RLIMIT_CORE, &zero);
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int main(int argc, char **argv)
+{
+    static struct config cfg;
+    const char *config_path = NULL;
+    bool check_only = false;
+    char err[512], subjects_buf[CONFIG_STR_MAX], proxies_buf[CONFIG_STR_MAX],
+        servers_buf[CONFIG_STR_MAX], dbpass[256] = "";
+    crypto_keyring *kr = NULL;
+    db_pool *db = NULL;
+    ratelimit *rl = NULL;
+    auth *au = NULL;
+    http_server *srv = NULL;
+    struct app app;
+    sigset_t sigs;
+    enum log_level level;
+    int status = 1, sig, n;
+    cd_err rc;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (strcmp(argv[i], "--check-config") == 0) {
+            check_only = true;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("confidoc-api %s\n", CONFIDOC_VERSION);
+            return 0;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    harden_process();
+    config_defaults(&cfg);
+    if ((config_path != NULL && config_load_file(&cfg, config_path, err, sizeof(err)) != CD_OK) ||
+        config_apply_env(&cfg, err, sizeof(err)) != CD_OK ||
+        config_validate(&cfg, err, sizeof(err)) != CD_OK) {
+        fprintf(stderr, "confidoc-api: %s\n", err);
+        return 2;
+    }
+    (void)log_level_parse(cfg.log_level, &level);
+    log_init("confidoc-api", level);
+
+    if (crypto_init() != CD_OK) {
+        log_errorx("cannot initialise libsodium");
+        return 1;
+    }
+    if (crypto_keyring_load(cfg.master_key_file, &kr, err, sizeof(err)) != CD_OK) {
+        log_errorx("master key: %s", err);
+        return 2;
+    }
+
+    memset(&app, 0, sizeof(app));
+    struct auth_config acfg = {
+        .pwparams = {cfg.argon2_opslimit, (size_t)cfg.argon2_memlimit_kib * 1024u},
+        .max_concurrent_hashes = cfg.argon2_max_concurrent,
+        .hash_wait_ms = 10000,
+        .cache_entries = cfg.auth_cache_entries,
+        .cache_ttl_s = cfg.auth_cache_ttl,
+    };
+    if (cfg.escrow_public_key_file[0] != '\0') {
+        char hex[80];
+        if (read_small_file(cfg.escrow_public_key_file, hex, sizeof(hex)) != 0 ||
+            parse_hex32(hex, acfg.escrow_pk) != 0) {
+            log_errorx("escrow_public_key_file: expected 64 hex digits in %s",
+                       cfg.escrow_public_key_file);
+            goto out;
+        }
+        acfg.have_escrow = true;
+    }
+    if (cfg.db_password_file[0] != '\0' &&
+        read_small_file(cfg.db_password_file, dbpass, sizeof(dbpass)) != 0) {
+        log_error("cannot read db_password_file %s", cfg.db_password_file);
+        goto out;
+    }
+    n = config_split_list(cfg.trusted_proxy_subjects, ';', proxies_buf, sizeof(proxies_buf),
+                          app.trusted_proxies, HANDLERS_MAX_PROXIES);
+    if (n < 0) {
+        log_errorx("trusted_proxy_subjects: too many subjects");
+        goto out;
+    }
+    app.n_trusted_proxies = (size_t)n;
+
+    if (check_only) {
+        config_print(&cfg, stdout);
+        printf("# configuration is valid; master key versions: %zu\n",
+               crypto_keyring_versions(kr, NULL, 0));
+        status = 0;
+        goto out;
+    }
+
+    /* Signals are taken synchronously by sigwait below; every thread created
+     * from here on inherits the blocked mask. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct db_config dcfg = {
+        .host = cfg.db_host,
+        .port = cfg.db_port,
+        .database = cfg.db_name,
+        .user = cfg.db_user,
+        .password = dbpass[0] != '\0' ? dbpass : NULL,
+        .tls_ca = cfg.db_tls_ca,
+        .tls_cert = cfg.db_tls_cert,
+        .tls_key = cfg.db_tls_key,
+        .verify_server_name = cfg.db_verify_server_name,
+        .pool_size = cfg.db_pool_size,
+        .connect_timeout_s = cfg.db_connect_timeout,
+        .io_timeout_s = cfg.db_io_timeout,
+        .acquire_timeout_ms = cfg.db_acquire_timeout_ms,
+    };
+    if (db_pool_new(&dcfg, &db) != CD_OK) {
+        log_errorx("cannot create the database pool");
+        goto out;
+    }
+    /* The schema must be in place before serving; wait for the database. */
+    for (unsigned attempt = 0;; attempt++) {
+        struct timespec zero = {0, 0};
+        rc = db_migrate(db);
+        if (rc == CD_OK)
+            break;
+        if (rc != CD_ERR_UNAVAILABLE && rc != CD_ERR_TIMEOUT) {
+            log_errorx("database migration failed: %s", cd_strerror(rc));
+            goto out;
+        }
+        if (attempt % 10 == 0)
+            log_warnx("database unreachable; retrying");
+        if (sigtimedwait(&sigs, NULL, &zero) > 0)
+            goto out;
+        sleep(1);
+    }
+
+    struct ratelimit_config rcfg = {
+        .limit = cfg.rate_limit,
+        .window_s = cfg.rate_window,
+        .tls_ca = cfg.memcached_tls_ca,
+        .tls_cert = cfg.memcached_tls_cert,
+        .tls_key = cfg.memcached_tls_key,
+        .server_name = cfg.memcached_server_name[0] != '\0' ? cfg.memcached_server_name : NULL,
+        .connect_timeout_ms = cfg.memcached_timeout_ms,
+        .io_timeout_ms = cfg.memcached_timeout_ms,
+        .pool_size = cfg.memcached_pool_size,
+        .on_unavailable = strcmp(cfg.rate_limit_on_unavailable, "reject") == 0
+                              ? RATELIMIT_FALLBACK_REJECT
+                              : RATELIMIT_FALLBACK_LOCAL,
+        .login_fail_limit = cfg.login_fail_limit,
+        .login_block_base_s = cfg.login_block_base,
+        .login_block_max_s = cfg.login_block_max,
+    };
+    n = config_split_list(cfg.memcached_servers, ',', servers_buf, sizeof(servers_buf),
+                          rcfg.servers, RATELIMIT_MAX_SERVERS);
+    if (n < 0) {
+        log_errorx("memcached_servers: too many servers");
+        goto out;
+    }
+    rcfg.n_servers = (size_t)n;
+    if (ratelimit_new(&rcfg, kr, &rl) != CD_OK) {
+        log_errorx("cannot set up rate limiting");
+        goto out;
+    }
+    if (auth_new(&acfg, kr, db, rl, &au) != CD_OK) {
+        log_errorx("cannot set up authentication");
+        goto out;
+    }
+
+    handlers_init();
+    app.kr = kr;
+    app.db = db;
+    app.auth = au;
+    app.rl = rl;
+    app.rate_limit = cfg.rate_limit;
+    app.list_page_max = cfg.list_page_max;
+
+    struct http_server_config hcfg = {
+        .bind_addr = cfg.listen_addr,
+        .port = cfg.listen_port,
+        .tls_cert = cfg.tls_cert,
+        .tls_key = cfg.tls_key,
+        .client_ca = cfg.client_ca,
+        .max_body_bytes = cfg.max_body_bytes,
+        .max_header_bytes = cfg.max_header_bytes,
+        .max_inflight_body_bytes = cfg.max_inflight_body_bytes,
+        .max_connections = cfg.max_connections,
+        .connection_timeout_s = cfg.connection_timeout,
+        .drain_timeout_s = cfg.drain_timeout,
+    };
+    n = config_split_list(cfg.allowed_client_subjects, ';', subjects_buf, sizeof(subjects_buf),
+                          hcfg.allowed_subjects, HTTP_MAX_ALLOWED_SUBJECTS);
+    if (n < 0) {
+        log_errorx("allowed_client_subjects: too many subjects");
+        goto out;
+    }
+    hcfg.n_allowed_subjects = (size_t)n;
+    rc = http_server_start(&hcfg, handlers_dispatch, &app, &srv);
+    if (rc != CD_OK) {
+        log_errorx("cannot start the HTTPS server: %s", cd_strerror(rc));
+        goto out;
+    }
+    log_info("listening on %s port %u", cfg.listen_addr, http_server_port(srv));
+
+    do {
+        sig = sigwaitinfo(&sigs, NULL);
+    } while (sig < 0 && errno == EINTR);
+    log_info("signal %d: draining", sig);
+    http_server_stop(srv);
+    srv = NULL;
+    status = 0;
+out:
+    http_server_stop(srv);
+    auth_free(au);
+    ratelimit_free(rl);
+    db_pool_free(db);
+    crypto_keyring_free(kr);
+    crypto_wipe(dbpass, sizeof(dbpass));
+    crypto_wipe(acfg.escrow_pk, sizeof(acfg.escrow_pk));
+    log_info("stopped");
+    return status;
+}

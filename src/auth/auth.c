@@ -1,0 +1,614 @@
+/* auth.c: credential verification, the credential cache, and account lifecycle. */
+#include "auth/auth.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log/log.h"
+#include "validate/validate.h"
+
+#define AUTH_WAYS 4 /* cache associativity: entries per bucket */
+
+struct auth_cache_entry {
+    uint8_t key[CRYPTO_HASH_BYTES]; /* keyed hash of (username, password) */
+    uint64_t user_id;
+    uint8_t uid[CRYPTO_UID_BYTES];
+    uint8_t sk[CRYPTO_KEY_BYTES];
+    uint32_t auth_gen;
+    int64_t expires; /* monotonic seconds; 0: empty */
+};
+
+struct auth {
+    struct auth_config cfg;
+    const crypto_keyring *kr;
+    db_pool *db;
+    ratelimit *rl;
+    sem_t hash_slots;
+    pthread_mutex_t lock;
+    struct auth_cache_entry *cache; /* locked memory: holds secret keys */
+    size_t nbuckets;
+};
+
+static int64_t auth_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+cd_err auth_new(const struct auth_config *cfg, const crypto_keyring *kr, db_pool *db, ratelimit *rl,
+                auth **out)
+{
+    auth *a;
+    size_t entries;
+
+    if (cfg->max_concurrent_hashes == 0 || cfg->cache_entries == 0)
+        return CD_ERR_INVALID;
+    a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return CD_ERR_NOMEM;
+    a->cfg = *cfg;
+    a->kr = kr;
+    a->db = db;
+    a->rl = rl;
+    a->nbuckets = (cfg->cache_entries + AUTH_WAYS - 1) / AUTH_WAYS;
+    entries = a->nbuckets * AUTH_WAYS;
+    a->cache = crypto_secure_alloc(entries * sizeof(*a->cache));
+    if (a->cache == NULL) {
+        free(a);
+        return CD_ERR_NOMEM;
+    }
+    memset(a->cache, 0, entries * sizeof(*a->cache));
+    if (sem_init(&a->hash_slots, 0, cfg->max_concurrent_hashes) != 0) {
+        crypto_secure_free(a->cache);
+        free(a);
+        return CD_ERR_INTERNAL;
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    *out = a;
+    return CD_OK;
+}
+
+void auth_free(auth *a)
+{
+    if (a == NULL)
+        return;
+    crypto_secure_free(a->cache); /* wipes */
+    sem_destroy(&a->hash_slots);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+void auth_principal_wipe(struct auth_principal *p)
+{
+    crypto_wipe(p, sizeof(*p));
+}
+
+void auth_principal_doc_kek(const struct auth_principal *p, uint8_t kek[CRYPTO_KEY_BYTES])
+{
+    crypto_user_doc_kek(p->sk, kek);
+}
+
+void auth_credentials_wipe(struct auth_credentials *c)
+{
+    crypto_wipe(c, sizeof(*c));
+}
+
+/* ---- HTTP Basic ---- */
+
+static int auth_b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* Strict RFC 4648 base64 with padding; returns the decoded length or -1. */
+static long auth_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t outcap)
+{
+    size_t o = 0;
+
+    if (inlen == 0 || inlen % 4 != 0)
+        return -1;
+    for (size_t i = 0; i < inlen; i += 4) {
+        int v[4];
+        size_t pad = 0;
+        for (size_t k = 0; k < 4; k++) {
+            unsigned char c = (unsigned char)in[i + k];
+            if (c == '=' && i + 4 == inlen && k >= 2) {
+                v[k] = 0;
+                pad++;
+                continue;
+            }
+            if (pad > 0)
+                return -1;
+            v[k] = auth_b64_value(c);
+            if (v[k] < 0)
+                return -1;
+        }
+        uint32_t triple = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) |
+                          (uint32_t)v[3];
+        if (o + 3 - pad > outcap)
+            return -1;
+        out[o++] = (uint8_t)(triple >> 16);
+        if (pad < 2)
+            out[o++] = (uint8_t)(triple >> 8);
+        if (pad < 1)
+            out[o++] = (uint8_t)triple;
+    }
+    return (long)o;
+}
+
+cd_err auth_parse_basic(const char *header, struct auth_credentials *out)
+{
+    uint8_t buf[AUTH_USER_MAX + 1 + AUTH_PASSWORD_MAX + 3];
+    const char *p;
+    const uint8_t *colon;
+    size_t len;
+    long n;
+    cd_err rc = CD_ERR_INVALID;
+
+    if (header == NULL || strncasecmp(header, "Basic ", 6) != 0)
+        return CD_ERR_INVALID;
+    p = header + 6;
+    while (*p == ' ')
+        p++;
+    len = strlen(p);
+    while (len > 0 && p[len - 1] == ' ')
+        len--;
+    if (len > ((sizeof(buf) + 2) / 3) * 4)
+        return CD_ERR_INVALID;
+    n = auth_b64_decode(p, len, buf, sizeof(buf));
+    if (n < 0)
+        goto out;
+    colon = memchr(buf, ':', (size_t)n);
+    if (colon == NULL)
+        goto out;
+    out->user_len = (size_t)(colon - buf);
+    out->pass_len = (size_t)n - out->user_len - 1;
+    if (out->user_len > AUTH_USER_MAX || out->pass_len > AUTH_PASSWORD_MAX)
+        goto out;
+    memcpy(out->user, buf, out->user_len);
+    out->user[out->user_len] = '\0';
+    memcpy(out->pass, colon + 1, out->pass_len);
+    out->pass[out->pass_len] = '\0';
+    rc = CD_OK;
+out:
+    crypto_wipe(buf, sizeof(buf));
+    return rc;
+}
+
+/* ---- keyed hashes ---- */
+
+static cd_err auth_uname_hash(const auth *a, uint32_t version, const char *user, size_t len,
+                              uint8_t out[CRYPTO_HASH_BYTES])
+{
+    struct crypto_part part = {user, len};
+    return crypto_keyed_hash(a->kr, version, CRYPTO_PURPOSE_USERNAME, &part, 1, out);
+}
+
+void auth_log_tag(const auth *a, const char *user, size_t len, char tag[17])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t h[CRYPTO_HASH_BYTES];
+
+    if (auth_uname_hash(a, crypto_keyring_newest(a->kr), user, len, h) != CD_OK) {
+        memcpy(tag, "????????????????", 17);
+        return;
+    }
+    for (size_t i = 0; i < 8; i++) {
+        tag[2 * i] = hex[h[i] >> 4];
+        tag[2 * i + 1] = hex[h[i] & 15];
+    }
+    tag[16] = '\0';
+}
+
+/* Finds the account of a username under any master key version, newest first. */
+static cd_err auth_find_user(const auth *a, const char *user, size_t len, struct db_user *row)
+{
+    uint32_t versions[CRYPTO_KEYRING_MAX_KEYS];
+    size_t n = crypto_keyring_versions(a->kr, versions, CRYPTO_KEYRING_MAX_KEYS);
+
+    if (n > CRYPTO_KEYRING_MAX_KEYS)
+        n = CRYPTO_KEYRING_MAX_KEYS;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t h[CRYPTO_HASH_BYTES];
+        cd_err rc = auth_uname_hash(a, versions[i], user, len, h);
+        if (rc != CD_OK)
+            return rc;
+        rc = db_user_get_by_hash(a->db, h, row);
+        if (rc != CD_ERR_NOT_FOUND)
+            return rc;
+    }
+    return CD_ERR_NOT_FOUND;
+}
+
+/* ---- credential cache ---- */
+
+static cd_err auth_cache_key(const auth *a, const struct auth_credentials *c,
+                             uint8_t key[CRYPTO_HASH_BYTES])
+{
+    struct crypto_part parts[2] = {{c->user, c->user_len}, {c->pass, c->pass_len}};
+    return crypto_keyed_hash(a->kr, crypto_keyring_newest(a->kr), CRYPTO_PURPOSE_CREDCACHE, parts,
+                             2, key);
+}
+
+static struct auth_cache_entry *auth_bucket(const auth *a, const uint8_t key[CRYPTO_HASH_BYTES])
+{
+    uint64_t h;
+    memcpy(&h, key, sizeof(h));
+    return &a->cache[(h % a->nbuckets) * AUTH_WAYS];
+}
+
+/* A hit needs the same key, the same account and the same auth_gen as the
+ * row just read, and an unexpired entry. */
+static bool auth_cache_get(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], const struct db_user *row,
+                           struct auth_principal *out)
+{
+    struct auth_cache_entry *b = auth_bucket(a, key);
+    int64_t now = auth_now();
+    bool hit = false;
+
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < AUTH_WAYS; i++) {
+        struct auth_cache_entry *e = &b[i];
+        if (e->expires == 0 || !crypto_equal(e->key, key, CRYPTO_HASH_BYTES))
+            continue;
+        if (e->expires <= now || e->user_id != row->id || e->auth_gen != row->auth_gen) {
+            crypto_wipe(e, sizeof(*e)); /* stale: drop it */
+            continue;
+        }
+        out->id = e->user_id;
+        memcpy(out->uid, e->uid, sizeof(out->uid));
+        memcpy(out->sk, e->sk, sizeof(out->sk));
+        out->auth_gen = e->auth_gen;
+        hit = true;
+        break;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return hit;
+}
+
+static void auth_cache_put(auth *a, const uint8_t key[CRYPTO_HASH_BYTES],
+                           const struct auth_principal *p)
+{
+    struct auth_cache_entry *b = auth_bucket(a, key), *victim = &b[0];
+    int64_t now = auth_now();
+
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < AUTH_WAYS; i++) {
+        struct auth_cache_entry *e = &b[i];
+        if (e->expires == 0 || e->expires <= now || crypto_equal(e->key, key, CRYPTO_HASH_BYTES)) {
+            victim = e;
+            break;
+        }
+        if (e->expires < victim->expires)
+            victim = e;
+    }
+    memcpy(victim->key, key, CRYPTO_HASH_BYTES);
+    victim->user_id = p->id;
+    memcpy(victim->uid, p->uid, sizeof(victim->uid));
+    memcpy(victim->sk, p->sk, sizeof(victim->sk));
+    victim->auth_gen = p->auth_gen;
+    victim->expires = now + (int64_t)a->cfg.cache_ttl_s;
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Drops every cached credential of an account (this replica; the others see
+ * the auth_gen change). */
+static void auth_cache_forget_user(auth *a, uint64_t user_id)
+{
+    size_t n = a->nbuckets * AUTH_WAYS;
+
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (a->cache[i].expires != 0 && a->cache[i].user_id == user_id)
+            crypto_wipe(&a->cache[i], sizeof(a->cache[i]));
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* ---- Argon2id with bounded concurrency ---- */
+
+static cd_err auth_derive(auth *a, const char *pw, size_t pwlen,
+                          const uint8_t salt[CRYPTO_SALT_BYTES],
+                          const struct crypto_pwparams *params, uint8_t verifier[CRYPTO_HASH_BYTES],
+                          uint8_t pwkey[CRYPTO_KEY_BYTES])
+{
+    struct timespec deadline;
+    cd_err rc;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += a->cfg.hash_wait_ms / 1000;
+    deadline.tv_nsec += (long)(a->cfg.hash_wait_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    while (sem_timedwait(&a->hash_slots, &deadline) != 0) {
+        if (errno == EINTR)
+            continue;
+        log_warnx("no password hashing slot free within %u ms", a->cfg.hash_wait_ms);
+        return CD_ERR_LIMITED;
+    }
+    rc = crypto_password_derive(pw, pwlen, salt, params, verifier, pwkey);
+    sem_post(&a->hash_slots);
+    return rc;
+}
+
+static void auth_row_params(const struct db_user *row, struct crypto_pwparams *p)
+{
+    p->opslimit = row->pw_opslimit;
+    p->memlimit = (size_t)row->pw_memlimit_kib * 1024u;
+}
+
+/* The same Argon2id work as a real verification, for an account that does not
+ * exist: the salt is derived from the username so repeated attempts look alike. */
+static cd_err auth_dummy_work(auth *a, const char *user, size_t ulen, const char *pw, size_t pwlen)
+{
+    uint8_t salt_src[CRYPTO_HASH_BYTES], verifier[CRYPTO_HASH_BYTES], pwkey[CRYPTO_KEY_BYTES];
+    struct crypto_part parts[2] = {{"dummy-salt", 10}, {user, ulen}};
+    cd_err rc;
+
+    rc = crypto_keyed_hash(a->kr, crypto_keyring_newest(a->kr), CRYPTO_PURPOSE_USERNAME, parts, 2,
+                           salt_src);
+    if (rc == CD_OK)
+        rc = auth_derive(a, pw, pwlen, salt_src, &a->cfg.pwparams, verifier, pwkey);
+    crypto_wipe(pwkey, sizeof(pwkey));
+    return rc;
+}
+
+static void auth_failed(auth *a, const char *user, size_t len, const char *what)
+{
+    char tag[17];
+
+    auth_log_tag(a, user, len, tag);
+    log_warnx("authentication failed: %s (account tag %s)", what, tag);
+    if (a->rl != NULL)
+        ratelimit_login_failed(a->rl, user, len);
+}
+
+static cd_err auth_check_blocked(auth *a, const char *user, size_t len, unsigned *retry_after_s)
+{
+    if (a->rl == NULL)
+        return CD_OK;
+    return ratelimit_login_check(a->rl, user, len, retry_after_s);
+}
+
+cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_principal *out,
+                  unsigned *retry_after_s)
+{
+    uint8_t key[CRYPTO_HASH_BYTES], verifier[CRYPTO_HASH_BYTES], pwkey[CRYPTO_KEY_BYTES];
+    struct crypto_pwparams params;
+    struct auth_principal p;
+    struct db_user row;
+    cd_err rc;
+
+    *retry_after_s = 0;
+    memset(&p, 0, sizeof(p));
+    if (!validate_username(c->user, c->user_len) || !validate_password(c->pass, c->pass_len))
+        return CD_ERR_AUTH; /* cannot exist; nothing to learn from the timing */
+    rc = auth_cache_key(a, c, key);
+    if (rc != CD_OK)
+        return rc;
+    rc = auth_find_user(a, c->user, c->user_len, &row);
+    if (rc == CD_OK && auth_cache_get(a, key, &row, out))
+        return CD_OK;
+    if (rc != CD_OK && rc != CD_ERR_NOT_FOUND)
+        return rc;
+
+    if (auth_check_blocked(a, c->user, c->user_len, retry_after_s) == CD_ERR_LIMITED) {
+        auth_failed(a, c->user, c->user_len, "account temporarily blocked");
+        return CD_ERR_LIMITED;
+    }
+    if (rc == CD_ERR_NOT_FOUND) {
+        rc = auth_dummy_work(a, c->user, c->user_len, c->pass, c->pass_len);
+        if (rc != CD_OK)
+            return rc;
+        auth_failed(a, c->user, c->user_len, "bad credentials");
+        return CD_ERR_AUTH;
+    }
+    auth_row_params(&row, &params);
+    rc = auth_derive(a, c->pass, c->pass_len, row.pw_salt, &params, verifier, pwkey);
+    if (rc != CD_OK)
+        goto out;
+    if (!crypto_equal(verifier, row.verifier, sizeof(verifier))) {
+        auth_failed(a, c->user, c->user_len, "bad credentials");
+        rc = CD_ERR_AUTH;
+        goto out;
+    }
+    rc = crypto_sk_unwrap_password(a->kr, row.mk_version, pwkey, row.uid, row.sk_pw, p.sk);
+    if (rc != CD_OK) {
+        /* The verifier matched, so this is a damaged row or a missing key version. */
+        log_errorx("account key of user id %llu does not unwrap: %s", (unsigned long long)row.id,
+                   cd_strerror(rc));
+        rc = CD_ERR_INTERNAL;
+        goto out;
+    }
+    p.id = row.id;
+    memcpy(p.uid, row.uid, sizeof(p.uid));
+    p.auth_gen = row.auth_gen;
+    auth_cache_put(a, key, &p);
+    if (a->rl != NULL)
+        ratelimit_login_succeeded(a->rl, c->user, c->user_len);
+    *out = p;
+out:
+    crypto_wipe(pwkey, sizeof(pwkey));
+    crypto_wipe(&row, sizeof(row));
+    auth_principal_wipe(&p);
+    return rc;
+}
+
+/* Fills the password columns of row for password pw (new salt, current
+ * parameters) and wraps sk under it with master key row->mk_version. */
+static cd_err auth_set_password(auth *a, struct db_user *row, const char *pw, size_t pwlen,
+                                const uint8_t sk[CRYPTO_KEY_BYTES])
+{
+    uint8_t pwkey[CRYPTO_KEY_BYTES];
+    cd_err rc;
+
+    crypto_random(row->pw_salt, sizeof(row->pw_salt));
+    row->pw_opslimit = (uint32_t)a->cfg.pwparams.opslimit;
+    row->pw_memlimit_kib = (uint32_t)(a->cfg.pwparams.memlimit / 1024u);
+    rc = auth_derive(a, pw, pwlen, row->pw_salt, &a->cfg.pwparams, row->verifier, pwkey);
+    if (rc == CD_OK)
+        rc = crypto_sk_wrap_password(a->kr, row->mk_version, pwkey, row->uid, sk, row->sk_pw);
+    crypto_wipe(pwkey, sizeof(pwkey));
+    return rc;
+}
+
+/* New recovery code wrapping sk, plus the escrow copy when configured. */
+static cd_err auth_set_recovery(auth *a, struct db_user *row, const uint8_t sk[CRYPTO_KEY_BYTES],
+                                char code_text[CRYPTO_RECOVERY_CODE_STRLEN])
+{
+    uint8_t code[CRYPTO_RECOVERY_CODE_BYTES];
+    cd_err rc;
+
+    crypto_recovery_code_new(code, code_text);
+    rc = crypto_sk_wrap_recovery(a->kr, row->mk_version, code, row->uid, sk, row->sk_rc);
+    crypto_wipe(code, sizeof(code));
+    if (rc != CD_OK)
+        return rc;
+    row->sk_escrow_len = 0;
+    if (a->cfg.have_escrow) {
+        rc = crypto_sk_escrow(a->cfg.escrow_pk, sk, row->sk_escrow);
+        if (rc != CD_OK)
+            return rc;
+        row->sk_escrow_len = CRYPTO_ESCROWED_KEY_BYTES;
+    }
+    return CD_OK;
+}
+
+cd_err auth_create(auth *a, const struct auth_credentials *c,
+                   char recovery_code[CRYPTO_RECOVERY_CODE_STRLEN])
+{
+    uint8_t sk[CRYPTO_KEY_BYTES];
+    char code[CRYPTO_RECOVERY_CODE_STRLEN];
+    struct db_user row;
+    cd_err rc;
+
+    if (!validate_username(c->user, c->user_len) || !validate_password(c->pass, c->pass_len))
+        return CD_ERR_INVALID;
+    memset(&row, 0, sizeof(row));
+    crypto_random(row.uid, sizeof(row.uid));
+    row.mk_version = crypto_keyring_newest(a->kr);
+    rc = auth_uname_hash(a, row.mk_version, c->user, c->user_len, row.uname_hash);
+    if (rc != CD_OK)
+        goto out;
+    crypto_user_keypair(row.public_key, sk);
+    rc = auth_set_password(a, &row, c->pass, c->pass_len, sk);
+    if (rc != CD_OK)
+        goto out;
+    rc = auth_set_recovery(a, &row, sk, code);
+    if (rc != CD_OK)
+        goto out;
+    rc = db_user_insert(a->db, &row);
+    if (rc == CD_OK)
+        memcpy(recovery_code, code, sizeof(code));
+out:
+    crypto_wipe(sk, sizeof(sk));
+    crypto_wipe(code, sizeof(code));
+    crypto_wipe(&row, sizeof(row));
+    return rc;
+}
+
+cd_err auth_change_password(auth *a, const struct auth_credentials *c,
+                            const struct auth_principal *p, const char *new_pw, size_t new_len)
+{
+    struct db_user row;
+    cd_err rc;
+
+    if (!validate_password(new_pw, new_len))
+        return CD_ERR_INVALID;
+    rc = auth_find_user(a, c->user, c->user_len, &row);
+    if (rc == CD_ERR_NOT_FOUND)
+        return CD_ERR_CONFLICT;
+    if (rc != CD_OK)
+        return rc;
+    if (row.id != p->id || row.auth_gen != p->auth_gen) {
+        rc = CD_ERR_CONFLICT;
+        goto out;
+    }
+    rc = auth_set_password(a, &row, new_pw, new_len, p->sk);
+    if (rc == CD_OK)
+        rc = db_user_update_credentials(a->db, &row, p->auth_gen);
+    if (rc == CD_OK || rc == CD_ERR_CONFLICT)
+        auth_cache_forget_user(a, p->id);
+out:
+    crypto_wipe(&row, sizeof(row));
+    return rc;
+}
+
+cd_err auth_recover(auth *a, const char *user, size_t user_len, const char *code_text,
+                    size_t code_len, const char *new_pw, size_t new_len,
+                    char new_code[CRYPTO_RECOVERY_CODE_STRLEN], unsigned *retry_after_s)
+{
+    uint8_t code[CRYPTO_RECOVERY_CODE_BYTES], sk[CRYPTO_KEY_BYTES];
+    char fresh[CRYPTO_RECOVERY_CODE_STRLEN];
+    struct db_user row;
+    uint32_t old_gen;
+    cd_err rc;
+
+    *retry_after_s = 0;
+    memset(&row, 0, sizeof(row));
+    if (!validate_username(user, user_len) || !validate_password(new_pw, new_len))
+        return CD_ERR_INVALID;
+    if (auth_check_blocked(a, user, user_len, retry_after_s) == CD_ERR_LIMITED) {
+        auth_failed(a, user, user_len, "recovery while account blocked");
+        return CD_ERR_LIMITED;
+    }
+    rc = auth_find_user(a, user, user_len, &row);
+    if (rc != CD_OK && rc != CD_ERR_NOT_FOUND)
+        return rc;
+    if (rc == CD_ERR_NOT_FOUND || crypto_recovery_code_parse(code_text, code_len, code) != CD_OK ||
+        crypto_sk_unwrap_recovery(a->kr, row.mk_version, code, row.uid, row.sk_rc, sk) != CD_OK) {
+        /* Pay the Argon2id a success would pay, so the answer time tells nothing. */
+        rc = auth_dummy_work(a, user, user_len, new_pw, new_len);
+        if (rc == CD_OK) {
+            auth_failed(a, user, user_len, "bad recovery code");
+            rc = CD_ERR_AUTH;
+        }
+        goto out;
+    }
+    /* Everything is re-protected under the newest master key version. */
+    old_gen = row.auth_gen;
+    row.mk_version = crypto_keyring_newest(a->kr);
+    rc = auth_uname_hash(a, row.mk_version, user, user_len, row.uname_hash);
+    if (rc == CD_OK)
+        rc = auth_set_password(a, &row, new_pw, new_len, sk);
+    if (rc == CD_OK)
+        rc = auth_set_recovery(a, &row, sk, fresh);
+    if (rc == CD_OK)
+        rc = db_user_update_credentials(a->db, &row, old_gen);
+    if (rc == CD_OK) {
+        auth_cache_forget_user(a, row.id);
+        if (a->rl != NULL)
+            ratelimit_login_succeeded(a->rl, user, user_len);
+        memcpy(new_code, fresh, sizeof(fresh));
+    }
+out:
+    crypto_wipe(code, sizeof(code));
+    crypto_wipe(sk, sizeof(sk));
+    crypto_wipe(fresh, sizeof(fresh));
+    crypto_wipe(&row, sizeof(row));
+    return rc;
+}
+
+cd_err auth_delete(auth *a, const struct auth_principal *p)
+{
+    cd_err rc = db_user_delete(a->db, p->id);
+    auth_cache_forget_user(a, p->id);
+    return rc;
+}

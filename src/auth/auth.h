@@ -1,0 +1,98 @@
+/* auth.h: accounts and credentials: HTTP Basic parsing, Argon2id verification
+ * with bounded concurrency, the credential cache, account creation, password
+ * change, recovery and deletion.
+ *
+ * Verified credentials are cached in locked memory under a keyed hash of
+ * (username, password) for a short TTL, together with the user's unwrapped
+ * secret key, so steady-state requests pay no Argon2id. Every request still
+ * reads the account row and compares its auth_gen with the cached one: a
+ * password change or deletion on any replica invalidates every cache at once. */
+#ifndef CONFIDOC_AUTH_H
+#define CONFIDOC_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "crypto/crypto.h"
+#include "ratelimit/ratelimit.h"
+#include "storage/db.h"
+
+#define AUTH_USER_MAX 64
+#define AUTH_PASSWORD_MAX 1024
+
+struct auth_config {
+    struct crypto_pwparams pwparams; /* for new and changed passwords */
+    unsigned max_concurrent_hashes;  /* Argon2id computations at once */
+    unsigned hash_wait_ms;           /* wait for a slot before CD_ERR_LIMITED */
+    unsigned cache_entries;
+    unsigned cache_ttl_s;
+    bool have_escrow; /* seal new secret keys to escrow_pk too */
+    uint8_t escrow_pk[CRYPTO_KEY_BYTES];
+};
+
+typedef struct auth auth;
+
+/* kr, db and rl (may be NULL) must outlive the auth context. */
+cd_err auth_new(const struct auth_config *cfg, const crypto_keyring *kr, db_pool *db, ratelimit *rl,
+                auth **out);
+void auth_free(auth *a); /* wipes the cache; NULL is a no-op */
+
+/* Who a request is, once authenticated. Holds the user's secret key: keep it
+ * on the stack and call auth_principal_wipe when done. */
+struct auth_principal {
+    uint64_t id;
+    uint8_t uid[CRYPTO_UID_BYTES];
+    uint8_t sk[CRYPTO_KEY_BYTES];
+    uint32_t auth_gen;
+};
+void auth_principal_wipe(struct auth_principal *p);
+/* The key that wraps this user's document data keys. */
+void auth_principal_doc_kek(const struct auth_principal *p, uint8_t kek[CRYPTO_KEY_BYTES]);
+
+/* Credentials from an Authorization header value ("Basic base64(user:pass)").
+ * user is NUL-terminated; pass is NUL-terminated and must be wiped by the
+ * caller (auth_credentials_wipe). CD_ERR_INVALID when absent or malformed. */
+struct auth_credentials {
+    char user[AUTH_USER_MAX + 1];
+    size_t user_len;
+    char pass[AUTH_PASSWORD_MAX + 1];
+    size_t pass_len;
+};
+cd_err auth_parse_basic(const char *header, struct auth_credentials *out);
+void auth_credentials_wipe(struct auth_credentials *c);
+
+/* Verifies credentials. CD_ERR_AUTH for an unknown user or a wrong password
+ * (both cost one Argon2id); CD_ERR_LIMITED when the account is blocked after
+ * failed logins (*retry_after_s set) or no hash slot freed in time
+ * (*retry_after_s = 0); CD_ERR_UNAVAILABLE when the database is down. */
+cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_principal *out,
+                  unsigned *retry_after_s);
+
+/* Creates an account; writes its one-time recovery code. CD_ERR_INVALID for a
+ * username or password outside the rules, CD_ERR_EXISTS when taken. */
+cd_err auth_create(auth *a, const struct auth_credentials *c,
+                   char recovery_code[CRYPTO_RECOVERY_CODE_STRLEN]);
+
+/* Re-wraps the principal's secret key under a new password (c names the
+ * account and its current password). CD_ERR_INVALID for a bad new password,
+ * CD_ERR_CONFLICT when the credentials changed concurrently. */
+cd_err auth_change_password(auth *a, const struct auth_credentials *c,
+                            const struct auth_principal *p, const char *new_pw, size_t new_len);
+
+/* Sets a new password with the recovery code, which is then used up: a new
+ * code is written to new_code. CD_ERR_AUTH for an unknown user or wrong code. */
+cd_err auth_recover(auth *a, const char *user, size_t user_len, const char *code, size_t code_len,
+                    const char *new_pw, size_t new_len, char new_code[CRYPTO_RECOVERY_CODE_STRLEN],
+                    unsigned *retry_after_s);
+
+/* Deletes the account and its documents; its wrapped secret key is destroyed
+ * with the row, so nothing encrypted for it can be decrypted again. */
+cd_err auth_delete(auth *a, const struct auth_principal *p);
+
+/* Short, non-reversible tag of a username for logs (first 8 hex digits of its
+ * keyed hash), so failures can be correlated without logging the name. */
+void auth_log_tag(const auth *a, const char *user, size_t len, char tag[17]);
+
+#endif

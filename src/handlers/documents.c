@@ -1,0 +1,466 @@
+/* documents.c: document routes: create_document, get, content, put, delete, list. */
+#include "handlers/handlers_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log/log.h"
+#include "validate/validate.h"
+
+/* Content type of documents created through JSON (create_document, JSON PUT). */
+#define HD_TEXT_CTYPE "text/plain; charset=utf-8"
+#define HD_PUT_ATTEMPTS 5
+
+/* Everything a handler needs to know about the caller and the document. */
+struct hd_doc_ctx {
+    struct app *app;
+    const struct http_request *req;
+    struct http_response *resp;
+    const struct auth_credentials *creds;
+    const struct auth_principal *p;
+    uint8_t kek[CRYPTO_KEY_BYTES];
+};
+
+static void hd_ad(const struct hd_doc_ctx *c, int64_t record_id, uint64_t version,
+                  struct crypto_doc_ad *ad)
+{
+    memcpy(ad->owner_uid, c->p->uid, sizeof(ad->owner_uid));
+    ad->record_id = record_id;
+    ad->version = version;
+}
+
+static void hd_not_found(struct http_response *resp)
+{
+    hd_error(resp, 404, "A document with this record ID does not exist");
+}
+
+static void hd_bad_record_id(struct http_response *resp)
+{
+    hd_error(resp, 422, "record_id must be an integer between 0 and 9223372036854775807");
+}
+
+/* The record id of the path, or false (422 answered). */
+static bool hd_path_record_id(const struct route_match *m, struct http_response *resp, int64_t *out)
+{
+    if (m->param_too_long || !validate_record_id_text(m->param, strlen(m->param), out)) {
+        hd_bad_record_id(resp);
+        return false;
+    }
+    return true;
+}
+
+/* Encrypts and stores a version of record_id; tries again when a concurrent
+ * writer won. create_only: 409 instead of replacing. *created tells which. */
+static cd_err hd_store(struct hd_doc_ctx *c, int64_t record_id, const char *ctype,
+                       const uint8_t *content, size_t len, bool create_only, bool *created,
+                       uint64_t *version_out)
+{
+    struct db_doc d;
+    size_t cap = len + CRYPTO_AEAD_OVERHEAD;
+    cd_err rc = CD_ERR_CONFLICT;
+
+    memset(&d, 0, sizeof(d));
+    d.content_ct = malloc(cap);
+    if (d.content_ct == NULL)
+        return CD_ERR_NOMEM;
+    d.owner_id = c->p->id;
+    d.record_id = record_id;
+    d.size = len;
+    for (int attempt = 0; attempt < HD_PUT_ATTEMPTS; attempt++) {
+        struct crypto_doc_ad ad;
+        uint64_t current = 0;
+
+        if (!create_only) {
+            rc = db_doc_version(c->app->db, c->p->id, record_id, &current);
+            if (rc == CD_ERR_NOT_FOUND)
+                current = 0;
+            else if (rc != CD_OK)
+                break;
+        }
+        d.version = current + 1;
+        hd_ad(c, record_id, d.version, &ad);
+        rc = crypto_doc_seal(c->kek, &ad, ctype, strlen(ctype), content, len, d.wrapped_dk,
+                             d.ctype_ct, sizeof(d.ctype_ct), &d.ctype_ct_len, d.content_ct, cap,
+                             &d.content_ct_len);
+        if (rc != CD_OK)
+            break;
+        if (current == 0) {
+            rc = db_doc_insert(c->app->db, &d);
+            if (rc == CD_ERR_EXISTS && !create_only)
+                continue; /* created concurrently: replace it */
+            *created = true;
+        } else {
+            rc = db_doc_replace(c->app->db, &d, current);
+            if (rc == CD_ERR_CONFLICT || rc == CD_ERR_NOT_FOUND)
+                continue; /* another writer won or deleted it: read again */
+            *created = false;
+        }
+        break;
+    }
+    if (rc == CD_OK)
+        *version_out = d.version;
+    db_doc_release(&d);
+    return rc;
+}
+
+/* Reads and decrypts a document. content is malloc'ed (caller wipes and frees). */
+static cd_err hd_load(struct hd_doc_ctx *c, int64_t record_id, struct db_doc *d, char *ctype,
+                      size_t ctype_cap, uint8_t **content, size_t *len)
+{
+    struct crypto_doc_ad ad;
+    size_t ctype_len;
+    uint8_t *buf;
+    cd_err rc;
+
+    rc = db_doc_get(c->app->db, c->p->id, record_id, d);
+    if (rc != CD_OK)
+        return rc;
+    if (d->content_ct_len < CRYPTO_AEAD_OVERHEAD) {
+        db_doc_release(d);
+        return CD_ERR_CRYPTO;
+    }
+    buf = malloc(d->content_ct_len - CRYPTO_AEAD_OVERHEAD + 1);
+    if (buf == NULL) {
+        db_doc_release(d);
+        return CD_ERR_NOMEM;
+    }
+    hd_ad(c, record_id, d->version, &ad);
+    rc = crypto_doc_open(c->kek, &ad, d->wrapped_dk, d->ctype_ct, d->ctype_ct_len, d->content_ct,
+                         d->content_ct_len, ctype, ctype_cap, &ctype_len, buf,
+                         d->content_ct_len - CRYPTO_AEAD_OVERHEAD + 1, len);
+    db_doc_release(d);
+    if (rc != CD_OK) {
+        free(buf);
+        return rc;
+    }
+    *content = buf;
+    return CD_OK;
+}
+
+static void hd_load_failed(struct hd_doc_ctx *c, cd_err rc)
+{
+    if (rc == CD_ERR_NOT_FOUND) {
+        hd_not_found(c->resp);
+    } else if (rc == CD_ERR_CRYPTO) {
+        /* A row that does not decrypt was altered or moved: refuse it loudly. */
+        log_errorx("req=%s document of user id %llu fails authentication", c->req->request_id,
+                   (unsigned long long)c->p->id);
+        hd_error(c->resp, 500, "Internal server error");
+    } else {
+        hd_fail(c->resp, rc, c->req, "read document");
+    }
+}
+
+static bool hd_is_text(const char *ctype, const uint8_t *content, size_t len)
+{
+    return strncmp(ctype, "text/", 5) == 0 && memchr(content, '\0', len) == NULL &&
+           validate_utf8((const char *)content, len);
+}
+
+/* Standard base64 of in, as a jansson string. */
+static json_t *hd_base64(const uint8_t *in, size_t len)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t outlen = ((len + 2) / 3) * 4, o = 0;
+    char *out = malloc(outlen + 1);
+    json_t *s;
+
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < len)
+            v |= in[i + 2];
+        out[o++] = tab[(v >> 18) & 63];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? tab[v & 63] : '=';
+    }
+    s = json_stringn(out, outlen);
+    crypto_wipe(out, outlen);
+    free(out);
+    return s;
+}
+
+/* GET /documents/{id}: the original's JSON view. Text documents carry their
+ * text in "content"; binary ones carry base64 and say so. */
+static void hd_get(struct hd_doc_ctx *c, int64_t record_id)
+{
+    char ctype[VALIDATE_CTYPE_MAX + 1];
+    struct db_doc d;
+    uint8_t *content = NULL;
+    size_t len = 0;
+    json_t *obj;
+    cd_err rc;
+
+    rc = hd_load(c, record_id, &d, ctype, sizeof(ctype), &content, &len);
+    if (rc != CD_OK) {
+        hd_load_failed(c, rc);
+        return;
+    }
+    obj = json_pack("{s:I,s:s%}", "record_id", (json_int_t)record_id, "owner", c->creds->user,
+                    c->creds->user_len);
+    if (obj != NULL) {
+        if (hd_is_text(ctype, content, len)) {
+            json_object_set_new(obj, "content", json_stringn((const char *)content, len));
+        } else {
+            json_object_set_new(obj, "content", hd_base64(content, len));
+            json_object_set_new(obj, "content_encoding", json_string("base64"));
+        }
+        json_object_set_new(obj, "content_type", json_string(ctype));
+    }
+    crypto_wipe(content, len);
+    free(content);
+    hd_json(c->resp, 200, obj);
+}
+
+/* GET /documents/{id}/content: the bytes, with the stored content type. */
+static void hd_get_content(struct hd_doc_ctx *c, int64_t record_id)
+{
+    static __thread char ctype[VALIDATE_CTYPE_MAX + 1];
+    struct db_doc d;
+    uint8_t *content = NULL;
+    size_t len = 0;
+    cd_err rc;
+
+    rc = hd_load(c, record_id, &d, ctype, sizeof(ctype), &content, &len);
+    if (rc != CD_OK) {
+        hd_load_failed(c, rc);
+        return;
+    }
+    c->resp->status = 200;
+    c->resp->content_type = ctype; /* thread-local: valid until this thread's next request */
+    c->resp->body = content;
+    c->resp->body_len = len;
+}
+
+static void hd_create_document(struct hd_doc_ctx *c)
+{
+    json_t *body = hd_parse_object(c->req, c->resp), *rid, *content;
+    bool created = false;
+    uint64_t version = 0;
+    int64_t record_id;
+    cd_err rc;
+
+    if (body == NULL)
+        return;
+    rid = json_object_get(body, "record_id");
+    content = json_object_get(body, "content");
+    if (rid == NULL || !hd_record_id_from_json(rid, &record_id)) {
+        hd_bad_record_id(c->resp);
+        goto out;
+    }
+    if (!json_is_string(content)) {
+        hd_error(c->resp, 422, "content must be a string");
+        goto out;
+    }
+    rc = hd_store(c, record_id, HD_TEXT_CTYPE, (const uint8_t *)json_string_value(content),
+                  json_string_length(content), true, &created, &version);
+    if (rc == CD_ERR_EXISTS)
+        hd_error(c->resp, 409, "A document with this record ID already exists");
+    else if (rc != CD_OK)
+        hd_fail(c->resp, rc, c->req, "create document");
+    else
+        hd_json(c->resp, 200,
+                json_pack("{s:I,s:O}", "record_id", (json_int_t)record_id, "content", content));
+out:
+    json_decref(body);
+}
+
+static bool hd_is_json_ctype(const char *ctype)
+{
+    size_t n = strlen("application/json");
+    return ctype != NULL && strncasecmp(ctype, "application/json", n) == 0 &&
+           (ctype[n] == '\0' || ctype[n] == ';' || ctype[n] == ' ');
+}
+
+/* PUT /documents/{id}: JSON {"content": text} stores text; any other body is
+ * stored as bytes with its Content-Type. */
+static void hd_put(struct hd_doc_ctx *c, int64_t record_id)
+{
+    const char *ctype = http_request_header(c->req, "Content-Type");
+    const uint8_t *content = c->req->body;
+    size_t len = c->req->body_len;
+    json_t *body = NULL;
+    bool created = false;
+    uint64_t version = 0;
+    cd_err rc;
+
+    if (hd_is_json_ctype(ctype)) {
+        json_t *text, *rid;
+        int64_t body_rid;
+
+        body = hd_parse_object(c->req, c->resp);
+        if (body == NULL)
+            return;
+        text = json_object_get(body, "content");
+        rid = json_object_get(body, "record_id");
+        if (!json_is_string(text)) {
+            hd_error(c->resp, 422, "content must be a string");
+            goto out;
+        }
+        if (rid != NULL && (!hd_record_id_from_json(rid, &body_rid) || body_rid != record_id)) {
+            hd_error(c->resp, 422, "record_id in the body must match the path");
+            goto out;
+        }
+        ctype = HD_TEXT_CTYPE;
+        content = (const uint8_t *)json_string_value(text);
+        len = json_string_length(text);
+    } else if (ctype == NULL || ctype[0] == '\0') {
+        ctype = "application/octet-stream";
+    } else if (!validate_content_type(ctype, strlen(ctype))) {
+        hd_error(c->resp, 422, "Invalid Content-Type");
+        goto out;
+    }
+    rc = hd_store(c, record_id, ctype, content, len, false, &created, &version);
+    if (rc != CD_OK) {
+        hd_fail(c->resp, rc, c->req, "store document");
+        goto out;
+    }
+    hd_json(c->resp, created ? 201 : 200,
+            json_pack("{s:I,s:I,s:I,s:s}", "record_id", (json_int_t)record_id, "version",
+                      (json_int_t)version, "size", (json_int_t)len, "content_type", ctype));
+out:
+    json_decref(body);
+}
+
+static void hd_delete(struct hd_doc_ctx *c, int64_t record_id)
+{
+    cd_err rc = db_doc_delete(c->app->db, c->p->id, record_id);
+
+    if (rc == CD_OK)
+        c->resp->status = 204;
+    else if (rc == CD_ERR_NOT_FOUND)
+        hd_not_found(c->resp);
+    else
+        hd_fail(c->resp, rc, c->req, "delete document");
+}
+
+static json_t *hd_time(int64_t us)
+{
+    char buf[40], frac[16];
+    time_t s = (time_t)(us / 1000000);
+    struct tm tm;
+
+    gmtime_r(&s, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(frac, sizeof(frac), ".%06ldZ", (long)(us % 1000000));
+    strncat(buf, frac, sizeof(buf) - strlen(buf) - 1);
+    return json_string(buf);
+}
+
+/* Reads an unsigned decimal query argument; def when absent; false if malformed. */
+static bool hd_query_u64(const struct http_request *req, const char *name, int64_t def,
+                         int64_t *out)
+{
+    const char *v = http_request_query(req, name);
+    if (v == NULL) {
+        *out = def;
+        return true;
+    }
+    return validate_record_id_text(v, strlen(v), out);
+}
+
+/* GET /documents?limit=N&after=ID: the caller's documents in record id order. */
+static void hd_list(struct hd_doc_ctx *c)
+{
+    unsigned max = c->app->list_page_max;
+    struct db_doc *docs = NULL;
+    int64_t limit, after;
+    json_t *arr, *obj;
+    size_t n = 0;
+    cd_err rc;
+
+    if (!hd_query_u64(c->req, "limit", max, &limit) || limit < 1 ||
+        !hd_query_u64(c->req, "after", -1, &after)) {
+        hd_error(c->resp, 422, "limit must be a positive integer and after a record id");
+        return;
+    }
+    if (limit > (int64_t)max)
+        limit = max;
+    docs = calloc((size_t)limit, sizeof(*docs));
+    arr = json_array();
+    if (docs == NULL || arr == NULL) {
+        free(docs);
+        json_decref(arr);
+        hd_fail(c->resp, CD_ERR_NOMEM, c->req, "list documents");
+        return;
+    }
+    rc = db_doc_list(c->app->db, c->p->id, after, docs, (size_t)limit, &n);
+    if (rc != CD_OK) {
+        free(docs);
+        json_decref(arr);
+        hd_fail(c->resp, rc, c->req, "list documents");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ctype[VALIDATE_CTYPE_MAX + 1];
+        struct crypto_doc_ad ad;
+        size_t ctype_len, none = 0;
+
+        hd_ad(c, docs[i].record_id, docs[i].version, &ad);
+        if (crypto_doc_open(c->kek, &ad, docs[i].wrapped_dk, docs[i].ctype_ct, docs[i].ctype_ct_len,
+                            NULL, 0, ctype, sizeof(ctype), &ctype_len, NULL, 0, &none) != CD_OK) {
+            log_errorx("req=%s listed document fails authentication", c->req->request_id);
+            snprintf(ctype, sizeof(ctype), "unknown");
+        }
+        json_array_append_new(
+            arr, json_pack("{s:I,s:I,s:I,s:s,s:o,s:o}", "record_id", (json_int_t)docs[i].record_id,
+                           "version", (json_int_t)docs[i].version, "size", (json_int_t)docs[i].size,
+                           "content_type", ctype, "created_at", hd_time(docs[i].created_us),
+                           "updated_at", hd_time(docs[i].updated_us)));
+    }
+    obj = json_pack("{s:o}", "documents", arr);
+    if (obj != NULL)
+        json_object_set_new(obj, "next_after",
+                            n == (size_t)limit ? json_integer(docs[n - 1].record_id) : json_null());
+    free(docs);
+    hd_json(c->resp, 200, obj);
+}
+
+void hd_documents(struct app *app, const struct route_match *m, const struct http_request *req,
+                  struct http_response *resp)
+{
+    struct auth_credentials creds;
+    struct auth_principal p;
+    struct hd_doc_ctx c = {app, req, resp, &creds, &p, {0}};
+    int64_t record_id = 0;
+
+    memset(&p, 0, sizeof(p));
+    if (!hd_authenticate(app, req, resp, &creds, &p))
+        goto out;
+    auth_principal_doc_kek(&p, c.kek);
+    switch (m->id) {
+    case ROUTE_CREATE_DOCUMENT:
+        hd_create_document(&c);
+        break;
+    case ROUTE_DOCUMENTS:
+        hd_list(&c);
+        break;
+    case ROUTE_DOCUMENT_CONTENT:
+        if (hd_path_record_id(m, resp, &record_id))
+            hd_get_content(&c, record_id);
+        break;
+    case ROUTE_DOCUMENT:
+        if (!hd_path_record_id(m, resp, &record_id))
+            break;
+        if (strcmp(req->method, "GET") == 0)
+            hd_get(&c, record_id);
+        else if (strcmp(req->method, "PUT") == 0)
+            hd_put(&c, record_id);
+        else
+            hd_delete(&c, record_id);
+        break;
+    default:
+        hd_error(resp, 404, "Not Found");
+        break;
+    }
+out:
+    crypto_wipe(c.kek, sizeof(c.kek));
+    auth_principal_wipe(&p);
+    auth_credentials_wipe(&creds);
+}

@@ -1,0 +1,36 @@
+/* handlers.h: the REST API: routes requests to the user and document handlers. */
+#ifndef CONFIDOC_HANDLERS_H
+#define CONFIDOC_HANDLERS_H
+
+#include <stddef.h>
+
+#include "auth/auth.h"
+#include "common/err.h"
+#include "crypto/crypto.h"
+#include "http/http.h"
+#include "ratelimit/ratelimit.h"
+#include "storage/db.h"
+
+#define HANDLERS_MAX_PROXIES 16
+
+/* Everything a request needs; built by main, read-only while serving. */
+struct app {
+    const crypto_keyring *kr;
+    db_pool *db;
+    auth *auth;
+    ratelimit *rl;          /* NULL: no rate limiting */
+    unsigned rate_limit;    /* requests per window, for the 429 message */
+    unsigned list_page_max; /* largest page of GET /documents */
+    /* Client certificate subjects of the trusted proxy: only their X-Real-IP counts. */
+    const char *trusted_proxies[HANDLERS_MAX_PROXIES];
+    size_t n_trusted_proxies;
+};
+
+/* Process-wide set-up: makes jansson wipe every buffer it frees (JSON bodies
+ * carry document text and passwords). Call once before serving. */
+void handlers_init(void);
+
+/* The http_handler_fn of confidoc-api; ctx is a struct app. */
+void handlers_dispatch(void *ctx, const struct http_request *req, struct http_response *resp);
+
+#endif

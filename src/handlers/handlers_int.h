@@ -1,0 +1,36 @@
+/* handlers_int.h: helpers shared by the handler files; private to src/handlers. */
+#ifndef CONFIDOC_HANDLERS_INT_H
+#define CONFIDOC_HANDLERS_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "handlers/handlers.h"
+#include "router/router.h"
+
+/* Response builders. Each sets status, body and content type. */
+void hd_json(struct http_response *resp, int status, json_t *obj); /* steals obj */
+void hd_error(struct http_response *resp, int status, const char *detail);
+/* 503 with Retry-After for a dependency that is down. */
+void hd_unavailable(struct http_response *resp);
+/* Maps a storage/auth error that the handler does not treat itself. */
+void hd_fail(struct http_response *resp, cd_err err, const struct http_request *req,
+             const char *what);
+void hd_retry_after(struct http_response *resp, unsigned seconds);
+
+/* Authenticates the request's Basic credentials. On failure fills resp (401,
+ * 429 or 503) and returns false. creds and p must be wiped by the caller. */
+bool hd_authenticate(struct app *app, const struct http_request *req, struct http_response *resp,
+                     struct auth_credentials *creds, struct auth_principal *p);
+
+/* Parses a JSON object body; on failure answers 422 and returns NULL. */
+json_t *hd_parse_object(const struct http_request *req, struct http_response *resp);
+/* A record id from JSON: a non-negative integer or a string of digits. */
+bool hd_record_id_from_json(const json_t *v, int64_t *out);
+
+void hd_users(struct app *app, const struct route_match *m, const struct http_request *req,
+              struct http_response *resp);
+void hd_documents(struct app *app, const struct route_match *m, const struct http_request *req,
+                  struct http_response *resp);
+
+#endif

@@ -1,0 +1,157 @@
+/* users.c: account routes: create_account, me, password change, recovery, deletion. */
+#include "handlers/handlers_int.h"
+
+#include <string.h>
+
+#include "log/log.h"
+
+static void hd_create_account(struct app *app, const struct http_request *req,
+                              struct http_response *resp)
+{
+    struct auth_credentials creds;
+    char code[CRYPTO_RECOVERY_CODE_STRLEN];
+    cd_err rc;
+
+    if (auth_parse_basic(http_request_header(req, "Authorization"), &creds) != CD_OK) {
+        hd_error(resp, 401, "Incorrect username or password");
+        (void)http_response_header(resp, "WWW-Authenticate", "Basic");
+        goto out;
+    }
+    rc = auth_create(app->auth, &creds, code);
+    switch (rc) {
+    case CD_OK:
+        hd_json(
+            resp, 201,
+            json_pack("{s:s%,s:s}", "username", creds.user, creds.user_len, "recovery_code", code));
+        break;
+    case CD_ERR_INVALID:
+        hd_error(resp, 422,
+                 "Usernames are 1 to 64 characters of A-Z a-z 0-9 . _ @ -; passwords are 8 to "
+                 "1024 bytes of UTF-8");
+        break;
+    case CD_ERR_EXISTS:
+        hd_error(resp, 409, "This username is already taken.");
+        break;
+    default:
+        hd_fail(resp, rc, req, "create account");
+        break;
+    }
+out:
+    crypto_wipe(code, sizeof(code));
+    auth_credentials_wipe(&creds);
+}
+
+static void hd_change_password(struct app *app, const struct http_request *req,
+                               struct http_response *resp, const struct auth_credentials *creds,
+                               const struct auth_principal *p)
+{
+    json_t *body = hd_parse_object(req, resp), *pw;
+    cd_err rc;
+
+    if (body == NULL)
+        return;
+    pw = json_object_get(body, "new_password");
+    if (!json_is_string(pw)) {
+        hd_error(resp, 422, "new_password must be a string");
+        goto out;
+    }
+    rc = auth_change_password(app->auth, creds, p, json_string_value(pw), json_string_length(pw));
+    switch (rc) {
+    case CD_OK:
+        resp->status = 204;
+        break;
+    case CD_ERR_INVALID:
+        hd_error(resp, 422, "Passwords are 8 to 1024 bytes of UTF-8");
+        break;
+    case CD_ERR_CONFLICT:
+        hd_error(resp, 409, "The credentials changed meanwhile; authenticate again");
+        break;
+    default:
+        hd_fail(resp, rc, req, "change password");
+        break;
+    }
+out:
+    json_decref(body);
+}
+
+static void hd_recover(struct app *app, const struct http_request *req, struct http_response *resp)
+{
+    json_t *body = hd_parse_object(req, resp), *user, *code, *pw;
+    char fresh[CRYPTO_RECOVERY_CODE_STRLEN];
+    unsigned retry = 0;
+    cd_err rc;
+
+    if (body == NULL)
+        return;
+    user = json_object_get(body, "username");
+    code = json_object_get(body, "recovery_code");
+    pw = json_object_get(body, "new_password");
+    if (!json_is_string(user) || !json_is_string(code) || !json_is_string(pw)) {
+        hd_error(resp, 422, "username, recovery_code and new_password must be strings");
+        goto out;
+    }
+    rc = auth_recover(app->auth, json_string_value(user), json_string_length(user),
+                      json_string_value(code), json_string_length(code), json_string_value(pw),
+                      json_string_length(pw), fresh, &retry);
+    switch (rc) {
+    case CD_OK:
+        hd_json(resp, 200, json_pack("{s:O,s:s}", "username", user, "recovery_code", fresh));
+        break;
+    case CD_ERR_INVALID:
+        hd_error(resp, 422,
+                 "Usernames are 1 to 64 characters of A-Z a-z 0-9 . _ @ -; passwords are 8 to "
+                 "1024 bytes of UTF-8");
+        break;
+    case CD_ERR_AUTH:
+        hd_error(resp, 401, "Incorrect username or recovery code");
+        break;
+    case CD_ERR_LIMITED:
+        if (retry > 0) {
+            hd_error(resp, 429, "Too many failed logins for this account; try again later");
+            hd_retry_after(resp, retry);
+        } else {
+            hd_fail(resp, rc, req, "recover");
+        }
+        break;
+    default:
+        hd_fail(resp, rc, req, "recover");
+        break;
+    }
+out:
+    crypto_wipe(fresh, sizeof(fresh));
+    json_decref(body);
+}
+
+void hd_users(struct app *app, const struct route_match *m, const struct http_request *req,
+              struct http_response *resp)
+{
+    struct auth_credentials creds;
+    struct auth_principal p;
+    cd_err rc;
+
+    if (m->id == ROUTE_CREATE_ACCOUNT) {
+        hd_create_account(app, req, resp);
+        return;
+    }
+    if (m->id == ROUTE_RECOVER) {
+        hd_recover(app, req, resp);
+        return;
+    }
+    memset(&p, 0, sizeof(p));
+    if (!hd_authenticate(app, req, resp, &creds, &p))
+        goto out;
+    if (m->id == ROUTE_ME_PASSWORD) {
+        hd_change_password(app, req, resp, &creds, &p);
+    } else if (strcmp(req->method, "DELETE") == 0) {
+        rc = auth_delete(app->auth, &p);
+        if (rc == CD_OK || rc == CD_ERR_NOT_FOUND)
+            resp->status = 204;
+        else
+            hd_fail(resp, rc, req, "delete account");
+    } else {
+        hd_json(resp, 200, json_pack("{s:s%}", "username", creds.user, creds.user_len));
+    }
+out:
+    auth_principal_wipe(&p);
+    auth_credentials_wipe(&creds);
+}

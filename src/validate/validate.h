@@ -1,0 +1,27 @@
+/* validate.h: the rules for untrusted input at the edge. Pure functions. */
+#ifndef CONFIDOC_VALIDATE_H
+#define CONFIDOC_VALIDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VALIDATE_USERNAME_MAX 64
+#define VALIDATE_PASSWORD_MIN 8
+#define VALIDATE_PASSWORD_MAX 1024
+#define VALIDATE_CTYPE_MAX 255
+
+/* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+bool validate_utf8(const char *s, size_t len);
+/* Usernames: 1 to 64 characters of [A-Za-z0-9._@-]. */
+bool validate_username(const char *s, size_t len);
+/* Passwords: 8 to 1024 bytes of valid UTF-8 without NUL. */
+bool validate_password(const char *s, size_t len);
+/* A record id as text: decimal digits only (no sign, no spaces), value in
+ * [0, 2^63-1]; leading zeros allowed ("031" is 31). */
+bool validate_record_id_text(const char *s, size_t len, int64_t *out);
+/* A media type as stored for binary documents: type "/" subtype with
+ * optional parameters, printable ASCII only, at most 255 bytes. */
+bool validate_content_type(const char *s, size_t len);
+
+#endif
