@@ -11,7 +11,7 @@
 #include <sodium.h>
 
 /* Largest keyring file read; a real one is a few hundred bytes. */
-#define KEYRING_FILE_MAX (64u * 1024u)
+#define KEYRING_FILE_MAX ((size_t)64 * 1024)
 #define KDF_CONTEXT "cdockeys"
 
 _Static_assert(crypto_kdf_CONTEXTBYTES == sizeof(KDF_CONTEXT) - 1, "kdf context length");
@@ -187,7 +187,7 @@ static cd_err keyring_parse_line(crypto_keyring *kr, const char *line, size_t n,
             hexlen--;
         }
     }
-    if (hexlen != 2 * CRYPTO_KEY_BYTES) {
+    if (hexlen != (size_t)2 * CRYPTO_KEY_BYTES) {
         snprintf(errbuf, errlen, "%s:%u: key must be %d hex digits", path, lineno,
                  2 * CRYPTO_KEY_BYTES);
         return CD_ERR_CONFIG;
@@ -296,7 +296,7 @@ cd_err crypto_keyring_load(const char *path, crypto_keyring **out, char *errbuf,
         goto out;
     }
     if (st.st_size > (off_t)KEYRING_FILE_MAX) {
-        snprintf(errbuf, errlen, "%s: larger than %u bytes", path, KEYRING_FILE_MAX);
+        snprintf(errbuf, errlen, "%s: larger than %zu bytes", path, KEYRING_FILE_MAX);
         err = CD_ERR_TOO_LARGE;
         goto out;
     }
@@ -319,7 +319,7 @@ cd_err crypto_keyring_load(const char *path, crypto_keyring **out, char *errbuf,
             break;
         len += (size_t)r;
         if (len > KEYRING_FILE_MAX) {
-            snprintf(errbuf, errlen, "%s: larger than %u bytes", path, KEYRING_FILE_MAX);
+            snprintf(errbuf, errlen, "%s: larger than %zu bytes", path, KEYRING_FILE_MAX);
             err = CD_ERR_TOO_LARGE;
             goto out;
         }
