@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -324,6 +325,47 @@ static void test_keyed_hash(void **state)
 
     crypto_keyring_free(kr);
     crypto_keyring_free(kr2);
+}
+
+/* The keyring is read-only after load: threads hash with it without locks. */
+struct hash_job {
+    const crypto_keyring *kr;
+    uint8_t want[CRYPTO_HASH_BYTES];
+    int ok;
+};
+
+static void *hash_worker(void *arg)
+{
+    struct hash_job *job = arg;
+    struct crypto_part part = {"concurrent", 10};
+    uint8_t h[CRYPTO_HASH_BYTES];
+    job->ok = 1;
+    for (int i = 0; i < 2000; i++) {
+        if (crypto_keyed_hash(job->kr, 3, CRYPTO_PURPOSE_CREDCACHE, &part, 1, h) != CD_OK ||
+            memcmp(h, job->want, sizeof(h)) != 0)
+            job->ok = 0;
+    }
+    return NULL;
+}
+
+static void test_keyed_hash_threads(void **state)
+{
+    (void)state;
+    crypto_keyring *kr = test_keyring(3);
+    struct crypto_part part = {"concurrent", 10};
+    struct hash_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i].kr = kr;
+        assert_int_equal(crypto_keyed_hash(kr, 3, CRYPTO_PURPOSE_CREDCACHE, &part, 1, jobs[i].want),
+                         CD_OK);
+        assert_int_equal(pthread_create(&th[i], NULL, hash_worker, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(jobs[i].ok, 1);
+    }
+    crypto_keyring_free(kr);
 }
 
 /* ---- generic AEAD ---- */
@@ -696,10 +738,11 @@ int main(void)
         cmocka_unit_test(test_equal_wipe_random),     cmocka_unit_test(test_keyring_single_line),
         cmocka_unit_test(test_keyring_multi_version), cmocka_unit_test(test_keyring_rejects),
         cmocka_unit_test(test_keyring_limits),        cmocka_unit_test(test_keyed_hash),
-        cmocka_unit_test(test_aead_round_trip),       cmocka_unit_test(test_aead_tamper),
-        cmocka_unit_test(test_password_derive),       cmocka_unit_test(test_user_keys_and_escrow),
-        cmocka_unit_test(test_sk_wrap_password),      cmocka_unit_test(test_sk_wrap_recovery),
-        cmocka_unit_test(test_recovery_code_format),  cmocka_unit_test(test_recovery_code_parse),
+        cmocka_unit_test(test_keyed_hash_threads),    cmocka_unit_test(test_aead_round_trip),
+        cmocka_unit_test(test_aead_tamper),           cmocka_unit_test(test_password_derive),
+        cmocka_unit_test(test_user_keys_and_escrow),  cmocka_unit_test(test_sk_wrap_password),
+        cmocka_unit_test(test_sk_wrap_recovery),      cmocka_unit_test(test_recovery_code_format),
+        cmocka_unit_test(test_recovery_code_parse),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
