@@ -1,0 +1,896 @@
+/* crypto.c: confidoc's cryptography on libsodium (the only file that sees sodium.h). */
+#include "crypto/crypto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+/* Largest keyring file read; a real one is a few hundred bytes. */
+#define KEYRING_FILE_MAX ((size_t)64 * 1024)
+#define KDF_CONTEXT "cdockeys"
+
+_Static_assert(crypto_kdf_CONTEXTBYTES == sizeof(KDF_CONTEXT) - 1, "kdf context length");
+_Static_assert(crypto_generichash_KEYBYTES == CRYPTO_KEY_BYTES, "generichash key size");
+_Static_assert(crypto_kdf_KEYBYTES == CRYPTO_KEY_BYTES, "kdf key size");
+
+/* The whole keyring lives in one sodium_malloc'ed (guarded, locked) region that
+ * is read-only once loaded, so threads share it without locks. versions[] is
+ * sorted newest (highest) first. */
+struct crypto_keyring {
+    size_t count;
+    uint32_t versions[CRYPTO_KEYRING_MAX_KEYS];
+    uint8_t master[CRYPTO_KEYRING_MAX_KEYS][CRYPTO_KEY_BYTES];
+    uint8_t subkeys[CRYPTO_KEYRING_MAX_KEYS][CRYPTO_PURPOSE__COUNT][CRYPTO_KEY_BYTES];
+};
+
+cd_err crypto_init(void)
+{
+    if (sodium_init() < 0)
+        return CD_ERR_INTERNAL;
+    return CD_OK;
+}
+
+/* ---- memory hygiene ---- */
+
+void *crypto_secure_alloc(size_t n)
+{
+    return sodium_malloc(n);
+}
+
+void crypto_secure_free(void *p)
+{
+    if (p != NULL)
+        sodium_free(p);
+}
+
+void crypto_wipe(void *p, size_t n)
+{
+    if (p != NULL && n > 0)
+        sodium_memzero(p, n);
+}
+
+bool crypto_equal(const void *a, const void *b, size_t n)
+{
+    if (n == 0)
+        return true;
+    return sodium_memcmp(a, b, n) == 0;
+}
+
+void crypto_random(void *buf, size_t n)
+{
+    if (buf != NULL && n > 0)
+        randombytes_buf(buf, n);
+}
+
+/* ---- master keyring ---- */
+
+static crypto_keyring *keyring_alloc(void)
+{
+    crypto_keyring *kr = sodium_malloc(sizeof(*kr));
+    if (kr == NULL)
+        return NULL;
+    sodium_memzero(kr, sizeof(*kr));
+    return kr;
+}
+
+/* Sorts newest first, derives the subkeys and makes the region read-only. */
+static cd_err keyring_finish(crypto_keyring *kr)
+{
+    /* Insertion sort: at most CRYPTO_KEYRING_MAX_KEYS entries. */
+    uint8_t tmp[CRYPTO_KEY_BYTES];
+    for (size_t i = 1; i < kr->count; i++) {
+        uint32_t v = kr->versions[i];
+        memcpy(tmp, kr->master[i], sizeof(tmp));
+        size_t j = i;
+        while (j > 0 && kr->versions[j - 1] < v) {
+            kr->versions[j] = kr->versions[j - 1];
+            memcpy(kr->master[j], kr->master[j - 1], CRYPTO_KEY_BYTES);
+            j--;
+        }
+        kr->versions[j] = v;
+        memcpy(kr->master[j], tmp, sizeof(tmp));
+    }
+    sodium_memzero(tmp, sizeof(tmp));
+
+    for (size_t i = 0; i < kr->count; i++) {
+        for (unsigned p = 1; p < CRYPTO_PURPOSE__COUNT; p++) {
+            if (crypto_kdf_derive_from_key(kr->subkeys[i][p], CRYPTO_KEY_BYTES, p, KDF_CONTEXT,
+                                           kr->master[i]) != 0)
+                return CD_ERR_INTERNAL;
+        }
+    }
+    if (sodium_mprotect_readonly(kr) != 0)
+        return CD_ERR_INTERNAL;
+    return CD_OK;
+}
+
+void crypto_keyring_free(crypto_keyring *kr)
+{
+    /* sodium_free makes the region writable again and wipes it. */
+    if (kr != NULL)
+        sodium_free(kr);
+}
+
+cd_err crypto_keyring_from_key(const uint8_t key[CRYPTO_KEY_BYTES], uint32_t version,
+                               crypto_keyring **out)
+{
+    cd_err err = CD_OK;
+    crypto_keyring *kr = NULL;
+
+    if (key == NULL || out == NULL || version == 0 || version > CRYPTO_KEYRING_MAX_VERSION)
+        return CD_ERR_INVALID;
+    kr = keyring_alloc();
+    if (kr == NULL)
+        return CD_ERR_NOMEM;
+    kr->count = 1;
+    kr->versions[0] = version;
+    memcpy(kr->master[0], key, CRYPTO_KEY_BYTES);
+    err = keyring_finish(kr);
+    if (err != CD_OK)
+        goto out;
+    *out = kr;
+    kr = NULL;
+out:
+    crypto_keyring_free(kr);
+    return err;
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Parses a decimal version in 1..CRYPTO_KEYRING_MAX_VERSION, digits only. */
+static bool parse_version(const char *s, size_t n, uint32_t *out)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 10)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v == 0 || v > CRYPTO_KEYRING_MAX_VERSION)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* Parses one non-comment line (already trimmed) into the next slot of kr. */
+static cd_err keyring_parse_line(crypto_keyring *kr, const char *line, size_t n, const char *path,
+                                 unsigned lineno, char *errbuf, size_t errlen)
+{
+    uint32_t version = 1;
+    const char *hex = line;
+    size_t hexlen = n;
+    const char *colon = memchr(line, ':', n);
+
+    if (colon != NULL) {
+        size_t vlen = (size_t)(colon - line);
+        while (vlen > 0 && is_blank(line[vlen - 1]))
+            vlen--;
+        if (!parse_version(line, vlen, &version)) {
+            snprintf(errbuf, errlen, "%s:%u: version must be a decimal in 1..%u", path, lineno,
+                     CRYPTO_KEYRING_MAX_VERSION);
+            return CD_ERR_CONFIG;
+        }
+        hex = colon + 1;
+        hexlen = n - (size_t)(hex - line);
+        while (hexlen > 0 && is_blank(*hex)) {
+            hex++;
+            hexlen--;
+        }
+    }
+    if (hexlen != (size_t)2 * CRYPTO_KEY_BYTES) {
+        snprintf(errbuf, errlen, "%s:%u: key must be %d hex digits", path, lineno,
+                 2 * CRYPTO_KEY_BYTES);
+        return CD_ERR_CONFIG;
+    }
+    for (size_t i = 0; i < kr->count; i++) {
+        if (kr->versions[i] == version) {
+            snprintf(errbuf, errlen, "%s:%u: duplicate key version %u", path, lineno,
+                     (unsigned)version);
+            return CD_ERR_CONFIG;
+        }
+    }
+    if (kr->count >= CRYPTO_KEYRING_MAX_KEYS) {
+        snprintf(errbuf, errlen, "%s:%u: more than %d keys", path, lineno, CRYPTO_KEYRING_MAX_KEYS);
+        return CD_ERR_CONFIG;
+    }
+    size_t binlen = 0;
+    const char *end = NULL;
+    if (sodium_hex2bin(kr->master[kr->count], CRYPTO_KEY_BYTES, hex, hexlen, NULL, &binlen, &end) !=
+            0 ||
+        binlen != CRYPTO_KEY_BYTES || end != hex + hexlen) {
+        sodium_memzero(kr->master[kr->count], CRYPTO_KEY_BYTES);
+        snprintf(errbuf, errlen, "%s:%u: key is not valid hex", path, lineno);
+        return CD_ERR_CONFIG;
+    }
+    kr->versions[kr->count] = version;
+    kr->count++;
+    return CD_OK;
+}
+
+static cd_err keyring_parse(crypto_keyring *kr, const char *buf, size_t len, const char *path,
+                            char *errbuf, size_t errlen)
+{
+    unsigned lineno = 0;
+    size_t pos = 0;
+
+    while (pos < len) {
+        const char *line = buf + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        size_t n = nl != NULL ? (size_t)(nl - line) : len - pos;
+        pos += n + (nl != NULL ? 1 : 0);
+        lineno++;
+
+        while (n > 0 && is_blank(*line)) {
+            line++;
+            n--;
+        }
+        while (n > 0 && is_blank(line[n - 1]))
+            n--;
+        if (n == 0 || line[0] == '#')
+            continue;
+        if (memchr(line, '\0', n) != NULL) {
+            snprintf(errbuf, errlen, "%s:%u: NUL byte in line", path, lineno);
+            return CD_ERR_CONFIG;
+        }
+        cd_err err = keyring_parse_line(kr, line, n, path, lineno, errbuf, errlen);
+        if (err != CD_OK)
+            return err;
+    }
+    if (kr->count == 0) {
+        snprintf(errbuf, errlen, "%s: no key in keyring file", path);
+        return CD_ERR_CONFIG;
+    }
+    return CD_OK;
+}
+
+cd_err crypto_keyring_load(const char *path, crypto_keyring **out, char *errbuf, size_t errlen)
+{
+    cd_err err = CD_OK;
+    int fd = -1;
+    char *buf = NULL;
+    size_t len = 0;
+    crypto_keyring *kr = NULL;
+    struct stat st;
+    char dummy[1];
+
+    if (errbuf == NULL || errlen == 0) {
+        errbuf = dummy;
+        errlen = sizeof(dummy);
+    }
+    errbuf[0] = '\0';
+    if (path == NULL || out == NULL) {
+        snprintf(errbuf, errlen, "keyring: no path given");
+        return CD_ERR_INVALID;
+    }
+    /* O_NONBLOCK so that a FIFO cannot stall start-up; regular files ignore it. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "%s: cannot open: %s", path, strerror(errno));
+        err = CD_ERR_IO;
+        goto out;
+    }
+    if (fstat(fd, &st) != 0) {
+        snprintf(errbuf, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        err = CD_ERR_IO;
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(errbuf, errlen, "%s: not a regular file", path);
+        err = CD_ERR_CONFIG;
+        goto out;
+    }
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        snprintf(errbuf, errlen, "%s: accessible by group or others (mode %04o); use 0600 or 0400",
+                 path, (unsigned)(st.st_mode & 07777));
+        err = CD_ERR_CONFIG;
+        goto out;
+    }
+    if (st.st_size > (off_t)KEYRING_FILE_MAX) {
+        snprintf(errbuf, errlen, "%s: larger than %zu bytes", path, KEYRING_FILE_MAX);
+        err = CD_ERR_TOO_LARGE;
+        goto out;
+    }
+    /* The file holds key material: read it into guarded memory that is wiped. */
+    buf = sodium_malloc(KEYRING_FILE_MAX + 1);
+    if (buf == NULL) {
+        err = CD_ERR_NOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + len, KEYRING_FILE_MAX + 1 - len);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(errbuf, errlen, "%s: cannot read: %s", path, strerror(errno));
+            err = CD_ERR_IO;
+            goto out;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+        if (len > KEYRING_FILE_MAX) {
+            snprintf(errbuf, errlen, "%s: larger than %zu bytes", path, KEYRING_FILE_MAX);
+            err = CD_ERR_TOO_LARGE;
+            goto out;
+        }
+    }
+    kr = keyring_alloc();
+    if (kr == NULL) {
+        err = CD_ERR_NOMEM;
+        goto out;
+    }
+    err = keyring_parse(kr, buf, len, path, errbuf, errlen);
+    if (err != CD_OK)
+        goto out;
+    err = keyring_finish(kr);
+    if (err != CD_OK) {
+        snprintf(errbuf, errlen, "%s: cannot derive subkeys", path);
+        goto out;
+    }
+    *out = kr;
+    kr = NULL;
+out:
+    if (buf != NULL)
+        sodium_free(buf);
+    if (fd >= 0)
+        close(fd);
+    crypto_keyring_free(kr);
+    return err;
+}
+
+uint32_t crypto_keyring_newest(const crypto_keyring *kr)
+{
+    if (kr == NULL || kr->count == 0)
+        return 0;
+    return kr->versions[0];
+}
+
+size_t crypto_keyring_versions(const crypto_keyring *kr, uint32_t *out, size_t max)
+{
+    if (kr == NULL)
+        return 0;
+    for (size_t i = 0; i < kr->count && i < max && out != NULL; i++)
+        out[i] = kr->versions[i];
+    return kr->count;
+}
+
+static const uint8_t *keyring_subkey(const crypto_keyring *kr, uint32_t version,
+                                     enum crypto_purpose purpose)
+{
+    for (size_t i = 0; i < kr->count; i++) {
+        if (kr->versions[i] == version)
+            return kr->subkeys[i][purpose];
+    }
+    return NULL;
+}
+
+bool crypto_keyring_has(const crypto_keyring *kr, uint32_t version)
+{
+    if (kr == NULL || version == 0)
+        return false;
+    return keyring_subkey(kr, version, CRYPTO_PURPOSE_USERNAME) != NULL;
+}
+
+static void store_le64(uint8_t out[8], uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t)(v >> (8 * i));
+}
+
+cd_err crypto_keyed_hash(const crypto_keyring *kr, uint32_t version, enum crypto_purpose purpose,
+                         const struct crypto_part *parts, size_t nparts,
+                         uint8_t out[CRYPTO_HASH_BYTES])
+{
+    cd_err err = CD_OK;
+    crypto_generichash_state st;
+    uint8_t lenbuf[8];
+    uint8_t h[CRYPTO_HASH_BYTES];
+    const uint8_t *key;
+
+    if (kr == NULL || out == NULL || (parts == NULL && nparts > 0) || (int)purpose < 1 ||
+        (int)purpose >= CRYPTO_PURPOSE__COUNT)
+        return CD_ERR_INVALID;
+    for (size_t i = 0; i < nparts; i++) {
+        if (parts[i].p == NULL && parts[i].n > 0)
+            return CD_ERR_INVALID;
+    }
+    key = keyring_subkey(kr, version, purpose);
+    if (key == NULL)
+        return CD_ERR_NOT_FOUND;
+
+    if (crypto_generichash_init(&st, key, CRYPTO_KEY_BYTES, sizeof(h)) != 0) {
+        err = CD_ERR_INTERNAL;
+        goto out;
+    }
+    for (size_t i = 0; i < nparts; i++) {
+        store_le64(lenbuf, (uint64_t)parts[i].n);
+        if (crypto_generichash_update(&st, lenbuf, sizeof(lenbuf)) != 0 ||
+            (parts[i].n > 0 && crypto_generichash_update(&st, parts[i].p, parts[i].n) != 0)) {
+            err = CD_ERR_INTERNAL;
+            goto out;
+        }
+    }
+    if (crypto_generichash_final(&st, h, sizeof(h)) != 0) {
+        err = CD_ERR_INTERNAL;
+        goto out;
+    }
+    memcpy(out, h, sizeof(h));
+out:
+    sodium_memzero(&st, sizeof(st));
+    sodium_memzero(h, sizeof(h));
+    return err;
+}
+
+/* ---- generic AEAD ---- */
+
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES == CRYPTO_AEAD_NONCE_BYTES, "nonce");
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == CRYPTO_AEAD_TAG_BYTES, "tag");
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == CRYPTO_KEY_BYTES, "aead key");
+
+cd_err crypto_aead_seal(const uint8_t key[CRYPTO_KEY_BYTES], const void *ad, size_t adlen,
+                        const void *in, size_t inlen, uint8_t *out, size_t outcap, size_t *outlen)
+{
+    unsigned long long clen = 0;
+
+    if (key == NULL || out == NULL || outlen == NULL || (ad == NULL && adlen > 0) ||
+        (in == NULL && inlen > 0))
+        return CD_ERR_INVALID;
+    if (inlen > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX ||
+        inlen > SIZE_MAX - CRYPTO_AEAD_OVERHEAD || outcap < inlen + CRYPTO_AEAD_OVERHEAD)
+        return CD_ERR_INVALID;
+
+    randombytes_buf(out, CRYPTO_AEAD_NONCE_BYTES);
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(out + CRYPTO_AEAD_NONCE_BYTES, &clen, in, inlen,
+                                                   ad, adlen, NULL, out, key) != 0)
+        return CD_ERR_INTERNAL;
+    *outlen = (size_t)clen + CRYPTO_AEAD_NONCE_BYTES;
+    return CD_OK;
+}
+
+/* On CD_ERR_CRYPTO libsodium may have zeroed out[0..inlen-OVERHEAD]; no
+ * unauthenticated plaintext is ever left there. */
+cd_err crypto_aead_open(const uint8_t key[CRYPTO_KEY_BYTES], const void *ad, size_t adlen,
+                        const uint8_t *in, size_t inlen, uint8_t *out, size_t outcap,
+                        size_t *outlen)
+{
+    unsigned long long mlen = 0;
+
+    if (key == NULL || in == NULL || outlen == NULL || (ad == NULL && adlen > 0))
+        return CD_ERR_INVALID;
+    if (inlen < CRYPTO_AEAD_OVERHEAD || outcap < inlen - CRYPTO_AEAD_OVERHEAD)
+        return CD_ERR_INVALID;
+    if (out == NULL && inlen > CRYPTO_AEAD_OVERHEAD)
+        return CD_ERR_INVALID;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &mlen, NULL, in + CRYPTO_AEAD_NONCE_BYTES,
+                                                   inlen - CRYPTO_AEAD_NONCE_BYTES, ad, adlen, in,
+                                                   key) != 0)
+        return CD_ERR_CRYPTO;
+    *outlen = (size_t)mlen;
+    return CD_OK;
+}
+
+/* ---- passwords ---- */
+
+#define VERIFIER_MESSAGE "confidoc-verifier-v1"
+
+cd_err crypto_password_derive(const char *pw, size_t pwlen, const uint8_t salt[CRYPTO_SALT_BYTES],
+                              const struct crypto_pwparams *params,
+                              uint8_t verifier[CRYPTO_HASH_BYTES], uint8_t pwkey[CRYPTO_KEY_BYTES])
+{
+    cd_err err = CD_OK;
+    uint8_t seed[2 * CRYPTO_KEY_BYTES];
+    uint8_t v[CRYPTO_HASH_BYTES];
+
+    _Static_assert(crypto_pwhash_SALTBYTES == CRYPTO_SALT_BYTES, "salt size");
+    if ((pw == NULL && pwlen > 0) || salt == NULL || params == NULL || verifier == NULL ||
+        pwkey == NULL)
+        return CD_ERR_INVALID;
+    /* The function forms: the MIN macros are 0 for some bounds, which
+     * -Wtype-limits rejects in comparisons with unsigned values. */
+    if (pwlen < crypto_pwhash_passwd_min() || pwlen > crypto_pwhash_passwd_max() ||
+        params->opslimit < crypto_pwhash_opslimit_min() ||
+        params->opslimit > crypto_pwhash_opslimit_max() ||
+        params->memlimit < crypto_pwhash_memlimit_min() ||
+        params->memlimit > crypto_pwhash_memlimit_max())
+        return CD_ERR_INVALID;
+
+    /* libsodium reads pw even when pwlen is 0; give it a valid pointer. */
+    if (crypto_pwhash(seed, sizeof(seed), pw != NULL ? pw : "", pwlen, salt, params->opslimit,
+                      params->memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+        err = CD_ERR_NOMEM;
+        goto out;
+    }
+    if (crypto_generichash(v, sizeof(v), (const uint8_t *)VERIFIER_MESSAGE,
+                           sizeof(VERIFIER_MESSAGE) - 1, seed, CRYPTO_KEY_BYTES) != 0) {
+        err = CD_ERR_INTERNAL;
+        goto out;
+    }
+    memcpy(verifier, v, sizeof(v));
+    memcpy(pwkey, seed + CRYPTO_KEY_BYTES, CRYPTO_KEY_BYTES);
+out:
+    sodium_memzero(seed, sizeof(seed));
+    sodium_memzero(v, sizeof(v));
+    return err;
+}
+
+/* ---- user keys ---- */
+
+_Static_assert(crypto_box_PUBLICKEYBYTES == CRYPTO_KEY_BYTES, "box pk");
+_Static_assert(crypto_box_SECRETKEYBYTES == CRYPTO_KEY_BYTES, "box sk");
+_Static_assert(crypto_box_SEALBYTES + CRYPTO_KEY_BYTES == CRYPTO_ESCROWED_KEY_BYTES, "seal size");
+
+void crypto_user_keypair(uint8_t pk[CRYPTO_KEY_BYTES], uint8_t sk[CRYPTO_KEY_BYTES])
+{
+    crypto_box_keypair(pk, sk);
+}
+
+void crypto_user_doc_kek(const uint8_t sk[CRYPTO_KEY_BYTES], uint8_t kek[CRYPTO_KEY_BYTES])
+{
+    crypto_kdf_derive_from_key(kek, CRYPTO_KEY_BYTES, 1, "cdocdkek", sk);
+}
+
+#define SK_AD_PASSWORD "confidoc-sk-pw-v1"
+#define SK_AD_RECOVERY "confidoc-sk-rc-v1"
+#define SK_AD_TAG_LEN (sizeof(SK_AD_PASSWORD) - 1)
+_Static_assert(sizeof(SK_AD_PASSWORD) == sizeof(SK_AD_RECOVERY), "sk ad tags");
+
+/* Shared body of the password and recovery wrappings: KEK = H(subkey, secret,
+ * uid), AD = tag || uid. */
+static cd_err sk_wrap(const crypto_keyring *kr, uint32_t version, enum crypto_purpose purpose,
+                      const char *tag, const uint8_t *secret, size_t secretlen,
+                      const uint8_t uid[CRYPTO_UID_BYTES], const uint8_t sk[CRYPTO_KEY_BYTES],
+                      uint8_t out[CRYPTO_WRAPPED_KEY_BYTES])
+{
+    cd_err err;
+    uint8_t kek[CRYPTO_KEY_BYTES];
+    uint8_t ad[SK_AD_TAG_LEN + CRYPTO_UID_BYTES];
+    size_t outlen = 0;
+
+    if (secret == NULL || uid == NULL || sk == NULL || out == NULL)
+        return CD_ERR_INVALID;
+    const struct crypto_part parts[2] = {{secret, secretlen}, {uid, CRYPTO_UID_BYTES}};
+    err = crypto_keyed_hash(kr, version, purpose, parts, 2, kek);
+    if (err != CD_OK)
+        goto out;
+    memcpy(ad, tag, SK_AD_TAG_LEN);
+    memcpy(ad + SK_AD_TAG_LEN, uid, CRYPTO_UID_BYTES);
+    err = crypto_aead_seal(kek, ad, sizeof(ad), sk, CRYPTO_KEY_BYTES, out, CRYPTO_WRAPPED_KEY_BYTES,
+                           &outlen);
+out:
+    sodium_memzero(kek, sizeof(kek));
+    return err;
+}
+
+static cd_err sk_unwrap(const crypto_keyring *kr, uint32_t version, enum crypto_purpose purpose,
+                        const char *tag, const uint8_t *secret, size_t secretlen,
+                        const uint8_t uid[CRYPTO_UID_BYTES],
+                        const uint8_t in[CRYPTO_WRAPPED_KEY_BYTES], uint8_t sk[CRYPTO_KEY_BYTES])
+{
+    cd_err err;
+    uint8_t kek[CRYPTO_KEY_BYTES];
+    uint8_t ad[SK_AD_TAG_LEN + CRYPTO_UID_BYTES];
+    uint8_t tmp[CRYPTO_KEY_BYTES];
+    size_t outlen = 0;
+
+    if (secret == NULL || uid == NULL || in == NULL || sk == NULL)
+        return CD_ERR_INVALID;
+    const struct crypto_part parts[2] = {{secret, secretlen}, {uid, CRYPTO_UID_BYTES}};
+    err = crypto_keyed_hash(kr, version, purpose, parts, 2, kek);
+    if (err != CD_OK)
+        goto out;
+    memcpy(ad, tag, SK_AD_TAG_LEN);
+    memcpy(ad + SK_AD_TAG_LEN, uid, CRYPTO_UID_BYTES);
+    err = crypto_aead_open(kek, ad, sizeof(ad), in, CRYPTO_WRAPPED_KEY_BYTES, tmp, sizeof(tmp),
+                           &outlen);
+    if (err != CD_OK)
+        goto out;
+    if (outlen != CRYPTO_KEY_BYTES) {
+        err = CD_ERR_CRYPTO;
+        goto out;
+    }
+    memcpy(sk, tmp, CRYPTO_KEY_BYTES);
+out:
+    sodium_memzero(kek, sizeof(kek));
+    sodium_memzero(tmp, sizeof(tmp));
+    return err;
+}
+
+cd_err crypto_sk_wrap_password(const crypto_keyring *kr, uint32_t version,
+                               const uint8_t pwkey[CRYPTO_KEY_BYTES],
+                               const uint8_t uid[CRYPTO_UID_BYTES],
+                               const uint8_t sk[CRYPTO_KEY_BYTES],
+                               uint8_t out[CRYPTO_WRAPPED_KEY_BYTES])
+{
+    return sk_wrap(kr, version, CRYPTO_PURPOSE_PASSWORD_KEK, SK_AD_PASSWORD, pwkey,
+                   CRYPTO_KEY_BYTES, uid, sk, out);
+}
+
+cd_err crypto_sk_unwrap_password(const crypto_keyring *kr, uint32_t version,
+                                 const uint8_t pwkey[CRYPTO_KEY_BYTES],
+                                 const uint8_t uid[CRYPTO_UID_BYTES],
+                                 const uint8_t in[CRYPTO_WRAPPED_KEY_BYTES],
+                                 uint8_t sk[CRYPTO_KEY_BYTES])
+{
+    return sk_unwrap(kr, version, CRYPTO_PURPOSE_PASSWORD_KEK, SK_AD_PASSWORD, pwkey,
+                     CRYPTO_KEY_BYTES, uid, in, sk);
+}
+
+cd_err crypto_sk_wrap_recovery(const crypto_keyring *kr, uint32_t version,
+                               const uint8_t code[CRYPTO_RECOVERY_CODE_BYTES],
+                               const uint8_t uid[CRYPTO_UID_BYTES],
+                               const uint8_t sk[CRYPTO_KEY_BYTES],
+                               uint8_t out[CRYPTO_WRAPPED_KEY_BYTES])
+{
+    return sk_wrap(kr, version, CRYPTO_PURPOSE_RECOVERY_KEK, SK_AD_RECOVERY, code,
+                   CRYPTO_RECOVERY_CODE_BYTES, uid, sk, out);
+}
+
+cd_err crypto_sk_unwrap_recovery(const crypto_keyring *kr, uint32_t version,
+                                 const uint8_t code[CRYPTO_RECOVERY_CODE_BYTES],
+                                 const uint8_t uid[CRYPTO_UID_BYTES],
+                                 const uint8_t in[CRYPTO_WRAPPED_KEY_BYTES],
+                                 uint8_t sk[CRYPTO_KEY_BYTES])
+{
+    return sk_unwrap(kr, version, CRYPTO_PURPOSE_RECOVERY_KEK, SK_AD_RECOVERY, code,
+                     CRYPTO_RECOVERY_CODE_BYTES, uid, in, sk);
+}
+
+cd_err crypto_sk_escrow(const uint8_t escrow_pk[CRYPTO_KEY_BYTES],
+                        const uint8_t sk[CRYPTO_KEY_BYTES], uint8_t out[CRYPTO_ESCROWED_KEY_BYTES])
+{
+    uint8_t tmp[CRYPTO_ESCROWED_KEY_BYTES];
+
+    if (escrow_pk == NULL || sk == NULL || out == NULL)
+        return CD_ERR_INVALID;
+    /* Fails only for a public key that yields an all-zero shared secret. */
+    if (crypto_box_seal(tmp, sk, CRYPTO_KEY_BYTES, escrow_pk) != 0)
+        return CD_ERR_INVALID;
+    memcpy(out, tmp, sizeof(tmp));
+    return CD_OK;
+}
+
+/* ---- recovery codes ---- */
+
+static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+#define RECOVERY_SYMBOLS 32 /* 160 bits / 5 */
+#define RECOVERY_TEXT_MAX 128
+
+_Static_assert(RECOVERY_SYMBOLS * 5 == CRYPTO_RECOVERY_CODE_BYTES * 8, "recovery code bits");
+_Static_assert(RECOVERY_SYMBOLS + RECOVERY_SYMBOLS / 4 == CRYPTO_RECOVERY_CODE_STRLEN,
+               "recovery text length");
+
+void crypto_recovery_code_new(uint8_t raw[CRYPTO_RECOVERY_CODE_BYTES],
+                              char text[CRYPTO_RECOVERY_CODE_STRLEN])
+{
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    size_t t = 0, sym = 0;
+
+    randombytes_buf(raw, CRYPTO_RECOVERY_CODE_BYTES);
+    for (size_t i = 0; i < CRYPTO_RECOVERY_CODE_BYTES; i++) {
+        acc = (acc << 8) | raw[i];
+        bits += 8;
+        while (bits >= 5) {
+            bits -= 5;
+            if (sym > 0 && sym % 4 == 0)
+                text[t++] = '-';
+            text[t++] = crockford[(acc >> bits) & 31u];
+            sym++;
+        }
+    }
+    text[t] = '\0';
+    sodium_memzero(&acc, sizeof(acc));
+}
+
+/* Value of one Crockford symbol, or -1; '-' and ' ' are handled by the caller. */
+static int crockford_value(char c)
+{
+    if (c >= 'a' && c <= 'z')
+        c = (char)(c - 'a' + 'A');
+    switch (c) {
+    case 'O':
+        return 0;
+    case 'I':
+    case 'L':
+        return 1;
+    case 'U':
+        return -1;
+    default:
+        break;
+    }
+    for (int i = 0; i < 32; i++) {
+        if (crockford[i] == c)
+            return i;
+    }
+    return -1;
+}
+
+cd_err crypto_recovery_code_parse(const char *text, size_t len,
+                                  uint8_t raw[CRYPTO_RECOVERY_CODE_BYTES])
+{
+    cd_err err = CD_OK;
+    uint8_t tmp[CRYPTO_RECOVERY_CODE_BYTES];
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    size_t nsym = 0, nbytes = 0;
+
+    if (text == NULL || raw == NULL || len > RECOVERY_TEXT_MAX)
+        return CD_ERR_INVALID;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '-' || text[i] == ' ')
+            continue;
+        int v = crockford_value(text[i]);
+        if (v < 0 || nsym >= RECOVERY_SYMBOLS) {
+            err = CD_ERR_INVALID;
+            goto out;
+        }
+        nsym++;
+        acc = (acc << 5) | (uint32_t)v;
+        bits += 5;
+        if (bits >= 8) {
+            bits -= 8;
+            tmp[nbytes++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1u;
+        }
+    }
+    if (nsym != RECOVERY_SYMBOLS || nbytes != CRYPTO_RECOVERY_CODE_BYTES) {
+        err = CD_ERR_INVALID;
+        goto out;
+    }
+    memcpy(raw, tmp, sizeof(tmp));
+out:
+    sodium_memzero(tmp, sizeof(tmp));
+    sodium_memzero(&acc, sizeof(acc));
+    return err;
+}
+
+/* ---- documents ---- */
+
+#define DOC_AD_TAG "confidoc-doc-v1"
+#define DOC_AD_TAG_LEN (sizeof(DOC_AD_TAG) - 1)
+#define DOC_AD_LEN (DOC_AD_TAG_LEN + CRYPTO_UID_BYTES + 8 + 8 + 1)
+
+enum doc_field { DOC_FIELD_DATA_KEY = 1, DOC_FIELD_CTYPE = 2, DOC_FIELD_CONTENT = 3 };
+
+static void store_be64(uint8_t out[8], uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static void doc_ad_build(uint8_t out[DOC_AD_LEN], const struct crypto_doc_ad *ad,
+                         enum doc_field field)
+{
+    uint8_t *p = out;
+    memcpy(p, DOC_AD_TAG, DOC_AD_TAG_LEN);
+    p += DOC_AD_TAG_LEN;
+    memcpy(p, ad->owner_uid, CRYPTO_UID_BYTES);
+    p += CRYPTO_UID_BYTES;
+    store_be64(p, (uint64_t)ad->record_id);
+    p += 8;
+    store_be64(p, ad->version);
+    p += 8;
+    *p = (uint8_t)field;
+}
+
+cd_err crypto_doc_seal(const uint8_t doc_kek[CRYPTO_KEY_BYTES], const struct crypto_doc_ad *ad,
+                       const char *ctype, size_t ctype_len, const uint8_t *content,
+                       size_t content_len, uint8_t wrapped_dk[CRYPTO_WRAPPED_KEY_BYTES],
+                       uint8_t *ctype_out, size_t ctype_cap, size_t *ctype_outlen,
+                       uint8_t *content_out, size_t content_cap, size_t *content_outlen)
+{
+    cd_err err = CD_OK;
+    uint8_t dk[CRYPTO_KEY_BYTES];
+    uint8_t adbuf[DOC_AD_LEN];
+    size_t wlen = 0, clen = 0, blen = 0;
+
+    /* Validate everything first so that no output is written on failure. */
+    if (doc_kek == NULL || ad == NULL || (ctype == NULL && ctype_len > 0) ||
+        (content == NULL && content_len > 0) || wrapped_dk == NULL || ctype_out == NULL ||
+        ctype_outlen == NULL || content_out == NULL || content_outlen == NULL)
+        return CD_ERR_INVALID;
+    if (ctype_len > SIZE_MAX - CRYPTO_AEAD_OVERHEAD ||
+        ctype_cap < ctype_len + CRYPTO_AEAD_OVERHEAD ||
+        content_len > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX ||
+        content_len > SIZE_MAX - CRYPTO_AEAD_OVERHEAD ||
+        content_cap < content_len + CRYPTO_AEAD_OVERHEAD)
+        return CD_ERR_INVALID;
+    /* crypto_doc_open hands the content type back as a C string. */
+    if (ctype_len > 0 && memchr(ctype, '\0', ctype_len) != NULL)
+        return CD_ERR_INVALID;
+
+    randombytes_buf(dk, sizeof(dk));
+    doc_ad_build(adbuf, ad, DOC_FIELD_DATA_KEY);
+    err = crypto_aead_seal(doc_kek, adbuf, sizeof(adbuf), dk, sizeof(dk), wrapped_dk,
+                           CRYPTO_WRAPPED_KEY_BYTES, &wlen);
+    if (err != CD_OK)
+        goto out;
+    doc_ad_build(adbuf, ad, DOC_FIELD_CTYPE);
+    err = crypto_aead_seal(dk, adbuf, sizeof(adbuf), ctype, ctype_len, ctype_out, ctype_cap, &clen);
+    if (err != CD_OK)
+        goto out;
+    doc_ad_build(adbuf, ad, DOC_FIELD_CONTENT);
+    err = crypto_aead_seal(dk, adbuf, sizeof(adbuf), content, content_len, content_out, content_cap,
+                           &blen);
+    if (err != CD_OK)
+        goto out;
+    *ctype_outlen = clen;
+    *content_outlen = blen;
+out:
+    sodium_memzero(dk, sizeof(dk));
+    return err;
+}
+
+cd_err crypto_doc_open(const uint8_t doc_kek[CRYPTO_KEY_BYTES], const struct crypto_doc_ad *ad,
+                       const uint8_t wrapped_dk[CRYPTO_WRAPPED_KEY_BYTES], const uint8_t *ctype_ct,
+                       size_t ctype_ct_len, const uint8_t *content_ct, size_t content_ct_len,
+                       char *ctype_out, size_t ctype_cap, size_t *ctype_len, uint8_t *content_out,
+                       size_t content_cap, size_t *content_len)
+{
+    cd_err err = CD_OK;
+    uint8_t dk[CRYPTO_KEY_BYTES];
+    uint8_t adbuf[DOC_AD_LEN];
+    size_t dklen = 0, clen = 0, blen = 0;
+    bool wrote_ctype = false, wrote_content = false;
+
+    if (doc_kek == NULL || ad == NULL || wrapped_dk == NULL || ctype_ct == NULL ||
+        ctype_out == NULL || ctype_cap == 0 || ctype_len == NULL)
+        return CD_ERR_INVALID;
+    if (ctype_ct_len < CRYPTO_AEAD_OVERHEAD || ctype_ct_len - CRYPTO_AEAD_OVERHEAD > ctype_cap - 1)
+        return CD_ERR_INVALID;
+    if (content_out != NULL &&
+        (content_ct == NULL || content_len == NULL || content_ct_len < CRYPTO_AEAD_OVERHEAD ||
+         content_ct_len - CRYPTO_AEAD_OVERHEAD > content_cap))
+        return CD_ERR_INVALID;
+
+    doc_ad_build(adbuf, ad, DOC_FIELD_DATA_KEY);
+    err = crypto_aead_open(doc_kek, adbuf, sizeof(adbuf), wrapped_dk, CRYPTO_WRAPPED_KEY_BYTES, dk,
+                           sizeof(dk), &dklen);
+    if (err != CD_OK)
+        goto out;
+    if (dklen != sizeof(dk)) {
+        err = CD_ERR_CRYPTO;
+        goto out;
+    }
+    doc_ad_build(adbuf, ad, DOC_FIELD_CTYPE);
+    wrote_ctype = true;
+    err = crypto_aead_open(dk, adbuf, sizeof(adbuf), ctype_ct, ctype_ct_len, (uint8_t *)ctype_out,
+                           ctype_cap - 1, &clen);
+    if (err != CD_OK)
+        goto out;
+    if (memchr(ctype_out, '\0', clen) != NULL) {
+        err = CD_ERR_CRYPTO;
+        goto out;
+    }
+    ctype_out[clen] = '\0';
+    if (content_out != NULL) {
+        doc_ad_build(adbuf, ad, DOC_FIELD_CONTENT);
+        wrote_content = true;
+        err = crypto_aead_open(dk, adbuf, sizeof(adbuf), content_ct, content_ct_len, content_out,
+                               content_cap, &blen);
+        if (err != CD_OK)
+            goto out;
+        *content_len = blen;
+    }
+    *ctype_len = clen;
+out:
+    if (err != CD_OK) {
+        /* Leave no partial plaintext behind on failure. */
+        if (wrote_ctype)
+            sodium_memzero(ctype_out, ctype_cap);
+        if (wrote_content)
+            sodium_memzero(content_out, content_ct_len - CRYPTO_AEAD_OVERHEAD);
+    }
+    sodium_memzero(dk, sizeof(dk));
+    return err;
+}

@@ -1,0 +1,351 @@
+/* test_crypto_doc.c: unit tests of document sealing and opening (crypto_doc_seal/open). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crypto/crypto.h"
+
+#define CT "application/pdf"
+#define CT_LEN (sizeof(CT) - 1)
+#define MAXC 600
+
+/* One sealed document version and everything needed to open it. */
+struct sealed_doc {
+    uint8_t kek[CRYPTO_KEY_BYTES];
+    struct crypto_doc_ad ad;
+    uint8_t content[MAXC];
+    size_t content_len;
+    uint8_t wrapped[CRYPTO_WRAPPED_KEY_BYTES];
+    uint8_t ctype_ct[CT_LEN + CRYPTO_AEAD_OVERHEAD];
+    size_t ctype_ct_len;
+    uint8_t content_ct[MAXC + CRYPTO_AEAD_OVERHEAD];
+    size_t content_ct_len;
+};
+
+static int setup(void **state)
+{
+    (void)state;
+    return crypto_init() == CD_OK ? 0 : -1;
+}
+
+static void seal_doc(struct sealed_doc *d, const uint8_t kek[CRYPTO_KEY_BYTES], uint8_t uid_byte,
+                     int64_t record_id, uint64_t version, size_t content_len)
+{
+    memset(d, 0, sizeof(*d));
+    memcpy(d->kek, kek, CRYPTO_KEY_BYTES);
+    memset(d->ad.owner_uid, uid_byte, sizeof(d->ad.owner_uid));
+    d->ad.record_id = record_id;
+    d->ad.version = version;
+    assert_true(content_len <= MAXC);
+    crypto_random(d->content, content_len);
+    d->content_len = content_len;
+    assert_int_equal(crypto_doc_seal(d->kek, &d->ad, CT, CT_LEN, d->content, content_len,
+                                     d->wrapped, d->ctype_ct, sizeof(d->ctype_ct), &d->ctype_ct_len,
+                                     d->content_ct, sizeof(d->content_ct), &d->content_ct_len),
+                     CD_OK);
+    assert_int_equal(d->ctype_ct_len, CT_LEN + CRYPTO_AEAD_OVERHEAD);
+    assert_int_equal(d->content_ct_len, content_len + CRYPTO_AEAD_OVERHEAD);
+}
+
+/* Opens d with the given AD (and d's ciphertexts); returns the result. */
+static cd_err open_doc(const struct sealed_doc *d, const struct crypto_doc_ad *ad, char *ct,
+                       size_t ctcap, uint8_t *content, size_t *content_len)
+{
+    size_t ctlen = 0;
+    return crypto_doc_open(d->kek, ad, d->wrapped, d->ctype_ct, d->ctype_ct_len, d->content_ct,
+                           d->content_ct_len, ct, ctcap, &ctlen, content, MAXC, content_len);
+}
+
+static void test_doc_round_trip(void **state)
+{
+    (void)state;
+    uint8_t kek[CRYPTO_KEY_BYTES];
+    crypto_random(kek, sizeof(kek));
+    static const size_t lens[] = {0, 1, 100, MAXC};
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        struct sealed_doc d;
+        seal_doc(&d, kek, 7, 42, 3, lens[i]);
+        char ct[64];
+        uint8_t content[MAXC];
+        size_t ctlen = 0, clen = 999;
+        memset(ct, 'x', sizeof(ct));
+        assert_int_equal(crypto_doc_open(kek, &d.ad, d.wrapped, d.ctype_ct, d.ctype_ct_len,
+                                         d.content_ct, d.content_ct_len, ct, sizeof(ct), &ctlen,
+                                         content, lens[i], &clen),
+                         CD_OK);
+        assert_string_equal(ct, CT);
+        assert_int_equal(ctlen, CT_LEN);
+        assert_int_equal(clen, lens[i]);
+        if (lens[i] > 0)
+            assert_memory_equal(content, d.content, lens[i]);
+
+        /* Content type only, as listings do. */
+        memset(ct, 'x', sizeof(ct));
+        ctlen = 0;
+        assert_int_equal(crypto_doc_open(kek, &d.ad, d.wrapped, d.ctype_ct, d.ctype_ct_len, NULL, 0,
+                                         ct, sizeof(ct), &ctlen, NULL, 0, NULL),
+                         CD_OK);
+        assert_string_equal(ct, CT);
+        assert_int_equal(ctlen, CT_LEN);
+    }
+
+    /* Empty content type; exact capacity for the NUL. */
+    uint8_t wrapped[CRYPTO_WRAPPED_KEY_BYTES], ctc[CRYPTO_AEAD_OVERHEAD + 1],
+        bodyc[CRYPTO_AEAD_OVERHEAD + 3];
+    size_t ctcl = 0, bodycl = 0, ctlen = 9, clen = 9;
+    struct crypto_doc_ad ad = {{0}, -5, 0};
+    assert_int_equal(crypto_doc_seal(kek, &ad, "", 0, (const uint8_t *)"abc", 3, wrapped, ctc,
+                                     CRYPTO_AEAD_OVERHEAD, &ctcl, bodyc, sizeof(bodyc), &bodycl),
+                     CD_OK);
+    char ct1[1];
+    uint8_t body[3];
+    assert_int_equal(crypto_doc_open(kek, &ad, wrapped, ctc, ctcl, bodyc, bodycl, ct1, 1, &ctlen,
+                                     body, 3, &clen),
+                     CD_OK);
+    assert_int_equal(ct1[0], '\0');
+    assert_int_equal(ctlen, 0);
+    assert_int_equal(clen, 3);
+    assert_memory_equal(body, "abc", 3);
+}
+
+static void test_doc_binding(void **state)
+{
+    (void)state;
+    uint8_t kek[CRYPTO_KEY_BYTES], kek2[CRYPTO_KEY_BYTES];
+    crypto_random(kek, sizeof(kek));
+    crypto_random(kek2, sizeof(kek2));
+    struct sealed_doc d;
+    seal_doc(&d, kek, 7, 42, 3, 50);
+    char ct[64];
+    uint8_t content[MAXC];
+    size_t clen = 0;
+
+    struct crypto_doc_ad ad = d.ad;
+    ad.owner_uid[15] ^= 1;
+    assert_int_equal(open_doc(&d, &ad, ct, sizeof(ct), content, &clen), CD_ERR_CRYPTO);
+    ad = d.ad;
+    ad.record_id = 43;
+    assert_int_equal(open_doc(&d, &ad, ct, sizeof(ct), content, &clen), CD_ERR_CRYPTO);
+    ad = d.ad;
+    ad.record_id = 42 + ((int64_t)1 << 40);
+    assert_int_equal(open_doc(&d, &ad, ct, sizeof(ct), content, &clen), CD_ERR_CRYPTO);
+    ad = d.ad;
+    ad.version = 4;
+    assert_int_equal(open_doc(&d, &ad, ct, sizeof(ct), content, &clen), CD_ERR_CRYPTO);
+    ad = d.ad;
+    ad.version = 3ull << 56;
+    assert_int_equal(open_doc(&d, &ad, ct, sizeof(ct), content, &clen), CD_ERR_CRYPTO);
+    /* Listing path too. */
+    ad = d.ad;
+    ad.version = 2;
+    size_t ctlen = 0;
+    assert_int_equal(crypto_doc_open(kek, &ad, d.wrapped, d.ctype_ct, d.ctype_ct_len, NULL, 0, ct,
+                                     sizeof(ct), &ctlen, NULL, 0, NULL),
+                     CD_ERR_CRYPTO);
+    /* Wrong KEK. */
+    memcpy(d.kek, kek2, sizeof(kek2));
+    assert_int_equal(open_doc(&d, &d.ad, ct, sizeof(ct), content, &clen), CD_ERR_CRYPTO);
+    memcpy(d.kek, kek, sizeof(kek));
+    assert_int_equal(open_doc(&d, &d.ad, ct, sizeof(ct), content, &clen), CD_OK);
+}
+
+static void test_doc_swaps(void **state)
+{
+    (void)state;
+    uint8_t kek[CRYPTO_KEY_BYTES];
+    crypto_random(kek, sizeof(kek));
+    char ct[64];
+    uint8_t content[MAXC];
+    size_t clen = 0;
+
+    /* Two documents of the same owner, record and version (e.g. a retried
+     * upload): their data keys differ, so contents cannot be swapped. */
+    struct sealed_doc a, b, mixed;
+    seal_doc(&a, kek, 1, 10, 1, 40);
+    seal_doc(&b, kek, 1, 10, 1, 40);
+    mixed = a;
+    memcpy(mixed.content_ct, b.content_ct, b.content_ct_len);
+    assert_int_equal(open_doc(&mixed, &mixed.ad, ct, sizeof(ct), content, &clen), CD_ERR_CRYPTO);
+    mixed = a;
+    memcpy(mixed.ctype_ct, b.ctype_ct, b.ctype_ct_len);
+    assert_int_equal(open_doc(&mixed, &mixed.ad, ct, sizeof(ct), content, &clen), CD_ERR_CRYPTO);
+
+    /* Different records: swapping the wrapped key along with the content
+     * still fails (the AD names the record). */
+    seal_doc(&b, kek, 1, 11, 1, 40);
+    mixed = a;
+    memcpy(mixed.wrapped, b.wrapped, sizeof(b.wrapped));
+    memcpy(mixed.ctype_ct, b.ctype_ct, b.ctype_ct_len);
+    memcpy(mixed.content_ct, b.content_ct, b.content_ct_len);
+    assert_int_equal(open_doc(&mixed, &mixed.ad, ct, sizeof(ct), content, &clen), CD_ERR_CRYPTO);
+
+    /* Fields are bound too: the content type ciphertext as content fails. */
+    struct sealed_doc f;
+    seal_doc(&f, kek, 1, 12, 1, CT_LEN);
+    mixed = f;
+    memcpy(mixed.content_ct, f.ctype_ct, f.ctype_ct_len);
+    assert_int_equal(open_doc(&mixed, &mixed.ad, ct, sizeof(ct), content, &clen), CD_ERR_CRYPTO);
+    mixed = f;
+    memcpy(mixed.ctype_ct, f.content_ct, f.content_ct_len);
+    assert_int_equal(open_doc(&mixed, &mixed.ad, ct, sizeof(ct), content, &clen), CD_ERR_CRYPTO);
+}
+
+static void test_doc_tamper(void **state)
+{
+    (void)state;
+    uint8_t kek[CRYPTO_KEY_BYTES];
+    crypto_random(kek, sizeof(kek));
+    struct sealed_doc d;
+    seal_doc(&d, kek, 3, 1, 1, 20);
+    char ct[64];
+    uint8_t content[MAXC];
+    size_t clen = 0;
+    struct {
+        uint8_t *p;
+        size_t n;
+    } fields[] = {{d.wrapped, sizeof(d.wrapped)},
+                  {d.ctype_ct, d.ctype_ct_len},
+                  {d.content_ct, d.content_ct_len}};
+    for (size_t f = 0; f < 3; f++) {
+        for (size_t i = 0; i < fields[f].n; i++) {
+            fields[f].p[i] ^= 0x01;
+            memset(ct, 'x', sizeof(ct));
+            memset(content, 'y', sizeof(content));
+            clen = 777;
+            if (open_doc(&d, &d.ad, ct, sizeof(ct), content, &clen) != CD_ERR_CRYPTO)
+                fail_msg("field %zu byte %zu: tampering not detected", f, i);
+            assert_int_equal(clen, 777);
+            /* No plaintext left behind. */
+            assert_null(memmem(ct, sizeof(ct), CT, CT_LEN));
+            assert_null(memmem(content, sizeof(content), d.content, d.content_len));
+            fields[f].p[i] ^= 0x01;
+        }
+    }
+    assert_int_equal(open_doc(&d, &d.ad, ct, sizeof(ct), content, &clen), CD_OK);
+    /* Truncated ciphertexts. */
+    size_t ctlen = 0;
+    assert_int_equal(crypto_doc_open(kek, &d.ad, d.wrapped, d.ctype_ct, d.ctype_ct_len - 1,
+                                     d.content_ct, d.content_ct_len, ct, sizeof(ct), &ctlen,
+                                     content, MAXC, &clen),
+                     CD_ERR_CRYPTO);
+    assert_int_equal(crypto_doc_open(kek, &d.ad, d.wrapped, d.ctype_ct, d.ctype_ct_len,
+                                     d.content_ct, d.content_ct_len - 1, ct, sizeof(ct), &ctlen,
+                                     content, MAXC, &clen),
+                     CD_ERR_CRYPTO);
+    assert_int_equal(crypto_doc_open(kek, &d.ad, d.wrapped, d.ctype_ct, CRYPTO_AEAD_OVERHEAD - 1,
+                                     d.content_ct, d.content_ct_len, ct, sizeof(ct), &ctlen,
+                                     content, MAXC, &clen),
+                     CD_ERR_INVALID);
+}
+
+static void test_doc_bounds(void **state)
+{
+    (void)state;
+    uint8_t kek[CRYPTO_KEY_BYTES];
+    crypto_random(kek, sizeof(kek));
+    struct sealed_doc d;
+    seal_doc(&d, kek, 3, 1, 1, 20);
+    char ct[64];
+    uint8_t content[MAXC];
+    size_t ctlen = 0, clen = 0;
+
+    /* ctype_cap counts the NUL. */
+    assert_int_equal(crypto_doc_open(kek, &d.ad, d.wrapped, d.ctype_ct, d.ctype_ct_len, NULL, 0, ct,
+                                     CT_LEN, &ctlen, NULL, 0, NULL),
+                     CD_ERR_INVALID);
+    assert_int_equal(crypto_doc_open(kek, &d.ad, d.wrapped, d.ctype_ct, d.ctype_ct_len, NULL, 0, ct,
+                                     CT_LEN + 1, &ctlen, NULL, 0, NULL),
+                     CD_OK);
+    assert_string_equal(ct, CT);
+    /* Content capacity. */
+    assert_int_equal(crypto_doc_open(kek, &d.ad, d.wrapped, d.ctype_ct, d.ctype_ct_len,
+                                     d.content_ct, d.content_ct_len, ct, sizeof(ct), &ctlen,
+                                     content, 19, &clen),
+                     CD_ERR_INVALID);
+
+    /* Seal capacities and a content type with a NUL. */
+    uint8_t w[CRYPTO_WRAPPED_KEY_BYTES], c1[100], c2[100];
+    size_t l1 = 0, l2 = 0;
+    assert_int_equal(crypto_doc_seal(kek, &d.ad, CT, CT_LEN, content, 10, w, c1,
+                                     CT_LEN + CRYPTO_AEAD_OVERHEAD - 1, &l1, c2, sizeof(c2), &l2),
+                     CD_ERR_INVALID);
+    assert_int_equal(crypto_doc_seal(kek, &d.ad, CT, CT_LEN, content, 10, w, c1, sizeof(c1), &l1,
+                                     c2, 10 + CRYPTO_AEAD_OVERHEAD - 1, &l2),
+                     CD_ERR_INVALID);
+    assert_int_equal(crypto_doc_seal(kek, &d.ad, "text\0html", 9, content, 10, w, c1, sizeof(c1),
+                                     &l1, c2, sizeof(c2), &l2),
+                     CD_ERR_INVALID);
+    assert_int_equal(crypto_doc_seal(kek, &d.ad, CT, CT_LEN, NULL, 10, w, c1, sizeof(c1), &l1, c2,
+                                     sizeof(c2), &l2),
+                     CD_ERR_INVALID);
+    assert_int_equal(l1, 0);
+    assert_int_equal(l2, 0);
+}
+
+/* Builds the documented associated data of a field, to check the format and
+ * to forge a well-authenticated content type containing a NUL. */
+static void build_ad(uint8_t out[48], const struct crypto_doc_ad *ad, uint8_t field)
+{
+    memcpy(out, "confidoc-doc-v1", 15);
+    memcpy(out + 15, ad->owner_uid, 16);
+    for (int i = 0; i < 8; i++) {
+        out[31 + i] = (uint8_t)((uint64_t)ad->record_id >> (56 - 8 * i));
+        out[39 + i] = (uint8_t)(ad->version >> (56 - 8 * i));
+    }
+    out[47] = field;
+}
+
+static void test_doc_format(void **state)
+{
+    (void)state;
+    uint8_t kek[CRYPTO_KEY_BYTES];
+    crypto_random(kek, sizeof(kek));
+    struct sealed_doc d;
+    seal_doc(&d, kek, 9, -2, 77, 30);
+    uint8_t adbuf[48], dk[CRYPTO_KEY_BYTES], buf[MAXC];
+    size_t n = 0;
+
+    build_ad(adbuf, &d.ad, 1);
+    assert_int_equal(crypto_aead_open(kek, adbuf, sizeof(adbuf), d.wrapped, sizeof(d.wrapped), dk,
+                                      sizeof(dk), &n),
+                     CD_OK);
+    assert_int_equal(n, CRYPTO_KEY_BYTES);
+    build_ad(adbuf, &d.ad, 2);
+    assert_int_equal(
+        crypto_aead_open(dk, adbuf, sizeof(adbuf), d.ctype_ct, d.ctype_ct_len, buf, MAXC, &n),
+        CD_OK);
+    assert_int_equal(n, CT_LEN);
+    assert_memory_equal(buf, CT, CT_LEN);
+    build_ad(adbuf, &d.ad, 3);
+    assert_int_equal(
+        crypto_aead_open(dk, adbuf, sizeof(adbuf), d.content_ct, d.content_ct_len, buf, MAXC, &n),
+        CD_OK);
+    assert_int_equal(n, d.content_len);
+    assert_memory_equal(buf, d.content, n);
+
+    /* A content type with a NUL inside, properly authenticated, is refused. */
+    build_ad(adbuf, &d.ad, 2);
+    assert_int_equal(crypto_aead_seal(dk, adbuf, sizeof(adbuf), "a\0b", 3, d.ctype_ct,
+                                      sizeof(d.ctype_ct), &d.ctype_ct_len),
+                     CD_OK);
+    char ct[64];
+    size_t ctlen = 0;
+    assert_int_not_equal(crypto_doc_open(kek, &d.ad, d.wrapped, d.ctype_ct, d.ctype_ct_len, NULL, 0,
+                                         ct, sizeof(ct), &ctlen, NULL, 0, NULL),
+                         CD_OK);
+    crypto_wipe(dk, sizeof(dk));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_doc_round_trip), cmocka_unit_test(test_doc_binding),
+        cmocka_unit_test(test_doc_swaps),      cmocka_unit_test(test_doc_tamper),
+        cmocka_unit_test(test_doc_bounds),     cmocka_unit_test(test_doc_format),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
