@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # test_storage.sh: the storage module against a real, TLS-only MariaDB.
 # Checks that the server refuses clients without the right certificate, runs
 # prog_storage phase1, crashes (SIGKILL) and restarts the server, then runs
@@ -7,9 +8,9 @@ set -euo pipefail
 src=${CONFIDOC_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${CONFIDOC_BUILD_DIR:-$src/build}
 prog=$build/tests/prog_storage
-# shellcheck source=../lib/certs.sh
+# shellcheck source=tests/lib/certs.sh
 source "$src/tests/lib/certs.sh"
-# shellcheck source=../lib/mariadb.sh
+# shellcheck source=tests/lib/mariadb.sh
 source "$src/tests/lib/mariadb.sh"
 
 [ -x "$prog" ] || { echo "missing $prog" >&2; exit 1; }

@@ -1,4 +1,5 @@
 # mariadb.sh: a private, TLS-only MariaDB server for tests (sourced by tests).
+# shellcheck shell=bash
 #
 # Usage (from bash; the functions run in the calling shell and export variables):
 #   source "$CONFIDOC_SOURCE_DIR/tests/lib/certs.sh"
