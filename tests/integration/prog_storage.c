@@ -335,6 +335,59 @@ static void test_doc(void **state)
     assert_int_equal(db_user_delete(pool, owner), CD_OK);
 }
 
+struct big_reader {
+    db_pool *p;
+    uint64_t owner;
+    pthread_barrier_t *start;
+    cd_err err;
+};
+
+static void *big_reader_main(void *arg)
+{
+    struct big_reader *r = arg;
+    struct db_doc got;
+
+    pthread_barrier_wait(r->start);
+    r->err = db_doc_get(r->p, r->owner, 1, &got);
+    if (r->err == CD_OK)
+        db_doc_release(&got);
+    return NULL;
+}
+
+/* One connection, 1 ms to get it, four simultaneous 16 MiB reads: the first
+ * holds the connection far longer than 1 ms, so the others time out. */
+static void check_acquire_timeout(uint64_t owner)
+{
+    struct db_config c = base_config();
+    struct big_reader r[4];
+    pthread_t th[4];
+    pthread_barrier_t start;
+    db_pool *p = NULL;
+    int ok = 0, timeouts = 0;
+
+    c.pool_size = 1;
+    c.acquire_timeout_ms = 1;
+    assert_int_equal(db_pool_new(&c, &p), CD_OK);
+    assert_int_equal(db_ping(p), CD_OK); /* connect before the race */
+    assert_int_equal(pthread_barrier_init(&start, NULL, 4), 0);
+    for (int i = 0; i < 4; i++) {
+        r[i] = (struct big_reader){.p = p, .owner = owner, .start = &start};
+        assert_int_equal(pthread_create(&th[i], NULL, big_reader_main, &r[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        if (r[i].err == CD_OK)
+            ok++;
+        else if (r[i].err == CD_ERR_TIMEOUT)
+            timeouts++;
+    }
+    pthread_barrier_destroy(&start);
+    db_pool_free(p);
+    assert_int_equal(ok + timeouts, 4);
+    assert_true(ok >= 1);
+    assert_true(timeouts >= 1);
+}
+
 static void test_doc_large(void **state)
 {
     uint64_t owner = insert_user(11);
@@ -357,6 +410,7 @@ static void test_doc_large(void **state)
     assert_true(got.content_ct_len == BIG_CONTENT && memcmp(got.content_ct, big, BIG_CONTENT) == 0);
     db_doc_release(&got);
     free(big);
+    check_acquire_timeout(owner);
     assert_int_equal(db_user_delete(pool, owner), CD_OK);
 }
 
