@@ -1,0 +1,1313 @@
+/* db.c: accounts and documents in MariaDB through Connector/C: the connection
+ * pool, prepared statements, error mapping and schema migrations.
+ *
+ * docs/internals/storage.md explains the choices (pool, reconnects, durability).
+ * Threads: the client library is initialised once (pthread_once). Connector/C 3
+ * needs no mysql_thread_init/mysql_thread_end per thread (they are no-ops
+ * there), so callers may use a pool from any thread. Each connection is used by
+ * one thread at a time: the pool hands it out under its mutex. */
+#include "storage/db.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <errmsg.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+
+#include "log/log.h"
+
+/* Largest content ciphertext read back (16 MiB plaintext + overhead fits). */
+#define DB_CONTENT_MAX (64u * 1024u * 1024u)
+#define DB_POOL_MAX 1024u
+#define DB_DEFAULT_CONNECT_TIMEOUT_S 5u
+#define DB_DEFAULT_IO_TIMEOUT_S 30u
+
+/* Timestamps as microseconds since the epoch; independent of the session zone. */
+#define TS_US(col) "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', " col ")"
+
+enum stmt_id {
+    ST_SCHEMA_VERSION,
+    ST_USER_INSERT,
+    ST_USER_GET,
+    ST_USER_UPDATE,
+    ST_USER_EXISTS,
+    ST_USER_DELETE,
+    ST_DOC_INSERT,
+    ST_DOC_UPDATE,
+    ST_DOC_GET,
+    ST_DOC_VERSION,
+    ST_DOC_DELETE,
+    ST_DOC_LIST,
+    ST__COUNT
+};
+
+static const char *const stmt_sql[ST__COUNT] = {
+    [ST_SCHEMA_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+    [ST_USER_INSERT] = "INSERT INTO users (uid, uname_hash, mk_version, pw_salt, pw_opslimit,"
+                       " pw_memlimit_kib, verifier, public_key, sk_pw, sk_rc, sk_escrow, auth_gen,"
+                       " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
+    [ST_USER_GET] = "SELECT id, uid, uname_hash, mk_version, pw_salt, pw_opslimit,"
+                    " pw_memlimit_kib, verifier, public_key, sk_pw, sk_rc, sk_escrow, auth_gen"
+                    " FROM users WHERE uname_hash = ?",
+    [ST_USER_UPDATE] = "UPDATE users SET uname_hash = ?, mk_version = ?, pw_salt = ?,"
+                       " pw_opslimit = ?, pw_memlimit_kib = ?, verifier = ?, sk_pw = ?,"
+                       " sk_rc = ?, sk_escrow = ?, auth_gen = ? WHERE id = ? AND auth_gen = ?",
+    [ST_USER_EXISTS] = "SELECT 1 FROM users WHERE id = ?",
+    [ST_USER_DELETE] = "DELETE FROM users WHERE id = ?",
+    [ST_DOC_INSERT] = "INSERT INTO documents (owner_id, record_id, version, wrapped_dk, ctype_ct,"
+                      " content_ct, size, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?,"
+                      " UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+    [ST_DOC_UPDATE] = "UPDATE documents SET version = ?, wrapped_dk = ?, ctype_ct = ?,"
+                      " content_ct = ?, size = ?, updated_at = UTC_TIMESTAMP(6)"
+                      " WHERE owner_id = ? AND record_id = ? AND version = ?",
+    [ST_DOC_GET] = "SELECT version, wrapped_dk, ctype_ct, content_ct, size, " TS_US(
+        "created_at") ", " TS_US("updated_at") " FROM documents WHERE owner_id = ? AND"
+                                               " record_id = ?",
+    [ST_DOC_VERSION] = "SELECT version FROM documents WHERE owner_id = ? AND record_id = ?",
+    [ST_DOC_DELETE] = "DELETE FROM documents WHERE owner_id = ? AND record_id = ?",
+    [ST_DOC_LIST] = "SELECT record_id, version, wrapped_dk, ctype_ct, size, " TS_US(
+        "created_at") ", " TS_US("updated_at") " FROM documents WHERE owner_id = ? AND"
+                                               " record_id > ? ORDER BY record_id LIMIT ?",
+};
+
+/* ---- migrations ---- */
+
+struct migration {
+    unsigned version;
+    const char *const *sql; /* NULL-terminated; each statement idempotent */
+};
+
+static const char *const migration_1[] = {
+    "CREATE TABLE IF NOT EXISTS users ("
+    " id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " uid BINARY(16) NOT NULL UNIQUE,"
+    " uname_hash BINARY(32) NOT NULL UNIQUE,"
+    " mk_version INT UNSIGNED NOT NULL,"
+    " pw_salt BINARY(16) NOT NULL,"
+    " pw_opslimit INT UNSIGNED NOT NULL,"
+    " pw_memlimit_kib INT UNSIGNED NOT NULL,"
+    " verifier BINARY(32) NOT NULL,"
+    " public_key BINARY(32) NOT NULL,"
+    " sk_pw VARBINARY(128) NOT NULL,"
+    " sk_rc VARBINARY(128) NOT NULL,"
+    " sk_escrow VARBINARY(128) NULL,"
+    " auth_gen INT UNSIGNED NOT NULL DEFAULT 0,"
+    " created_at DATETIME(6) NOT NULL"
+    ") ENGINE=InnoDB",
+    "CREATE TABLE IF NOT EXISTS documents ("
+    " owner_id BIGINT UNSIGNED NOT NULL,"
+    " record_id BIGINT NOT NULL,"
+    " version BIGINT UNSIGNED NOT NULL,"
+    " wrapped_dk VARBINARY(128) NOT NULL,"
+    " ctype_ct VARBINARY(512) NOT NULL,"
+    " content_ct LONGBLOB NOT NULL,"
+    " size BIGINT UNSIGNED NOT NULL,"
+    " created_at DATETIME(6) NOT NULL,"
+    " updated_at DATETIME(6) NOT NULL,"
+    " PRIMARY KEY (owner_id, record_id),"
+    " CONSTRAINT documents_owner FOREIGN KEY (owner_id) REFERENCES users (id) ON DELETE CASCADE"
+    ") ENGINE=InnoDB",
+    NULL,
+};
+
+static const struct migration migrations[] = {
+    {1, migration_1},
+};
+
+/* ---- pool ---- */
+
+struct db_conn {
+    MYSQL *my; /* NULL while closed */
+    MYSQL_STMT *st[ST__COUNT];
+    bool busy;
+};
+
+struct db_pool {
+    struct db_config cfg; /* strings point to the copies below */
+    char *host, *database, *user, *password, *tls_ca, *tls_cert, *tls_key;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct db_conn *conns;
+};
+
+/* One operation's hold on a connection. */
+struct op {
+    db_pool *pool;
+    struct db_conn *c;
+    bool broken;         /* close the connection when it goes back to the pool */
+    unsigned last_errno; /* of the last failed call, 0 if none */
+};
+
+static pthread_once_t db_lib_once = PTHREAD_ONCE_INIT;
+static int db_lib_rc;
+
+static void db_lib_init(void)
+{
+    db_lib_rc = mysql_library_init(0, NULL, NULL);
+}
+
+static void conn_close(struct db_conn *c)
+{
+    for (size_t i = 0; i < ST__COUNT; i++) {
+        if (c->st[i] != NULL)
+            mysql_stmt_close(c->st[i]);
+        c->st[i] = NULL;
+    }
+    if (c->my != NULL)
+        mysql_close(c->my);
+    c->my = NULL;
+}
+
+/* Errors that leave the connection unusable: client-side (network, protocol)
+ * errors and the server's own "going away" errors. */
+static bool err_breaks_conn(unsigned e)
+{
+    if (e >= CR_MIN_ERROR && e <= CR_MAX_ERROR)
+        return true;
+    if (e > CER_MIN_ERROR && e <= CR_MARIADB_LAST_ERROR)
+        return true;
+    switch (e) {
+    case ER_SERVER_SHUTDOWN:
+    case ER_CONNECTION_KILLED:
+    case ER_ABORTING_CONNECTION:
+    case ER_NET_READ_ERROR:
+    case ER_NET_READ_INTERRUPTED:
+    case ER_NET_ERROR_ON_WRITE:
+    case ER_NET_WRITE_INTERRUPTED:
+    case ER_NET_PACKETS_OUT_OF_ORDER:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Client errors that mean "cannot reach the server" (503) rather than a bug. */
+static bool err_is_network(unsigned e)
+{
+    switch (e) {
+    case CR_CONNECTION_ERROR:
+    case CR_CONN_HOST_ERROR:
+    case CR_UNKNOWN_HOST:
+    case CR_SERVER_GONE_ERROR:
+    case CR_SERVER_LOST:
+    case CR_SERVER_LOST_EXTENDED:
+    case CR_SSL_CONNECTION_ERROR:
+    case CR_SERVER_HANDSHAKE_ERR:
+    case CR_IPSOCK_ERROR:
+    case ER_SERVER_SHUTDOWN:
+    case ER_CONNECTION_KILLED:
+    case ER_ABORTING_CONNECTION:
+    case ER_NET_READ_ERROR:
+    case ER_NET_READ_INTERRUPTED:
+    case ER_NET_ERROR_ON_WRITE:
+    case ER_NET_WRITE_INTERRUPTED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Maps a failed call's error number. Never logs the server's message: it can
+ * quote bound values (a duplicate key's bytes). */
+static cd_err op_map_err(struct op *op, unsigned e, const char *sqlstate, const char *what)
+{
+    op->last_errno = e;
+    if (e == ER_DUP_ENTRY)
+        return CD_ERR_EXISTS;
+    if (err_breaks_conn(e)) {
+        op->broken = true;
+        log_warnx("db: %s: connection error %u (%s)", what, e, sqlstate ? sqlstate : "?");
+        return err_is_network(e) || e == 0 ? CD_ERR_UNAVAILABLE : CD_ERR_INTERNAL;
+    }
+    log_errorx("db: %s: server error %u (%s)", what, e, sqlstate ? sqlstate : "?");
+    return CD_ERR_INTERNAL;
+}
+
+static cd_err op_stmt_err(struct op *op, MYSQL_STMT *st, const char *what)
+{
+    return op_map_err(op, mysql_stmt_errno(st), mysql_stmt_sqlstate(st), what);
+}
+
+static cd_err op_conn_err(struct op *op, const char *what)
+{
+    return op_map_err(op, mysql_errno(op->c->my), mysql_sqlstate(op->c->my), what);
+}
+
+static cd_err conn_open(db_pool *p, struct db_conn *c)
+{
+    const struct db_config *cfg = &p->cfg;
+    unsigned ct = cfg->connect_timeout_s ? cfg->connect_timeout_s : DB_DEFAULT_CONNECT_TIMEOUT_S;
+    unsigned io = cfg->io_timeout_s ? cfg->io_timeout_s : DB_DEFAULT_IO_TIMEOUT_S;
+    my_bool yes = 1, verify = cfg->verify_server_name ? 1 : 0;
+    unsigned proto = MYSQL_PROTOCOL_TCP;
+    MYSQL *my;
+
+    my = mysql_init(NULL);
+    if (my == NULL)
+        return CD_ERR_NOMEM;
+    if (mysql_optionsv(my, MYSQL_OPT_CONNECT_TIMEOUT, &ct) ||
+        mysql_optionsv(my, MYSQL_OPT_READ_TIMEOUT, &io) ||
+        mysql_optionsv(my, MYSQL_OPT_WRITE_TIMEOUT, &io) ||
+        mysql_optionsv(my, MYSQL_OPT_PROTOCOL, &proto) ||
+        mysql_optionsv(my, MYSQL_OPT_SSL_CA, cfg->tls_ca) ||
+        mysql_optionsv(my, MYSQL_OPT_SSL_CERT, cfg->tls_cert) ||
+        mysql_optionsv(my, MYSQL_OPT_SSL_KEY, cfg->tls_key) ||
+        mysql_optionsv(my, MYSQL_OPT_SSL_ENFORCE, &yes) ||
+        mysql_optionsv(my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify) ||
+        mysql_optionsv(my, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'")) {
+        log_errorx("db: cannot set connection options");
+        mysql_close(my);
+        return CD_ERR_INTERNAL;
+    }
+    /* CLIENT_FOUND_ROWS: UPDATE reports matched rows, so "0 rows" means the
+     * WHERE clause (id, version, generation) did not match. */
+    if (mysql_real_connect(my, cfg->host, cfg->user, cfg->password, cfg->database, cfg->port, NULL,
+                           CLIENT_FOUND_ROWS) == NULL) {
+        /* Connection errors name our account and the server, never user data. */
+        log_warnx("db: cannot connect to %s:%u: %s (%u)", cfg->host, cfg->port, mysql_error(my),
+                  mysql_errno(my));
+        mysql_close(my);
+        return CD_ERR_UNAVAILABLE;
+    }
+    c->my = my;
+    return CD_OK;
+}
+
+/* An idle connection has nothing to read: if its socket is readable, the
+ * server closed it (restart, wait_timeout) or sent an error; a ping (which has
+ * no side effects) decides. Lets the first operation after a server restart
+ * reconnect before anything is sent instead of failing. */
+static bool conn_alive(struct db_conn *c)
+{
+    struct pollfd pfd = {.fd = (int)mysql_get_socket(c->my), .events = POLLIN | POLLRDHUP};
+
+    if (pfd.fd < 0)
+        return false;
+    if (poll(&pfd, 1, 0) == 0)
+        return true;
+    return mysql_ping(c->my) == 0;
+}
+
+static void ms_deadline(struct timespec *ts, unsigned ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Takes a free connection (an open one if possible), waiting at most
+ * acquire_timeout_ms, and makes sure it is open and alive. */
+static cd_err op_begin(db_pool *p, struct op *op)
+{
+    struct db_conn *c = NULL;
+    struct timespec dl;
+    cd_err err;
+    int rc = 0;
+
+    ms_deadline(&dl, p->cfg.acquire_timeout_ms);
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        for (unsigned i = 0; i < p->cfg.pool_size; i++) {
+            if (p->conns[i].busy)
+                continue;
+            if (c == NULL || (c->my == NULL && p->conns[i].my != NULL))
+                c = &p->conns[i];
+        }
+        if (c != NULL || rc == ETIMEDOUT)
+            break;
+        rc = pthread_cond_timedwait(&p->cv, &p->mu, &dl);
+        if (rc != 0 && rc != ETIMEDOUT)
+            break;
+    }
+    if (c != NULL)
+        c->busy = true;
+    pthread_mutex_unlock(&p->mu);
+    if (c == NULL) {
+        log_warnx("db: no pool connection free within %u ms", p->cfg.acquire_timeout_ms);
+        return CD_ERR_TIMEOUT;
+    }
+
+    op->pool = p;
+    op->c = c;
+    op->broken = false;
+    op->last_errno = 0;
+    if (c->my != NULL && !conn_alive(c)) {
+        log_info("db: connection lost while idle; reconnecting");
+        conn_close(c);
+    }
+    if (c->my == NULL) {
+        err = conn_open(p, c);
+        if (err != CD_OK) {
+            op->broken = true;
+            goto fail;
+        }
+    }
+    return CD_OK;
+fail:
+    pthread_mutex_lock(&p->mu);
+    c->busy = false;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return err;
+}
+
+static void op_end(struct op *op)
+{
+    db_pool *p = op->pool;
+
+    if (op->broken)
+        conn_close(op->c);
+    pthread_mutex_lock(&p->mu);
+    op->c->busy = false;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Returns the connection's prepared statement id, preparing it on first use.
+ * A prepare that fails on a broken connection sent nothing that changes data,
+ * so it is retried once on a fresh connection. */
+static cd_err op_stmt(struct op *op, enum stmt_id id, MYSQL_STMT **out)
+{
+    struct db_conn *c = op->c;
+    const char *sql = stmt_sql[id];
+    cd_err err;
+
+    for (int attempt = 0;; attempt++) {
+        MYSQL_STMT *st;
+
+        if (c->st[id] != NULL) {
+            *out = c->st[id];
+            return CD_OK;
+        }
+        st = mysql_stmt_init(c->my);
+        if (st == NULL)
+            return CD_ERR_NOMEM;
+        if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) == 0) {
+            c->st[id] = st;
+            continue;
+        }
+        err = op_stmt_err(op, st, "prepare");
+        mysql_stmt_close(st);
+        if (!op->broken || attempt > 0)
+            return err;
+        conn_close(c);
+        err = conn_open(op->pool, c);
+        if (err != CD_OK)
+            return err; /* op->broken stays set */
+        op->broken = false;
+    }
+}
+
+/* Binds params (may be NULL) and executes. */
+static cd_err op_exec(struct op *op, MYSQL_STMT *st, MYSQL_BIND *params, const char *what)
+{
+    if (params != NULL && mysql_stmt_bind_param(st, params))
+        return op_stmt_err(op, st, what);
+    if (mysql_stmt_execute(st))
+        return op_stmt_err(op, st, what);
+    return CD_OK;
+}
+
+/* Fetches the next row into the bound result: CD_OK with *row true or false,
+ * or an error. Truncated columns are checked by the caller via error flags. */
+static cd_err op_fetch(struct op *op, MYSQL_STMT *st, bool *row, const char *what)
+{
+    int r = mysql_stmt_fetch(st);
+
+    if (r == 0 || r == MYSQL_DATA_TRUNCATED) {
+        *row = true;
+        return CD_OK;
+    }
+    if (r == MYSQL_NO_DATA) {
+        *row = false;
+        return CD_OK;
+    }
+    return op_stmt_err(op, st, what);
+}
+
+/* Reads what is left of a result set so the connection is ready for the next
+ * statement. */
+static void op_finish(struct op *op, MYSQL_STMT *st)
+{
+    if (mysql_stmt_free_result(st))
+        op->broken = true;
+}
+
+/* ---- binding helpers ---- */
+
+static void bind_in_blob(MYSQL_BIND *b, const void *p, size_t n)
+{
+    static const uint8_t empty[1];
+    b->buffer_type = MYSQL_TYPE_BLOB;
+    b->buffer = (void *)(p != NULL ? p : empty);
+    b->buffer_length = (unsigned long)n;
+}
+
+static void bind_in_u32(MYSQL_BIND *b, const uint32_t *v)
+{
+    b->buffer_type = MYSQL_TYPE_LONG;
+    b->buffer = (void *)v;
+    b->is_unsigned = 1;
+}
+
+static void bind_in_u64(MYSQL_BIND *b, const uint64_t *v)
+{
+    b->buffer_type = MYSQL_TYPE_LONGLONG;
+    b->buffer = (void *)v;
+    b->is_unsigned = 1;
+}
+
+static void bind_in_i64(MYSQL_BIND *b, const int64_t *v)
+{
+    b->buffer_type = MYSQL_TYPE_LONGLONG;
+    b->buffer = (void *)v;
+}
+
+static void bind_in_null(MYSQL_BIND *b)
+{
+    b->buffer_type = MYSQL_TYPE_NULL;
+}
+
+/* Output column of at most cap bytes; *len receives its real length and *trunc
+ * is set when it did not fit. */
+static void bind_out_blob(MYSQL_BIND *b, void *p, size_t cap, unsigned long *len, my_bool *trunc,
+                          my_bool *isnull)
+{
+    b->buffer_type = MYSQL_TYPE_BLOB;
+    b->buffer = p;
+    b->buffer_length = (unsigned long)cap;
+    b->length = len;
+    b->error = trunc;
+    b->is_null = isnull;
+}
+
+static void bind_out_u32(MYSQL_BIND *b, uint32_t *v)
+{
+    b->buffer_type = MYSQL_TYPE_LONG;
+    b->buffer = v;
+    b->is_unsigned = 1;
+}
+
+static void bind_out_u64(MYSQL_BIND *b, uint64_t *v)
+{
+    b->buffer_type = MYSQL_TYPE_LONGLONG;
+    b->buffer = v;
+    b->is_unsigned = 1;
+}
+
+static void bind_out_i64(MYSQL_BIND *b, int64_t *v)
+{
+    b->buffer_type = MYSQL_TYPE_LONGLONG;
+    b->buffer = v;
+}
+
+/* ---- pool life cycle ---- */
+
+static char *dup_opt(const char *s, bool *ok)
+{
+    char *d;
+    if (s == NULL)
+        return NULL;
+    d = strdup(s);
+    if (d == NULL)
+        *ok = false;
+    return d;
+}
+
+cd_err db_pool_new(const struct db_config *cfg, db_pool **out)
+{
+    db_pool *p = NULL;
+    pthread_condattr_t ca;
+    bool ok = true;
+    cd_err err;
+
+    if (cfg == NULL || cfg->host == NULL || cfg->database == NULL || cfg->user == NULL ||
+        cfg->tls_ca == NULL || cfg->tls_cert == NULL || cfg->tls_key == NULL ||
+        cfg->pool_size == 0 || cfg->pool_size > DB_POOL_MAX) {
+        log_errorx("db: incomplete configuration");
+        return CD_ERR_CONFIG;
+    }
+    pthread_once(&db_lib_once, db_lib_init);
+    if (db_lib_rc != 0) {
+        log_errorx("db: cannot initialise the MariaDB client library");
+        return CD_ERR_INTERNAL;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return CD_ERR_NOMEM;
+    p->cfg = *cfg;
+    p->host = dup_opt(cfg->host, &ok);
+    p->database = dup_opt(cfg->database, &ok);
+    p->user = dup_opt(cfg->user, &ok);
+    p->password = dup_opt(cfg->password, &ok);
+    p->tls_ca = dup_opt(cfg->tls_ca, &ok);
+    p->tls_cert = dup_opt(cfg->tls_cert, &ok);
+    p->tls_key = dup_opt(cfg->tls_key, &ok);
+    p->conns = calloc(cfg->pool_size, sizeof(*p->conns));
+    if (!ok || p->conns == NULL) {
+        err = CD_ERR_NOMEM;
+        goto fail;
+    }
+    p->cfg.host = p->host;
+    p->cfg.database = p->database;
+    p->cfg.user = p->user;
+    p->cfg.password = p->password;
+    p->cfg.tls_ca = p->tls_ca;
+    p->cfg.tls_cert = p->tls_cert;
+    p->cfg.tls_key = p->tls_key;
+    if (pthread_condattr_init(&ca) != 0) {
+        err = CD_ERR_NOMEM;
+        goto fail;
+    }
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (pthread_cond_init(&p->cv, &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        err = CD_ERR_NOMEM;
+        goto fail;
+    }
+    pthread_condattr_destroy(&ca);
+    if (pthread_mutex_init(&p->mu, NULL) != 0) {
+        pthread_cond_destroy(&p->cv);
+        err = CD_ERR_NOMEM;
+        goto fail;
+    }
+    *out = p;
+    return CD_OK;
+fail:
+    if (p->password != NULL)
+        explicit_bzero(p->password, strlen(p->password));
+    free(p->host);
+    free(p->database);
+    free(p->user);
+    free(p->password);
+    free(p->tls_ca);
+    free(p->tls_cert);
+    free(p->tls_key);
+    free(p->conns);
+    free(p);
+    return err;
+}
+
+void db_pool_free(db_pool *pool)
+{
+    if (pool == NULL)
+        return;
+    for (unsigned i = 0; i < pool->cfg.pool_size; i++)
+        conn_close(&pool->conns[i]);
+    pthread_mutex_destroy(&pool->mu);
+    pthread_cond_destroy(&pool->cv);
+    if (pool->password != NULL)
+        explicit_bzero(pool->password, strlen(pool->password));
+    free(pool->host);
+    free(pool->database);
+    free(pool->user);
+    free(pool->password);
+    free(pool->tls_ca);
+    free(pool->tls_cert);
+    free(pool->tls_key);
+    free(pool->conns);
+    free(pool);
+}
+
+/* ---- text queries (migrations only: no bound values) ---- */
+
+/* Runs sql; if it returns rows, stores the first column of the first row in
+ * *scalar (when not NULL; -1 for SQL NULL or no row). */
+static cd_err op_query(struct op *op, const char *sql, long long *scalar, const char *what)
+{
+    MYSQL *my = op->c->my;
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    long long v = -1;
+
+    if (mysql_real_query(my, sql, (unsigned long)strlen(sql)))
+        return op_conn_err(op, what);
+    res = mysql_store_result(my);
+    if (res == NULL) {
+        if (mysql_field_count(my) != 0)
+            return op_conn_err(op, what);
+        if (scalar != NULL)
+            *scalar = v;
+        return CD_OK;
+    }
+    row = mysql_fetch_row(res);
+    if (row != NULL && mysql_num_fields(res) > 0 && row[0] != NULL)
+        v = strtoll(row[0], NULL, 10);
+    mysql_free_result(res);
+    if (scalar != NULL)
+        *scalar = v;
+    return CD_OK;
+}
+
+cd_err db_migrate(db_pool *pool)
+{
+    struct op op;
+    cd_err err;
+    long long got = 0, current = 0;
+    bool locked = false;
+    char sql[128];
+
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    /* Replicas starting together: one applies, the others wait, then see
+     * the migrations recorded and do nothing. */
+    err = op_query(&op, "SELECT GET_LOCK('confidoc_migrate', 30)", &got, "migrate lock");
+    if (err != CD_OK)
+        goto out;
+    if (got != 1) {
+        log_errorx("db: migration lock not obtained within 30 s");
+        err = CD_ERR_TIMEOUT;
+        goto out;
+    }
+    locked = true;
+    err = op_query(&op,
+                   "CREATE TABLE IF NOT EXISTS schema_migrations (version INT NOT NULL PRIMARY"
+                   " KEY, applied_at DATETIME(6) NOT NULL) ENGINE=InnoDB",
+                   NULL, "migrate");
+    if (err != CD_OK)
+        goto out;
+    err = op_query(&op, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &current,
+                   "migrate");
+    if (err != CD_OK)
+        goto out;
+    for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
+        const struct migration *m = &migrations[i];
+        if ((long long)m->version <= current)
+            continue;
+        /* DDL commits implicitly in MariaDB: every statement is idempotent
+         * so a crash between it and the record below is repaired by a rerun. */
+        for (const char *const *s = m->sql; *s != NULL; s++) {
+            err = op_query(&op, *s, NULL, "migrate");
+            if (err != CD_OK)
+                goto out;
+        }
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO schema_migrations (version, applied_at) VALUES (%u, "
+                 "UTC_TIMESTAMP(6))",
+                 m->version);
+        err = op_query(&op, sql, NULL, "migrate");
+        if (err != CD_OK)
+            goto out;
+        log_info("db: applied schema migration %u", m->version);
+    }
+out:
+    if (locked && !op.broken &&
+        op_query(&op, "SELECT RELEASE_LOCK('confidoc_migrate')", NULL, "migrate unlock") != CD_OK &&
+        err == CD_OK)
+        err = CD_ERR_UNAVAILABLE;
+    op_end(&op);
+    return err;
+}
+
+cd_err db_ping(db_pool *pool)
+{
+    struct op op;
+    cd_err err;
+
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    if (mysql_ping(op.c->my) != 0)
+        err = op_conn_err(&op, "ping");
+    op_end(&op);
+    return err;
+}
+
+cd_err db_schema_version(db_pool *pool, unsigned *version)
+{
+    struct op op;
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND res[1];
+    int64_t v = 0;
+    my_bool isnull = 0;
+    bool row = false;
+    cd_err err;
+
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    err = op_stmt(&op, ST_SCHEMA_VERSION, &st);
+    if (err != CD_OK) {
+        /* No table yet: nothing applied. */
+        if (op.last_errno == ER_NO_SUCH_TABLE) {
+            v = 0;
+            err = CD_OK;
+            goto done;
+        }
+        goto out;
+    }
+    err = op_exec(&op, st, NULL, "schema version");
+    if (err != CD_OK)
+        goto out;
+    memset(res, 0, sizeof(res));
+    bind_out_i64(&res[0], &v);
+    res[0].is_null = &isnull;
+    if (mysql_stmt_bind_result(st, res)) {
+        err = op_stmt_err(&op, st, "schema version");
+        goto out;
+    }
+    err = op_fetch(&op, st, &row, "schema version");
+    op_finish(&op, st);
+    if (err != CD_OK)
+        goto out;
+    if (!row || isnull)
+        v = 0;
+done:
+    if (v < 0 || v > (int64_t)UINT32_MAX) {
+        err = CD_ERR_INTERNAL;
+        goto out;
+    }
+    *version = (unsigned)v;
+out:
+    op_end(&op);
+    return err;
+}
+
+/* ---- accounts ---- */
+
+cd_err db_user_insert(db_pool *pool, struct db_user *u)
+{
+    struct op op;
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND in[12];
+    cd_err err;
+
+    if (u->sk_escrow_len > DB_KEYBLOB_MAX)
+        return CD_ERR_INVALID;
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    err = op_stmt(&op, ST_USER_INSERT, &st);
+    if (err != CD_OK)
+        goto out;
+    memset(in, 0, sizeof(in));
+    bind_in_blob(&in[0], u->uid, sizeof(u->uid));
+    bind_in_blob(&in[1], u->uname_hash, sizeof(u->uname_hash));
+    bind_in_u32(&in[2], &u->mk_version);
+    bind_in_blob(&in[3], u->pw_salt, sizeof(u->pw_salt));
+    bind_in_u32(&in[4], &u->pw_opslimit);
+    bind_in_u32(&in[5], &u->pw_memlimit_kib);
+    bind_in_blob(&in[6], u->verifier, sizeof(u->verifier));
+    bind_in_blob(&in[7], u->public_key, sizeof(u->public_key));
+    bind_in_blob(&in[8], u->sk_pw, sizeof(u->sk_pw));
+    bind_in_blob(&in[9], u->sk_rc, sizeof(u->sk_rc));
+    if (u->sk_escrow_len > 0)
+        bind_in_blob(&in[10], u->sk_escrow, u->sk_escrow_len);
+    else
+        bind_in_null(&in[10]);
+    bind_in_u32(&in[11], &u->auth_gen);
+    err = op_exec(&op, st, in, "user insert");
+    if (err != CD_OK)
+        goto out;
+    u->id = mysql_stmt_insert_id(st);
+out:
+    op_end(&op);
+    return err;
+}
+
+cd_err db_user_get_by_hash(db_pool *pool, const uint8_t uname_hash[CRYPTO_HASH_BYTES],
+                           struct db_user *out)
+{
+    struct op op;
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND in[1], res[13];
+    struct db_user u;
+    unsigned long len[13];
+    my_bool trunc[13], isnull[13];
+    bool row = false;
+    cd_err err;
+
+    memset(&u, 0, sizeof(u));
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    err = op_stmt(&op, ST_USER_GET, &st);
+    if (err != CD_OK)
+        goto out;
+    memset(in, 0, sizeof(in));
+    bind_in_blob(&in[0], uname_hash, CRYPTO_HASH_BYTES);
+    err = op_exec(&op, st, in, "user get");
+    if (err != CD_OK)
+        goto out;
+    memset(res, 0, sizeof(res));
+    memset(len, 0, sizeof(len));
+    memset(trunc, 0, sizeof(trunc));
+    memset(isnull, 0, sizeof(isnull));
+    bind_out_u64(&res[0], &u.id);
+    bind_out_blob(&res[1], u.uid, sizeof(u.uid), &len[1], &trunc[1], &isnull[1]);
+    bind_out_blob(&res[2], u.uname_hash, sizeof(u.uname_hash), &len[2], &trunc[2], &isnull[2]);
+    bind_out_u32(&res[3], &u.mk_version);
+    bind_out_blob(&res[4], u.pw_salt, sizeof(u.pw_salt), &len[4], &trunc[4], &isnull[4]);
+    bind_out_u32(&res[5], &u.pw_opslimit);
+    bind_out_u32(&res[6], &u.pw_memlimit_kib);
+    bind_out_blob(&res[7], u.verifier, sizeof(u.verifier), &len[7], &trunc[7], &isnull[7]);
+    bind_out_blob(&res[8], u.public_key, sizeof(u.public_key), &len[8], &trunc[8], &isnull[8]);
+    bind_out_blob(&res[9], u.sk_pw, sizeof(u.sk_pw), &len[9], &trunc[9], &isnull[9]);
+    bind_out_blob(&res[10], u.sk_rc, sizeof(u.sk_rc), &len[10], &trunc[10], &isnull[10]);
+    bind_out_blob(&res[11], u.sk_escrow, sizeof(u.sk_escrow), &len[11], &trunc[11], &isnull[11]);
+    bind_out_u32(&res[12], &u.auth_gen);
+    if (mysql_stmt_bind_result(st, res)) {
+        err = op_stmt_err(&op, st, "user get");
+        goto out;
+    }
+    err = op_fetch(&op, st, &row, "user get");
+    op_finish(&op, st);
+    if (err != CD_OK)
+        goto out;
+    if (!row) {
+        err = CD_ERR_NOT_FOUND;
+        goto out;
+    }
+    /* Fixed-size columns must have exactly their size. */
+    if (len[1] != sizeof(u.uid) || len[2] != sizeof(u.uname_hash) || len[4] != sizeof(u.pw_salt) ||
+        len[7] != sizeof(u.verifier) || len[8] != sizeof(u.public_key) ||
+        len[9] != sizeof(u.sk_pw) || len[10] != sizeof(u.sk_rc) || trunc[11] ||
+        len[11] > sizeof(u.sk_escrow)) {
+        log_errorx("db: user %llu has malformed key columns", (unsigned long long)u.id);
+        err = CD_ERR_INTERNAL;
+        goto out;
+    }
+    u.sk_escrow_len = isnull[11] ? 0 : len[11];
+    *out = u;
+out:
+    explicit_bzero(&u, sizeof(u));
+    op_end(&op);
+    return err;
+}
+
+/* After an UPDATE matched no row: CONFLICT if the row exists, else NOT_FOUND. */
+static cd_err op_exists(struct op *op, enum stmt_id id, MYSQL_BIND *in, const char *what)
+{
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND res[1];
+    uint64_t v = 0;
+    bool row = false;
+    cd_err err;
+
+    err = op_stmt(op, id, &st);
+    if (err != CD_OK)
+        return err;
+    err = op_exec(op, st, in, what);
+    if (err != CD_OK)
+        return err;
+    memset(res, 0, sizeof(res));
+    bind_out_u64(&res[0], &v);
+    if (mysql_stmt_bind_result(st, res))
+        return op_stmt_err(op, st, what);
+    err = op_fetch(op, st, &row, what);
+    op_finish(op, st);
+    if (err != CD_OK)
+        return err;
+    return row ? CD_ERR_CONFLICT : CD_ERR_NOT_FOUND;
+}
+
+cd_err db_user_update_credentials(db_pool *pool, const struct db_user *u, uint32_t expected_gen)
+{
+    struct op op;
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND in[12], ex[1];
+    uint32_t new_gen = expected_gen + 1;
+    uint64_t id = u->id;
+    cd_err err;
+
+    if (u->sk_escrow_len > DB_KEYBLOB_MAX || expected_gen == UINT32_MAX)
+        return CD_ERR_INVALID;
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    err = op_stmt(&op, ST_USER_UPDATE, &st);
+    if (err != CD_OK)
+        goto out;
+    memset(in, 0, sizeof(in));
+    bind_in_blob(&in[0], u->uname_hash, sizeof(u->uname_hash));
+    bind_in_u32(&in[1], &u->mk_version);
+    bind_in_blob(&in[2], u->pw_salt, sizeof(u->pw_salt));
+    bind_in_u32(&in[3], &u->pw_opslimit);
+    bind_in_u32(&in[4], &u->pw_memlimit_kib);
+    bind_in_blob(&in[5], u->verifier, sizeof(u->verifier));
+    bind_in_blob(&in[6], u->sk_pw, sizeof(u->sk_pw));
+    bind_in_blob(&in[7], u->sk_rc, sizeof(u->sk_rc));
+    if (u->sk_escrow_len > 0)
+        bind_in_blob(&in[8], u->sk_escrow, u->sk_escrow_len);
+    else
+        bind_in_null(&in[8]);
+    bind_in_u32(&in[9], &new_gen);
+    bind_in_u64(&in[10], &id);
+    bind_in_u32(&in[11], &expected_gen);
+    err = op_exec(&op, st, in, "user update");
+    if (err != CD_OK)
+        goto out;
+    if (mysql_stmt_affected_rows(st) == 1)
+        goto out;
+    memset(ex, 0, sizeof(ex));
+    bind_in_u64(&ex[0], &id);
+    err = op_exists(&op, ST_USER_EXISTS, ex, "user exists");
+out:
+    op_end(&op);
+    return err;
+}
+
+cd_err db_user_delete(db_pool *pool, uint64_t id)
+{
+    struct op op;
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND in[1];
+    cd_err err;
+
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    err = op_stmt(&op, ST_USER_DELETE, &st);
+    if (err != CD_OK)
+        goto out;
+    memset(in, 0, sizeof(in));
+    bind_in_u64(&in[0], &id);
+    /* One statement: the foreign key's ON DELETE CASCADE removes the documents
+     * in the same (autocommitted) transaction. */
+    err = op_exec(&op, st, in, "user delete");
+    if (err != CD_OK)
+        goto out;
+    if (mysql_stmt_affected_rows(st) == 0)
+        err = CD_ERR_NOT_FOUND;
+out:
+    op_end(&op);
+    return err;
+}
+
+/* ---- documents ---- */
+
+void db_doc_release(struct db_doc *d)
+{
+    if (d == NULL)
+        return;
+    free(d->content_ct);
+    d->content_ct = NULL;
+    d->content_ct_len = 0;
+}
+
+static cd_err doc_check(const struct db_doc *d)
+{
+    if (d->record_id < 0 || d->ctype_ct_len > DB_CTYPE_CT_MAX ||
+        (d->content_ct == NULL && d->content_ct_len != 0))
+        return CD_ERR_INVALID;
+    if (d->content_ct_len > DB_CONTENT_MAX)
+        return CD_ERR_TOO_LARGE;
+    return CD_OK;
+}
+
+cd_err db_doc_insert(db_pool *pool, const struct db_doc *d)
+{
+    struct op op;
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND in[7];
+    cd_err err;
+
+    err = doc_check(d);
+    if (err != CD_OK)
+        return err;
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    err = op_stmt(&op, ST_DOC_INSERT, &st);
+    if (err != CD_OK)
+        goto out;
+    memset(in, 0, sizeof(in));
+    bind_in_u64(&in[0], &d->owner_id);
+    bind_in_i64(&in[1], &d->record_id);
+    bind_in_u64(&in[2], &d->version);
+    bind_in_blob(&in[3], d->wrapped_dk, sizeof(d->wrapped_dk));
+    bind_in_blob(&in[4], d->ctype_ct, d->ctype_ct_len);
+    bind_in_blob(&in[5], d->content_ct, d->content_ct_len);
+    bind_in_u64(&in[6], &d->size);
+    err = op_exec(&op, st, in, "doc insert");
+out:
+    op_end(&op);
+    return err;
+}
+
+cd_err db_doc_replace(db_pool *pool, const struct db_doc *d, uint64_t expected_version)
+{
+    struct op op;
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND in[8], ex[2];
+    cd_err err;
+
+    err = doc_check(d);
+    if (err != CD_OK)
+        return err;
+    if (expected_version == UINT64_MAX || d->version != expected_version + 1)
+        return CD_ERR_INVALID;
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    err = op_stmt(&op, ST_DOC_UPDATE, &st);
+    if (err != CD_OK)
+        goto out;
+    memset(in, 0, sizeof(in));
+    bind_in_u64(&in[0], &d->version);
+    bind_in_blob(&in[1], d->wrapped_dk, sizeof(d->wrapped_dk));
+    bind_in_blob(&in[2], d->ctype_ct, d->ctype_ct_len);
+    bind_in_blob(&in[3], d->content_ct, d->content_ct_len);
+    bind_in_u64(&in[4], &d->size);
+    bind_in_u64(&in[5], &d->owner_id);
+    bind_in_i64(&in[6], &d->record_id);
+    bind_in_u64(&in[7], &expected_version);
+    err = op_exec(&op, st, in, "doc replace");
+    if (err != CD_OK)
+        goto out;
+    if (mysql_stmt_affected_rows(st) == 1)
+        goto out;
+    memset(ex, 0, sizeof(ex));
+    bind_in_u64(&ex[0], &d->owner_id);
+    bind_in_i64(&ex[1], &d->record_id);
+    err = op_exists(&op, ST_DOC_VERSION, ex, "doc version");
+out:
+    op_end(&op);
+    return err;
+}
+
+cd_err db_doc_get(db_pool *pool, uint64_t owner_id, int64_t record_id, struct db_doc *out)
+{
+    struct op op;
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND in[2], res[7], col;
+    struct db_doc d;
+    unsigned long len[7];
+    my_bool trunc[7], isnull[7];
+    bool row = false;
+    cd_err err;
+
+    memset(&d, 0, sizeof(d));
+    if (record_id < 0)
+        return CD_ERR_NOT_FOUND;
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    err = op_stmt(&op, ST_DOC_GET, &st);
+    if (err != CD_OK)
+        goto out;
+    memset(in, 0, sizeof(in));
+    bind_in_u64(&in[0], &owner_id);
+    bind_in_i64(&in[1], &record_id);
+    err = op_exec(&op, st, in, "doc get");
+    if (err != CD_OK)
+        goto out;
+    memset(res, 0, sizeof(res));
+    memset(len, 0, sizeof(len));
+    memset(trunc, 0, sizeof(trunc));
+    memset(isnull, 0, sizeof(isnull));
+    bind_out_u64(&res[0], &d.version);
+    bind_out_blob(&res[1], d.wrapped_dk, sizeof(d.wrapped_dk), &len[1], &trunc[1], &isnull[1]);
+    bind_out_blob(&res[2], d.ctype_ct, sizeof(d.ctype_ct), &len[2], &trunc[2], &isnull[2]);
+    /* Content: length only here, then fetched whole into a buffer of that size. */
+    bind_out_blob(&res[3], NULL, 0, &len[3], &trunc[3], &isnull[3]);
+    bind_out_u64(&res[4], &d.size);
+    bind_out_i64(&res[5], &d.created_us);
+    bind_out_i64(&res[6], &d.updated_us);
+    if (mysql_stmt_bind_result(st, res)) {
+        err = op_stmt_err(&op, st, "doc get");
+        goto out;
+    }
+    err = op_fetch(&op, st, &row, "doc get");
+    if (err != CD_OK)
+        goto finish;
+    if (!row) {
+        err = CD_ERR_NOT_FOUND;
+        goto finish;
+    }
+    if (len[1] != sizeof(d.wrapped_dk) || trunc[2] || len[2] > sizeof(d.ctype_ct)) {
+        log_errorx("db: document has malformed columns");
+        err = CD_ERR_INTERNAL;
+        goto finish;
+    }
+    if (len[3] > DB_CONTENT_MAX) {
+        log_errorx("db: document content of %lu bytes exceeds the limit", len[3]);
+        err = CD_ERR_TOO_LARGE;
+        goto finish;
+    }
+    d.ctype_ct_len = len[2];
+    d.content_ct_len = len[3];
+    d.content_ct = malloc(len[3] > 0 ? len[3] : 1);
+    if (d.content_ct == NULL) {
+        err = CD_ERR_NOMEM;
+        goto finish;
+    }
+    if (len[3] > 0) {
+        unsigned long got = 0;
+        memset(&col, 0, sizeof(col));
+        bind_out_blob(&col, d.content_ct, len[3], &got, &trunc[3], &isnull[3]);
+        if (mysql_stmt_fetch_column(st, &col, 3, 0)) {
+            err = op_stmt_err(&op, st, "doc get content");
+            goto finish;
+        }
+        if (got != len[3]) {
+            err = CD_ERR_INTERNAL;
+            goto finish;
+        }
+    }
+finish:
+    op_finish(&op, st);
+    if (err == CD_OK) {
+        d.owner_id = owner_id;
+        d.record_id = record_id;
+        *out = d;
+        d.content_ct = NULL;
+    }
+out:
+    free(d.content_ct);
+    op_end(&op);
+    return err;
+}
+
+cd_err db_doc_version(db_pool *pool, uint64_t owner_id, int64_t record_id, uint64_t *version)
+{
+    struct op op;
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND in[2], res[1];
+    uint64_t v = 0;
+    bool row = false;
+    cd_err err;
+
+    if (record_id < 0)
+        return CD_ERR_NOT_FOUND;
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    err = op_stmt(&op, ST_DOC_VERSION, &st);
+    if (err != CD_OK)
+        goto out;
+    memset(in, 0, sizeof(in));
+    bind_in_u64(&in[0], &owner_id);
+    bind_in_i64(&in[1], &record_id);
+    err = op_exec(&op, st, in, "doc version");
+    if (err != CD_OK)
+        goto out;
+    memset(res, 0, sizeof(res));
+    bind_out_u64(&res[0], &v);
+    if (mysql_stmt_bind_result(st, res)) {
+        err = op_stmt_err(&op, st, "doc version");
+        goto out;
+    }
+    err = op_fetch(&op, st, &row, "doc version");
+    op_finish(&op, st);
+    if (err != CD_OK)
+        goto out;
+    if (!row) {
+        err = CD_ERR_NOT_FOUND;
+        goto out;
+    }
+    *version = v;
+out:
+    op_end(&op);
+    return err;
+}
+
+cd_err db_doc_delete(db_pool *pool, uint64_t owner_id, int64_t record_id)
+{
+    struct op op;
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND in[2];
+    cd_err err;
+
+    if (record_id < 0)
+        return CD_ERR_NOT_FOUND;
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    err = op_stmt(&op, ST_DOC_DELETE, &st);
+    if (err != CD_OK)
+        goto out;
+    memset(in, 0, sizeof(in));
+    bind_in_u64(&in[0], &owner_id);
+    bind_in_i64(&in[1], &record_id);
+    err = op_exec(&op, st, in, "doc delete");
+    if (err != CD_OK)
+        goto out;
+    if (mysql_stmt_affected_rows(st) == 0)
+        err = CD_ERR_NOT_FOUND;
+out:
+    op_end(&op);
+    return err;
+}
+
+cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_doc *out, size_t max,
+                   size_t *n)
+{
+    struct op op;
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND in[3], res[7];
+    struct db_doc d;
+    uint64_t limit = max;
+    unsigned long len[7];
+    my_bool trunc[7], isnull[7];
+    size_t count = 0;
+    bool row = false;
+    cd_err err;
+
+    if (max == 0) {
+        *n = 0;
+        return CD_OK;
+    }
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    err = op_stmt(&op, ST_DOC_LIST, &st);
+    if (err != CD_OK)
+        goto out;
+    memset(in, 0, sizeof(in));
+    bind_in_u64(&in[0], &owner_id);
+    bind_in_i64(&in[1], &after);
+    bind_in_u64(&in[2], &limit);
+    err = op_exec(&op, st, in, "doc list");
+    if (err != CD_OK)
+        goto out;
+    memset(&d, 0, sizeof(d));
+    memset(res, 0, sizeof(res));
+    memset(len, 0, sizeof(len));
+    memset(trunc, 0, sizeof(trunc));
+    memset(isnull, 0, sizeof(isnull));
+    bind_out_i64(&res[0], &d.record_id);
+    bind_out_u64(&res[1], &d.version);
+    bind_out_blob(&res[2], d.wrapped_dk, sizeof(d.wrapped_dk), &len[2], &trunc[2], &isnull[2]);
+    bind_out_blob(&res[3], d.ctype_ct, sizeof(d.ctype_ct), &len[3], &trunc[3], &isnull[3]);
+    bind_out_u64(&res[4], &d.size);
+    bind_out_i64(&res[5], &d.created_us);
+    bind_out_i64(&res[6], &d.updated_us);
+    if (mysql_stmt_bind_result(st, res)) {
+        err = op_stmt_err(&op, st, "doc list");
+        goto out;
+    }
+    for (;;) {
+        err = op_fetch(&op, st, &row, "doc list");
+        if (err != CD_OK || !row)
+            break;
+        if (count == max || len[2] != sizeof(d.wrapped_dk) || trunc[3] ||
+            len[3] > sizeof(d.ctype_ct)) {
+            log_errorx("db: document list has malformed rows");
+            err = CD_ERR_INTERNAL;
+            break;
+        }
+        d.owner_id = owner_id;
+        d.ctype_ct_len = len[3];
+        d.content_ct = NULL;
+        d.content_ct_len = 0;
+        out[count++] = d;
+    }
+    op_finish(&op, st);
+    if (err == CD_OK)
+        *n = count;
+out:
+    op_end(&op);
+    return err;
+}
