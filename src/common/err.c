@@ -1,6 +1,8 @@
 /* err.c: names of the project's error values. */
 #include "common/err.h"
 
+#include <stddef.h>
+
 const char *cd_strerror(cd_err err)
 {
     static const char *const names[CD_ERR__COUNT] = {
