@@ -53,7 +53,8 @@ cr() {
 
 # A: default limits (16 MiB bodies), 3 s idle timeout. B: allow list, small limits.
 start_server A --timeout 3 --drain 10
-start_server B --allow "CN=confidoc-proxy" --max-body 1024 --max-header 2048 --timeout 3
+start_server B --allow "CN=confidoc-proxy" --max-body 1024 --max-header 2048 --max-inflight 1500 \
+    --timeout 3
 UA=https://127.0.0.1:$A_PORT
 UB=https://127.0.0.1:$B_PORT
 
@@ -95,6 +96,7 @@ check "CBC suite refused (TLS 1.2)" bash -c '! grep -q "Cipher is ECDHE" <<<"$1"
 head -c 8192 /dev/zero | tr '\0' 'a' >"$TMP/8k"
 head -c 4096 /dev/zero | tr '\0' 'b' >"$TMP/4k"
 head -c 500 /dev/zero | tr '\0' 'c' >"$TMP/500"
+head -c 600 /dev/zero | tr "\0" d >"$TMP/600"
 hdrs=$TMP/h
 out=$(cr "$B_PORT" proxy -D "$hdrs" -H 'Expect: 100-continue' --data-binary @"$TMP/8k" \
     "$UB/echo" -w '\n%{http_code}' || true)
@@ -140,7 +142,8 @@ check "no body, query or client address in the log" bash -c '! grep -q "SECRET\|
 # (openssl s_client does not notice a server-side close while its stdin stays
 # open, so a few lines of Python hold the TLS connection and time the close.)
 slow_client() {
-    timeout 15 python3 - "$A_PORT" "$C" "$1" <<'PY'
+    local port=${2:-$A_PORT}
+    timeout 15 python3 - "$port" "$C" "$1" <<'PY'
 import socket, ssl, sys, time
 port, certs, send = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode()
 ctx = ssl.create_default_context(cafile=certs + "/ca.crt")
@@ -164,6 +167,18 @@ res=$(slow_client "GET /echo HTTP/1.1|Host: x|")
 check "half a request disconnected after the 3 s timeout ($res)" \
     awk -v r="$res" 'BEGIN { split(r, a, " "); exit !(a[1] >= 2.5 && a[1] < 6 && a[2] == 0) }'
 
+# A body announced but not sent holds its share of the in-flight budget.
+slow_client "POST /echo HTTP/1.1|Host: x|Content-Length: 1000||" "$B_PORT" >/dev/null &
+holder=$!
+sleep 1
+code=$(cr "$B_PORT" proxy -D "$hdrs" -o /dev/null -w '%{http_code}' --data-binary @"$TMP/600" \
+    -H 'Content-Type: text/plain' "$UB/echo" || true)
+check "in-flight body budget exceeded: 503" [ "$code" = 503 ]
+check "503 says Retry-After: 1" grep -qi '^retry-after: 1' "$hdrs"
+wait "$holder" || true
+code=$(cr "$B_PORT" proxy -o /dev/null -w '%{http_code}' --data-binary @"$TMP/500" "$UB/echo" || true)
+check "budget returned once the slow request is gone" [ "$code" = 200 ]
+
 # --- concurrency --------------------------------------------------------------------
 for i in $(seq 1 30); do
     cr "$A_PORT" proxy -o /dev/null -w '%{http_code}\n' "$UA/sleep?ms=300" >"$TMP/par.$i" 2>&1 &
@@ -180,6 +195,9 @@ cr "$A_PORT" proxy -o /dev/null -w '%{http_code}' "$UA/sleep?ms=1500" >"$TMP/dra
 curl_pid=$!
 sleep 0.5
 kill -TERM "$A_PID"
+sleep 0.3
+code=$(cr "$A_PORT" proxy -o /dev/null -w '%{http_code}' --max-time 3 "$UA/echo" 2>/dev/null || true)
+check "no new connection accepted while draining" [ "$code" = 000 ]
 wait "$curl_pid" || true
 check "request in flight at SIGTERM completes with 200" [ "$(cat "$TMP/drain")" = 200 ]
 rc=0
