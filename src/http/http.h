@@ -27,17 +27,17 @@
 #define HTTP_RESPONSE_HEADER_STORE 320
 
 struct http_server_config {
-    const char *bind_addr; /* IPv4 or IPv6 literal, e.g. "127.0.0.1" or "::" */
-    unsigned port;         /* 0: pick a free port (see http_server_port) */
-    const char *tls_cert;  /* server certificate chain, PEM file */
-    const char *tls_key;   /* its private key, PEM file */
-    const char *client_ca; /* CA file that client certificates must chain to */
+    const char *bind_addr;  /* IPv4 or IPv6 literal, e.g. "127.0.0.1" or "::" */
+    unsigned port;          /* 0: pick a free port (see http_server_port) */
+    const char *tls_cert;   /* server certificate chain, PEM file */
+    const char *tls_key;    /* its private key, PEM file */
+    const char *client_ca;  /* CA file that client certificates must chain to */
     /* If n_allowed_subjects > 0, a client certificate's subject DN (RFC 4514
      * string as GnuTLS prints it, e.g. "CN=proxy") must equal one of these. */
     const char *allowed_subjects[HTTP_MAX_ALLOWED_SUBJECTS];
     size_t n_allowed_subjects;
-    size_t max_body_bytes;          /* larger bodies: 413 */
-    size_t max_header_bytes;        /* request line + headers; larger: 431 */
+    size_t max_body_bytes;        /* larger bodies: 413 */
+    size_t max_header_bytes;      /* request line + headers; larger: 431 */
     size_t max_inflight_body_bytes; /* all buffered bodies together; over it: 503 */
     unsigned max_connections;
     unsigned connection_timeout_s; /* idle/slow client timeout */
@@ -52,9 +52,9 @@ struct http_header {
 /* A complete request. Everything is owned by the server and valid only for the
  * duration of the handler call. */
 struct http_request {
-    const char *method;  /* "GET", "POST", ... */
-    const char *path;    /* percent-decoded path, without the query */
-    const uint8_t *body; /* buffered body (may be NULL when body_len is 0) */
+    const char *method;     /* "GET", "POST", ... */
+    const char *path;       /* percent-decoded path, without the query */
+    const uint8_t *body;    /* buffered body (may be NULL when body_len is 0) */
     size_t body_len;
     struct sockaddr_storage peer; /* TCP peer address */
     socklen_t peer_len;
@@ -71,11 +71,10 @@ const char *http_request_query(const struct http_request *req, const char *name)
 /* What a handler answers. The server initialises it to 500 with no body. */
 struct http_response {
     int status;
-    const char *content_type; /* static or owned by the handler until the call returns */
-    uint8_t *body;            /* malloc'ed; the server takes ownership, wipes and frees it */
+    const char *content_type;  /* static or owned by the handler until the call returns */
+    uint8_t *body;             /* malloc'ed; the server takes ownership, wipes and frees it */
     size_t body_len;
-    struct http_header
-        headers[HTTP_MAX_RESPONSE_HEADERS]; /* static strings or copied by the server */
+    struct http_header headers[HTTP_MAX_RESPONSE_HEADERS]; /* static strings or copied by the server */
     size_t n_headers;
     const char *route; /* route pattern for the access log, e.g. "/documents/{record_id}" */
     /* Private to http_response_header: the copies its headers point into. */
