@@ -23,6 +23,8 @@
 #define HTTP_SUBJECT_MAX 512
 #define HTTP_REQUEST_ID_LEN 16
 #define HTTP_MAX_RESPONSE_HEADERS 4
+/* Room for one header added with http_response_header: "name\0value\0". */
+#define HTTP_RESPONSE_HEADER_STORE 320
 
 struct http_server_config {
     const char *bind_addr; /* IPv4 or IPv6 literal, e.g. "127.0.0.1" or "::" */
@@ -76,9 +78,13 @@ struct http_response {
         headers[HTTP_MAX_RESPONSE_HEADERS]; /* static strings or copied by the server */
     size_t n_headers;
     const char *route; /* route pattern for the access log, e.g. "/documents/{record_id}" */
+    /* Private to http_response_header: the copies its headers point into. */
+    char header_store[HTTP_MAX_RESPONSE_HEADERS][HTTP_RESPONSE_HEADER_STORE];
 };
 
-/* Adds a header; values are copied. Returns CD_ERR_TOO_LARGE when full. */
+/* Adds a header; name and value are copied into resp. Returns CD_ERR_TOO_LARGE
+ * when full or when name and value do not fit HTTP_RESPONSE_HEADER_STORE,
+ * CD_ERR_INVALID when either contains a control character or the name is empty. */
 cd_err http_response_header(struct http_response *resp, const char *name, const char *value);
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,

@@ -1,0 +1,162 @@
+/* prog_http_echo.c: runs the HTTPS server with an echo handler, for test_http.sh.
+ *
+ * Usage: prog_http_echo --cert F --key F --ca F [--allow SUBJECT]... [--max-body N]
+ *        [--max-header N] [--max-inflight N] [--max-conn N] [--timeout S] [--drain S]
+ * Prints "PORT <n>" once listening on 127.0.0.1, serves until SIGTERM/SIGINT,
+ * then drains (http_server_stop) and exits 0. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "http/http.h"
+#include "log/log.h"
+
+static int parse_num(const char *s, unsigned long long *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    return (errno != 0 || end == s || *end != '\0') ? -1 : 0;
+}
+
+static void set_str(json_t *o, const char *key, const char *val)
+{
+    json_object_set_new(o, key, val != NULL ? json_string(val) : json_null());
+}
+
+/* Answers JSON describing the request; /sleep?ms=N waits first (N <= 10000). */
+static void echo_handler(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    json_t *o = json_object();
+    char addr[INET6_ADDRSTRLEN] = "";
+    unsigned long long ms = 0;
+    uint32_t sum = 2166136261u;
+    char *text;
+
+    (void)ctx;
+    if (o == NULL)
+        return;
+    if (strcmp(req->path, "/sleep") == 0) {
+        const char *v = http_request_query(req, "ms");
+        if (v != NULL && parse_num(v, &ms) == 0 && ms <= 10000) {
+            struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ;
+        }
+    }
+    for (size_t i = 0; i < req->body_len; i++)
+        sum = (sum ^ req->body[i]) * 16777619u;
+    if (req->peer.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)&req->peer)->sin_addr, addr, sizeof(addr));
+    else if (req->peer.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&req->peer)->sin6_addr, addr,
+                  sizeof(addr));
+
+    set_str(o, "method", req->method);
+    set_str(o, "path", req->path);
+    json_object_set_new(o, "body_len", json_integer((json_int_t)req->body_len));
+    json_object_set_new(o, "body_fnv", json_integer((json_int_t)sum));
+    set_str(o, "x_test", http_request_header(req, "X-Test"));
+    set_str(o, "content_type", http_request_header(req, "content-type"));
+    set_str(o, "q", http_request_query(req, "q"));
+    set_str(o, "client_subject", req->client_subject);
+    set_str(o, "peer", addr);
+    set_str(o, "request_id", req->request_id);
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (text == NULL)
+        return;
+    /* json_dumps uses malloc by default: the server may free it. */
+    resp->body = (uint8_t *)text;
+    resp->body_len = strlen(text);
+    resp->content_type = "application/json";
+    resp->route = strcmp(req->path, "/sleep") == 0 ? "/sleep" : "/echo";
+    resp->status = strcmp(req->path, "/teapot") == 0 ? 418 : 200;
+    if (http_response_header(resp, "X-Echo", "yes") != CD_OK)
+        resp->status = 500;
+}
+
+int main(int argc, char **argv)
+{
+    struct http_server_config cfg;
+    http_server *srv = NULL;
+    sigset_t set;
+    int sig = 0;
+    cd_err err;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.bind_addr = "127.0.0.1";
+    cfg.max_body_bytes = 16u * 1024 * 1024;
+    cfg.max_header_bytes = 16u * 1024;
+    cfg.max_inflight_body_bytes = 64u * 1024 * 1024;
+    cfg.max_connections = 64;
+    cfg.connection_timeout_s = 10;
+    cfg.drain_timeout_s = 10;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        unsigned long long n = 0;
+        if (v == NULL)
+            goto usage;
+        i++;
+        if (strcmp(a, "--cert") == 0)
+            cfg.tls_cert = v;
+        else if (strcmp(a, "--key") == 0)
+            cfg.tls_key = v;
+        else if (strcmp(a, "--ca") == 0)
+            cfg.client_ca = v;
+        else if (strcmp(a, "--bind") == 0)
+            cfg.bind_addr = v;
+        else if (strcmp(a, "--allow") == 0 && cfg.n_allowed_subjects < HTTP_MAX_ALLOWED_SUBJECTS)
+            cfg.allowed_subjects[cfg.n_allowed_subjects++] = v;
+        else if (parse_num(v, &n) != 0)
+            goto usage;
+        else if (strcmp(a, "--max-body") == 0)
+            cfg.max_body_bytes = (size_t)n;
+        else if (strcmp(a, "--max-header") == 0)
+            cfg.max_header_bytes = (size_t)n;
+        else if (strcmp(a, "--max-inflight") == 0)
+            cfg.max_inflight_body_bytes = (size_t)n;
+        else if (strcmp(a, "--max-conn") == 0)
+            cfg.max_connections = (unsigned)n;
+        else if (strcmp(a, "--timeout") == 0)
+            cfg.connection_timeout_s = (unsigned)n;
+        else if (strcmp(a, "--drain") == 0)
+            cfg.drain_timeout_s = (unsigned)n;
+        else
+            goto usage;
+    }
+
+    log_init("prog_http_echo", LOG_LEVEL_INFO);
+    /* Every thread inherits this mask; the main thread takes the signals. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    err = http_server_start(&cfg, echo_handler, NULL, &srv);
+    if (err != CD_OK) {
+        fprintf(stderr, "http_server_start: %s\n", cd_strerror(err));
+        return 1;
+    }
+    printf("PORT %u\n", http_server_port(srv));
+    fflush(stdout);
+    sigwait(&set, &sig);
+    http_server_stop(srv);
+    fprintf(stderr, "stopped after signal %d\n", sig);
+    return 0;
+
+usage:
+    fprintf(stderr, "usage: prog_http_echo --cert F --key F --ca F [--allow SUBJECT]... "
+                    "[--max-body N] [--max-header N] [--max-inflight N] [--max-conn N] "
+                    "[--timeout S] [--drain S] [--bind ADDR]\n");
+    return 2;
+}
