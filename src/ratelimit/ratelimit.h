@@ -28,8 +28,8 @@ struct ratelimit_config {
     /* memcached servers as "host:port" (IPv6 as "[addr]:port"); none: local only */
     const char *servers[RATELIMIT_MAX_SERVERS];
     size_t n_servers;
-    const char *tls_ca;      /* verifies memcached's certificate */
-    const char *tls_cert;    /* our client certificate */
+    const char *tls_ca;   /* verifies memcached's certificate */
+    const char *tls_cert; /* our client certificate */
     const char *tls_key;
     const char *server_name; /* name expected in memcached's certificate; NULL: the host */
     unsigned connect_timeout_ms;
@@ -44,8 +44,7 @@ struct ratelimit_config {
 typedef struct ratelimit ratelimit;
 
 /* kr must outlive the limiter. */
-cd_err ratelimit_new(const struct ratelimit_config *cfg, const crypto_keyring *kr,
-                     ratelimit **out);
+cd_err ratelimit_new(const struct ratelimit_config *cfg, const crypto_keyring *kr, ratelimit **out);
 void ratelimit_free(ratelimit *rl); /* NULL is a no-op */
 
 /* Counts one request of the client at addr. CD_OK: allowed. CD_ERR_LIMITED:
