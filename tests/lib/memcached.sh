@@ -13,7 +13,9 @@
 #   memcached_restart DIR         stop, then start again on the same port.
 #   memcached_tls_cmd DIR LINE... sends the lines (each argument one line, CRLF
 #                                 added) over TLS with the client cert (openssl
-#                                 s_client, bounded by timeout) and prints the answer.
+#                                 s_client, bounded by timeout) and prints what
+#                                 arrives within 1 s.
+# The functions are safe under `set -euo pipefail`.
 # Several instances may run at once: use one DIR per instance. Call
 # memcached_stop from an EXIT trap so nothing is left running.
 # memcached refuses to run as root, so it runs as user memcache; its key is
@@ -65,8 +67,8 @@ memcached_stop() {
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    kill -9 "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
     return 0
 }
 
@@ -83,8 +85,7 @@ memcached_tls_cmd() {
     certdir=$(cat "$dir/memcached.certdir")
     port=$(cat "$dir/memcached.port")
     { printf '%s\r\n' "$@"; sleep 1; } |
-        timeout 5 openssl s_client -quiet -ign_eof -connect "127.0.0.1:$port" \
+        timeout 5 openssl s_client -quiet -connect "127.0.0.1:$port" \
             -CAfile "$certdir/ca.crt" -cert "$certdir/mc-client.crt" \
-            -key "$certdir/mc-client.key" -verify_return_error 2>/dev/null
-    return 0
+            -key "$certdir/mc-client.key" -verify_return_error 2>/dev/null || true
 }
