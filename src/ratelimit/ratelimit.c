@@ -349,12 +349,19 @@ static cd_err pool_get(ratelimit *rl, struct server *s, ratelimit_mc_conn **out,
     return CD_OK;
 }
 
-static void pool_put(struct server *s, ratelimit_mc_conn *c)
+static void pool_put(ratelimit *rl, struct server *s, ratelimit_mc_conn *c)
 {
     pthread_mutex_lock(&s->mu);
-    s->idle[s->n_idle++] = c;
+    /* A probe may open one connection beyond pool_size: never keep it. */
+    if (s->n_idle < rl->pool_size) {
+        s->idle[s->n_idle++] = c;
+        c = NULL;
+    } else {
+        s->n_open--;
+    }
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    ratelimit_mc_close(c);
 }
 
 /* Closes a broken connection; with stale, also the other idle ones (they were
@@ -411,7 +418,7 @@ static cd_err server_call(ratelimit *rl, struct server *s, struct mc_op *op)
             return CD_ERR_UNAVAILABLE;
         err = op_run(c, op);
         if (err == CD_OK) {
-            pool_put(s, c);
+            pool_put(rl, s, c);
             server_mark_up(rl, s);
             return CD_OK;
         }
