@@ -1,0 +1,708 @@
+/* ratelimit.c: per-client request limits and failed-login blocking, counted in
+ * memcached (consistent hashing over a pool of TLS connections per server),
+ * with an in-process fallback while a server is unreachable. */
+#include "ratelimit/ratelimit.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log/log.h"
+#include "ratelimit/local.h"
+#include "ratelimit/mc.h"
+#include "ratelimit/ring.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 500
+#define DEFAULT_IO_TIMEOUT_MS 500
+#define DEFAULT_POOL_SIZE 4
+#define MAX_POOL_SIZE 64
+/* A server that failed is skipped for BACKOFF_MIN_MS, doubling on each failed
+ * probe up to BACKOFF_MAX_MS; meanwhile its keys are counted in-process. */
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 5000
+#define LOCAL_CAPACITY 16384
+#define TTL_MAX_S (30u * 24 * 3600)
+/* Failure counters live at least this long after the last failure. */
+#define LOGINFAIL_TTL_MIN_S 86400u
+/* memcached's clock ticks in seconds: keep counters a little past their window. */
+#define WINDOW_TTL_SLACK_S 2
+#define HOST_MAX 256
+/* "rl:" + 64 hex + ":" + window number */
+#define KEY_MAX 96
+
+struct server {
+    char name[HOST_MAX + 8]; /* "host:port", for the ring and the log */
+    char verify_name[HOST_MAX];
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* Guarded by mu: */
+    ratelimit_mc_conn **idle;
+    size_t n_idle;
+    unsigned n_open; /* idle + in use + being connected */
+    bool down;
+    int64_t retry_at_ms;
+    unsigned backoff_ms;
+    bool sync_init;
+};
+
+struct ratelimit {
+    unsigned limit;
+    unsigned window_s;
+    unsigned connect_timeout_ms;
+    unsigned io_timeout_ms;
+    unsigned pool_size;
+    enum ratelimit_on_unavailable on_unavailable;
+    unsigned login_fail_limit;
+    unsigned login_block_base_s;
+    unsigned login_block_max_s;
+    const crypto_keyring *kr;
+    ratelimit_mc_tls *tls;
+    ratelimit_ring *ring;
+    struct server *servers;
+    size_t n_servers;
+    ratelimit_local *local;
+    atomic_uint n_down;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wall-clock seconds: windows are aligned to it so that every instance of the
+ * service agrees on the current window. */
+static int64_t wall_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* ---- addresses ---- */
+
+cd_err ratelimit_addr_bytes(const struct sockaddr *addr, socklen_t addrlen, uint8_t out[16],
+                            size_t *outlen)
+{
+    if (addr == NULL)
+        return CD_ERR_INVALID;
+    if (addr->sa_family == AF_INET) {
+        struct sockaddr_in sin;
+        if (addrlen < (socklen_t)sizeof(sin))
+            return CD_ERR_INVALID;
+        memcpy(&sin, addr, sizeof(sin));
+        memcpy(out, &sin.sin_addr, 4);
+        *outlen = 4;
+        return CD_OK;
+    }
+    if (addr->sa_family == AF_INET6) {
+        struct sockaddr_in6 sin6;
+        if (addrlen < (socklen_t)sizeof(sin6))
+            return CD_ERR_INVALID;
+        memcpy(&sin6, addr, sizeof(sin6));
+        if (IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr)) {
+            memcpy(out, sin6.sin6_addr.s6_addr + 12, 4);
+            *outlen = 4;
+        } else {
+            memcpy(out, sin6.sin6_addr.s6_addr, 8);
+            *outlen = 8;
+        }
+        return CD_OK;
+    }
+    return CD_ERR_INVALID;
+}
+
+cd_err ratelimit_parse_addr(const char *text, struct sockaddr_storage *out, socklen_t *outlen)
+{
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+
+    if (text == NULL || out == NULL || outlen == NULL || strlen(text) >= INET6_ADDRSTRLEN)
+        return CD_ERR_INVALID;
+    memset(&sin, 0, sizeof(sin));
+    memset(&sin6, 0, sizeof(sin6));
+    if (inet_pton(AF_INET, text, &sin.sin_addr) == 1) {
+        sin.sin_family = AF_INET;
+        memset(out, 0, sizeof(*out));
+        memcpy(out, &sin, sizeof(sin));
+        *outlen = sizeof(sin);
+        return CD_OK;
+    }
+    if (inet_pton(AF_INET6, text, &sin6.sin6_addr) == 1) {
+        sin6.sin6_family = AF_INET6;
+        memset(out, 0, sizeof(*out));
+        memcpy(out, &sin6, sizeof(sin6));
+        *outlen = sizeof(sin6);
+        return CD_OK;
+    }
+    return CD_ERR_INVALID;
+}
+
+/* key = prefix + lowercase hex of the hash [+ ":" + tag]. */
+static void make_key(char key[KEY_MAX], const char *prefix, const uint8_t h[CRYPTO_HASH_BYTES],
+                     bool with_tag, uint64_t tag)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(prefix);
+
+    memcpy(key, prefix, n);
+    for (size_t i = 0; i < CRYPTO_HASH_BYTES; i++) {
+        key[n++] = hex[h[i] >> 4];
+        key[n++] = hex[h[i] & 15];
+    }
+    if (with_tag)
+        snprintf(key + n, KEY_MAX - n, ":%llu", (unsigned long long)tag);
+    else
+        key[n] = '\0';
+}
+
+/* ---- servers and their connection pools ---- */
+
+static cd_err server_parse(struct server *s, const char *spec, const char *server_name)
+{
+    char host[HOST_MAX], port[8];
+    const char *colon, *h = spec;
+    size_t hlen;
+    struct addrinfo hints, *res = NULL;
+    cd_err err = CD_ERR_CONFIG;
+
+    if (spec == NULL || strlen(spec) >= sizeof(s->name))
+        goto out;
+    colon = strrchr(spec, ':');
+    if (colon == NULL || colon[1] == '\0' || strlen(colon + 1) >= sizeof(port))
+        goto out;
+    hlen = (size_t)(colon - spec);
+    if (spec[0] == '[') {
+        if (hlen < 3 || spec[hlen - 1] != ']')
+            goto out;
+        h = spec + 1;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= sizeof(host))
+        goto out;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    memcpy(port, colon + 1, strlen(colon + 1) + 1);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    /* Resolved once, here: a request never waits for DNS. */
+    if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL ||
+        res->ai_addrlen > sizeof(s->addr))
+        goto out;
+    memcpy(&s->addr, res->ai_addr, res->ai_addrlen);
+    s->addrlen = res->ai_addrlen;
+    snprintf(s->name, sizeof(s->name), "%s", spec);
+    if (server_name != NULL) {
+        if (strlen(server_name) >= sizeof(s->verify_name))
+            goto out;
+        snprintf(s->verify_name, sizeof(s->verify_name), "%s", server_name);
+    } else {
+        memcpy(s->verify_name, host, hlen + 1);
+    }
+    err = CD_OK;
+out:
+    if (res != NULL)
+        freeaddrinfo(res);
+    return err;
+}
+
+static cd_err server_init_sync(struct server *s, unsigned pool_size)
+{
+    pthread_condattr_t ca;
+    bool ok;
+
+    s->idle = calloc(pool_size, sizeof(*s->idle));
+    if (s->idle == NULL)
+        return CD_ERR_NOMEM;
+    if (pthread_condattr_init(&ca) != 0)
+        return CD_ERR_NOMEM;
+    ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+         pthread_mutex_init(&s->mu, NULL) == 0;
+    if (ok && pthread_cond_init(&s->cv, &ca) != 0) {
+        pthread_mutex_destroy(&s->mu);
+        ok = false;
+    }
+    pthread_condattr_destroy(&ca);
+    if (!ok)
+        return CD_ERR_NOMEM;
+    s->sync_init = true;
+    s->backoff_ms = BACKOFF_MIN_MS;
+    return CD_OK;
+}
+
+static void server_release(struct server *s)
+{
+    if (s->sync_init) {
+        for (size_t i = 0; i < s->n_idle; i++)
+            ratelimit_mc_close(s->idle[i]);
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+    }
+    free(s->idle);
+}
+
+/* Closes the pooled idle connections (called with s->mu held). */
+static void pool_drop_idle_locked(struct server *s)
+{
+    for (size_t i = 0; i < s->n_idle; i++)
+        ratelimit_mc_close(s->idle[i]);
+    s->n_open -= (unsigned)s->n_idle;
+    s->n_idle = 0;
+    pthread_cond_broadcast(&s->cv);
+}
+
+static void server_mark_down(ratelimit *rl, struct server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!s->down) {
+        s->down = true;
+        s->backoff_ms = BACKOFF_MIN_MS;
+        atomic_fetch_add(&rl->n_down, 1);
+        log_warnx("memcached unreachable, limiting in-process (server %s)", s->name);
+    } else {
+        s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+    }
+    s->retry_at_ms = mono_ms() + s->backoff_ms;
+    pool_drop_idle_locked(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void server_mark_up(ratelimit *rl, struct server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->down) {
+        s->down = false;
+        s->backoff_ms = BACKOFF_MIN_MS;
+        atomic_fetch_sub(&rl->n_down, 1);
+        log_info("memcached reachable again, limiting in memcached (server %s)", s->name);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Takes a connection: an idle one, else a new one while the pool has room,
+ * else waits (bounded by the I/O timeout) for one to come back.
+ * CD_ERR_UNAVAILABLE: the server is down (in back-off, or connecting failed:
+ * then it is marked down). CD_ERR_TIMEOUT: the pool stayed busy. */
+static cd_err pool_get(ratelimit *rl, struct server *s, ratelimit_mc_conn **out, bool *fresh)
+{
+    int64_t deadline = mono_ms() + rl->io_timeout_ms;
+    ratelimit_mc_conn *c = NULL;
+    cd_err err;
+
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        int64_t now = mono_ms();
+
+        if (s->down) {
+            if (now < s->retry_at_ms) {
+                pthread_mutex_unlock(&s->mu);
+                return CD_ERR_UNAVAILABLE;
+            }
+            /* This thread probes; the others keep using the fallback. */
+            s->retry_at_ms = now + s->backoff_ms;
+            s->n_open++;
+            break;
+        }
+        if (s->n_idle > 0) {
+            *out = s->idle[--s->n_idle];
+            *fresh = false;
+            pthread_mutex_unlock(&s->mu);
+            return CD_OK;
+        }
+        if (s->n_open < rl->pool_size) {
+            s->n_open++;
+            break;
+        }
+        if (now >= deadline) {
+            pthread_mutex_unlock(&s->mu);
+            return CD_ERR_TIMEOUT;
+        }
+        struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+    pthread_mutex_unlock(&s->mu);
+
+    err = ratelimit_mc_connect(rl->tls, (const struct sockaddr *)&s->addr, s->addrlen,
+                               s->verify_name, rl->connect_timeout_ms, rl->io_timeout_ms, &c);
+    if (err != CD_OK) {
+        pthread_mutex_lock(&s->mu);
+        s->n_open--;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        if (err == CD_ERR_CRYPTO)
+            log_warnx("memcached server %s: tls handshake or certificate check failed", s->name);
+        server_mark_down(rl, s);
+        return CD_ERR_UNAVAILABLE;
+    }
+    *out = c;
+    *fresh = true;
+    return CD_OK;
+}
+
+static void pool_put(ratelimit *rl, struct server *s, ratelimit_mc_conn *c)
+{
+    pthread_mutex_lock(&s->mu);
+    /* A probe may open one connection beyond pool_size: never keep it. */
+    if (s->n_idle < rl->pool_size) {
+        s->idle[s->n_idle++] = c;
+        c = NULL;
+    } else {
+        s->n_open--;
+    }
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    ratelimit_mc_close(c);
+}
+
+/* Closes a broken connection; with stale, also the other idle ones (they were
+ * opened before the same server went away, most likely). */
+static void pool_drop(struct server *s, ratelimit_mc_conn *c, bool stale)
+{
+    ratelimit_mc_close(c);
+    pthread_mutex_lock(&s->mu);
+    s->n_open--;
+    if (stale)
+        pool_drop_idle_locked(s);
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* One memcached operation. */
+struct mc_op {
+    enum { OP_INCR, OP_TTL, OP_SET, OP_DEL } kind;
+    const char *key;
+    const char *value;
+    unsigned ttl_s;
+    bool refresh;
+    uint64_t count; /* OP_INCR result */
+    bool found;     /* OP_TTL results */
+    long long ttl_left;
+};
+
+static cd_err op_run(ratelimit_mc_conn *c, struct mc_op *op)
+{
+    switch (op->kind) {
+    case OP_INCR:
+        return ratelimit_mc_incr(c, op->key, op->ttl_s, op->refresh, &op->count);
+    case OP_TTL:
+        return ratelimit_mc_ttl(c, op->key, &op->found, &op->ttl_left);
+    case OP_SET:
+        return ratelimit_mc_set(c, op->key, op->value, op->ttl_s);
+    case OP_DEL:
+        return ratelimit_mc_delete(c, op->key);
+    }
+    return CD_ERR_INTERNAL;
+}
+
+/* Runs op on server s. A failure on a pooled connection is retried once on a
+ * new one (the server may have restarted); any other failure marks the server
+ * down. CD_OK or CD_ERR_UNAVAILABLE (use the fallback). */
+static cd_err server_call(ratelimit *rl, struct server *s, struct mc_op *op)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        ratelimit_mc_conn *c;
+        bool fresh;
+        cd_err err = pool_get(rl, s, &c, &fresh);
+
+        if (err != CD_OK)
+            return CD_ERR_UNAVAILABLE;
+        err = op_run(c, op);
+        if (err == CD_OK) {
+            pool_put(rl, s, c);
+            server_mark_up(rl, s);
+            return CD_OK;
+        }
+        pool_drop(s, c, !fresh);
+        if (fresh)
+            break;
+    }
+    server_mark_down(rl, s);
+    return CD_ERR_UNAVAILABLE;
+}
+
+static struct server *server_for(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES])
+{
+    if (rl->n_servers == 0)
+        return NULL;
+    return &rl->servers[ratelimit_ring_lookup(rl->ring, h, CRYPTO_HASH_BYTES)];
+}
+
+/* ---- life cycle ---- */
+
+static cd_err config_check(const struct ratelimit_config *cfg)
+{
+    if (cfg->limit == 0 || cfg->window_s == 0 || cfg->window_s > TTL_MAX_S - WINDOW_TTL_SLACK_S)
+        return CD_ERR_CONFIG;
+    if (cfg->n_servers > RATELIMIT_MAX_SERVERS || cfg->pool_size > MAX_POOL_SIZE)
+        return CD_ERR_CONFIG;
+    if (cfg->on_unavailable != RATELIMIT_FALLBACK_LOCAL &&
+        cfg->on_unavailable != RATELIMIT_FALLBACK_REJECT)
+        return CD_ERR_CONFIG;
+    if (cfg->login_fail_limit > 0 &&
+        (cfg->login_block_base_s == 0 || cfg->login_block_max_s < cfg->login_block_base_s ||
+         cfg->login_block_max_s > TTL_MAX_S / 2))
+        return CD_ERR_CONFIG;
+    if (cfg->n_servers > 0 &&
+        (cfg->tls_ca == NULL || cfg->tls_cert == NULL || cfg->tls_key == NULL))
+        return CD_ERR_CONFIG;
+    return CD_OK;
+}
+
+cd_err ratelimit_new(const struct ratelimit_config *cfg, const crypto_keyring *kr, ratelimit **out)
+{
+    ratelimit *rl = NULL;
+    cd_err err = CD_ERR_INVALID;
+
+    if (cfg == NULL || kr == NULL || out == NULL)
+        goto out;
+    err = config_check(cfg);
+    if (err != CD_OK)
+        goto out;
+    err = CD_ERR_NOMEM;
+    rl = calloc(1, sizeof(*rl));
+    if (rl == NULL)
+        goto out;
+    rl->limit = cfg->limit;
+    rl->window_s = cfg->window_s;
+    rl->connect_timeout_ms =
+        cfg->connect_timeout_ms != 0 ? cfg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+    rl->io_timeout_ms = cfg->io_timeout_ms != 0 ? cfg->io_timeout_ms : DEFAULT_IO_TIMEOUT_MS;
+    rl->pool_size = cfg->pool_size != 0 ? cfg->pool_size : DEFAULT_POOL_SIZE;
+    rl->on_unavailable = cfg->on_unavailable;
+    rl->login_fail_limit = cfg->login_fail_limit;
+    rl->login_block_base_s = cfg->login_block_base_s;
+    rl->login_block_max_s = cfg->login_block_max_s;
+    rl->kr = kr;
+    atomic_init(&rl->n_down, 0);
+    err = ratelimit_local_new(LOCAL_CAPACITY, &rl->local);
+    if (err != CD_OK)
+        goto out;
+    if (cfg->n_servers > 0) {
+        const char *names[RATELIMIT_MAX_SERVERS];
+
+        err = CD_ERR_NOMEM;
+        rl->servers = calloc(cfg->n_servers, sizeof(*rl->servers));
+        if (rl->servers == NULL)
+            goto out;
+        rl->n_servers = cfg->n_servers;
+        for (size_t i = 0; i < cfg->n_servers; i++) {
+            err = server_init_sync(&rl->servers[i], rl->pool_size);
+            if (err != CD_OK)
+                goto out;
+            err = server_parse(&rl->servers[i], cfg->servers[i], cfg->server_name);
+            if (err != CD_OK)
+                goto out;
+            names[i] = rl->servers[i].name;
+        }
+        err = ratelimit_ring_new(names, rl->n_servers, &rl->ring);
+        if (err != CD_OK)
+            goto out;
+        err = ratelimit_mc_tls_new(cfg->tls_ca, cfg->tls_cert, cfg->tls_key, &rl->tls);
+        if (err != CD_OK)
+            goto out;
+    }
+    *out = rl;
+    rl = NULL;
+    err = CD_OK;
+out:
+    ratelimit_free(rl);
+    return err;
+}
+
+void ratelimit_free(ratelimit *rl)
+{
+    if (rl == NULL)
+        return;
+    for (size_t i = 0; i < rl->n_servers; i++)
+        server_release(&rl->servers[i]);
+    free(rl->servers);
+    ratelimit_ring_free(rl->ring);
+    ratelimit_mc_tls_free(rl->tls);
+    ratelimit_local_free(rl->local);
+    free(rl);
+}
+
+bool ratelimit_degraded(const ratelimit *rl)
+{
+    return rl != NULL && atomic_load(&((ratelimit *)rl)->n_down) > 0;
+}
+
+/* ---- requests ---- */
+
+cd_err ratelimit_hit(ratelimit *rl, const struct sockaddr *addr, socklen_t addrlen,
+                     unsigned *retry_after_s)
+{
+    uint8_t bytes[16], h[CRYPTO_HASH_BYTES];
+    size_t n = 0;
+    char key[KEY_MAX];
+    struct server *s;
+    int64_t now, window, end;
+    uint64_t count = 0;
+    cd_err err = CD_ERR_INVALID;
+
+    if (rl == NULL || retry_after_s == NULL)
+        goto out;
+    err = ratelimit_addr_bytes(addr, addrlen, bytes, &n);
+    if (err != CD_OK)
+        goto out;
+    err = crypto_keyed_hash(rl->kr, crypto_keyring_newest(rl->kr), CRYPTO_PURPOSE_RATELIMIT,
+                            &(struct crypto_part){.p = bytes, .n = n}, 1, h);
+    if (err != CD_OK)
+        goto out;
+    now = wall_s();
+    window = now / (int64_t)rl->window_s;
+    end = (window + 1) * (int64_t)rl->window_s;
+    s = server_for(rl, h);
+    if (s != NULL) {
+        struct mc_op op = {
+            .kind = OP_INCR, .key = key, .ttl_s = (unsigned)(end - now) + WINDOW_TTL_SLACK_S};
+        make_key(key, "rl:", h, true, (uint64_t)window);
+        err = server_call(rl, s, &op);
+        if (err == CD_OK)
+            count = op.count;
+        else if (rl->on_unavailable == RATELIMIT_FALLBACK_REJECT)
+            goto out;
+    }
+    if (count == 0)
+        count = ratelimit_local_incr(rl->local, RATELIMIT_LOCAL_HITS, h, (uint64_t)window, now, end,
+                                     false);
+    err = CD_OK;
+    if (count > rl->limit) {
+        err = CD_ERR_LIMITED;
+        *retry_after_s = end - now >= 1 ? (unsigned)(end - now) : 1;
+    }
+out:
+    crypto_wipe(bytes, sizeof(bytes));
+    return err;
+}
+
+static cd_err login_hash(ratelimit *rl, const char *username, size_t len,
+                         uint8_t h[CRYPTO_HASH_BYTES])
+{
+    if (rl == NULL || (username == NULL && len > 0))
+        return CD_ERR_INVALID;
+    return crypto_keyed_hash(rl->kr, crypto_keyring_newest(rl->kr), CRYPTO_PURPOSE_LOGINFAIL,
+                             &(struct crypto_part){.p = username, .n = len}, 1, h);
+}
+
+static unsigned loginfail_ttl(const ratelimit *rl)
+{
+    unsigned t = 2 * rl->login_block_max_s;
+    return t > LOGINFAIL_TTL_MIN_S ? t : LOGINFAIL_TTL_MIN_S;
+}
+
+cd_err ratelimit_login_check(ratelimit *rl, const char *username, size_t len,
+                             unsigned *retry_after_s)
+{
+    uint8_t h[CRYPTO_HASH_BYTES];
+    char key[KEY_MAX];
+    struct server *s;
+    int64_t now, expires;
+    long long left = 0;
+    cd_err err = CD_ERR_INVALID;
+
+    if (retry_after_s == NULL)
+        goto out;
+    err = login_hash(rl, username, len, h);
+    if (err != CD_OK || rl->login_fail_limit == 0)
+        goto out;
+    now = wall_s();
+    s = server_for(rl, h);
+    if (s != NULL) {
+        struct mc_op op = {.kind = OP_TTL, .key = key};
+        make_key(key, "lb:", h, false, 0);
+        err = server_call(rl, s, &op);
+        if (err == CD_OK && op.found)
+            left = op.ttl_left < 0 ? rl->login_block_max_s : op.ttl_left;
+        else if (err != CD_OK && rl->on_unavailable == RATELIMIT_FALLBACK_REJECT)
+            goto out;
+    }
+    /* Blocks recorded in-process during an outage still count once it is over. */
+    if (ratelimit_local_get(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0, now, NULL, &expires) &&
+        expires - now > left)
+        left = expires - now;
+    err = CD_OK;
+    if (left > 0) {
+        err = CD_ERR_LIMITED;
+        *retry_after_s = (unsigned)left;
+    }
+out:
+    return err;
+}
+
+/* Block after the count-th consecutive failure: base, doubling per failure
+ * beyond the limit, capped. */
+static unsigned block_seconds(const ratelimit *rl, uint64_t count)
+{
+    uint64_t d = rl->login_block_base_s;
+
+    for (uint64_t i = rl->login_fail_limit; i < count && d < rl->login_block_max_s; i++)
+        d *= 2;
+    return d > rl->login_block_max_s ? rl->login_block_max_s : (unsigned)d;
+}
+
+void ratelimit_login_failed(ratelimit *rl, const char *username, size_t len)
+{
+    uint8_t h[CRYPTO_HASH_BYTES];
+    char key[KEY_MAX];
+    struct server *s;
+    int64_t now;
+    uint64_t count = 0;
+    unsigned ttl, block;
+
+    if (login_hash(rl, username, len, h) != CD_OK || rl->login_fail_limit == 0)
+        return;
+    now = wall_s();
+    ttl = loginfail_ttl(rl);
+    s = server_for(rl, h);
+    if (s != NULL) {
+        struct mc_op op = {.kind = OP_INCR, .key = key, .ttl_s = ttl, .refresh = true};
+        make_key(key, "lf:", h, false, 0);
+        if (server_call(rl, s, &op) == CD_OK)
+            count = op.count;
+    }
+    if (count == 0)
+        count = ratelimit_local_incr(rl->local, RATELIMIT_LOCAL_FAILS, h, 0, now, now + ttl, true);
+    if (count < rl->login_fail_limit)
+        return;
+    block = block_seconds(rl, count);
+    if (s != NULL) {
+        struct mc_op op = {.kind = OP_SET, .key = key, .value = "1", .ttl_s = block};
+        make_key(key, "lb:", h, false, 0);
+        if (server_call(rl, s, &op) == CD_OK)
+            return;
+    }
+    ratelimit_local_set(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0, 1, now, now + block);
+}
+
+void ratelimit_login_succeeded(ratelimit *rl, const char *username, size_t len)
+{
+    uint8_t h[CRYPTO_HASH_BYTES];
+    char key[KEY_MAX];
+    struct server *s;
+
+    if (login_hash(rl, username, len, h) != CD_OK || rl->login_fail_limit == 0)
+        return;
+    s = server_for(rl, h);
+    if (s != NULL) {
+        struct mc_op op = {.kind = OP_DEL, .key = key};
+        make_key(key, "lf:", h, false, 0);
+        if (server_call(rl, s, &op) == CD_OK) {
+            make_key(key, "lb:", h, false, 0);
+            (void)server_call(rl, s, &op);
+        }
+    }
+    /* Counts made during an outage are dropped too. */
+    ratelimit_local_del(rl->local, RATELIMIT_LOCAL_FAILS, h, 0);
+    ratelimit_local_del(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0);
+}
