@@ -80,9 +80,17 @@ static int setup(void **state)
     snprintf(cert, sizeof(cert), "%s/db-client.crt", dir);
     snprintf(key, sizeof(key), "%s/db-client.key", dir);
     struct db_config cfg = {
-        .host = "127.0.0.1", .port = (unsigned)atoi(port), .database = "confidoc",
-        .user = "confidoc", .tls_ca = ca, .tls_cert = cert, .tls_key = key,
-        .verify_server_name = true, .pool_size = 4, .connect_timeout_s = 3, .io_timeout_s = 10,
+        .host = "127.0.0.1",
+        .port = (unsigned)atoi(port),
+        .database = "confidoc",
+        .user = "confidoc",
+        .tls_ca = ca,
+        .tls_cert = cert,
+        .tls_key = key,
+        .verify_server_name = true,
+        .pool_size = 4,
+        .connect_timeout_s = 3,
+        .io_timeout_s = 10,
         .acquire_timeout_ms = 5000,
     };
     if (crypto_init() != CD_OK || db_pool_new(&cfg, &db) != CD_OK || db_migrate(db) != CD_OK)
@@ -156,9 +164,9 @@ static void test_invalidation_across_replicas(void **state)
     assert_int_equal(timed_login(b, "replicated", "secondpassword", &ms), CD_OK);
 
     /* Recovery with the code from creation: both replicas drop the second password. */
-    assert_int_equal(auth_recover(a, "replicated", 10, code, strlen(code), "thirdpassword", 13,
-                                  code2, &retry),
-                     CD_OK);
+    assert_int_equal(
+        auth_recover(a, "replicated", 10, code, strlen(code), "thirdpassword", 13, code2, &retry),
+        CD_OK);
     assert_int_equal(timed_login(b, "replicated", "secondpassword", &ms), CD_ERR_AUTH);
     assert_int_equal(timed_login(b, "replicated", "thirdpassword", &ms), CD_OK);
     /* The code is spent; the new one works once. */

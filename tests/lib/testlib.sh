@@ -44,3 +44,19 @@ t_finish() {
     echo "$T_PASS passed, $T_FAIL failed"
     [ "$T_FAIL" -eq 0 ]
 }
+
+# t_watchdog SECONDS: ends this test (its EXIT trap still runs) if it is still
+# running after SECONDS. The sleeper holds none of the test's output open, so
+# CTest does not wait for it; t_watchdog_stop ends it.
+t_watchdog() {
+    local me=$$
+    trap 'echo "not ok - the test timed out" ; exit 1' TERM
+    ( sleep "$1"; kill -TERM "$me" ) </dev/null >/dev/null 2>&1 &
+    T_WATCHDOG=$!
+}
+t_watchdog_stop() {
+    [ -n "${T_WATCHDOG:-}" ] || return 0
+    pkill -P "$T_WATCHDOG" 2>/dev/null
+    kill "$T_WATCHDOG" 2>/dev/null
+    T_WATCHDOG=
+}

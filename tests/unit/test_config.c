@@ -53,8 +53,9 @@ static void test_file_and_env(void **state)
     char err[256], text[1024];
     char *path;
     (void)state;
-    snprintf(text, sizeof(text), "# comment\n\n%slisten_port = 9443\nrate_limit=5\n"
-                                 "db_verify_server_name = false\n",
+    snprintf(text, sizeof(text),
+             "# comment\n\n%slisten_port = 9443\nrate_limit=5\n"
+             "db_verify_server_name = false\n",
              required);
     path = write_tmp(text);
     config_defaults(&cfg);

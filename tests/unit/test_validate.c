@@ -99,8 +99,8 @@ static void test_content_type(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_username),    cmocka_unit_test(test_password),
-        cmocka_unit_test(test_utf8),        cmocka_unit_test(test_record_id),
+        cmocka_unit_test(test_username),     cmocka_unit_test(test_password),
+        cmocka_unit_test(test_utf8),         cmocka_unit_test(test_record_id),
         cmocka_unit_test(test_content_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
