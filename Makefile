@@ -23,9 +23,9 @@ asan-check: deps
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2
 
-# The README's test command: the normal build and its tests, then the same
-# tests built with AddressSanitizer and UndefinedBehaviorSanitizer.
-check: test asan-check
+# The README's test command: the normal build and its tests, the same tests
+# built with AddressSanitizer and UndefinedBehaviorSanitizer, and the static checks.
+check: test asan-check lint
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h')
@@ -33,9 +33,11 @@ format:
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h')
 
-lint: build
+# Static checks of the committed configuration: clang-format, cppcheck, clang-tidy.
+lint: build format-check
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr -I src $$(git ls-files 'src/*.c')
+	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c') 2>/dev/null
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

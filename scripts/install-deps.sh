@@ -15,6 +15,7 @@ BUILD_PKGS=(
   libyaml-dev                          # policy files of confidoc-cas
   libcmocka-dev                        # unit tests
 )
+LINT_PKGS=(clang-format clang-tidy cppcheck)  # make lint (part of make check)
 TEST_PKGS=(
   mariadb-server mariadb-client       # real database for integration tests
   memcached                            # real rate-limit store
@@ -23,7 +24,7 @@ TEST_PKGS=(
 )
 
 missing=()
-for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"; do
+for p in "${BUILD_PKGS[@]}" "${LINT_PKGS[@]}" "${TEST_PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi

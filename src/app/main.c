@@ -1,4 +1,5 @@
 /* main.c: confidoc-api: configuration, start-up, signal handling and shutdown. */
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -49,9 +50,12 @@ static int parse_hex32(const char *hex, uint8_t out[32])
     if (strlen(hex) != 64)
         return -1;
     for (size_t i = 0; i < 32; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+        char pair[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
+        char *end;
+        unsigned long v;
+        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]))
             return -1;
+        v = strtoul(pair, &end, 16);
         out[i] = (uint8_t)v;
     }
     return 0;

@@ -24,7 +24,7 @@
 #include "log/log.h"
 
 /* PEM files (certificate chain, key, CA bundle) larger than this are refused. */
-#define HTTP_PEM_MAX (256 * 1024)
+#define HTTP_PEM_MAX ((size_t)256 * 1024)
 /* TLS 1.2 and 1.3 only; AEAD ciphers only; ECDHE key exchange (forward secrecy). */
 #define HTTP_TLS_PRIORITIES                                                                        \
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"                                                  \
@@ -33,18 +33,18 @@
 /* Per-connection thread stack: handlers keep big data on the heap. Sanitizers
  * need far more stack for their redzones. */
 #if defined(__SANITIZE_ADDRESS__)
-#define HTTP_THREAD_STACK (2u * 1024 * 1024)
+#define HTTP_THREAD_STACK ((size_t)2 * 1024 * 1024)
 #else
-#define HTTP_THREAD_STACK (256u * 1024)
+#define HTTP_THREAD_STACK ((size_t)256 * 1024)
 #endif
 /* MHD's per-connection memory pool holds the request line and headers (and
  * the response header block): max_header_bytes plus this margin. */
-#define HTTP_POOL_MARGIN (8u * 1024)
+#define HTTP_POOL_MARGIN ((size_t)8 * 1024)
 /* First buffer for a chunked body; it doubles up to max_body_bytes. */
-#define HTTP_CHUNKED_START (16u * 1024)
+#define HTTP_CHUNKED_START ((size_t)16 * 1024)
 /* After a chunked body went over the limit, at most this much more is read
  * and thrown away (so the 413 can be sent) before the connection is cut. */
-#define HTTP_DISCARD_MIN (64u * 1024)
+#define HTTP_DISCARD_MIN ((size_t)64 * 1024)
 
 struct http_server {
     struct MHD_Daemon *mhd;
@@ -130,8 +130,8 @@ static cd_err read_pem(const char *path, char **out, size_t *outlen)
         return CD_ERR_CONFIG;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-        st.st_size > HTTP_PEM_MAX) {
-        log_errorx("%s: not a regular file of 1..%d bytes", path, HTTP_PEM_MAX);
+        (size_t)st.st_size > HTTP_PEM_MAX) {
+        log_errorx("%s: not a regular file of 1..%zu bytes", path, HTTP_PEM_MAX);
         goto out;
     }
     buf = malloc((size_t)st.st_size + 1);
@@ -788,7 +788,7 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
     if (cfg == NULL || handler == NULL || out == NULL || cfg->tls_cert == NULL ||
         cfg->tls_key == NULL || cfg->client_ca == NULL ||
         cfg->n_allowed_subjects > HTTP_MAX_ALLOWED_SUBJECTS || cfg->max_connections == 0 ||
-        cfg->max_header_bytes == 0 || cfg->max_header_bytes > 1024 * 1024 ||
+        cfg->max_header_bytes == 0 || cfg->max_header_bytes > (size_t)1024 * 1024 ||
         cfg->max_inflight_body_bytes < cfg->max_body_bytes)
         return CD_ERR_CONFIG;
     err = parse_bind(cfg->bind_addr, cfg->port, &ss, &ipv6);

@@ -23,7 +23,7 @@ struct ratelimit_local {
 cd_err ratelimit_local_new(size_t capacity, ratelimit_local **out)
 {
     ratelimit_local *t = NULL;
-    size_t cap = 2 * RATELIMIT_LOCAL_NEIGHBOURHOOD;
+    size_t cap = (size_t)2 * RATELIMIT_LOCAL_NEIGHBOURHOOD;
     cd_err err = CD_ERR_INVALID;
 
     if (capacity > ((size_t)1 << 24))

@@ -20,7 +20,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#define MC_TTL_MAX (30u * 24 * 3600) /* larger TTLs mean absolute times to memcached */
+#define MC_TTL_MAX ((uint64_t)30 * 24 * 3600) /* larger TTLs mean absolute times to memcached */
 #define MC_VALUE_MAX 64
 
 struct ratelimit_mc_tls {
@@ -42,7 +42,7 @@ struct ratelimit_mc_conn {
 
 static int nosig_write(BIO *b, const char *data, int len)
 {
-    int fd = (int)(intptr_t)BIO_get_data(b);
+    int fd = *(const int *)BIO_get_data(b);
     ssize_t n;
 
     BIO_clear_retry_flags(b);
@@ -57,7 +57,7 @@ static int nosig_write(BIO *b, const char *data, int len)
 
 static int nosig_read(BIO *b, char *data, int len)
 {
-    int fd = (int)(intptr_t)BIO_get_data(b);
+    int fd = *(const int *)BIO_get_data(b);
     ssize_t n;
 
     BIO_clear_retry_flags(b);
@@ -241,7 +241,7 @@ cd_err ratelimit_mc_connect(ratelimit_mc_tls *tls, const struct sockaddr *addr, 
     bio = BIO_new(tls->bio_method);
     if (bio == NULL)
         goto out;
-    BIO_set_data(bio, (void *)(intptr_t)c->fd);
+    BIO_set_data(bio, &c->fd); /* c outlives its BIO */
     SSL_set_bio(c->ssl, bio, bio);
     err = CD_ERR_CRYPTO;
     if (is_ip_literal(name)) {

@@ -221,7 +221,8 @@ static cd_err server_init_sync(struct server *s, unsigned pool_size)
     pthread_condattr_t ca;
     bool ok;
 
-    s->idle = calloc(pool_size, sizeof(*s->idle));
+    s->idle = calloc(pool_size,
+                     sizeof(*s->idle)); // NOLINT(bugprone-sizeof-expression): array of pointers
     if (s->idle == NULL)
         return CD_ERR_NOMEM;
     if (pthread_condattr_init(&ca) != 0)

@@ -23,7 +23,7 @@
 #include "log/log.h"
 
 /* Largest content ciphertext read back (16 MiB plaintext + overhead fits). */
-#define DB_CONTENT_MAX (64u * 1024u * 1024u)
+#define DB_CONTENT_MAX ((size_t)64 * 1024 * 1024)
 #define DB_POOL_MAX 1024u
 #define DB_DEFAULT_CONNECT_TIMEOUT_S 5u
 #define DB_DEFAULT_IO_TIMEOUT_S 30u
