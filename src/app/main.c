@@ -214,7 +214,7 @@ int main(int argc, char **argv)
         .tls_cert = cfg.memcached_tls_cert,
         .tls_key = cfg.memcached_tls_key,
         .server_name = cfg.memcached_server_name[0] != '\0' ? cfg.memcached_server_name : NULL,
-        .connect_timeout_ms = cfg.memcached_timeout_ms,
+        .connect_timeout_ms = cfg.memcached_connect_timeout_ms,
         .io_timeout_ms = cfg.memcached_timeout_ms,
         .pool_size = cfg.memcached_pool_size,
         .on_unavailable = strcmp(cfg.rate_limit_on_unavailable, "reject") == 0

@@ -370,12 +370,18 @@ static cd_err auth_dummy_work(auth *a, const char *user, size_t ulen, const char
     return rc;
 }
 
-static void auth_failed(auth *a, const char *user, size_t len, const char *what)
+static void auth_log_failure(const auth *a, const char *user, size_t len, const char *what)
 {
     char tag[17];
 
     auth_log_tag(a, user, len, tag);
     log_warnx("authentication failed: %s (account tag %s)", what, tag);
+}
+
+/* A failed verification: logged and counted toward the account's block. */
+static void auth_failed(auth *a, const char *user, size_t len, const char *what)
+{
+    auth_log_failure(a, user, len, what);
     if (a->rl != NULL)
         ratelimit_login_failed(a->rl, user, len);
 }
@@ -410,7 +416,7 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
         return rc;
 
     if (auth_check_blocked(a, c->user, c->user_len, retry_after_s) == CD_ERR_LIMITED) {
-        auth_failed(a, c->user, c->user_len, "account temporarily blocked");
+        auth_log_failure(a, c->user, c->user_len, "account temporarily blocked");
         return CD_ERR_LIMITED;
     }
     if (rc == CD_ERR_NOT_FOUND) {
@@ -566,7 +572,7 @@ cd_err auth_recover(auth *a, const char *user, size_t user_len, const char *code
     if (!validate_username(user, user_len) || !validate_password(new_pw, new_len))
         return CD_ERR_INVALID;
     if (auth_check_blocked(a, user, user_len, retry_after_s) == CD_ERR_LIMITED) {
-        auth_failed(a, user, user_len, "recovery while account blocked");
+        auth_log_failure(a, user, user_len, "recovery while account blocked");
         return CD_ERR_LIMITED;
     }
     rc = auth_find_user(a, user, user_len, &row);

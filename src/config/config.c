@@ -81,6 +81,7 @@ static const struct config_key config_keys[] = {
     S(memcached_tls_key, ""),
     S(memcached_server_name, ""),
     U(memcached_timeout_ms, 1, 10000, "50"),
+    U(memcached_connect_timeout_ms, 1, 10000, "250"),
     U(memcached_pool_size, 1, 256, "8"),
     S(rate_limit_on_unavailable, "local"),
     U(login_fail_limit, 1, 1000000, "10"),

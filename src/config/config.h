@@ -61,6 +61,7 @@ struct config {
     char memcached_tls_key[CONFIG_STR_MAX];
     char memcached_server_name[CONFIG_STR_MAX];
     unsigned memcached_timeout_ms;
+    unsigned memcached_connect_timeout_ms;
     unsigned memcached_pool_size;
     char rate_limit_on_unavailable[16]; /* "local" or "reject" */
     unsigned login_fail_limit;

@@ -20,6 +20,10 @@
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 500
 #define DEFAULT_IO_TIMEOUT_MS 500
+/* A busy pool is not an outage: memcached answers in microseconds, so a free
+ * connection comes back soon. Waiting (bounded) keeps the count exact under
+ * bursts, where counting in-process would let extra requests through. */
+#define POOL_WAIT_MS 1000
 #define DEFAULT_POOL_SIZE 4
 #define MAX_POOL_SIZE 64
 /* A server that failed is skipped for BACKOFF_MIN_MS, doubling on each failed
@@ -291,12 +295,12 @@ static void server_mark_up(ratelimit *rl, struct server *s)
 }
 
 /* Takes a connection: an idle one, else a new one while the pool has room,
- * else waits (bounded by the I/O timeout) for one to come back.
+ * else waits (at most POOL_WAIT_MS) for one to come back.
  * CD_ERR_UNAVAILABLE: the server is down (in back-off, or connecting failed:
  * then it is marked down). CD_ERR_TIMEOUT: the pool stayed busy. */
 static cd_err pool_get(ratelimit *rl, struct server *s, ratelimit_mc_conn **out, bool *fresh)
 {
-    int64_t deadline = mono_ms() + rl->io_timeout_ms;
+    int64_t deadline = mono_ms() + POOL_WAIT_MS;
     ratelimit_mc_conn *c = NULL;
     cd_err err;
 
