@@ -5,6 +5,10 @@
 
 #include "log/log.h"
 
+#define HD_CREDENTIAL_RULES                                                                        \
+    "Usernames are 1 to 64 characters of A-Z a-z 0-9 . _ @ -; passwords are 8 to 1024 bytes of "   \
+    "UTF-8"
+
 static void hd_create_account(struct app *app, const struct http_request *req,
                               struct http_response *resp)
 {
@@ -25,9 +29,7 @@ static void hd_create_account(struct app *app, const struct http_request *req,
             json_pack("{s:s%,s:s}", "username", creds.user, creds.user_len, "recovery_code", code));
         break;
     case CD_ERR_INVALID:
-        hd_error(resp, 422,
-                 "Usernames are 1 to 64 characters of A-Z a-z 0-9 . _ @ -; passwords are 8 to "
-                 "1024 bytes of UTF-8");
+        hd_error(resp, 422, HD_CREDENTIAL_RULES);
         break;
     case CD_ERR_EXISTS:
         hd_error(resp, 409, "This username is already taken.");
@@ -98,9 +100,7 @@ static void hd_recover(struct app *app, const struct http_request *req, struct h
         hd_json(resp, 200, json_pack("{s:O,s:s}", "username", user, "recovery_code", fresh));
         break;
     case CD_ERR_INVALID:
-        hd_error(resp, 422,
-                 "Usernames are 1 to 64 characters of A-Z a-z 0-9 . _ @ -; passwords are 8 to "
-                 "1024 bytes of UTF-8");
+        hd_error(resp, 422, HD_CREDENTIAL_RULES);
         break;
     case CD_ERR_AUTH:
         hd_error(resp, 401, "Incorrect username or recovery code");
