@@ -47,16 +47,21 @@ t_finish() {
 
 # t_watchdog SECONDS: ends this test (its EXIT trap still runs) if it is still
 # running after SECONDS. The sleeper holds none of the test's output open, so
-# CTest does not wait for it; t_watchdog_stop ends it.
+# CTest does not wait for it; t_watchdog_stop disarms and ends it (the flag
+# file makes a late wake-up harmless).
 t_watchdog() {
     local me=$$
-    trap 'echo "not ok - the test timed out" ; exit 1' TERM
-    ( sleep "$1"; kill -TERM "$me" ) </dev/null >/dev/null 2>&1 &
+    T_WATCHDOG_FLAG=$(mktemp)
+    rm -f "$T_WATCHDOG_FLAG"
+    trap 'echo "not ok - the test timed out"; exit 1' TERM
+    ( sleep "$1"; [ -e "$T_WATCHDOG_FLAG" ] || kill -TERM "$me" ) </dev/null >/dev/null 2>&1 &
     T_WATCHDOG=$!
 }
 t_watchdog_stop() {
     [ -n "${T_WATCHDOG:-}" ] || return 0
-    pkill -P "$T_WATCHDOG" 2>/dev/null
-    kill "$T_WATCHDOG" 2>/dev/null
+    : >"$T_WATCHDOG_FLAG"
+    pkill -P "$T_WATCHDOG" sleep 2>/dev/null
+    wait "$T_WATCHDOG" 2>/dev/null
+    rm -f "$T_WATCHDOG_FLAG"
     T_WATCHDOG=
 }
