@@ -715,8 +715,10 @@ static struct policy_secret *parse_secret(struct pctx *c, yaml_node_t *m)
     bool ok = false;
 
     c->secret = NULL;
-    if (!check_mapping(c, m, "secret"))
+    if (m->type != YAML_MAPPING_NODE) {
+        perr(c, node_line(m), "secret: expected a mapping");
         return NULL;
+    }
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
         c->nomem = true;
@@ -736,6 +738,8 @@ static struct policy_secret *parse_secret(struct pctx *c, yaml_node_t *m)
         goto out;
     }
     c->secret = s->name;
+    if (!check_mapping(c, m, "secret"))
+        goto out;
     n = map_get(c, m, "kind");
     yaml_node_t *imp = map_get(c, m, "import");
     if (n != NULL && imp != NULL) {
