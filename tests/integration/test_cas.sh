@@ -233,4 +233,21 @@ rc=$?
 set -e
 [ "$rc" = 1 ] || fail "runtime error exit $rc, want 1"
 ok "policy errors exit 2 with FILE:LINE: secret NAME; runtime errors exit 1"
+# ---- ownership when root ----
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+    OWN=(--var API_HOST=localhost --var NGINX_HOST=localhost --var DB_HOST=localhost
+         --var MEMCACHED_HOST=localhost --var API_USER=nobody --var DB_USER=no-such-user-cas
+         --var MEMCACHED_USER=root --var NGINX_USER=nobody)
+    cas provision --policies "$SRC/deploy/policies" --state "$WORK/s3" "${OWN[@]}" \
+        >/dev/null 2>"$WORK/err"
+    for f in api api/tls api/tls/server.key api/master.keyring nginx/tls/api-client.key; do
+        [ "$(stat -c %U "$WORK/s3/$f")" = nobody ] || fail "$f not owned by nobody"
+    done
+    [ "$(mode "$WORK/s3/api/tls/server.key")" = 600 ] || fail "chowned key mode"
+    [ "$(stat -c %U "$WORK/s3/mariadb/keyfile")" = root ] || fail "unknown owner: not root's"
+    grep -q "owner 'no-such-user-cas' does not exist" "$WORK/err" || fail "no warning"
+    [ "$(stat -c %U "$WORK/s3/public/nginx-ca.crt")" = root ] || fail "public file owner"
+    [ "$(stat -c %U "$WORK/s3/cas/api/MASTER_KEY.v1.bin")" = root ] || fail "store owner"
+    ok "as root, files and their directories belong to the policy's owner"
+fi
 echo "all confidoc-cas checks passed"
