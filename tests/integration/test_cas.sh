@@ -233,6 +233,18 @@ rc=$?
 set -e
 [ "$rc" = 1 ] || fail "runtime error exit $rc, want 1"
 ok "policy errors exit 2 with FILE:LINE: secret NAME; runtime errors exit 1"
+# ---- docs/policies.md shows the shipped policies as they are ----
+for name in api mariadb memcached nginx; do
+    awk -v h="### deploy/policies/$name.yaml" '
+        $0 == h { inh = 1; next }
+        inh && /^```yaml$/ { inb = 1; next }
+        inb && /^```$/ { exit }
+        inb { print }' "$SRC/docs/policies.md" >"$WORK/doc-$name.yaml"
+    cmp -s "$WORK/doc-$name.yaml" "$SRC/deploy/policies/$name.yaml" ||
+        fail "docs/policies.md shows an outdated $name.yaml"
+done
+ok "docs/policies.md embeds the shipped policies verbatim"
+
 # ---- ownership when root ----
 if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
     OWN=(--var API_HOST=localhost --var NGINX_HOST=localhost --var DB_HOST=localhost
