@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps check test asan-check format format-check lint clean
+.PHONY: all build deps check test asan-check format format-check lint clean fuzz fuzz-smoke
 
 all: build
 
@@ -38,6 +38,44 @@ lint: build format-check
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr -I src $$(git ls-files 'src/*.c')
 	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c') 2>/dev/null
+
+# libFuzzer harnesses (fuzz/, docs/internals/fuzzing.md), in a clang build of their own.
+# Each target runs on a temporary copy of its committed corpus (fuzz/corpus/<target>/),
+# so that corpus is never written to; crash inputs are kept in $(FUZZ_BUILD)/crashes/.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+# target:max_len (a little over the largest input each parser accepts)
+FUZZ_TARGETS ?= router:512 basic:2048 validate:2048 config:4096 recovery_code:256 \
+                json_body:4096 keyring:4096
+FUZZ_CONFIGURE = cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONFIDOC_SANITIZE=ON -DCONFIDOC_FUZZ=ON >/dev/null && \
+	cmake --build $(FUZZ_BUILD) --target fuzzers -j $(JOBS)
+# $(call FUZZ_RUN,seconds): replays each committed corpus, then fuzzes each target
+# for that many seconds; fails when any target crashes, leaks or breaks an invariant.
+FUZZ_RUN = @work=$$(mktemp -d /tmp/confidoc-fuzz.XXXXXX); trap 'rm -rf "$$work"' EXIT; \
+	mkdir -p $(FUZZ_BUILD)/crashes $(FUZZ_BUILD)/fuzz-logs; failed=""; \
+	for tl in $(FUZZ_TARGETS); do \
+	  t=$${tl%%:*}; len=$${tl\#*:}; \
+	  mkdir -p "$$work/$$t" && cp fuzz/corpus/$$t/* "$$work/$$t/"; \
+	  dict=; if [ -f fuzz/dict/$$t.dict ]; then dict=-dict=fuzz/dict/$$t.dict; fi; \
+	  log=$(FUZZ_BUILD)/fuzz-logs/$$t.log; \
+	  printf 'fuzz_%s: corpus, then %s s ... ' $$t $(1); \
+	  if $(FUZZ_BUILD)/fuzz/fuzz_$$t -runs=0 "$$work/$$t" >$$log 2>&1 && \
+	     $(FUZZ_BUILD)/fuzz/fuzz_$$t $$dict -max_len=$$len -max_total_time=$(1) -timeout=10 \
+	       -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crashes/$$t- "$$work/$$t" \
+	       >>$$log 2>&1; then \
+	    echo "ok ($$(grep -o 'stat::number_of_executed_units: *[0-9]*' $$log | grep -o '[0-9]*$$') runs)"; \
+	  else echo "FAILED (see $$log)"; tail -n 30 $$log; failed="$$failed $$t"; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
+
+fuzz: deps
+	$(FUZZ_CONFIGURE)
+	$(call FUZZ_RUN,$(FUZZ_SECONDS))
+
+fuzz-smoke: deps
+	$(FUZZ_CONFIGURE)
+	$(call FUZZ_RUN,5)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

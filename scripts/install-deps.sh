@@ -21,6 +21,7 @@ TEST_PKGS=(
   memcached                            # real rate-limit store
   nginx-light                          # TLS front end
   curl jq openssl procps iproute2 psmisc
+  clang libclang-rt-14-dev             # libFuzzer harnesses (make fuzz, test_fuzz_smoke)
 )
 
 missing=()
