@@ -21,7 +21,8 @@ asan-check: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCONFIDOC_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2 \
+	    -E fuzz_smoke # the fuzz build is ASan+UBSan already
 
 # The README's test command: the normal build and its tests, the same tests
 # built with AddressSanitizer and UndefinedBehaviorSanitizer, and the static checks.

@@ -156,7 +156,7 @@ cd_err auth_parse_basic(const char *header, struct auth_credentials *out)
     uint8_t buf[AUTH_USER_MAX + 1 + AUTH_PASSWORD_MAX + 3];
     const char *p;
     const uint8_t *colon;
-    size_t len;
+    size_t len, user_len, pass_len;
     long n;
     cd_err rc = CD_ERR_INVALID;
 
@@ -176,14 +176,16 @@ cd_err auth_parse_basic(const char *header, struct auth_credentials *out)
     colon = memchr(buf, ':', (size_t)n);
     if (colon == NULL)
         goto out;
-    out->user_len = (size_t)(colon - buf);
-    out->pass_len = (size_t)n - out->user_len - 1;
-    if (out->user_len > AUTH_USER_MAX || out->pass_len > AUTH_PASSWORD_MAX)
+    user_len = (size_t)(colon - buf);
+    pass_len = (size_t)n - user_len - 1;
+    if (user_len > AUTH_USER_MAX || pass_len > AUTH_PASSWORD_MAX)
         goto out;
-    memcpy(out->user, buf, out->user_len);
-    out->user[out->user_len] = '\0';
-    memcpy(out->pass, colon + 1, out->pass_len);
-    out->pass[out->pass_len] = '\0';
+    out->user_len = user_len;
+    out->pass_len = pass_len;
+    memcpy(out->user, buf, user_len);
+    out->user[user_len] = '\0';
+    memcpy(out->pass, colon + 1, pass_len);
+    out->pass[pass_len] = '\0';
     rc = CD_OK;
 out:
     crypto_wipe(buf, sizeof(buf));

@@ -32,7 +32,8 @@ int log_level_parse(const char *name, enum log_level *out)
 
 /* Formats one whole line and writes it with a single write(2), so that lines
  * of concurrent threads never interleave. */
-static void log_emit(enum log_level level, int errnum, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void log_emit(enum log_level level, int errnum,
+                                                           const char *fmt, va_list ap)
 {
     static const char *const tags[] = {"debug", "info", "warn", "error"};
     char line[2048];

@@ -17,7 +17,7 @@ bool validate_utf8(const char *s, size_t len);
 bool validate_username(const char *s, size_t len);
 /* Passwords: 8 to 1024 bytes of valid UTF-8 without NUL. */
 bool validate_password(const char *s, size_t len);
-/* A record id as text: decimal digits only (no sign, no spaces), value in
+/* A record id as text: 1 to 64 decimal digits (no sign, no spaces), value in
  * [0, 2^63-1]; leading zeros allowed ("031" is 31). */
 bool validate_record_id_text(const char *s, size_t len, int64_t *out);
 /* A media type as stored for binary documents: type "/" subtype with
