@@ -239,7 +239,7 @@ install_and_build() {
     if [ -z "${CONFIDOC_BUILD_DIR:-}" ]; then
         bash "$SRC/scripts/install-deps.sh"
         cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-        cmake --build "$BUILD" -j "$(nproc)" >"$SRC/.stack-build.log" 2>&1 || {
+        cmake --build "$BUILD" -j "$(nproc)" --target confidoc-api confidoc-cas >"$SRC/.stack-build.log" 2>&1 || {
             tail -n 40 "$SRC/.stack-build.log" >&2
             die "build failed (full log: $SRC/.stack-build.log)"
         }
