@@ -544,6 +544,15 @@ cmd_up() {
         print_info
         return 0
     fi
+    # Every port first: a taken one stops make up before anything starts.
+    for c in "${todo[@]}"; do
+        case $c in
+        mariadb) check_port CONFIDOC_DB_PORT "$DB_PORT" MariaDB ;;
+        memcached) check_port CONFIDOC_MEMCACHED_PORT "$MC_PORT" memcached ;;
+        api) check_port CONFIDOC_API_PORT "$API_PORT" confidoc-api ;;
+        nginx) check_port CONFIDOC_HTTPS_PORT "$HTTPS_PORT" nginx ;;
+        esac
+    done
     provision
     for c in "${todo[@]}"; do
         say "starting $c"
