@@ -198,7 +198,7 @@ t_eq "no process changed" \
     "$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid api) $(stack_pid nginx)" "$all_before"
 
 echo "# a port that is taken is an error naming it [${SECONDS}s]"
-out=$(CONFIDOC_STATE_DIR=$WORK/second bash "$SRC/scripts/stack.sh" up 2>&1)
+out=$(env -u CONFIDOC_API_PORT -u CONFIDOC_DB_PORT -u CONFIDOC_MEMCACHED_PORT CONFIDOC_STATE_DIR="$WORK/second" bash "$SRC/scripts/stack.sh" up 2>&1)
 t_eq "a second stack on the same HTTPS port fails" "$?" 1
 t_contains "the error names the port" "$out" "port $CONFIDOC_HTTPS_PORT (CONFIDOC_HTTPS_PORT"
 t_eq "and starts nothing" "$(find "$WORK/second" -name "*.pid" 2>/dev/null | wc -l)" 0
