@@ -12,7 +12,7 @@
 #include "cas/policy.h"
 #include "common/err.h"
 
-#define INJECT_FILE_MAX (1024u * 1024u)
+#define INJECT_FILE_MAX ((size_t)1024 * 1024)
 
 /* Supplies the text of one reference ($$CAS::NAME.part$$) into out (owned by
  * the caller, wiped on release). The secret is the one named in the policy,

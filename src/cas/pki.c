@@ -14,7 +14,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#define PKI_PEM_MAX (64u * 1024u)
+#define PKI_PEM_MAX ((size_t)64 * 1024)
 #define SAN_TEXT_MAX 8192
 
 void pki_wipe(void *p, size_t n)

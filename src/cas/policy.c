@@ -30,18 +30,17 @@ void policy_diag_init(struct policy_diag *d)
     d->count = 0;
 }
 
-void policy_diag_add(struct policy_diag *d, const char *file, int line, const char *secret,
-                     const char *fmt, ...)
+static void diag_vadd(struct policy_diag *d, const char *file, int line, const char *secret,
+                      const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+static void diag_vadd(struct policy_diag *d, const char *file, int line, const char *secret,
+                      const char *fmt, va_list ap)
 {
     char msg[1024];
     char head[512];
-    va_list ap;
     int n;
 
     d->count++;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     if (line > 0)
         snprintf(head, sizeof(head), "%s:%d: ", file != NULL ? file : "-", line);
     else
@@ -62,6 +61,15 @@ void policy_diag_add(struct policy_diag *d, const char *file, int line, const ch
         return;
     }
     d->len += (size_t)n;
+}
+
+void policy_diag_add(struct policy_diag *d, const char *file, int line, const char *secret,
+                     const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    diag_vadd(d, file, line, secret, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- names ---- */
@@ -237,12 +245,10 @@ static void perr(struct pctx *c, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void perr(struct pctx *c, int line, const char *fmt, ...)
 {
-    char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    diag_vadd(c->diag, c->file, line, c->secret, fmt, ap);
     va_end(ap);
-    policy_diag_add(c->diag, c->file, line, c->secret, "%s", msg);
 }
 
 static const char *lookup_var(const struct policy_vars *vars, const char *name)
@@ -961,7 +967,7 @@ static cd_err read_bounded(const char *path, char **out, size_t *outlen, struct 
         goto out;
     }
     if (st.st_size > (off_t)POLICY_FILE_MAX) {
-        policy_diag_add(d, path, 0, NULL, "larger than %u bytes", POLICY_FILE_MAX);
+        policy_diag_add(d, path, 0, NULL, "larger than %zu bytes", POLICY_FILE_MAX);
         err = CD_ERR_INVALID;
         goto out;
     }
@@ -982,7 +988,7 @@ static cd_err read_bounded(const char *path, char **out, size_t *outlen, struct 
             break;
         len += (size_t)r;
         if (len > POLICY_FILE_MAX) {
-            policy_diag_add(d, path, 0, NULL, "larger than %u bytes", POLICY_FILE_MAX);
+            policy_diag_add(d, path, 0, NULL, "larger than %zu bytes", POLICY_FILE_MAX);
             err = CD_ERR_INVALID;
             goto out;
         }
@@ -1262,7 +1268,7 @@ const struct policy_secret *policy_secret_origin(const struct policy_secret *s)
 {
     size_t guard = 0;
     while (s->kind == POLICY_KIND_IMPORT && s->import_ref != NULL &&
-           guard++ < POLICY_MAX_POLICIES * 2 * POLICY_MAX_SECRETS)
+           guard++ < (size_t)POLICY_MAX_POLICIES * 2 * POLICY_MAX_SECRETS)
         s = s->import_ref;
     return s;
 }
@@ -1281,12 +1287,10 @@ static void serr(struct policy_diag *d, const struct policy_secret *s, int line,
 static void serr(struct policy_diag *d, const struct policy_secret *s, int line, const char *fmt,
                  ...)
 {
-    char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    diag_vadd(d, s->policy->file, line > 0 ? line : s->line, s->name, fmt, ap);
     va_end(ap);
-    policy_diag_add(d, s->policy->file, line > 0 ? line : s->line, s->name, "%s", msg);
 }
 
 static bool exports_to(const struct policy_secret *s, const char *policy)
@@ -1409,8 +1413,8 @@ static cd_err order_secrets(struct policy_set *set, struct policy_diag *d, bool 
     size_t n = 0;
     for (size_t pi = 0; pi < set->npolicies; pi++)
         n += set->policies[pi]->nsecrets;
-    w.all = calloc(n + 1, sizeof(*w.all));
-    w.color = calloc(n + 1, 1);
+    w.all = calloc(n + 1, sizeof(struct policy_secret *));
+    w.color = calloc(n + 1, sizeof(*w.color));
     if (w.all == NULL || w.color == NULL) {
         free(w.all);
         free(w.color);
@@ -1621,7 +1625,6 @@ cd_err policy_set_load(const char *dir, const struct policy_vars *vars, struct p
         }
         set->policies[set->npolicies++] = p;
     }
-    err = CD_OK;
     if (invalid) {
         err = CD_ERR_INVALID;
         goto out;

@@ -14,15 +14,15 @@
 
 #include "common/err.h"
 
-#define POLICY_FILE_MAX (256u * 1024u)   /* bytes of one policy file */
-#define POLICY_MAX_POLICIES 32           /* policy files in a directory */
-#define POLICY_MAX_SECRETS 64            /* secrets of one policy (before implicit keys) */
-#define POLICY_MAX_FILES 64              /* injection files of one policy */
-#define POLICY_MAX_LIST 32               /* entries of dns:, ip:, export: */
-#define POLICY_MAX_REFS 64               /* $$CAS::...$$ references of one injection file */
-#define POLICY_NAME_MAX 64               /* policy and secret names */
-#define POLICY_CONTENT_MAX (64u * 1024u) /* template text of one injection file */
-#define POLICY_SYM_MIN 16                /* symmetric key sizes, bytes */
+#define POLICY_FILE_MAX ((size_t)256 * 1024)   /* bytes of one policy file */
+#define POLICY_MAX_POLICIES 32                 /* policy files in a directory */
+#define POLICY_MAX_SECRETS 64                  /* secrets of one policy (before implicit keys) */
+#define POLICY_MAX_FILES 64                    /* injection files of one policy */
+#define POLICY_MAX_LIST 32                     /* entries of dns:, ip:, export: */
+#define POLICY_MAX_REFS 64                     /* $$CAS::...$$ references of one injection file */
+#define POLICY_NAME_MAX 64                     /* policy and secret names */
+#define POLICY_CONTENT_MAX ((size_t)64 * 1024) /* template text of one injection file */
+#define POLICY_SYM_MIN 16                      /* symmetric key sizes, bytes */
 #define POLICY_SYM_MAX 64
 #define POLICY_SYM_DEFAULT 32
 #define POLICY_CA_DAYS_DEFAULT 3650

@@ -92,7 +92,7 @@ cd_err store_open(const char *state_dir, struct cas_store **out)
             err = CD_ERR_IO;
             break;
         }
-        struct timespec ts = {0, 100 * 1000 * 1000};
+        struct timespec ts = {0, 100L * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     if (err != CD_OK)
@@ -243,6 +243,39 @@ static cd_err secret_path(struct cas_store *st, const char *policy, const char *
     return n < 0 || (size_t)n >= outlen ? CD_ERR_TOO_LARGE : CD_OK;
 }
 
+/* Parses "version N\ntemplate HEX64|-\n" exactly. */
+static bool meta_parse(const char *s, size_t len, struct store_meta *m)
+{
+    const char *p = s, *end = s + len;
+    unsigned long v = 0;
+    size_t digits = 0;
+
+    if ((size_t)(end - p) < 8 || memcmp(p, "version ", 8) != 0)
+        return false;
+    p += 8;
+    while (p < end && *p >= '0' && *p <= '9' && digits < 9) {
+        v = v * 10 + (unsigned long)(*p - '0');
+        p++;
+        digits++;
+    }
+    if (digits == 0 || v == 0 || (size_t)(end - p) < 10 || memcmp(p, "\ntemplate ", 10) != 0)
+        return false;
+    p += 10;
+    m->version = (unsigned)v;
+    m->tmpl[0] = '\0';
+    if ((size_t)(end - p) == 2 && memcmp(p, "-\n", 2) == 0)
+        return true;
+    if ((size_t)(end - p) != PKI_FP_HEX || p[PKI_FP_HEX - 1] != '\n')
+        return false;
+    for (size_t i = 0; i < PKI_FP_HEX - 1; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+            return false;
+        m->tmpl[i] = p[i];
+    }
+    m->tmpl[PKI_FP_HEX - 1] = '\0';
+    return true;
+}
+
 cd_err store_meta_get(struct cas_store *st, const char *policy, const char *secret,
                       struct store_meta *out)
 {
@@ -256,13 +289,8 @@ cd_err store_meta_get(struct cas_store *st, const char *policy, const char *secr
     if (err != CD_OK)
         return err;
     err = CD_ERR_IO;
-    char tmpl[PKI_FP_HEX] = "";
-    int consumed = 0;
-    if (sscanf(b.data, "version %u\ntemplate %64[0-9a-f-]\n%n", &m.version, tmpl, &consumed) != 2 ||
-        (size_t)consumed != b.len || m.version == 0)
+    if (!meta_parse(b.data, b.len, &m))
         goto out;
-    if (strcmp(tmpl, "-") != 0)
-        memcpy(m.tmpl, tmpl, sizeof(m.tmpl));
     *out = m;
     err = CD_OK;
 out:

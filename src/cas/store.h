@@ -13,7 +13,7 @@
 #include "cas/pki.h"
 #include "common/err.h"
 
-#define STORE_FILE_MAX (1024u * 1024u)
+#define STORE_FILE_MAX ((size_t)1024 * 1024)
 #define STORE_LOCK_WAIT_SECONDS 30
 
 struct cas_store;

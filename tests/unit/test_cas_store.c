@@ -1,0 +1,157 @@
+/* test_cas_store.c: the CAS store (metadata, versions, atomic writes that
+ * leave unchanged files alone) and the symmetric-key text formats. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cas/inject.h"
+#include "cas/store.h"
+
+static void rm_rf(const char *dir)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_meta_and_versions(void **state)
+{
+    char dir[] = "/tmp/cas-store-XXXXXX";
+    char path[256];
+    struct cas_store *st = NULL;
+    struct store_meta m = {0}, got = {0};
+    struct pki_buf b = {0};
+    struct stat sb;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(store_open(dir, &st), CD_OK);
+    snprintf(path, sizeof(path), "%s/cas", dir);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0700);
+
+    assert_int_equal(store_meta_get(st, "p", "S", &got), CD_ERR_NOT_FOUND);
+    m.version = 3;
+    memset(m.tmpl, 'a', PKI_FP_HEX - 1);
+    m.tmpl[PKI_FP_HEX - 1] = '\0';
+    assert_int_equal(store_meta_put(st, "p", "S", &m), CD_OK);
+    assert_int_equal(store_meta_get(st, "p", "S", &got), CD_OK);
+    assert_int_equal(got.version, 3);
+    assert_string_equal(got.tmpl, m.tmpl);
+    m.version = 1;
+    m.tmpl[0] = '\0';
+    assert_int_equal(store_meta_put(st, "p", "K", &m), CD_OK);
+    assert_int_equal(store_meta_get(st, "p", "K", &got), CD_OK);
+    assert_int_equal(got.version, 1);
+    assert_string_equal(got.tmpl, "");
+
+    /* a corrupt metadata file is an error, not a fresh start */
+    snprintf(path, sizeof(path), "%s/cas/p/X.meta", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("version 0x2\ntemplate -\n", f);
+    fclose(f);
+    assert_int_equal(store_meta_get(st, "p", "X", &got), CD_ERR_IO);
+
+    assert_int_equal(store_put(st, "p", "S", 2, "bin", "\x01\x02\x03", 3), CD_OK);
+    assert_int_equal(store_get(st, "p", "S", 2, "bin", &b), CD_OK);
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.data, "\x01\x02\x03", 3);
+    pki_buf_release(&b);
+    assert_null(b.data);
+    assert_int_equal(store_get(st, "p", "S", 1, "bin", &b), CD_ERR_NOT_FOUND);
+    snprintf(path, sizeof(path), "%s/cas/p/S.v2.bin", dir);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0600);
+
+    /* the lock is released on close */
+    store_close(st);
+    assert_int_equal(store_open(dir, &st), CD_OK);
+    store_close(st);
+    rm_rf(dir);
+}
+
+static void test_write_unchanged(void **state)
+{
+    char dir[] = "/tmp/cas-write-XXXXXX";
+    char path[256];
+    struct stat a, b;
+    bool changed = false;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(store_mkdirs(dir, "x/y", 0700, (uid_t)-1, (gid_t)-1), CD_OK);
+    snprintf(path, sizeof(path), "%s/x/y", dir);
+    assert_int_equal(stat(path, &a), 0);
+    assert_int_equal(a.st_mode & 07777, 0700);
+    snprintf(path, sizeof(path), "%s/x/y/f", dir);
+    assert_int_equal(store_write_file(path, "one", 3, 0600, (uid_t)-1, (gid_t)-1, &changed), CD_OK);
+    assert_true(changed);
+    assert_int_equal(stat(path, &a), 0);
+    assert_int_equal(a.st_mode & 07777, 0600);
+    assert_int_equal(store_write_file(path, "one", 3, 0600, (uid_t)-1, (gid_t)-1, &changed), CD_OK);
+    assert_false(changed);
+    assert_int_equal(stat(path, &b), 0);
+    assert_int_equal(a.st_ino, b.st_ino); /* not replaced */
+    /* a wrong mode is repaired in place */
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(store_write_file(path, "one", 3, 0600, (uid_t)-1, (gid_t)-1, &changed), CD_OK);
+    assert_false(changed);
+    assert_int_equal(stat(path, &b), 0);
+    assert_int_equal(b.st_mode & 07777, 0600);
+    assert_int_equal(store_write_file(path, "two", 3, 0600, (uid_t)-1, (gid_t)-1, &changed), CD_OK);
+    assert_true(changed);
+    assert_int_equal(stat(path, &b), 0);
+    assert_int_not_equal(a.st_ino, b.st_ino); /* renamed over */
+    /* public files: 0644 and a 0755 directory */
+    struct pki_buf content = {.data = (char *)"cert\n", .len = 5};
+    assert_int_equal(
+        inject_write(dir, "public/ca.crt", &content, true, (uid_t)-1, (gid_t)-1, &changed), CD_OK);
+    snprintf(path, sizeof(path), "%s/public/ca.crt", dir);
+    assert_int_equal(stat(path, &b), 0);
+    assert_int_equal(b.st_mode & 07777, 0644);
+    snprintf(path, sizeof(path), "%s/public", dir);
+    assert_int_equal(stat(path, &b), 0);
+    assert_int_equal(b.st_mode & 07777, 0755);
+    rm_rf(dir);
+}
+
+static void test_symmetric_text(void **state)
+{
+    unsigned char k1[2] = {0x00, 0xff}, k2[2] = {0xab, 0x01};
+    const unsigned char *keys[] = {k1, k2};
+    size_t lens[] = {2, 2};
+    struct pki_buf out = {0};
+    (void)state;
+
+    assert_int_equal(inject_symmetric_text(POLICY_PART_KEYRING, keys, lens, 2, &out), CD_OK);
+    assert_string_equal(out.data, "1:00ff\n2:ab01\n");
+    pki_buf_release(&out);
+    assert_int_equal(inject_symmetric_text(POLICY_PART_MARIADB_KEYFILE, keys, lens, 2, &out),
+                     CD_OK);
+    assert_string_equal(out.data, "1;00ff\n2;ab01\n");
+    pki_buf_release(&out);
+    assert_int_equal(inject_symmetric_text(POLICY_PART_HEX, keys, lens, 2, &out), CD_OK);
+    assert_string_equal(out.data, "ab01");
+    pki_buf_release(&out);
+    assert_int_equal(inject_symmetric_text(POLICY_PART_CRT, keys, lens, 2, &out), CD_ERR_INVALID);
+    assert_int_equal(inject_symmetric_text(POLICY_PART_HEX, keys, lens, 0, &out), CD_ERR_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_meta_and_versions),
+        cmocka_unit_test(test_write_unchanged),
+        cmocka_unit_test(test_symmetric_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
