@@ -234,7 +234,7 @@ db_admin() {
 
 ensure_tools() {
     local missing=() t
-    for t in setsid runuser ss curl mariadbd mariadb mariadb-install-db memcached nginx; do
+    for t in setsid setpriv runuser flock ss curl mariadbd mariadb mariadb-install-db memcached nginx; do
         command -v "$t" >/dev/null 2>&1 || missing+=("$t")
     done
     [ ${#missing[@]} -eq 0 ] || die "missing programs: ${missing[*]} (run: sudo make deps)"
@@ -244,11 +244,11 @@ install_and_build() {
     if [ -z "${CONFIDOC_BUILD_DIR:-}" ]; then
         bash "$SRC/scripts/install-deps.sh"
         cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-        cmake --build "$BUILD" -j "$(nproc)" --target confidoc-api confidoc-cas >"$SRC/.stack-build.log" 2>&1 || {
-            tail -n 40 "$SRC/.stack-build.log" >&2
-            die "build failed (full log: $SRC/.stack-build.log)"
+        cmake --build "$BUILD" -j "$(nproc)" --target confidoc-api confidoc-cas >"$BUILD/stack-build.log" 2>&1 || {
+            tail -n 40 "$BUILD/stack-build.log" >&2
+            die "build failed (full log: $BUILD/stack-build.log)"
         }
-        rm -f "$SRC/.stack-build.log"
+        rm -f "$BUILD/stack-build.log"
     fi
     ensure_tools
     [ -x "$BUILD/confidoc-api" ] || die "no $BUILD/confidoc-api (build it first)"
