@@ -243,9 +243,15 @@ ensure_tools() {
 install_and_build() {
     if [ -z "${CONFIDOC_BUILD_DIR:-}" ]; then
         bash "$SRC/scripts/install-deps.sh"
-        cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-        cmake --build "$BUILD" -j "$(nproc)" --target confidoc-api confidoc-cas >"$BUILD/stack-build.log" 2>&1 || {
-            tail -n 40 "$BUILD/stack-build.log" >&2
+        # Build products are not secret, and the API's user must run them.
+        (
+            umask 022
+            cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+                cmake --build "$BUILD" -j "$(nproc)" --target confidoc-api confidoc-cas \
+                    >"$BUILD/stack-build.log" 2>&1 &&
+                chmod 0755 "$BUILD/confidoc-api" "$BUILD/confidoc-cas"
+        ) || {
+            tail -n 40 "$BUILD/stack-build.log" >&2 2>/dev/null || true
             die "build failed (full log: $BUILD/stack-build.log)"
         }
         rm -f "$BUILD/stack-build.log"
@@ -264,7 +270,7 @@ install_and_build() {
             id -u "$u" >/dev/null 2>&1 || die "user $u does not exist (is its package installed?)"
         done
         as_user "$API_USER" test -x "$BUILD/confidoc-api" ||
-            die "user $API_USER cannot run $BUILD/confidoc-api: a directory above it is not traversable (chmod o+x it)"
+            die "user $API_USER cannot run $BUILD/confidoc-api: it and every directory above it must be executable by others (chmod o+x)"
     fi
 }
 
