@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps check test asan-check format format-check lint clean fuzz fuzz-smoke
+.PHONY: all build deps check test asan-check format format-check lint clean fuzz fuzz-smoke up down
 
 all: build
 
@@ -80,3 +80,12 @@ fuzz-smoke: deps
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# The whole stack on this machine (nginx, confidoc-api, MariaDB, memcached,
+# keys from confidoc-cas); state in $(CONFIDOC_STATE_DIR), default var/.
+# See docs/operations.md.
+up:
+	@bash scripts/stack.sh up
+
+down:
+	@bash scripts/stack.sh down
