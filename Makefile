@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps check test asan-check format format-check lint clean
+.PHONY: all build deps check test asan-check format format-check lint clean bench
 
 all: build
 
@@ -41,3 +41,10 @@ lint: build format-check
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# The whole-system benchmark (not part of make check): its own stack on free ports,
+# wrk through nginx beside a trivial-upstream ceiling; writes bench/results/latest.*.
+# BENCH_DURATION=3 for a quick run. See docs/performance.md.
+bench:
+	@bash scripts/install-deps.sh --bench
+	@bash bench/run.sh
