@@ -173,7 +173,8 @@ cmp -s "$TMP/get-1m.bin" "$TMP/body-1m.bin" || die "the 1 MiB document does not 
 ccurl -o "$TMP/get-1k.json" -H "Authorization: $AUTH" "$URL/documents/$DOC_1K"
 jq -e --rawfile c "$TMP/body-1k.txt" '.content == $c' "$TMP/get-1k.json" >/dev/null ||
     die "the 1 KiB document does not read back identical"
-[[ $(cat "$TMP/get-1k.json") =~ ^[A-Za-z0-9\ \{\}\":,._@-]+$ ]] ||
+ceil_re='^[A-Za-z0-9 {}":,._@/;=+-]+$'
+[[ $(cat "$TMP/get-1k.json") =~ $ceil_re ]] ||
     die "internal: the 1 KiB answer has characters the ceiling's configuration cannot hold"
 
 # ---------------------------------------------------------------- /proc sampling
@@ -213,7 +214,7 @@ say "confidoc-api idle RSS: $IDLE_RSS KiB"
 
 # ---------------------------------------------------------------- Argon2id capacity
 
-api_conf=$(tr '\0' '\n' <"/proc/$API_PID/cmdline" | sed -n '/^--config$/{n;p}')
+api_conf=$(tr '\0' ' ' <"/proc/$API_PID/cmdline" | sed -n 's/.* --config \([^ ]*\).*/\1/p')
 conf_value() { # conf_value KEY DEFAULT: the environment, else api.conf, else the default
     local var=CONFIDOC_${1^^} v=""
     v=${!var:-}
@@ -234,11 +235,12 @@ say "Argon2id m=${ARGON2_MEM} KiB t=${ARGON2_OPS}: ${ARGON2_S} s each; capacity 
 
 # The front: the stack's own nginx configuration, with only its listening port, its
 # upstream's address, and its pid, log and temporary paths changed.
-nginx_arg() { tr '\0' '\n' <"/proc/$NGINX_PID/cmdline" | sed -n "/^$1\$/{n;p}"; }
+# (The master rewrites its command line as one string, "nginx: master process nginx -p ...".)
+nginx_arg() { tr '\0' ' ' <"/proc/$NGINX_PID/cmdline" | sed -n "s/.* $1 \([^ ]*\).*/\1/p"; }
 ng_prefix=$(nginx_arg -p)
 ng_conf=$(nginx_arg -c)
 case $ng_conf in /*) ;; *) ng_conf=${ng_prefix%/}/$ng_conf ;; esac
-[ -r "$ng_conf" ] || die "cannot find the stack's nginx configuration"
+[ -n "$ng_prefix" ] && [ -r "$ng_conf" ] || die "cannot find the stack's nginx configuration"
 api_port=${CONFIDOC_API_ADDR##*:}
 sed -E -e "s#^([[:space:]]*listen[[:space:]]+127\.0\.0\.1:)$HTTPS_PORT([[:space:];])#\1$CEIL_PORT\2#" \
     -e "s#^([[:space:]]*server[[:space:]]+127\.0\.0\.1:)$api_port([[:space:];])#\1$UP_PORT\2#" \
@@ -313,6 +315,20 @@ wrk_run() {
 
 field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<" ${2#BENCH}"; }
 
+# settle: waits (at most 60 s) until confidoc-api is idle, so that the requests a stopped
+# wrk left in flight (up to one per connection, e.g. queued Argon2id) are not charged to
+# the next measurement.
+settle() {
+    local t0 t1 i
+    for ((i = 0; i < 200; i++)); do
+        t0=$(api_cpu_ticks)
+        sleep 0.3
+        t1=$(api_cpu_ticks)
+        [ $((t1 - t0)) -gt 1 ] || return 0
+    done
+    say "warning: confidoc-api still busy after 60 s"
+}
+
 # measure CASE CONC: warm-up, then the measurement with /proc sampling; appends one row.
 measure() {
     local name=$1 conc=$2 base=$URL script=$1 line cpu0 cpu1 rss peak reqs dur ok bad sock \
@@ -323,6 +339,7 @@ measure() {
         RUN_NO=$((RUN_NO + 1))
         wl=$(wrk_run "$script" "$conc" "$WARMUP" "$base" "$RUN_NO")
         okw=$(field ok "$wl")
+        settle
     fi
     rss=$TMP/rss.peak
     api_rss_kib >"$rss"
@@ -338,6 +355,9 @@ measure() {
     reqs=$(field requests "$line") dur=$(field duration_us "$line") ok=$(field ok "$line")
     bad=$(field non2xx "$line") sock=$(field sock_errors "$line")
     if [ "$name" = create_document_1k ] && [ -n "$docs0" ]; then
+        # Rows are counted after settle: requests in flight when wrk stopped were
+        # stored without their 2xx being counted, so rows >= 2xx, never fewer.
+        settle
         docs1=$(db_doc_count || true)
         echo "$name $conc $((okw + ok)) $((docs1 - docs0))" >>"$TMP/writes.txt"
     fi
@@ -353,6 +373,7 @@ measure() {
          api_rss_peak_kib: $rss, requests: $reqs, ok: $ok, bytes_read: $bytes}' \
         >>"$([ "$name" = ceiling ] && echo "$CEIL_ROWS" || echo "$ROWS")"
     kill -0 "$API_PID" 2>/dev/null || die "confidoc-api died during $name"
+    settle
     printf 'bench: %-20s c=%-3s %10s req/s  p50 %8s ms  p99 %8s ms  errors %s\n' "$name" "$conc" \
         "$(jq -r .rps <<<"$(tail -n 1 "$([ "$name" = ceiling ] && echo "$CEIL_ROWS" || echo "$ROWS")")")" \
         "$(awk -v v="$(field p50_us "$line")" 'BEGIN{printf "%.2f", v/1000}')" \
@@ -406,7 +427,7 @@ mem_total=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo
     echo "- Argon2id m=$ARGON2_MEM KiB t=$ARGON2_OPS: $ARGON2_S s per hash on one core; capacity $CORES / $ARGON2_S = $ARGON2_CAP accounts/s"
     echo "- Durability: innodb_flush_log_at_trx_commit=$FLUSH; create_document rows checked against 2xx answers: $(
         if [ -s "$TMP/writes.txt" ]; then
-            awk '{ ok += $3; rows += $4; if ($3 != $4) bad = 1 } END { printf "%d 2xx, %d new rows%s", ok, rows, bad ? " (MISMATCH)" : " (equal)" }' "$TMP/writes.txt"
+            awk '{ ok += $3; rows += $4; if ($4 < $3) bad = 1 } END { printf "%d 2xx answers, %d new rows%s", ok, rows, bad ? " (FEWER ROWS THAN 2xx ANSWERS)" : " (every 2xx stored; extra rows are requests in flight when wrk stopped)" }' "$TMP/writes.txt"
         else echo "not checked"; fi)"
     echo
     echo "| case | concurrency | req/s | MB/s | p50 ms | p99 ms | errors | API CPU µs/req | API peak RSS MiB | ceiling req/s | ratio to ceiling |"
@@ -422,13 +443,13 @@ mem_total=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo
     echo "Targets of issue 5 (at concurrency 64 unless said otherwise):"
     echo
     jq -r --argjson idle "$IDLE_RSS" --arg flush "$FLUSH" --arg writes "$(
-        [ -s "$TMP/writes.txt" ] && awk '{ if ($3 != $4) bad = 1 } END { print bad ? "mismatch" : "equal" }' "$TMP/writes.txt" || echo unchecked)" '
+        [ -s "$TMP/writes.txt" ] && awk '{ if ($4 < $3) bad = 1 } END { print bad ? "missing" : "all stored" }' "$TMP/writes.txt" || echo unchecked)" '
         def row(c; n): map(select(.case == c and .concurrency == n)) | first;
         def mark(ok): if ok == null then "not measured" elif ok then "met" else "NOT met" end;
         def best(c): map(select(.case == c)) | max_by(.rps);
         . as $r
         | [ (row("get_1k"; 64) | if . then ["GET 1 KiB: ratio to ceiling >= 0.20, p99 < 20 ms", "ratio \(.ratio_to_ceiling), p99 \(.p99_ms) ms", mark(.ratio_to_ceiling >= 0.20 and .p99_ms < 20)] else ["GET 1 KiB", "", mark(null)] end),
-            (row("create_document_1k"; 64) | if . then ["create_document 1 KiB: ratio >= 0.12, no errors, every 2xx stored", "ratio \(.ratio_to_ceiling), errors \(.errors), rows \($writes), innodb_flush_log_at_trx_commit=\($flush)", mark(.ratio_to_ceiling >= 0.12 and .errors == 0 and $writes == "equal" and $flush == "1")] else ["create_document 1 KiB", "", mark(null)] end),
+            (row("create_document_1k"; 64) | if . then ["create_document 1 KiB: ratio >= 0.12, no errors, every 2xx stored", "ratio \(.ratio_to_ceiling), errors \(.errors), rows \($writes), innodb_flush_log_at_trx_commit=\($flush)", mark(.ratio_to_ceiling >= 0.12 and .errors == 0 and $writes == "all stored" and $flush == "1")] else ["create_document 1 KiB", "", mark(null)] end),
             (row("get_1k"; 64) | if . then ["API CPU per GET 1 KiB <= 80 µs", "\(.api_cpu_us_per_req) µs", mark(.api_cpu_us_per_req <= 80)] else ["API CPU per GET 1 KiB", "", mark(null)] end),
             (row("create_account"; 64) | if . then ["create_account >= 70% of the Argon2id capacity", "\(.rps)/s of \(.argon2_capacity_rps)/s = \(.ratio_to_argon2_capacity)", mark(.ratio_to_argon2_capacity >= 0.70)] else ["create_account", "", mark(null)] end),
             ($r | best("put_1m") | if . then ["1 MiB PUT >= 300 MB/s (best concurrency)", "\(.mb_per_s) MB/s at c=\(.concurrency)", mark(.mb_per_s >= 300)] else ["1 MiB PUT", "", mark(null)] end),
