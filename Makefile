@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps check test asan-check format format-check lint clean bench
+.PHONY: all build deps check test asan-check format format-check lint clean up down bench
 
 all: build
 
@@ -41,6 +41,15 @@ lint: build format-check
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# The whole stack on this machine (nginx, confidoc-api, MariaDB, memcached,
+# keys from confidoc-cas); state in $(CONFIDOC_STATE_DIR), default var/.
+# See docs/operations.md.
+up:
+	@bash scripts/stack.sh up
+
+down:
+	@bash scripts/stack.sh down
 
 # The whole-system benchmark (not part of make check): its own stack on free ports,
 # wrk through nginx beside a trivial-upstream ceiling; writes bench/results/latest.*.

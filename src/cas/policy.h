@@ -1,0 +1,169 @@
+/* policy.h: CAS policy files (YAML): parsing, ${VAR} substitution, validation
+ * across policies (references, imports/exports, cycles) and the dependency order.
+ *
+ * A policy set is the content of one directory of *.yaml files. Loading it is
+ * all-or-nothing: policy_set_load either returns a fully linked set whose every
+ * reference resolves, or a policy error with one message per problem, each of
+ * the form "FILE:LINE: secret NAME: what is wrong". This module is pure (libyaml
+ * only): it never touches key material. */
+#ifndef CONFIDOC_CAS_POLICY_H
+#define CONFIDOC_CAS_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+
+#define POLICY_FILE_MAX (256u * 1024u)   /* bytes of one policy file */
+#define POLICY_MAX_POLICIES 32           /* policy files in a directory */
+#define POLICY_MAX_SECRETS 64            /* secrets of one policy (before implicit keys) */
+#define POLICY_MAX_FILES 64              /* injection files of one policy */
+#define POLICY_MAX_LIST 32               /* entries of dns:, ip:, export: */
+#define POLICY_MAX_REFS 64               /* $$CAS::...$$ references of one injection file */
+#define POLICY_NAME_MAX 64               /* policy and secret names */
+#define POLICY_CONTENT_MAX (64u * 1024u) /* template text of one injection file */
+#define POLICY_SYM_MIN 16                /* symmetric key sizes, bytes */
+#define POLICY_SYM_MAX 64
+#define POLICY_SYM_DEFAULT 32
+#define POLICY_CA_DAYS_DEFAULT 3650
+#define POLICY_LEAF_DAYS_DEFAULT 397
+#define POLICY_DAYS_MAX 36500
+
+enum policy_kind {
+    POLICY_KIND_PRIVATE_KEY, /* ECDSA P-256 key */
+    POLICY_KIND_X509_CA,     /* CA certificate (with its key) */
+    POLICY_KIND_X509,        /* leaf certificate (with its key) */
+    POLICY_KIND_SYMMETRIC,   /* random bytes, versioned */
+    POLICY_KIND_IMPORT,      /* a secret another policy exports to this one */
+};
+
+/* Parts a template may reference: $$CAS::NAME.part$$. */
+enum policy_part {
+    POLICY_PART_CRT,             /* leaf (or CA) certificate PEM */
+    POLICY_PART_CHAIN,           /* certificate + issuing CA chain PEM */
+    POLICY_PART_KEY,             /* private key PEM (PKCS#8) */
+    POLICY_PART_CA,              /* the issuing CA's certificate PEM */
+    POLICY_PART_KEYRING,         /* symmetric: "V:HEX" lines, newest last */
+    POLICY_PART_MARIADB_KEYFILE, /* symmetric: "V;HEX" lines */
+    POLICY_PART_HEX,             /* symmetric: newest version in hex */
+};
+
+#define POLICY_USAGE_SERVER 1u
+#define POLICY_USAGE_CLIENT 2u
+
+struct policy;
+
+struct policy_secret {
+    char *name;
+    enum policy_kind kind;
+    int line;              /* line of the entry in its file */
+    struct policy *policy; /* the policy declaring it */
+    size_t index;          /* position in policy_set.order: a dense id over the set */
+    bool implicit;         /* a key created for a certificate without private_key: */
+    /* certificates */
+    char *private_key; /* name of a private-key secret; NULL: the implicit key */
+    int private_key_line;
+    char *issuer; /* name of a CA secret; NULL: self-signed (CAs only) */
+    int issuer_line;
+    char *common_name;
+    char *dns[POLICY_MAX_LIST];
+    size_t ndns;
+    char *ip[POLICY_MAX_LIST];
+    size_t nip;
+    unsigned usage;         /* POLICY_USAGE_* bits (leaves) */
+    unsigned validity_days; /* defaulted by kind after loading */
+    int pathlen;            /* CAs: computed from the CAs they issue */
+    /* symmetric keys */
+    unsigned size;
+    /* exports */
+    char *export_to[POLICY_MAX_LIST];
+    int export_line[POLICY_MAX_LIST];
+    size_t nexport;
+    bool export_public;
+    char *public_name; /* file name under STATE/public/ */
+    /* imports */
+    char *import_policy;
+    char *import_secret;
+    int import_line;
+    /* resolved links (after loading) */
+    struct policy_secret *key_ref;    /* certificates: the key (explicit or implicit) */
+    struct policy_secret *issuer_ref; /* certificates: the issuer, possibly an import */
+    struct policy_secret *import_ref; /* imports: the exported secret (possibly an import) */
+};
+
+struct policy_ref {
+    size_t start, end; /* byte range of "$$CAS::NAME.part$$" in content */
+    enum policy_part part;
+    struct policy_secret *secret; /* as named in the policy (possibly an import) */
+};
+
+struct policy_file {
+    char *path; /* relative to the state directory, validated (no "..", not absolute) */
+    int line;
+    char *content; /* after ${VAR} substitution */
+    size_t content_len;
+    struct policy_ref refs[POLICY_MAX_REFS];
+    size_t nrefs;
+};
+
+struct policy {
+    char *file; /* path of the policy file, as used in messages */
+    char *name;
+    int line;    /* of the name: key (or 1) */
+    char *owner; /* unix user of the injected files, or NULL */
+    struct policy_secret *secrets[2 * POLICY_MAX_SECRETS];
+    size_t nsecrets;
+    struct policy_file files[POLICY_MAX_FILES];
+    size_t nfiles;
+};
+
+struct policy_set {
+    struct policy *policies[POLICY_MAX_POLICIES];
+    size_t npolicies;
+    /* Every secret of every policy, dependencies before dependents (a key before
+     * the certificates it signs or certifies, an issuer before what it issues, an
+     * exported secret before its imports). secret->index is its position here. */
+    struct policy_secret *order[POLICY_MAX_POLICIES * 2 * POLICY_MAX_SECRETS];
+    size_t norder;
+};
+
+/* Variables for ${NAME}: the pairs given here first, then the environment
+ * variable CONFIDOC_CAS_VAR_<NAME>. names/values are borrowed. */
+struct policy_vars {
+    const char *const *names;
+    const char *const *values;
+    size_t n;
+};
+
+/* Diagnostics: one line per policy error, bounded (later errors are counted
+ * but their text is dropped). */
+struct policy_diag {
+    char text[8192];
+    size_t len;
+    unsigned count;
+};
+
+void policy_diag_init(struct policy_diag *d);
+/* Adds "FILE:LINE: secret NAME: message" (secret may be NULL: no "secret" part;
+ * line 0: no line). */
+void policy_diag_add(struct policy_diag *d, const char *file, int line, const char *secret,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Loads every DIR/NAME.yaml (sorted by name). On a policy error returns
+ * CD_ERR_INVALID with messages in diag; CD_ERR_IO / CD_ERR_NOMEM on runtime
+ * errors (message in diag too). On CD_OK *out owns the set (policy_set_free). */
+cd_err policy_set_load(const char *dir, const struct policy_vars *vars, struct policy_set **out,
+                       struct policy_diag *diag);
+void policy_set_free(struct policy_set *set); /* NULL is a no-op */
+
+/* The policy named name, or NULL. */
+struct policy *policy_set_find(const struct policy_set *set, const char *name);
+/* The secret named name declared by p (including imports), or NULL. */
+struct policy_secret *policy_find_secret(const struct policy *p, const char *name);
+/* Follows imports to the secret that creates the material; never NULL for a loaded set. */
+const struct policy_secret *policy_secret_origin(const struct policy_secret *s);
+
+const char *policy_kind_name(enum policy_kind k);
+const char *policy_part_name(enum policy_part p);
+
+#endif

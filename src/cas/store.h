@@ -1,0 +1,55 @@
+/* store.h: the CAS's private store (STATE/cas/, 0700) and atomic file writes.
+ *
+ * Layout: STATE/cas/POLICY/SECRET.meta (version, template hash) and per version
+ * SECRET.vN.pem (key or certificate) or SECRET.vN.bin (symmetric key bytes),
+ * every file 0600. A lock file STATE/cas/.lock serialises CAS runs. */
+#ifndef CONFIDOC_CAS_STORE_H
+#define CONFIDOC_CAS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "cas/pki.h"
+#include "common/err.h"
+
+#define STORE_FILE_MAX (1024u * 1024u)
+#define STORE_LOCK_WAIT_SECONDS 30
+
+struct cas_store;
+
+/* Creates STATE (0711 if missing) and STATE/cas (0700), takes the lock (waiting
+ * at most STORE_LOCK_WAIT_SECONDS: CD_ERR_TIMEOUT). */
+cd_err store_open(const char *state_dir, struct cas_store **out);
+void store_close(struct cas_store *st); /* releases the lock; NULL is a no-op */
+
+struct store_meta {
+    unsigned version;      /* newest version; 0 = nothing stored */
+    char tmpl[PKI_FP_HEX]; /* template hash of that version ("" if none) */
+};
+
+/* CD_ERR_NOT_FOUND when the secret was never stored; CD_ERR_IO on a corrupt file. */
+cd_err store_meta_get(struct cas_store *st, const char *policy, const char *secret,
+                      struct store_meta *out);
+cd_err store_meta_put(struct cas_store *st, const char *policy, const char *secret,
+                      const struct store_meta *m);
+/* One version's material; ext is "pem" or "bin". out must be released by the caller. */
+cd_err store_get(struct cas_store *st, const char *policy, const char *secret, unsigned version,
+                 const char *ext, struct pki_buf *out);
+cd_err store_put(struct cas_store *st, const char *policy, const char *secret, unsigned version,
+                 const char *ext, const void *data, size_t len);
+
+/* ---- generic file helpers (also used for injection files) ---- */
+
+/* Reads a regular file of at most max bytes (NUL-terminated copy). CD_ERR_NOT_FOUND if absent. */
+cd_err store_read_file(const char *path, size_t max, struct pki_buf *out);
+/* Writes path atomically (temporary file with mode, fsync, rename, fsync of the
+ * directory) unless it already has exactly this content, mode and owner; then
+ * *changed is false. uid/gid (uid_t)-1: leave the caller's. */
+cd_err store_write_file(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+                        gid_t gid, bool *changed);
+/* Creates base/rel (each missing component of rel with mode, chowned to uid/gid
+ * when uid is not (uid_t)-1); existing components of rel get mode and owner too. */
+cd_err store_mkdirs(const char *base, const char *rel, mode_t mode, uid_t uid, gid_t gid);
+
+#endif
