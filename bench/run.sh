@@ -52,7 +52,7 @@ done
 for c in $CASES; do
     case " $ALL_CASES " in *" $c "*) ;; *) die "BENCH_CASES: unknown case '$c' (cases: $ALL_CASES)" ;; esac
 done
-for t in wrk gnuplot jq curl cc nginx openssl ss mariadb; do
+for t in wrk gnuplot jq curl cc cmake nginx openssl ss mariadb; do
     command -v "$t" >/dev/null 2>&1 || die "missing program $t (run: sudo bash scripts/install-deps.sh --bench)"
 done
 
@@ -122,6 +122,19 @@ free_port() {
 }
 
 # ---------------------------------------------------------------- the stack
+
+# The release build of the two programs the stack runs, made here rather than by `make up`
+# (which builds under umask 077: a relinked binary would not be executable by the stack's
+# service user when run as root); CONFIDOC_BUILD_DIR then tells `make up` not to build.
+BUILD_DIR=${CONFIDOC_BUILD_DIR:-$SRC/build}
+if [ -z "${CONFIDOC_BUILD_DIR:-}" ]; then
+    say "building confidoc-api and confidoc-cas (release) in $BUILD_DIR"
+    { cmake -S "$SRC" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+        cmake --build "$BUILD_DIR" -j "$(nproc)" --target confidoc-api confidoc-cas; } \
+        >"$TMP/build.log" 2>&1 || { tail -n 40 "$TMP/build.log" >&2; die "build failed"; }
+    chmod 0755 "$BUILD_DIR/confidoc-api" "$BUILD_DIR/confidoc-cas"
+fi
+export CONFIDOC_BUILD_DIR=$BUILD_DIR
 
 HTTPS_PORT=$(free_port)
 CEIL_PORT=$(free_port)
