@@ -128,12 +128,17 @@ recorded() {
     sed -n "s/^$1=\([0-9][0-9]*\)\$/\1/p" "$STATE/ports.env" | tail -n 1
 }
 
-# resolve_ports: environment, else STATE/ports.env, else default or a free port.
+# resolve_ports RUNNING: environment, else STATE/ports.env, else default or a
+# free port. Each component's configuration names the others' ports, so while
+# any component runs (RUNNING non-empty) no port may change.
 resolve_ports() {
-    local var val
+    local var val rec running=$1
     for var in CONFIDOC_HTTPS_PORT CONFIDOC_API_PORT CONFIDOC_DB_PORT CONFIDOC_MEMCACHED_PORT; do
-        val=${!var:-}
-        [ -n "$val" ] || val=$(recorded "$var")
+        rec=$(recorded "$var")
+        val=${!var:-$rec}
+        if [ -n "$running" ] && [ -n "$rec" ] && [ "$val" != "$rec" ]; then
+            die "$var=$val, but the stack runs ($running) with $rec: make down first to change it"
+        fi
         if [ -z "$val" ]; then
             if [ "$var" = CONFIDOC_HTTPS_PORT ]; then val=8443; else val=$(pick_free_port); fi
         fi
@@ -530,7 +535,7 @@ cmd_up() {
     mkdir -p "$RUN" "$LOG"
     chmod 0700 "$RUN" "$LOG"
     lock_state
-    resolve_ports
+    resolve_ports "$(running_list)"
     for c in "${COMPONENTS[@]}"; do
         if pid=$(running_pid "$c"); then
             say "$c is running (pid $pid)"
@@ -544,6 +549,15 @@ cmd_up() {
         print_info
         return 0
     fi
+    # Every port first: a taken one stops make up before anything starts.
+    for c in "${todo[@]}"; do
+        case $c in
+        mariadb) check_port CONFIDOC_DB_PORT "$DB_PORT" MariaDB ;;
+        memcached) check_port CONFIDOC_MEMCACHED_PORT "$MC_PORT" memcached ;;
+        api) check_port CONFIDOC_API_PORT "$API_PORT" confidoc-api ;;
+        nginx) check_port CONFIDOC_HTTPS_PORT "$HTTPS_PORT" nginx ;;
+        esac
+    done
     provision
     for c in "${todo[@]}"; do
         say "starting $c"

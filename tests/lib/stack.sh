@@ -47,10 +47,7 @@ stack_wait_dead() {
 }
 
 stack_children() {
-    local p
-    for p in /proc/[0-9]*; do
-        [ "$(sed 's/.*) //' "$p/stat" 2>/dev/null | cut -d' ' -f2)" = "$1" ] && echo "${p#/proc/}"
-    done
+    ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '
     return 0
 }
 

@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# test_stack.sh: the whole stack end to end (make up / make down) in a temporary
+# state directory on free ports: the original's three curl commands through
+# nginx, every link's refusal, rate limiting through nginx, restarts and
+# SIGKILL under write load, a scan of MariaDB's files for plaintext, and
+# make down leaving nothing running.
+#
+# Rate limiting: the stack first runs with the API's default (10 requests a
+# minute per client address) for the rate-limit checks; then only the API is
+# restarted with CONFIDOC_RATE_LIMIT raised, which also shows that the
+# environment of `make up` reaches the API, and the load phases run with it.
+set -uo pipefail
+SRC=${CONFIDOC_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+export CONFIDOC_SOURCE_DIR=$SRC
+export CONFIDOC_BUILD_DIR=${CONFIDOC_BUILD_DIR:-$SRC/build}
+. "$SRC/tests/lib/testlib.sh"
+. "$SRC/tests/lib/certs.sh"
+. "$SRC/tests/lib/stack.sh"
+
+# Only this test's settings: nothing from the caller's environment.
+for v in $(compgen -e | grep '^CONFIDOC_'); do
+    case $v in CONFIDOC_SOURCE_DIR | CONFIDOC_BUILD_DIR) ;; *) unset "$v" ;; esac
+done
+
+if [ ! -x "$CONFIDOC_BUILD_DIR/confidoc-cas" ] || [ ! -x "$CONFIDOC_BUILD_DIR/confidoc-api" ]; then
+    echo "not ok - confidoc-api and confidoc-cas must be built in $CONFIDOC_BUILD_DIR"
+    exit 1
+fi
+
+WORK=$(mktemp -d /tmp/confidoc-stack-test.XXXXXX)
+chmod 0711 "$WORK" # the services' users traverse it to their directories
+export CONFIDOC_STATE_DIR=$WORK/state STACK_LOG=$WORK/stack.log
+CONFIDOC_HTTPS_PORT=$(free_port) || exit 1
+export CONFIDOC_HTTPS_PORT
+WRITER=
+cleanup() {
+    [ -n "$WRITER" ] && kill "$WRITER" 2>/dev/null
+    stack down || stack_kill_all
+    if [ "$T_FAIL" -gt 0 ]; then
+        echo "# stack.sh output:"
+        tail -n 40 "$STACK_LOG" 2>/dev/null | sed 's/^/#   /'
+        echo "# api.log:"
+        tail -n 20 "$CONFIDOC_STATE_DIR/log/api.log" 2>/dev/null | sed 's/^/#   /'
+    fi
+    rm -rf "$WORK"
+}
+t_watchdog 280
+# TERM is ignored while the watchdog is stopped: its sleeper, once ended, would
+# otherwise race to signal this shell.
+trap 'trap "" TERM; t_watchdog_stop; cleanup' EXIT
+
+SENTENCE="Ever make mistakes in life? Lets make them birds. Yeah, theyre birds now."
+BOB=(-u bobross:password123)
+
+# ok_within SECONDS URL-PATH: true once GET PATH (as bob) answers 200.
+ok_within() {
+    local i
+    for ((i = 0; i < $1 * 5; i++)); do
+        [ "$(stack_curl -o /dev/null -w '%{http_code}' "${BOB[@]}" "$CONFIDOC_URL$2")" = 200 ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+echo "# make up [${SECONDS}s]"
+start=$(date +%s)
+t_true "make up starts the stack" stack up
+t_true "make up returns within a minute once built" test $(($(date +%s) - start)) -le 60
+stack_env
+for v in CONFIDOC_URL CONFIDOC_CACERT CONFIDOC_API_ADDR CONFIDOC_DB_ADDR CONFIDOC_MEMCACHED_ADDR \
+    CONFIDOC_API_CACERT CONFIDOC_PROXY_CLIENT_CERT CONFIDOC_PROXY_CLIENT_KEY CONFIDOC_DB_USER \
+    CONFIDOC_DB_CACERT CONFIDOC_DB_CLIENT_CERT CONFIDOC_DB_CLIENT_KEY CONFIDOC_DB_DATADIR \
+    CONFIDOC_DB_ADMIN_SOCKET CONFIDOC_MEMCACHED_CACERT CONFIDOC_MEMCACHED_CLIENT_CERT \
+    CONFIDOC_MEMCACHED_CLIENT_KEY CONFIDOC_API_PIDFILE CONFIDOC_DB_PIDFILE \
+    CONFIDOC_MEMCACHED_PIDFILE CONFIDOC_NGINX_PIDFILE; do
+    if [ -z "${!v:-}" ]; then
+        t_fail "stack.env sets $v"
+    elif [[ $v == *_ADDR || $v == CONFIDOC_URL || $v == CONFIDOC_DB_USER ]]; then
+        t_ok "stack.env sets $v"
+    else
+        t_true "stack.env: $v exists" test -e "${!v}"
+    fi
+done
+t_eq "CONFIDOC_URL is nginx's port" "$CONFIDOC_URL" "https://localhost:$CONFIDOC_HTTPS_PORT"
+API_PORT=${CONFIDOC_API_ADDR##*:}
+DB_PORT=${CONFIDOC_DB_ADDR##*:}
+MC_PORT=${CONFIDOC_MEMCACHED_ADDR##*:}
+
+echo "# users and permissions [${SECONDS}s]"
+S=$CONFIDOC_STATE_DIR
+if [ "$(id -u)" -eq 0 ]; then
+    U_API=confidoc U_DB=mysql U_MC=memcache U_NGINX=www-data
+else
+    U_API=$(id -un) U_DB=$U_API U_MC=$U_API U_NGINX=$U_API
+fi
+for f in "api/tls/server.key:$U_API" "api/master.keyring:$U_API" "api/db/client.key:$U_API" \
+    "api/mc/client.key:$U_API" "mariadb/tls/server.key:$U_DB" "mariadb/keyfile:$U_DB" \
+    "memcached/tls/server.key:$U_MC" "nginx/tls/server.key:$U_NGINX" \
+    "nginx/tls/api-client.key:$U_NGINX"; do
+    t_eq "${f%%:*} is 0600 ${f#*:}" "$(stat -c '%a %U' "$S/${f%%:*}")" "600 ${f#*:}"
+done
+for d in "api:$U_API" "mariadb:$U_DB" "memcached:$U_MC" "nginx:$U_NGINX" "mariadb/data:$U_DB"; do
+    t_eq "${d%%:*}/ is 0700 ${d#*:}" "$(stat -c '%a %U' "$S/${d%%:*}")" "700 ${d#*:}"
+done
+t_eq "MariaDB runs as $U_DB" "$(ps -o user= -p "$(stack_pid mariadb)")" "$U_DB"
+t_eq "memcached runs as $U_MC" "$(ps -o user= -p "$(stack_pid memcached)")" "$U_MC"
+t_eq "confidoc-api runs as $U_API" "$(ps -o user= -p "$(stack_pid api)")" "$U_API"
+w=$(stack_children "$(stack_pid nginx)" | head -n 1)
+t_eq "nginx's worker runs as $U_NGINX" "$(ps -o user= -p "${w:-1}")" "$U_NGINX"
+
+echo "# the original's three curl commands [${SECONDS}s]"
+PORT=$CONFIDOC_HTTPS_PORT
+out=$(curl --cacert "$CONFIDOC_CACERT" -ubobross:password123 -X GET "https://localhost:$PORT/users/create_account" 2>/dev/null)
+t_eq "create_account answers the username" "$(jq -r .username <<<"$out")" bobross
+t_true "create_account answers a recovery code" test -n "$(jq -r '.recovery_code // empty' <<<"$out")"
+out=$(curl --cacert "$CONFIDOC_CACERT" -ubobross:password123 -X POST -H "Content-Type: application/json" -d '{"record_id":"31","content":"Ever make mistakes in life? Lets make them birds. Yeah, theyre birds now."}' "https://localhost:$PORT/documents/create_document" 2>/dev/null)
+t_eq "create_document answers the document" "$out" "{\"record_id\":31,\"content\":\"$SENTENCE\"}"
+out=$(curl --cacert "$CONFIDOC_CACERT" -ubobross:password123 -X GET "https://localhost:$PORT/documents/31" 2>/dev/null)
+t_eq "documents/31: content" "$(jq -r .content <<<"$out")" "$SENTENCE"
+t_eq "documents/31: owner" "$(jq -r .owner <<<"$out")" bobross
+t_eq "documents/31: record_id" "$(jq -c .record_id <<<"$out")" 31
+
+echo "# nginx's answers [${SECONDS}s]"
+req stack_curl GET "$CONFIDOC_URL/users/me" "${BOB[@]}"
+t_eq "users/me through nginx" "$STATUS" 200
+t_contains "HSTS" "$(header Strict-Transport-Security)" "max-age="
+t_eq "no server version" "$(header Server)" nginx
+t_true "TLS 1.1 is refused" test "$(stack_curl -o /dev/null -w '%{http_code}' --tlsv1.1 --tls-max 1.1 "$CONFIDOC_URL/healthz")" = 000
+t_eq "TLS 1.2 works" "$(stack_curl -o /dev/null -w '%{http_code}' --tlsv1.2 --tls-max 1.2 "$CONFIDOC_URL/healthz")" 200
+head -c 17000000 /dev/zero | tr '\0' a >"$WORK/big"
+t_eq "a body over max_body_bytes is 413" \
+    "$(stack_curl -o /dev/null -w '%{http_code}' "${BOB[@]}" -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$WORK/big" "$CONFIDOC_URL/documents/77")" 413
+rm -f "$WORK/big"
+
+echo "# every link refuses what it must [${SECONDS}s]"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://localhost:$PORT/healthz")
+rc=$?
+t_eq "plain HTTP to nginx: no HTTP answer" "$code" 000
+t_true "plain HTTP to nginx: connection closed ($rc: 52 empty reply or 56 reset)" test "$rc" = 52 -o "$rc" = 56
+curl -s -o /dev/null --max-time 10 --capath /nonexistent --cacert "$CONFIDOC_API_CACERT" "$CONFIDOC_URL/healthz"
+t_eq "a client that does not trust the CA is refused (curl 60)" "$?" 60
+api() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$CONFIDOC_API_CACERT" "$@" "https://localhost:$API_PORT/healthz"; }
+t_eq "the API with the proxy certificate" "$(api --cert "$CONFIDOC_PROXY_CLIENT_CERT" --key "$CONFIDOC_PROXY_CLIENT_KEY")" 200
+t_eq "the API without a client certificate: refused" "$(api)" 000
+certs_make "$WORK/other" || exit 1
+t_eq "the API with CN=confidoc-proxy from another CA: refused" \
+    "$(api --cert "$WORK/other/rogue.crt" --key "$WORK/other/rogue.key")" 000
+db() { mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$DB_PORT" -u confidoc --connect-timeout=5 -N -B "$@" -e 'SELECT 42' 2>/dev/null; }
+t_eq "MariaDB with the API's client certificate" \
+    "$(db --ssl --ssl-ca="$CONFIDOC_DB_CACERT" --ssl-verify-server-cert --ssl-cert="$CONFIDOC_DB_CLIENT_CERT" --ssl-key="$CONFIDOC_DB_CLIENT_KEY")" 42
+t_eq "MariaDB without TLS: refused" "$(db --skip-ssl)" ""
+t_eq "MariaDB without the client certificate: refused" "$(db --ssl --ssl-ca="$CONFIDOC_DB_CACERT")" ""
+t_eq "MariaDB with another CA's client certificate: refused" \
+    "$(db --ssl --ssl-ca="$CONFIDOC_DB_CACERT" --ssl-cert="$WORK/other/db-client.crt" --ssl-key="$WORK/other/db-client.key")" ""
+mc() {
+    { printf 'version\r\n'; sleep 0.5; } | timeout 5 openssl s_client -quiet -connect "127.0.0.1:$MC_PORT" \
+        -CAfile "$CONFIDOC_MEMCACHED_CACERT" -verify_return_error "$@" 2>/dev/null | tr -d '\r' | grep -c '^VERSION'
+}
+t_eq "memcached with the API's client certificate" \
+    "$(mc -cert "$CONFIDOC_MEMCACHED_CLIENT_CERT" -key "$CONFIDOC_MEMCACHED_CLIENT_KEY")" 1
+t_eq "memcached without a certificate: refused" "$(mc)" 0
+t_eq "memcached with another CA's certificate: refused" \
+    "$(mc -cert "$WORK/other/mc-client.crt" -key "$WORK/other/mc-client.key")" 0
+
+echo "# rate limiting through nginx (default: 10 a minute) [${SECONDS}s]"
+# Windows are aligned to the clock: start the sequence early in one.
+s=$(($(date +%s) % 60))
+[ "$s" -gt 45 ] && sleep $((61 - s))
+from() { local ip=$1; shift; stack_curl -o /dev/null -w '%{http_code}' --interface "$ip" "${BOB[@]}" "$@" "$CONFIDOC_URL/users/me"; }
+codes=""
+for _ in $(seq 1 10); do codes="$codes $(from 127.0.0.3)"; done
+t_eq "10 requests from 127.0.0.3 pass" "$codes" "$(printf ' 200%.0s' $(seq 1 10))"
+t_eq "the 11th is 429" "$(from 127.0.0.3)" 429
+t_eq "a client's own X-Real-IP does not help" "$(from 127.0.0.3 -H 'X-Real-IP: 192.0.2.77')" 429
+t_eq "another address still passes" "$(from 127.0.0.4)" 200
+
+echo "# restart only the API with a raised limit (the environment reaches the API) [${SECONDS}s]"
+pids_before="$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid nginx)"
+old_api=$(stack_pid api)
+t_true "stop the API" stack stop api
+t_true "the API is gone" stack_wait_dead "$old_api"
+export CONFIDOC_RATE_LIMIT=1000000
+t_true "make up brings back the API" stack up
+t_eq "the other components were left alone" \
+    "$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid nginx)" "$pids_before"
+t_true "the API has a new process" test "$(stack_pid api)" != "$old_api"
+codes=""
+for _ in $(seq 1 12); do codes="$codes $(from 127.0.0.3)"; done
+t_eq "CONFIDOC_RATE_LIMIT reached the API: 12 more pass" "$codes" "$(printf ' 200%.0s' $(seq 1 12))"
+
+echo "# make up on a healthy stack changes nothing [${SECONDS}s]"
+all_before="$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid api) $(stack_pid nginx)"
+: >"$STACK_LOG.tail"
+bash "$SRC/scripts/stack.sh" up >"$STACK_LOG.tail" 2>&1
+t_eq "make up succeeds" "$?" 0
+t_contains "it says so" "$(cat "$STACK_LOG.tail")" "already running"
+t_eq "no process changed" \
+    "$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid api) $(stack_pid nginx)" "$all_before"
+
+echo "# a port that is taken is an error naming it [${SECONDS}s]"
+out=$(env -u CONFIDOC_API_PORT -u CONFIDOC_DB_PORT -u CONFIDOC_MEMCACHED_PORT CONFIDOC_STATE_DIR="$WORK/second" bash "$SRC/scripts/stack.sh" up 2>&1)
+t_eq "a second stack on the same HTTPS port fails" "$?" 1
+t_contains "the error names the port" "$out" "port $CONFIDOC_HTTPS_PORT (CONFIDOC_HTTPS_PORT"
+t_eq "and starts nothing" "$(find "$WORK/second" -name "*.pid" 2>/dev/null | wc -l)" 0
+
+echo "# stop and restart each component in turn [${SECONDS}s]"
+for c in api mariadb memcached nginx; do
+    others=""
+    for o in api mariadb memcached nginx; do [ "$o" = "$c" ] || others="$others $(stack_pid "$o")"; done
+    old=$(stack_pid "$c")
+    stack stop "$c"
+    t_true "$c stopped gracefully" stack_wait_dead "$old"
+    t_true "make up restarts $c" stack up
+    now=""
+    for o in api mariadb memcached nginx; do [ "$o" = "$c" ] || now="$now $(stack_pid "$o")"; done
+    t_eq "only $c was started" "$now" "$others"
+    t_true "document 31 is readable after restarting $c" ok_within 15 /documents/31
+done
+
+# writer FIRST STOPFILE OUT: PUTs documents FIRST, FIRST+1, ... through nginx
+# until STOPFILE exists; appends each id answered 2xx to OUT.
+writer() {
+    local i=$1 code
+    while [ ! -e "$2" ]; do
+        code=$(stack_curl -o /dev/null -w '%{http_code}' --max-time 10 "${BOB[@]}" -X PUT \
+            -H 'Content-Type: application/json' -d "{\"content\":\"load $i\"}" "$CONFIDOC_URL/documents/$i")
+        case $code in 200 | 201) echo "$i" >>"$3" ;; esac
+        i=$((i + 1))
+    done
+}
+
+for victim in api mariadb; do
+    echo "# SIGKILL $victim under write load [${SECONDS}s]"
+    first=$([ "$victim" = api ] && echo 1000 || echo 5000)
+    out=$WORK/acked-$victim
+    : >"$out"
+    rm -f "$WORK/stop"
+    writer "$first" "$WORK/stop" "$out" &
+    WRITER=$!
+    sleep 2
+    n_before=$(wc -l <"$out")
+    pid=$(stack_pid "$victim")
+    kill -KILL "$pid"
+    t_true "$victim killed" stack_wait_dead "$pid"
+    sleep 0.5
+    t_true "make up brings back $victim" stack up
+    t_true "the stack answers again" ok_within 20 /documents/31
+    sleep 2
+    touch "$WORK/stop"
+    wait "$WRITER"
+    WRITER=
+    n_after=$(wc -l <"$out")
+    t_true "writes were answered before the kill ($n_before)" test "$n_before" -gt 0
+    t_true "writes were answered after the restart ($n_after in all)" test "$n_after" -gt "$n_before"
+    # One curl for all reads (one connection): each answer on its own line.
+    urls=()
+    while read -r id; do urls+=("$CONFIDOC_URL/documents/$id"); done <"$out"
+    stack_curl --max-time 60 "${BOB[@]}" -w '\n' "${urls[@]}" | jq -r '.content // "missing"' >"$out.read"
+    lost=$(paste -d ' ' "$out" "$out.read" | awk '$2 != "load" || $3 != $1' | wc -l)
+    t_eq "every acknowledged write survived the SIGKILL of $victim" "$lost" 0
+done
+
+echo "# markers for the plaintext scan [${SECONDS}s]"
+MARK_USER=zqx7plainuser
+MARK_DOC=ZQX7PLAINTEXTDOCUMENTMARKER
+t_eq "an account named by a marker" \
+    "$(stack_curl -o /dev/null -w '%{http_code}' -u "$MARK_USER:password123" "$CONFIDOC_URL/users/create_account")" 201
+t_eq "a document holding a marker" \
+    "$(stack_curl -o /dev/null -w '%{http_code}' -u "$MARK_USER:password123" -H 'Content-Type: application/json' \
+        -d "{\"record_id\":7,\"content\":\"$MARK_DOC $MARK_DOC\"}" "$CONFIDOC_URL/documents/create_document")" 200
+enc=$(mariadb --no-defaults --socket="$CONFIDOC_DB_ADMIN_SOCKET" -u "$(id -u | sed 's/^0$/root/;t;s/.*/'"$(id -un)"'/')" -N -B \
+    -e "SELECT NAME, ENCRYPTION_SCHEME FROM information_schema.INNODB_TABLESPACES_ENCRYPTION WHERE NAME LIKE 'confidoc/%' ORDER BY NAME" 2>&1)
+t_contains "MariaDB encrypts the users table at rest" "$enc" "confidoc/users	1"
+t_contains "MariaDB encrypts the documents table at rest" "$enc" "confidoc/documents	1"
+
+echo "# make down [${SECONDS}s]"
+pids="$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid api) $(stack_pid nginx) $(stack_children "$(stack_pid nginx)")"
+t_true "make down" make -s -C "$SRC" down >>"$STACK_LOG" 2>&1
+left=""
+for p in $pids; do stack_alive "$p" && left="$left $p"; done
+t_eq "nothing the stack started is still running" "$left" ""
+for p in "$CONFIDOC_HTTPS_PORT" "$API_PORT" "$DB_PORT" "$MC_PORT"; do
+    t_true "port $p is closed" bash -c "! ss -Htln 'sport = :$p' | grep -q ."
+done
+
+echo "# MariaDB's files hold no plaintext (after a clean shutdown flushed every page) [${SECONDS}s]"
+t_eq "the username marker is nowhere in MariaDB's files" \
+    "$(grep -r -a -l -i "$MARK_USER" "$S/mariadb" | wc -l)" 0
+t_eq "the document marker is nowhere in MariaDB's files" \
+    "$(grep -r -a -l -i "$MARK_DOC" "$S/mariadb" | wc -l)" 0
+t_eq "the original's sentence is nowhere in MariaDB's files" \
+    "$(grep -r -a -l "make them birds" "$S/mariadb" | wc -l)" 0
+
+echo "# make up after make down: accounts and documents intact [${SECONDS}s]"
+t_true "make up again" stack up
+t_eq "bobross's document 31" "$(stack_curl "${BOB[@]}" "$CONFIDOC_URL/documents/31" | jq -r .content)" "$SENTENCE"
+t_eq "the marker account's document" \
+    "$(stack_curl -u "$MARK_USER:password123" "$CONFIDOC_URL/documents/7" | jq -r .content)" "$MARK_DOC $MARK_DOC"
+t_true "make down again" stack down
+
+t_eq "no sanitizer report in the API's log" \
+    "$(grep -c -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$S/log/api.log")" 0
+t_finish
