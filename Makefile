@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps check test asan-check format format-check lint clean fuzz fuzz-smoke up down
+.PHONY: all build deps check test asan-check format format-check lint clean fuzz fuzz-smoke up down bench
 
 all: build
 
@@ -89,3 +89,10 @@ up:
 
 down:
 	@bash scripts/stack.sh down
+
+# The whole-system benchmark (not part of make check): its own stack on free ports,
+# wrk through nginx beside a trivial-upstream ceiling; writes bench/results/latest.*.
+# BENCH_DURATION=3 for a quick run. See docs/performance.md.
+bench:
+	@bash scripts/install-deps.sh --bench
+	@bash bench/run.sh

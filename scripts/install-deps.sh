@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# install-deps.sh: install the Debian packages confidoc needs to build and test.
+# install-deps.sh: install the Debian packages confidoc needs to build and test
+# (with --bench, also those of `make bench`: wrk and gnuplot).
 # Installs only what is missing; does nothing when everything is present.
 # Run as root (or with the packages already installed); never downloads anything
 # but Debian packages.
@@ -23,9 +24,17 @@ TEST_PKGS=(
   curl jq openssl procps iproute2 psmisc
   clang libclang-rt-14-dev             # libFuzzer harnesses (make fuzz, test_fuzz_smoke)
 )
+BENCH_PKGS=(wrk gnuplot-nox)           # make bench only (install-deps.sh --bench)
+
+want=("${BUILD_PKGS[@]}" "${LINT_PKGS[@]}" "${TEST_PKGS[@]}")
+case "${1:-}" in
+  "") ;;
+  --bench) want+=("${BENCH_PKGS[@]}") ;;
+  *) echo "usage: install-deps.sh [--bench]" >&2; exit 2 ;;
+esac
 
 missing=()
-for p in "${BUILD_PKGS[@]}" "${LINT_PKGS[@]}" "${TEST_PKGS[@]}"; do
+for p in "${want[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
