@@ -67,11 +67,12 @@ static int parse_hex32(const char *hex, uint8_t out[32])
  * mmap and unmaps it at free, so every request pays a page fault per 4 KiB and
  * the kernel's zeroing: measured at over 80% of a 1 MiB PUT's CPU. Serving
  * them from a bounded number of arenas that keep their memory makes them cost
- * a memcpy. Memory stays bounded by the request limits (max_body_bytes,
- * max_inflight_body_bytes, max_connections) and the arena count. */
+ * a memcpy. Allocations of 8 MiB and more (Argon2id's 19 MiB, the largest
+ * documents) are still mapped and returned at once, so the retained memory
+ * stays bounded by the arena count times the typical request's buffers. */
 static void tune_allocator(void)
 {
-    (void)mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+    (void)mallopt(M_MMAP_THRESHOLD, 8 * 1024 * 1024);
     (void)mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
     (void)mallopt(M_ARENA_MAX, 8);
 }
