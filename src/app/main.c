@@ -1,7 +1,6 @@
 /* main.c: confidoc-api: configuration, start-up, signal handling and shutdown. */
 #include <ctype.h>
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,21 +61,6 @@ static int parse_hex32(const char *hex, uint8_t out[32])
     return 0;
 }
 
-/* Large buffers (document bodies, ciphertext, database packets) are allocated
- * and freed on every request. glibc's default serves each one with a fresh
- * mmap and unmaps it at free, so every request pays a page fault per 4 KiB and
- * the kernel's zeroing: measured at over 80% of a 1 MiB PUT's CPU. Serving
- * them from a bounded number of arenas that keep their memory makes them cost
- * a memcpy. Allocations of 8 MiB and more (Argon2id's 19 MiB, the largest
- * documents) are still mapped and returned at once, so the retained memory
- * stays bounded by the arena count times the typical request's buffers. */
-static void tune_allocator(void)
-{
-    (void)mallopt(M_MMAP_THRESHOLD, 8 * 1024 * 1024);
-    (void)mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
-    (void)mallopt(M_ARENA_MAX, 8);
-}
-
 /* Keeps secrets out of core dumps and away from ptrace by other users. */
 static void harden_process(void)
 {
@@ -121,7 +105,6 @@ int main(int argc, char **argv)
     }
 
     harden_process();
-    tune_allocator();
     config_defaults(&cfg);
     if ((config_path != NULL && config_load_file(&cfg, config_path, err, sizeof(err)) != CD_OK) ||
         config_apply_env(&cfg, err, sizeof(err)) != CD_OK ||
