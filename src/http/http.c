@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -191,16 +192,34 @@ out:
     return err;
 }
 
+/* Request ids only correlate log lines: a random 64-bit start drawn once per
+ * process, then a counter, so that a request costs no getrandom() call. */
+static _Atomic uint64_t next_request_id;
+static pthread_once_t request_id_once = PTHREAD_ONCE_INIT;
+static atomic_bool request_id_seeded;
+
+static void seed_request_id(void)
+{
+    uint64_t seed;
+
+    if (getrandom(&seed, sizeof(seed), 0) == (ssize_t)sizeof(seed)) {
+        atomic_store(&next_request_id, seed);
+        atomic_store(&request_id_seeded, true);
+    }
+}
+
 static cd_err make_request_id(char out[HTTP_REQUEST_ID_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
-    uint8_t rnd[HTTP_REQUEST_ID_LEN / 2];
+    uint64_t v;
 
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+    pthread_once(&request_id_once, seed_request_id);
+    if (!atomic_load(&request_id_seeded))
         return CD_ERR_INTERNAL;
-    for (size_t i = 0; i < sizeof(rnd); i++) {
-        out[2 * i] = hex[rnd[i] >> 4];
-        out[2 * i + 1] = hex[rnd[i] & 0xf];
+    v = atomic_fetch_add(&next_request_id, 1);
+    for (int i = HTTP_REQUEST_ID_LEN - 1; i >= 0; i--) {
+        out[i] = hex[v & 0xf];
+        v >>= 4;
     }
     out[HTTP_REQUEST_ID_LEN] = '\0';
     return CD_OK;
@@ -329,6 +348,15 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (code != MHD_CONNECTION_NOTIFY_STARTED)
         return;
     *socket_ctx = calloc(1, sizeof(struct http_conn)); /* NULL: refused at the first request */
+    /* GnuTLS writes a handshake flight as several small records: with Nagle's
+     * algorithm the last one waits for the peer's delayed ACK (40 ms). */
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci != NULL && ci->connect_fd != MHD_INVALID_SOCKET) {
+        int one = 1;
+
+        if (setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+            log_warn("cannot set TCP_NODELAY on an accepted connection");
+    }
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (ci != NULL && ci->tls_session != NULL) {
         gnutls_session_t session = ci->tls_session;
