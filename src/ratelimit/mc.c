@@ -393,21 +393,26 @@ static bool parse_u64(const char *s, size_t n, uint64_t *out)
     return true;
 }
 
-cd_err ratelimit_mc_incr(ratelimit_mc_conn *c, const char *key, unsigned ttl_s, bool refresh,
-                         uint64_t *value)
+cd_err ratelimit_mc_incr(ratelimit_mc_conn *c, const char *key, uint64_t delta, unsigned ttl_s,
+                         bool refresh, uint64_t *value)
 {
-    char req[RATELIMIT_MC_KEY_MAX + 64], line[RATELIMIT_MC_LINE_MAX], data[RATELIMIT_MC_LINE_MAX];
+    char req[RATELIMIT_MC_KEY_MAX + 96], line[RATELIMIT_MC_LINE_MAX], data[RATELIMIT_MC_LINE_MAX];
     uint64_t len, v;
     int64_t deadline;
     int n;
     cd_err err;
 
-    if (!key_ok(key) || ttl_s == 0 || ttl_s > MC_TTL_MAX)
+    if (!key_ok(key) || delta == 0 || delta > RATELIMIT_MC_DELTA_MAX || ttl_s == 0 ||
+        ttl_s > MC_TTL_MAX)
         return CD_ERR_INVALID;
+    /* A counter created by this request starts at J (the delta): memcached does
+     * not add D to a value it has just created. */
     if (refresh)
-        n = snprintf(req, sizeof(req), "ma %s N%u J1 D1 T%u v\r\n", key, ttl_s, ttl_s);
+        n = snprintf(req, sizeof(req), "ma %s N%u J%llu D%llu T%u v\r\n", key, ttl_s,
+                     (unsigned long long)delta, (unsigned long long)delta, ttl_s);
     else
-        n = snprintf(req, sizeof(req), "ma %s N%u J1 D1 v\r\n", key, ttl_s);
+        n = snprintf(req, sizeof(req), "ma %s N%u J%llu D%llu v\r\n", key, ttl_s,
+                     (unsigned long long)delta, (unsigned long long)delta);
     if (n < 0 || (size_t)n >= sizeof(req))
         return CD_ERR_INVALID;
     err = mc_request(c, req, (size_t)n, line, sizeof(line), &deadline);

@@ -41,11 +41,15 @@ void ratelimit_mc_close(ratelimit_mc_conn *c); /* NULL is a no-op */
  * CD_ERR_INVALID for an unexpected answer) leaves the connection unusable:
  * close it. TTLs are relative seconds (at most 30 days). */
 
-/* `ma KEY N<ttl> J1 D1 v [T<ttl>]`: creates the counter at 1 with the TTL when
- * missing, else adds 1 (and, with refresh, resets its TTL); *value is the
- * counter after the operation. One round trip, atomic in memcached. */
-cd_err ratelimit_mc_incr(ratelimit_mc_conn *c, const char *key, unsigned ttl_s, bool refresh,
-                         uint64_t *value);
+/* Largest delta of one increment. */
+#define RATELIMIT_MC_DELTA_MAX 1000000000ULL
+
+/* `ma KEY N<ttl> J<delta> D<delta> v [T<ttl>]`: creates the counter at delta
+ * with the TTL when missing, else adds delta (1..RATELIMIT_MC_DELTA_MAX; with
+ * refresh, also resets its TTL); *value is the counter after the operation.
+ * One round trip, atomic in memcached. */
+cd_err ratelimit_mc_incr(ratelimit_mc_conn *c, const char *key, uint64_t delta, unsigned ttl_s,
+                         bool refresh, uint64_t *value);
 /* `mg KEY t`: *found, and *ttl_s the remaining TTL (-1: none) when found. */
 cd_err ratelimit_mc_ttl(ratelimit_mc_conn *c, const char *key, bool *found, long long *ttl_s);
 /* `ms KEY <len> T<ttl>` with a short value (at most 64 bytes). */

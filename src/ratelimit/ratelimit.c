@@ -39,6 +39,12 @@
 #define HOST_MAX 256
 /* "rl:" + 64 hex + ":" + window number */
 #define KEY_MAX 96
+/* Leases (see ratelimit_hit): a replica takes at most limit / LEASE_DIVISOR
+ * requests of a client at once, and never more than LEASE_MAX. */
+#define LEASE_DIVISOR 64u
+#define LEASE_MAX 4096u
+#define LEASE_SLOTS 4096u
+#define LEASE_STRIPES 64u
 
 struct server {
     char name[HOST_MAX + 8]; /* "host:port", for the ring and the log */
@@ -57,8 +63,23 @@ struct server {
     bool sync_init;
 };
 
+/* Requests of one client granted by memcached to this process and not used
+ * yet, in one window. Direct-mapped by the key's hash: a colliding client
+ * takes the slot over and the leftover is forgotten (it was counted in
+ * memcached, so forgetting it can only refuse early, never admit more). */
+struct lease {
+    uint8_t tag[16]; /* first bytes of the client's key hash */
+    int64_t window;
+    uint32_t left; /* requests granted and not used */
+    uint32_t next; /* size of the next lease */
+    bool full;     /* memcached refused: the client is over the limit until the window ends */
+};
+
 struct ratelimit {
     unsigned limit;
+    unsigned lease_max; /* 1: every passing request is counted in memcached */
+    struct lease *leases;
+    pthread_mutex_t lease_mu[LEASE_STRIPES];
     unsigned window_s;
     unsigned connect_timeout_ms;
     unsigned io_timeout_ms;
@@ -389,6 +410,7 @@ struct mc_op {
     const char *value;
     unsigned ttl_s;
     bool refresh;
+    uint64_t delta; /* OP_INCR: 1 when 0 */
     uint64_t count; /* OP_INCR result */
     bool found;     /* OP_TTL results */
     long long ttl_left;
@@ -398,7 +420,8 @@ static cd_err op_run(ratelimit_mc_conn *c, struct mc_op *op)
 {
     switch (op->kind) {
     case OP_INCR:
-        return ratelimit_mc_incr(c, op->key, op->ttl_s, op->refresh, &op->count);
+        return ratelimit_mc_incr(c, op->key, op->delta != 0 ? op->delta : 1, op->ttl_s, op->refresh,
+                                 &op->count);
     case OP_TTL:
         return ratelimit_mc_ttl(c, op->key, &op->found, &op->ttl_left);
     case OP_SET:
@@ -489,6 +512,18 @@ cd_err ratelimit_new(const struct ratelimit_config *cfg, const crypto_keyring *k
     rl->login_block_max_s = cfg->login_block_max_s;
     rl->kr = kr;
     atomic_init(&rl->n_down, 0);
+    rl->lease_max = cfg->limit / LEASE_DIVISOR;
+    if (rl->lease_max > LEASE_MAX)
+        rl->lease_max = LEASE_MAX;
+    if (rl->lease_max < 1)
+        rl->lease_max = 1;
+    if (cfg->n_servers > 0) {
+        rl->leases = calloc(LEASE_SLOTS, sizeof(*rl->leases));
+        if (rl->leases == NULL)
+            goto out;
+        for (unsigned i = 0; i < LEASE_STRIPES; i++)
+            pthread_mutex_init(&rl->lease_mu[i], NULL);
+    }
     err = ratelimit_local_new(LOCAL_CAPACITY, &rl->local);
     if (err != CD_OK)
         goto out;
@@ -534,6 +569,12 @@ void ratelimit_free(ratelimit *rl)
     ratelimit_ring_free(rl->ring);
     ratelimit_mc_tls_free(rl->tls);
     ratelimit_local_free(rl->local);
+    if (rl->leases != NULL) {
+        for (unsigned i = 0; i < LEASE_STRIPES; i++)
+            pthread_mutex_destroy(&rl->lease_mu[i]);
+        crypto_wipe(rl->leases, LEASE_SLOTS * sizeof(*rl->leases));
+        free(rl->leases);
+    }
     free(rl);
 }
 
@@ -544,6 +585,94 @@ bool ratelimit_degraded(const ratelimit *rl)
 
 /* ---- requests ---- */
 
+/* Leases. Counting every request in memcached costs a round trip per request.
+ * When the limit is large, this process instead adds a lease of n requests
+ * to the client's counter at once and serves the next n - 1 requests from it
+ * without asking. The first lease of a client in a window is 1 and each next
+ * one doubles, up to lease_max: a process never holds more than the client
+ * has already used from it in that window. memcached's counter is the sum of
+ * all leases, so across all processes no more than `limit` requests pass per
+ * window, exactly as without leases; a lease not used up by the end of the
+ * window can only make other processes refuse earlier, by at most lease_max
+ * per process. With lease_max = 1 (limit < 128) every passing request is
+ * counted in memcached.
+ *
+ * Once memcached has refused a client, its counter can only grow until the
+ * window ends: the process remembers that and refuses the client's further
+ * requests of the window without asking, so a flood costs memcached nothing. */
+
+enum lease_state { LEASE_NONE, LEASE_TAKEN, LEASE_FULL };
+
+static struct lease *lease_slot(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES],
+                                pthread_mutex_t **mu)
+{
+    uint32_t i = ((uint32_t)h[16] | (uint32_t)h[17] << 8 | (uint32_t)h[18] << 16) % LEASE_SLOTS;
+
+    *mu = &rl->lease_mu[i % LEASE_STRIPES];
+    return &rl->leases[i];
+}
+
+static bool lease_is(const struct lease *l, const uint8_t h[CRYPTO_HASH_BYTES], int64_t window)
+{
+    return l->window == window && l->next != 0 && memcmp(l->tag, h, sizeof(l->tag)) == 0;
+}
+
+/* Takes one request from this process's lease (LEASE_TAKEN), or tells that
+ * the client is known to be over the limit (LEASE_FULL); otherwise *delta is
+ * the size of the lease to ask memcached for. */
+static enum lease_state lease_take(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES],
+                                   int64_t window, uint64_t *delta)
+{
+    pthread_mutex_t *mu;
+    struct lease *l = lease_slot(rl, h, &mu);
+    enum lease_state st = LEASE_NONE;
+
+    pthread_mutex_lock(mu);
+    *delta = 1;
+    if (lease_is(l, h, window)) {
+        if (l->left > 0) {
+            l->left--;
+            st = LEASE_TAKEN;
+        } else if (l->full) {
+            st = LEASE_FULL;
+        } else {
+            *delta = l->next;
+        }
+    }
+    pthread_mutex_unlock(mu);
+    return st;
+}
+
+/* Records a lease of `granted` requests (one of them used now). */
+static void lease_add(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES], int64_t window,
+                      uint64_t delta, uint64_t granted)
+{
+    pthread_mutex_t *mu;
+    struct lease *l = lease_slot(rl, h, &mu);
+    uint64_t next = delta * 2 > rl->lease_max ? rl->lease_max : delta * 2;
+
+    pthread_mutex_lock(mu);
+    if (!lease_is(l, h, window)) {
+        memcpy(l->tag, h, sizeof(l->tag));
+        l->window = window;
+        l->left = 0;
+        l->full = false;
+    }
+    if (granted > 0 && l->left + (granted - 1) <= UINT32_MAX)
+        l->left += (uint32_t)(granted - 1);
+    if (granted < delta)
+        l->full = true; /* the counter reached the limit */
+    l->next = (uint32_t)next;
+    pthread_mutex_unlock(mu);
+}
+
+/* CD_ERR_LIMITED, with the time until the window ends (at least 1 s). */
+static cd_err limited(int64_t now, int64_t end, unsigned *retry_after_s)
+{
+    *retry_after_s = end - now >= 1 ? (unsigned)(end - now) : 1;
+    return CD_ERR_LIMITED;
+}
+
 cd_err ratelimit_hit(ratelimit *rl, const struct sockaddr *addr, socklen_t addrlen,
                      unsigned *retry_after_s)
 {
@@ -552,7 +681,8 @@ cd_err ratelimit_hit(ratelimit *rl, const struct sockaddr *addr, socklen_t addrl
     char key[KEY_MAX];
     struct server *s;
     int64_t now, window, end;
-    uint64_t count = 0;
+    uint64_t count = 0, delta = 1;
+    bool passed = false;
     cd_err err = CD_ERR_INVALID;
 
     if (rl == NULL || retry_after_s == NULL)
@@ -569,25 +699,48 @@ cd_err ratelimit_hit(ratelimit *rl, const struct sockaddr *addr, socklen_t addrl
     end = (window + 1) * (int64_t)rl->window_s;
     s = server_for(rl, h);
     if (s != NULL) {
-        struct mc_op op = {
-            .kind = OP_INCR, .key = key, .ttl_s = (unsigned)(end - now) + WINDOW_TTL_SLACK_S};
+        enum lease_state st = lease_take(rl, h, window, &delta);
+
+        if (st != LEASE_NONE) {
+            err = CD_OK;
+            if (st == LEASE_FULL)
+                err = limited(now, end, retry_after_s);
+            goto out;
+        }
+    }
+    if (s != NULL) {
+        struct mc_op op = {.kind = OP_INCR,
+                           .key = key,
+                           .delta = delta,
+                           .ttl_s = (unsigned)(end - now) + WINDOW_TTL_SLACK_S};
         make_key(key, "rl:", h, true, (uint64_t)window);
         err = server_call(rl, s, &op);
-        if (err == CD_OK)
+        if (err == CD_OK) {
+            /* Before this lease the counter stood at count - delta: of the
+             * delta requests, those up to the limit are granted. */
+            uint64_t before = op.count >= delta ? op.count - delta : 0;
+            uint64_t granted = before >= rl->limit ? 0 : rl->limit - before;
+
+            if (granted > delta)
+                granted = delta;
+            lease_add(rl, h, window, delta, granted);
             count = op.count;
-        else if (rl->on_unavailable == RATELIMIT_FALLBACK_REJECT)
+            passed = granted > 0;
+        } else if (rl->on_unavailable == RATELIMIT_FALLBACK_REJECT) {
             goto out;
+        }
     }
-    if (count == 0)
+    err = CD_OK;
+    if (count == 0) {
         count = ratelimit_local_incr(rl->local, RATELIMIT_LOCAL_HITS, h, (uint64_t)window, now, end,
                                      false);
-    err = CD_OK;
-    if (count > rl->limit) {
-        err = CD_ERR_LIMITED;
-        *retry_after_s = end - now >= 1 ? (unsigned)(end - now) : 1;
+        passed = count <= rl->limit;
     }
+    if (!passed)
+        err = limited(now, end, retry_after_s);
 out:
     crypto_wipe(bytes, sizeof(bytes));
+    crypto_wipe(h, sizeof(h));
     return err;
 }
 

@@ -134,6 +134,78 @@ static void cmd_exact(const char *servers)
     ratelimit_free(rl);
 }
 
+struct lease_par {
+    ratelimit *rl;
+    const char *addr;
+    int hits;
+    int passed;
+};
+
+static void *lease_par_main(void *arg)
+{
+    struct lease_par *p = arg;
+    unsigned retry = 0;
+
+    for (int i = 0; i < p->hits; i++)
+        if (hit(p->rl, p->addr, &retry) == CD_OK)
+            p->passed++;
+    return NULL;
+}
+
+/* Leases (limit 6400: up to 100 requests per memcached increment). One
+ * instance: exactly the limit passes. Two instances sharing memcached, taking
+ * turns and then in parallel: never more than the limit, and fewer by at most
+ * one lease each (a lease not used up when the window ends). The script
+ * checks memcached's increment count around the first part. */
+static void cmd_lease(const char *servers, const char *phase)
+{
+    enum { LIMIT = 6400, LEASE = 100, THREADS = 16, PER_THREAD = 500 };
+    struct ratelimit_config cfg;
+    ratelimit *a = NULL, *b = NULL;
+    char addr[32];
+    unsigned retry = 0;
+    int passed = 0;
+
+    config(&cfg, servers, LIMIT, 60);
+    cfg.pool_size = 8;
+    CHECK(ratelimit_new(&cfg, kr, &a) == CD_OK);
+    CHECK(ratelimit_new(&cfg, kr, &b) == CD_OK);
+    fresh_window(60, 10);
+    if (strcmp(phase, "one") == 0) {
+        unique_v4(addr, sizeof(addr));
+        for (int i = 0; i < LIMIT; i++)
+            CHECK(hit(a, addr, &retry) == CD_OK);
+        CHECK(hit(a, addr, &retry) == CD_ERR_LIMITED && retry >= 1 && retry <= 60);
+        CHECK(hit(a, addr, &retry) == CD_ERR_LIMITED);
+        printf("lease one: %d passed\n", LIMIT);
+    } else {
+        unique_v4(addr, sizeof(addr));
+        for (int i = 0; i < LIMIT + 1600; i++)
+            passed += hit(i % 2 == 0 ? a : b, addr, &retry) == CD_OK;
+        printf("lease two, taking turns: passed=%d of limit %d\n", passed, LIMIT);
+        CHECK(passed <= LIMIT && passed >= LIMIT - 2 * LEASE);
+
+        pthread_t th[THREADS];
+        struct lease_par p[THREADS];
+
+        unique_v4(addr, sizeof(addr));
+        passed = 0;
+        for (int i = 0; i < THREADS; i++) {
+            p[i] = (struct lease_par){.rl = i % 2 == 0 ? a : b, .addr = addr, .hits = PER_THREAD};
+            CHECK(pthread_create(&th[i], NULL, lease_par_main, &p[i]) == 0);
+        }
+        for (int i = 0; i < THREADS; i++) {
+            pthread_join(th[i], NULL);
+            passed += p[i].passed;
+        }
+        printf("lease two, %d threads: passed=%d of limit %d\n", THREADS, passed, LIMIT);
+        CHECK(passed <= LIMIT && passed >= LIMIT - 2 * LEASE);
+    }
+    CHECK(!ratelimit_degraded(a) && !ratelimit_degraded(b));
+    ratelimit_free(a);
+    ratelimit_free(b);
+}
+
 /* Window of 2 s: limit 3, the 4th is refused until the next window. */
 static void cmd_window(const char *servers)
 {
@@ -374,6 +446,8 @@ int main(int argc, char **argv)
     CHECK(crypto_keyring_from_key(mk, 1, &kr) == CD_OK);
     if (strcmp(cmd, "exact") == 0)
         cmd_exact(servers);
+    else if (strcmp(cmd, "lease") == 0 && argc == 5)
+        cmd_lease(servers, argv[4]);
     else if (strcmp(cmd, "window") == 0)
         cmd_window(servers);
     else if (strcmp(cmd, "keys") == 0)

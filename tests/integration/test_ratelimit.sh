@@ -35,6 +35,19 @@ P2=$MEMCACHED_PORT
 
 echo "== exactly limit of 50 parallel hits pass (server verified by IP SAN)"
 timeout 60 "$PROG" "$C" "127.0.0.1:$P1" exact
+echo "== leases: exactly the limit passes with far fewer increments than requests"
+incr_count() { # memcached's count of increments (meta arithmetic included)
+    memcached_tls_cmd "$T/mc1" stats | tr -d '\r' |
+        awk '$2 == "incr_hits" || $2 == "incr_misses" { n += $3 } END { print n + 0 }'
+}
+before=$(incr_count)
+timeout 60 "$PROG" "$C" "127.0.0.1:$P1" lease one
+after=$(incr_count)
+echo "increments for 6402 requests: $((after - before))"
+[ $((after - before)) -ge 10 ] && [ $((after - before)) -le 200 ] ||
+    fail "leases: $((after - before)) increments for 6402 requests (expected 10..200)"
+echo "== leases: two instances never pass more than the limit together"
+timeout 60 "$PROG" "$C" "127.0.0.1:$P1" lease two
 echo "== window expiry (server verified by DNS name)"
 timeout 30 "$PROG" "$C" "localhost:$P1" window
 echo "== key scheme: IPv4 vs IPv6, /64, mapped"
