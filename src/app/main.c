@@ -131,6 +131,7 @@ int main(int argc, char **argv)
         .hash_wait_ms = 10000,
         .cache_entries = cfg.auth_cache_entries,
         .cache_ttl_s = cfg.auth_cache_ttl,
+        .cache_max_age_s = cfg.auth_cache_max_age,
     };
     if (cfg.escrow_public_key_file[0] != '\0') {
         char hex[80];

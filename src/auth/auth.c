@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +13,8 @@
 #include "validate/validate.h"
 
 #define AUTH_WAYS 4 /* cache associativity: entries per bucket */
+/* Credentials being verified at once (see auth_flight_begin). */
+#define AUTH_FLIGHTS 64
 
 struct auth_cache_entry {
     uint8_t key[CRYPTO_HASH_BYTES]; /* keyed hash of (username, password) */
@@ -19,7 +22,14 @@ struct auth_cache_entry {
     uint8_t uid[CRYPTO_UID_BYTES];
     uint8_t sk[CRYPTO_KEY_BYTES];
     uint32_t auth_gen;
-    int64_t expires; /* monotonic seconds; 0: empty */
+    int64_t expires;  /* monotonic seconds; 0: empty. Moves forward on each hit */
+    int64_t deadline; /* verified + max age: expires never passes it */
+};
+
+/* A credential whose Argon2id verification is running. */
+struct auth_flight {
+    uint8_t key[CRYPTO_HASH_BYTES];
+    bool busy;
 };
 
 struct auth {
@@ -28,9 +38,12 @@ struct auth {
     db_pool *db;
     ratelimit *rl;
     sem_t hash_slots;
+    atomic_uint_fast64_t hashes; /* Argon2id computations run */
     pthread_mutex_t lock;
     struct auth_cache_entry *cache; /* locked memory: holds secret keys */
     size_t nbuckets;
+    struct auth_flight flights[AUTH_FLIGHTS]; /* guarded by lock */
+    pthread_cond_t flight_done;
 };
 
 static int64_t auth_now(void)
@@ -52,6 +65,9 @@ cd_err auth_new(const struct auth_config *cfg, const crypto_keyring *kr, db_pool
     if (a == NULL)
         return CD_ERR_NOMEM;
     a->cfg = *cfg;
+    if (a->cfg.cache_max_age_s < a->cfg.cache_ttl_s)
+        a->cfg.cache_max_age_s = a->cfg.cache_ttl_s;
+    atomic_init(&a->hashes, 0);
     a->kr = kr;
     a->db = db;
     a->rl = rl;
@@ -69,6 +85,7 @@ cd_err auth_new(const struct auth_config *cfg, const crypto_keyring *kr, db_pool
         return CD_ERR_INTERNAL;
     }
     pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->flight_done, NULL);
     *out = a;
     return CD_OK;
 }
@@ -80,6 +97,8 @@ void auth_free(auth *a)
     crypto_secure_free(a->cache); /* wipes */
     sem_destroy(&a->hash_slots);
     pthread_mutex_destroy(&a->lock);
+    pthread_cond_destroy(&a->flight_done);
+    crypto_wipe(a->flights, sizeof(a->flights));
     free(a);
 }
 
@@ -272,6 +291,10 @@ static bool auth_cache_get(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], const 
             crypto_wipe(e, sizeof(*e)); /* stale: drop it */
             continue;
         }
+        /* In use: kept for another idle TTL, never beyond its max age. */
+        e->expires = now + (int64_t)a->cfg.cache_ttl_s;
+        if (e->expires > e->deadline)
+            e->expires = e->deadline;
         out->id = e->user_id;
         memcpy(out->uid, e->uid, sizeof(out->uid));
         memcpy(out->sk, e->sk, sizeof(out->sk));
@@ -304,7 +327,10 @@ static void auth_cache_put(auth *a, const uint8_t key[CRYPTO_HASH_BYTES],
     memcpy(victim->uid, p->uid, sizeof(victim->uid));
     memcpy(victim->sk, p->sk, sizeof(victim->sk));
     victim->auth_gen = p->auth_gen;
+    victim->deadline = now + (int64_t)a->cfg.cache_max_age_s;
     victim->expires = now + (int64_t)a->cfg.cache_ttl_s;
+    if (victim->expires > victim->deadline)
+        victim->expires = victim->deadline;
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -322,6 +348,72 @@ static void auth_cache_forget_user(auth *a, uint64_t user_id)
     pthread_mutex_unlock(&a->lock);
 }
 
+/* ---- one verification per credential at a time ----
+ * When a cached credential expires while a client has many requests in
+ * flight, they all miss at once. Without this, each would run its own Argon2id
+ * (tens of ms each, queued on hash_slots): seconds of stall. The first miss
+ * verifies; the others with the same (username, password) wait for it and
+ * then find the cache filled. They wait at most hash_wait_ms, then verify
+ * themselves, and so does everyone when all flight slots are taken. */
+
+/* True: this thread verifies (and must call auth_flight_end with *slot).
+ * False: another thread verified the same credential meanwhile (or the wait
+ * timed out); the caller looks in the cache again. */
+/* Now + hash_wait_ms on the realtime clock (for timed waits). */
+static void auth_wait_deadline(const auth *a, struct timespec *deadline)
+{
+    clock_gettime(CLOCK_REALTIME, deadline);
+    deadline->tv_sec += a->cfg.hash_wait_ms / 1000;
+    deadline->tv_nsec += (long)(a->cfg.hash_wait_ms % 1000) * 1000000L;
+    if (deadline->tv_nsec >= 1000000000L) {
+        deadline->tv_sec++;
+        deadline->tv_nsec -= 1000000000L;
+    }
+}
+
+static bool auth_flight_begin(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], int *slot)
+{
+    struct timespec deadline;
+    int free_slot = -1;
+
+    auth_wait_deadline(a, &deadline);
+    *slot = -1;
+    pthread_mutex_lock(&a->lock);
+    for (int i = 0; i < AUTH_FLIGHTS; i++) {
+        if (!a->flights[i].busy) {
+            if (free_slot < 0)
+                free_slot = i;
+            continue;
+        }
+        if (!crypto_equal(a->flights[i].key, key, CRYPTO_HASH_BYTES))
+            continue;
+        /* Same credential in flight: wait until its slot is released. */
+        while (a->flights[i].busy && crypto_equal(a->flights[i].key, key, CRYPTO_HASH_BYTES)) {
+            if (pthread_cond_timedwait(&a->flight_done, &a->lock, &deadline) != 0)
+                break;
+        }
+        pthread_mutex_unlock(&a->lock);
+        return false;
+    }
+    if (free_slot >= 0) {
+        memcpy(a->flights[free_slot].key, key, CRYPTO_HASH_BYTES);
+        a->flights[free_slot].busy = true;
+        *slot = free_slot;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return true;
+}
+
+static void auth_flight_end(auth *a, int slot)
+{
+    if (slot < 0)
+        return;
+    pthread_mutex_lock(&a->lock);
+    crypto_wipe(&a->flights[slot], sizeof(a->flights[slot]));
+    pthread_cond_broadcast(&a->flight_done);
+    pthread_mutex_unlock(&a->lock);
+}
+
 /* ---- Argon2id with bounded concurrency ---- */
 
 static cd_err auth_derive(auth *a, const char *pw, size_t pwlen,
@@ -332,13 +424,7 @@ static cd_err auth_derive(auth *a, const char *pw, size_t pwlen,
     struct timespec deadline;
     cd_err rc;
 
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += a->cfg.hash_wait_ms / 1000;
-    deadline.tv_nsec += (long)(a->cfg.hash_wait_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    auth_wait_deadline(a, &deadline);
     while (sem_timedwait(&a->hash_slots, &deadline) != 0) {
         if (errno == EINTR)
             continue;
@@ -347,7 +433,13 @@ static cd_err auth_derive(auth *a, const char *pw, size_t pwlen,
     }
     rc = crypto_password_derive(pw, pwlen, salt, params, verifier, pwkey);
     sem_post(&a->hash_slots);
+    atomic_fetch_add(&a->hashes, 1);
     return rc;
+}
+
+uint64_t auth_hash_count(const auth *a)
+{
+    return atomic_load(&((auth *)a)->hashes);
 }
 
 static void auth_row_params(const struct db_user *row, struct crypto_pwparams *p)
@@ -402,6 +494,7 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
     struct crypto_pwparams params;
     struct auth_principal p;
     struct db_user row;
+    int slot = -1;
     cd_err rc;
 
     *retry_after_s = 0;
@@ -413,20 +506,25 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
         return rc;
     rc = auth_find_user(a, c->user, c->user_len, &row);
     if (rc == CD_OK && auth_cache_get(a, key, &row, out))
-        return CD_OK;
+        goto wipe;
     if (rc != CD_OK && rc != CD_ERR_NOT_FOUND)
-        return rc;
+        goto wipe;
+    /* Another request verifying the same credential: wait for its result. */
+    if (rc == CD_OK && !auth_flight_begin(a, key, &slot) && auth_cache_get(a, key, &row, out))
+        goto wipe;
 
     if (auth_check_blocked(a, c->user, c->user_len, retry_after_s) == CD_ERR_LIMITED) {
         auth_log_failure(a, c->user, c->user_len, "account temporarily blocked");
-        return CD_ERR_LIMITED;
+        rc = CD_ERR_LIMITED;
+        goto out;
     }
     if (rc == CD_ERR_NOT_FOUND) {
         rc = auth_dummy_work(a, c->user, c->user_len, c->pass, c->pass_len);
         if (rc != CD_OK)
-            return rc;
+            goto out;
         auth_failed(a, c->user, c->user_len, "bad credentials");
-        return CD_ERR_AUTH;
+        rc = CD_ERR_AUTH;
+        goto out;
     }
     auth_row_params(&row, &params);
     rc = auth_derive(a, c->pass, c->pass_len, row.pw_salt, &params, verifier, pwkey);
@@ -453,6 +551,9 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
         ratelimit_login_succeeded(a->rl, c->user, c->user_len);
     *out = p;
 out:
+    auth_flight_end(a, slot);
+wipe:
+    crypto_wipe(key, sizeof(key));
     crypto_wipe(pwkey, sizeof(pwkey));
     crypto_wipe(&row, sizeof(row));
     auth_principal_wipe(&p);

@@ -27,8 +27,10 @@ struct auth_config {
     unsigned max_concurrent_hashes;  /* Argon2id computations at once */
     unsigned hash_wait_ms;           /* wait for a slot before CD_ERR_LIMITED */
     unsigned cache_entries;
-    unsigned cache_ttl_s;
-    bool have_escrow; /* seal new secret keys to escrow_pk too */
+    unsigned cache_ttl_s;     /* an entry unused this long is dropped */
+    unsigned cache_max_age_s; /* and any entry this long after its verification
+                               * (0: cache_ttl_s, a fixed lifetime) */
+    bool have_escrow;         /* seal new secret keys to escrow_pk too */
     uint8_t escrow_pk[CRYPTO_KEY_BYTES];
 };
 
@@ -69,6 +71,10 @@ void auth_credentials_wipe(struct auth_credentials *c);
  * (*retry_after_s = 0); CD_ERR_UNAVAILABLE when the database is down. */
 cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_principal *out,
                   unsigned *retry_after_s);
+
+/* Argon2id computations run so far (verifications, dummy work for unknown
+ * users, new and changed passwords): steady-state traffic should not move it. */
+uint64_t auth_hash_count(const auth *a);
 
 /* Creates an account; writes its one-time recovery code. CD_ERR_INVALID for a
  * username or password outside the rules, CD_ERR_EXISTS when taken. */

@@ -60,6 +60,7 @@ static const struct config_key config_keys[] = {
     U(argon2_max_concurrent, 1, 1024, "4"),
     U(auth_cache_entries, 16, 1000000, "4096"),
     U(auth_cache_ttl, 1, 3600, "60"),
+    U(auth_cache_max_age, 1, 86400, "3600"),
     S(db_host, "127.0.0.1"),
     U(db_port, 1, 65535, "3306"),
     S(db_name, "confidoc"),

@@ -38,6 +38,7 @@ struct config {
     unsigned argon2_max_concurrent;
     unsigned auth_cache_entries;
     unsigned auth_cache_ttl;
+    unsigned auth_cache_max_age;
     /* database */
     char db_host[CONFIG_STR_MAX];
     unsigned db_port;

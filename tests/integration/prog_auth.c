@@ -230,12 +230,106 @@ static void test_bounded_hashing(void **state)
     auth_free(a);
 }
 
+struct flight_job {
+    auth *a;
+    pthread_barrier_t *barrier;
+    cd_err rc;
+};
+
+static void *flight_thread(void *arg)
+{
+    struct flight_job *j = arg;
+    double ms;
+
+    pthread_barrier_wait(j->barrier);
+    j->rc = timed_login(j->a, "flighty", "flightypassword", &ms);
+    return NULL;
+}
+
+/* Many requests with the same credentials and a cold cache (after expiry):
+ * one Argon2id, not one each. */
+static void test_single_flight(void **state)
+{
+    enum { N = 16 };
+    struct auth_credentials c;
+    char code[CRYPTO_RECOVERY_CODE_STRLEN];
+    struct flight_job jobs[N];
+    pthread_t t[N];
+    pthread_barrier_t barrier;
+    uint64_t before;
+    auth *a = new_auth(60);
+    (void)state;
+
+    creds(&c, "flighty", "flightypassword");
+    assert_int_equal(auth_create(a, &c, code), CD_OK);
+    auth_credentials_wipe(&c);
+    before = auth_hash_count(a);
+    assert_int_equal(pthread_barrier_init(&barrier, NULL, N), 0);
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (struct flight_job){.a = a, .barrier = &barrier};
+        assert_int_equal(pthread_create(&t[i], NULL, flight_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(jobs[i].rc, CD_OK);
+    }
+    pthread_barrier_destroy(&barrier);
+    printf("# %d concurrent cold logins: %llu Argon2id\n", N,
+           (unsigned long long)(auth_hash_count(a) - before));
+    assert_int_equal(auth_hash_count(a) - before, 1);
+    auth_free(a);
+}
+
+/* The idle TTL moves with use; the max age does not. */
+static void test_sliding_ttl(void **state)
+{
+    struct auth_config cfg = {
+        .pwparams = {2, 19456u * 1024u},
+        .max_concurrent_hashes = 2,
+        .hash_wait_ms = 20000,
+        .cache_entries = 64,
+        .cache_ttl_s = 2,
+        .cache_max_age_s = 5,
+    };
+    struct auth_credentials c;
+    char code[CRYPTO_RECOVERY_CODE_STRLEN];
+    uint64_t before;
+    double ms;
+    auth *a = NULL;
+    (void)state;
+
+    assert_int_equal(auth_new(&cfg, kr, db, NULL, &a), CD_OK);
+    creds(&c, "slider", "sliderpassword");
+    assert_int_equal(auth_create(a, &c, code), CD_OK);
+    auth_credentials_wipe(&c);
+    before = auth_hash_count(a);
+    assert_int_equal(timed_login(a, "slider", "sliderpassword", &ms), CD_OK);
+    assert_int_equal(auth_hash_count(a) - before, 1);
+    /* Used every second for 4 s, longer than the 2 s idle TTL: still cached. */
+    for (int i = 0; i < 4; i++) {
+        sleep(1);
+        assert_int_equal(timed_login(a, "slider", "sliderpassword", &ms), CD_OK);
+    }
+    assert_int_equal(auth_hash_count(a) - before, 1);
+    /* Past the 5 s max age: verified again, although in use. */
+    sleep(2);
+    assert_int_equal(timed_login(a, "slider", "sliderpassword", &ms), CD_OK);
+    assert_int_equal(auth_hash_count(a) - before, 2);
+    /* Idle past the TTL: verified again. */
+    sleep(3);
+    assert_int_equal(timed_login(a, "slider", "sliderpassword", &ms), CD_OK);
+    assert_int_equal(auth_hash_count(a) - before, 3);
+    auth_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_login_cache),
         cmocka_unit_test(test_invalidation_across_replicas),
         cmocka_unit_test(test_bounded_hashing),
+        cmocka_unit_test(test_single_flight),
+        cmocka_unit_test(test_sliding_ttl),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
