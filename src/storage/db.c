@@ -39,8 +39,10 @@ enum stmt_id {
     ST_USER_EXISTS,
     ST_USER_DELETE,
     ST_DOC_INSERT,
+    ST_DOC_INSERT_IF_GEN,
     ST_DOC_UPDATE,
     ST_DOC_GET,
+    ST_DOC_GET_IF_GEN,
     ST_DOC_VERSION,
     ST_DOC_DELETE,
     ST_DOC_LIST,
@@ -63,12 +65,24 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_DOC_INSERT] = "INSERT INTO documents (owner_id, record_id, version, wrapped_dk, ctype_ct,"
                       " content_ct, size, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?,"
                       " UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+    /* The same insert, made only while the owner's auth_gen is the given one. */
+    [ST_DOC_INSERT_IF_GEN] = "INSERT INTO documents (owner_id, record_id, version, wrapped_dk,"
+                             " ctype_ct, content_ct, size, created_at, updated_at) SELECT u.id,"
+                             " ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM users u"
+                             " WHERE u.id = ? AND u.auth_gen = ?",
     [ST_DOC_UPDATE] = "UPDATE documents SET version = ?, wrapped_dk = ?, ctype_ct = ?,"
                       " content_ct = ?, size = ?, updated_at = UTC_TIMESTAMP(6)"
                       " WHERE owner_id = ? AND record_id = ? AND version = ?",
     [ST_DOC_GET] = "SELECT version, wrapped_dk, ctype_ct, content_ct, size, " TS_US(
         "created_at") ", " TS_US("updated_at") " FROM documents WHERE owner_id = ? AND"
                                                " record_id = ?",
+    /* The same columns, and one row only while the owner's auth_gen is the
+     * given one (document columns NULL when there is no such document). */
+    [ST_DOC_GET_IF_GEN] =
+        "SELECT d.version, d.wrapped_dk, d.ctype_ct, d.content_ct, d.size, " TS_US(
+            "d.created_at") ", " TS_US("d.updated_at") " FROM users u LEFT JOIN documents d ON"
+                                                       " d.owner_id = u.id AND d.record_id = ?"
+                                                       " WHERE u.id = ? AND u.auth_gen = ?",
     [ST_DOC_VERSION] = "SELECT version FROM documents WHERE owner_id = ? AND record_id = ?",
     [ST_DOC_DELETE] = "DELETE FROM documents WHERE owner_id = ? AND record_id = ?",
     [ST_DOC_LIST] = "SELECT record_id, version, wrapped_dk, ctype_ct, size, " TS_US(
@@ -1006,11 +1020,13 @@ static cd_err doc_check(const struct db_doc *d)
     return CD_OK;
 }
 
-cd_err db_doc_insert(db_pool *pool, const struct db_doc *d)
+/* gen: NULL, or the auth_gen the owner's account must still have. */
+static cd_err doc_insert(db_pool *pool, const struct db_doc *d, const uint32_t *gen)
 {
     struct op op;
     MYSQL_STMT *st = NULL;
-    MYSQL_BIND in[7];
+    MYSQL_BIND in[8];
+    MYSQL_BIND *b = in;
     cd_err err;
 
     err = doc_check(d);
@@ -1019,21 +1035,38 @@ cd_err db_doc_insert(db_pool *pool, const struct db_doc *d)
     err = op_begin(pool, &op);
     if (err != CD_OK)
         return err;
-    err = op_stmt(&op, ST_DOC_INSERT, &st);
+    err = op_stmt(&op, gen != NULL ? ST_DOC_INSERT_IF_GEN : ST_DOC_INSERT, &st);
     if (err != CD_OK)
         goto out;
     memset(in, 0, sizeof(in));
-    bind_in_u64(&in[0], &d->owner_id);
-    bind_in_i64(&in[1], &d->record_id);
-    bind_in_u64(&in[2], &d->version);
-    bind_in_blob(&in[3], d->wrapped_dk, sizeof(d->wrapped_dk));
-    bind_in_blob(&in[4], d->ctype_ct, d->ctype_ct_len);
-    bind_in_blob(&in[5], d->content_ct, d->content_ct_len);
-    bind_in_u64(&in[6], &d->size);
+    if (gen == NULL)
+        bind_in_u64(b++, &d->owner_id);
+    bind_in_i64(b++, &d->record_id);
+    bind_in_u64(b++, &d->version);
+    bind_in_blob(b++, d->wrapped_dk, sizeof(d->wrapped_dk));
+    bind_in_blob(b++, d->ctype_ct, d->ctype_ct_len);
+    bind_in_blob(b++, d->content_ct, d->content_ct_len);
+    bind_in_u64(b++, &d->size);
+    if (gen != NULL) {
+        bind_in_u64(b++, &d->owner_id);
+        bind_in_u32(b++, gen);
+    }
     err = op_exec(&op, st, in, "doc insert");
+    if (err == CD_OK && gen != NULL && mysql_stmt_affected_rows(st) != 1)
+        err = CD_ERR_AUTH; /* the account changed or is gone: nothing inserted */
 out:
     op_end(&op);
     return err;
+}
+
+cd_err db_doc_insert(db_pool *pool, const struct db_doc *d)
+{
+    return doc_insert(pool, d, NULL);
+}
+
+cd_err db_doc_insert_if_gen(db_pool *pool, const struct db_doc *d, uint32_t auth_gen)
+{
+    return doc_insert(pool, d, &auth_gen);
 }
 
 cd_err db_doc_replace(db_pool *pool, const struct db_doc *d, uint64_t expected_version)
@@ -1077,11 +1110,13 @@ out:
     return err;
 }
 
-cd_err db_doc_get(db_pool *pool, uint64_t owner_id, int64_t record_id, struct db_doc *out)
+/* gen: NULL, or the auth_gen the owner's account must still have. */
+static cd_err doc_get(db_pool *pool, uint64_t owner_id, const uint32_t *gen, int64_t record_id,
+                      struct db_doc *out)
 {
     struct op op;
     MYSQL_STMT *st = NULL;
-    MYSQL_BIND in[2], res[7], col;
+    MYSQL_BIND in[3], res[7], col;
     struct db_doc d;
     unsigned long len[7];
     my_bool trunc[7], isnull[7];
@@ -1089,17 +1124,23 @@ cd_err db_doc_get(db_pool *pool, uint64_t owner_id, int64_t record_id, struct db
     cd_err err;
 
     memset(&d, 0, sizeof(d));
-    if (record_id < 0)
+    if (record_id < 0 && gen == NULL)
         return CD_ERR_NOT_FOUND;
     err = op_begin(pool, &op);
     if (err != CD_OK)
         return err;
-    err = op_stmt(&op, ST_DOC_GET, &st);
+    err = op_stmt(&op, gen != NULL ? ST_DOC_GET_IF_GEN : ST_DOC_GET, &st);
     if (err != CD_OK)
         goto out;
     memset(in, 0, sizeof(in));
-    bind_in_u64(&in[0], &owner_id);
-    bind_in_i64(&in[1], &record_id);
+    if (gen != NULL) {
+        bind_in_i64(&in[0], &record_id);
+        bind_in_u64(&in[1], &owner_id);
+        bind_in_u32(&in[2], gen);
+    } else {
+        bind_in_u64(&in[0], &owner_id);
+        bind_in_i64(&in[1], &record_id);
+    }
     err = op_exec(&op, st, in, "doc get");
     if (err != CD_OK)
         goto out;
@@ -1123,6 +1164,10 @@ cd_err db_doc_get(db_pool *pool, uint64_t owner_id, int64_t record_id, struct db
     if (err != CD_OK)
         goto finish;
     if (!row) {
+        err = gen != NULL ? CD_ERR_AUTH : CD_ERR_NOT_FOUND;
+        goto finish;
+    }
+    if (isnull[1] || record_id < 0) { /* the account is current; the document is not there */
         err = CD_ERR_NOT_FOUND;
         goto finish;
     }
@@ -1168,6 +1213,17 @@ out:
     free(d.content_ct);
     op_end(&op);
     return err;
+}
+
+cd_err db_doc_get(db_pool *pool, uint64_t owner_id, int64_t record_id, struct db_doc *out)
+{
+    return doc_get(pool, owner_id, NULL, record_id, out);
+}
+
+cd_err db_doc_get_if_gen(db_pool *pool, uint64_t owner_id, uint32_t auth_gen, int64_t record_id,
+                         struct db_doc *out)
+{
+    return doc_get(pool, owner_id, &auth_gen, record_id, out);
 }
 
 cd_err db_doc_version(db_pool *pool, uint64_t owner_id, int64_t record_id, uint64_t *version)

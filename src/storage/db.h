@@ -119,6 +119,13 @@ cd_err db_doc_replace(db_pool *pool, const struct db_doc *d, uint64_t expected_v
 /* Reads a document; content_ct is malloc'ed for the caller (release with
  * db_doc_release). */
 cd_err db_doc_get(db_pool *pool, uint64_t owner_id, int64_t record_id, struct db_doc *out);
+/* db_doc_insert and db_doc_get, each in one statement that also checks that
+ * the owner's account still has auth_gen (a credential checked only against
+ * a cache is confirmed by the same round trip): CD_ERR_AUTH, with nothing
+ * inserted, when the account's credentials changed or it is gone. */
+cd_err db_doc_insert_if_gen(db_pool *pool, const struct db_doc *d, uint32_t auth_gen);
+cd_err db_doc_get_if_gen(db_pool *pool, uint64_t owner_id, uint32_t auth_gen, int64_t record_id,
+                         struct db_doc *out);
 /* Current version of a document, or CD_ERR_NOT_FOUND. */
 cd_err db_doc_version(db_pool *pool, uint64_t owner_id, int64_t record_id, uint64_t *version);
 /* Deletes a document; CD_ERR_NOT_FOUND if it did not exist. */

@@ -388,6 +388,49 @@ static void check_acquire_timeout(uint64_t owner)
     assert_true(timeouts >= 1);
 }
 
+/* The _if_gen forms: the owner's auth_gen is checked in the same statement. */
+static void test_doc_if_gen(void **state)
+{
+    struct db_user u;
+    uint8_t c1[200];
+    struct db_doc d, got;
+    (void)state;
+
+    make_user(&u, 70);
+    assert_int_equal(db_user_insert(pool, &u), CD_OK); /* auth_gen 0 */
+    make_doc(&d, u.id, 5, 1, 71, c1, sizeof(c1));
+    /* A stale generation inserts nothing. */
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 1), CD_ERR_AUTH);
+    assert_int_equal(db_doc_get(pool, u.id, 5, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_ERR_EXISTS);
+
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(db_doc_get_if_gen(pool, u.id, 0, 5, &got), CD_OK);
+    assert_doc_equal(&d, &got);
+    assert_memory_equal(got.content_ct, c1, sizeof(c1));
+    db_doc_release(&got);
+    assert_int_equal(db_doc_get_if_gen(pool, u.id, 0, 6, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_get_if_gen(pool, u.id, 0, -1, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_get_if_gen(pool, u.id, 1, 5, &got), CD_ERR_AUTH);
+    assert_int_equal(db_doc_get_if_gen(pool, u.id, 1, 6, &got), CD_ERR_AUTH);
+
+    /* After a credential change the old generation is refused, the new one works. */
+    assert_int_equal(db_user_update_credentials(pool, &u, 0), CD_OK); /* auth_gen 1 */
+    assert_int_equal(db_doc_get_if_gen(pool, u.id, 0, 5, &got), CD_ERR_AUTH);
+    assert_int_equal(db_doc_get_if_gen(pool, u.id, 1, 5, &got), CD_OK);
+    db_doc_release(&got);
+    make_doc(&d, u.id, 6, 1, 72, c1, sizeof(c1));
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_ERR_AUTH);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 1), CD_OK);
+
+    /* A deleted account: refused, whatever the generation. */
+    assert_int_equal(db_user_delete(pool, u.id), CD_OK);
+    assert_int_equal(db_doc_get_if_gen(pool, u.id, 1, 5, &got), CD_ERR_AUTH);
+    make_doc(&d, u.id, 7, 1, 73, c1, sizeof(c1));
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 1), CD_ERR_AUTH);
+}
+
 static void test_doc_large(void **state)
 {
     uint64_t owner = insert_user(11);
@@ -709,10 +752,15 @@ static void test_reconnect(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest phase1[] = {
-        cmocka_unit_test(test_migrate),  cmocka_unit_test(test_user),
-        cmocka_unit_test(test_doc),      cmocka_unit_test(test_doc_large),
-        cmocka_unit_test(test_doc_list), cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_tls),      cmocka_unit_test(test_persist_prepare),
+        cmocka_unit_test(test_migrate),
+        cmocka_unit_test(test_user),
+        cmocka_unit_test(test_doc),
+        cmocka_unit_test(test_doc_if_gen),
+        cmocka_unit_test(test_doc_large),
+        cmocka_unit_test(test_doc_list),
+        cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_persist_prepare),
     };
     const struct CMUnitTest phase2[] = {
         cmocka_unit_test(test_persist_check),
