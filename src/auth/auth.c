@@ -274,7 +274,8 @@ static struct auth_cache_entry *auth_bucket(const auth *a, const uint8_t key[CRY
 }
 
 /* A hit needs the same key, the same account and the same auth_gen as the
- * row just read, and an unexpired entry. */
+ * row just read (row NULL: any, to be confirmed by the caller), and an
+ * unexpired entry. */
 static bool auth_cache_get(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], const struct db_user *row,
                            struct auth_principal *out)
 {
@@ -287,7 +288,8 @@ static bool auth_cache_get(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], const 
         struct auth_cache_entry *e = &b[i];
         if (e->expires == 0 || !crypto_equal(e->key, key, CRYPTO_HASH_BYTES))
             continue;
-        if (e->expires <= now || e->user_id != row->id || e->auth_gen != row->auth_gen) {
+        if (e->expires <= now ||
+            (row != NULL && (e->user_id != row->id || e->auth_gen != row->auth_gen))) {
             crypto_wipe(e, sizeof(*e)); /* stale: drop it */
             continue;
         }
@@ -434,6 +436,20 @@ static cd_err auth_derive(auth *a, const char *pw, size_t pwlen,
     rc = crypto_password_derive(pw, pwlen, salt, params, verifier, pwkey);
     sem_post(&a->hash_slots);
     atomic_fetch_add(&a->hashes, 1);
+    return rc;
+}
+
+cd_err auth_login_cached(auth *a, const struct auth_credentials *c, struct auth_principal *out)
+{
+    uint8_t key[CRYPTO_HASH_BYTES];
+    cd_err rc;
+
+    if (!validate_username(c->user, c->user_len) || !validate_password(c->pass, c->pass_len))
+        return CD_ERR_NOT_FOUND;
+    rc = auth_cache_key(a, c, key);
+    if (rc == CD_OK && !auth_cache_get(a, key, NULL, out))
+        rc = CD_ERR_NOT_FOUND;
+    crypto_wipe(key, sizeof(key));
     return rc;
 }
 

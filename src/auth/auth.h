@@ -72,6 +72,15 @@ void auth_credentials_wipe(struct auth_credentials *c);
 cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_principal *out,
                   unsigned *retry_after_s);
 
+/* The cache alone, without the database: CD_OK when these credentials were
+ * verified recently (the entry's idle TTL and max age hold). The principal is
+ * NOT confirmed: the account may have changed on another replica since.
+ * The caller must confirm out->auth_gen in the same database statement that
+ * uses the principal (db_doc_get_if_gen, db_doc_insert_if_gen), and on
+ * CD_ERR_AUTH from it fall back to auth_login, which reads the account and
+ * drops the stale entry. CD_ERR_NOT_FOUND: not cached; use auth_login. */
+cd_err auth_login_cached(auth *a, const struct auth_credentials *c, struct auth_principal *out);
+
 /* Argon2id computations run so far (verifications, dummy work for unknown
  * users, new and changed passwords): steady-state traffic should not move it. */
 uint64_t auth_hash_count(const auth *a);

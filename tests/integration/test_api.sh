@@ -12,7 +12,9 @@ SRC=${CONFIDOC_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 
 WORK=$(mktemp -d /tmp/confidoc-api-test.XXXXXX)
 chmod 755 "$WORK"
+B_PID=
 cleanup() {
+    [ -n "$B_PID" ] && kill -KILL "$B_PID" 2>/dev/null
     api_kill
     mariadb_stop "$WORK/db" >/dev/null 2>&1
     rm -rf "$WORK"
@@ -191,6 +193,41 @@ req api_curl GET "$U/users/create_account" -u dave:davepassword
 t_eq "a deleted username can be taken again" "$STATUS" 201
 req api_curl GET "$U/documents/1" -u dave:davepassword
 t_eq "the new account sees none of the old documents" "$STATUS" 404
+
+echo "# two replicas on one database: a credential cached on B is re-checked after a change on A"
+A_PID=$API_PID A_PORT=$API_PORT A_URL=$API_URL A_LOG=$API_LOG
+mkdir -p "$WORK/api2"
+cp "$WORK/api/master.key" "$WORK/api2/master.key"
+API_PORT=
+api_start "$WORK/api2" "$WORK/certs" "auth_cache_ttl = 60" || exit 1
+B_PID=$API_PID B=$API_URL
+API_PID=$A_PID API_PORT=$A_PORT API_URL=$A_URL API_LOG=$A_LOG
+ERIN=(-u erin:erinpassword)
+JSON=(-H "Content-Type: application/json")
+api_curl -s -o /dev/null "${ERIN[@]}" "$U/users/create_account"
+req api_curl POST "$B/documents/create_document" "${ERIN[@]}" "${JSON[@]}" -d '{"record_id":1,"content":"erin one"}'
+t_eq "replica B creates a document" "$STATUS" 200
+req api_curl GET "$B/documents/1" "${ERIN[@]}"
+t_eq "replica B reads it (the credential is cached on B)" "$(jq -r .content <<<"$BODY")" "erin one"
+req api_curl POST "$U/users/me/password" "${ERIN[@]}" "${JSON[@]}" -d '{"new_password":"erinnewpassword"}'
+t_eq "password changed on replica A" "$STATUS" 204
+req api_curl GET "$B/documents/1" "${ERIN[@]}"
+t_eq "replica B refuses the old password at once (get)" "$STATUS" 401
+req api_curl GET "$B/documents/1/content" "${ERIN[@]}"
+t_eq "replica B refuses the old password at once (content)" "$STATUS" 401
+req api_curl POST "$B/documents/create_document" "${ERIN[@]}" "${JSON[@]}" -d '{"record_id":2,"content":"erin two"}'
+t_eq "replica B refuses the old password at once (create)" "$STATUS" 401
+req api_curl GET "$U/documents/2" -u erin:erinnewpassword
+t_eq "nothing was stored under the old password" "$STATUS" 404
+req api_curl GET "$B/documents/1" -u erin:erinnewpassword
+t_eq "replica B accepts the new password" "$(jq -r .content <<<"$BODY")" "erin one"
+req api_curl DELETE "$U/users/me" -u erin:erinnewpassword
+t_eq "account deleted on replica A" "$STATUS" 204
+req api_curl GET "$B/documents/1" -u erin:erinnewpassword
+t_eq "replica B refuses the deleted account at once" "$STATUS" 401
+kill -TERM "$B_PID" 2>/dev/null
+wait "$B_PID" 2>/dev/null
+B_PID=
 
 echo "# transport"
 t_true "a client without a certificate is refused" bash -c "! curl -s --max-time 5 --cacert $WORK/certs/ca.crt $U/healthz"
