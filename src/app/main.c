@@ -207,6 +207,15 @@ int main(int argc, char **argv)
             goto out;
         sleep(1);
     }
+    {
+        unsigned opened = 0;
+
+        rc = db_pool_warm(db, &opened);
+        if (rc != CD_OK)
+            log_warnx("database pool: %u connections opened at start-up, then: %s (the rest "
+                      "open on demand)",
+                      opened, cd_strerror(rc));
+    }
 
     struct ratelimit_config rcfg = {
         .limit = cfg.rate_limit,

@@ -319,6 +319,36 @@ static void ms_deadline(struct timespec *ts, unsigned ms)
     }
 }
 
+cd_err db_pool_warm(db_pool *p, unsigned *opened)
+{
+    unsigned n = 0;
+    cd_err err = CD_OK;
+
+    for (unsigned i = 0; i < p->cfg.pool_size; i++) {
+        struct db_conn *c = &p->conns[i];
+        bool mine;
+
+        pthread_mutex_lock(&p->mu);
+        mine = !c->busy && c->my == NULL;
+        if (mine)
+            c->busy = true;
+        pthread_mutex_unlock(&p->mu);
+        if (!mine)
+            continue;
+        err = conn_open(p, c);
+        pthread_mutex_lock(&p->mu);
+        c->busy = false;
+        pthread_cond_signal(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (err != CD_OK)
+            break;
+        n++;
+    }
+    if (opened != NULL)
+        *opened = n;
+    return err;
+}
+
 /* Takes a free connection (an open one if possible), waiting at most
  * acquire_timeout_ms, and makes sure it is open and alive. */
 static cd_err op_begin(db_pool *p, struct op *op)

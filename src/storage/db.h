@@ -46,6 +46,11 @@ void db_pool_free(db_pool *pool);
 /* Applies the schema migrations not yet applied (serialised across replicas by
  * a named lock). Run once at start. */
 cd_err db_migrate(db_pool *pool);
+/* Opens every closed connection of the pool now, so that the first burst of
+ * requests does not pay for dozens of TLS handshakes and logins at once.
+ * Stops at the first failure (the pool still opens connections on demand);
+ * *opened (may be NULL) counts the connections opened. */
+cd_err db_pool_warm(db_pool *pool, unsigned *opened);
 /* Checks that a connection works (readiness). */
 cd_err db_ping(db_pool *pool);
 /* Returns the schema version applied (for tests and /readyz). */

@@ -388,6 +388,24 @@ static void check_acquire_timeout(uint64_t owner)
     assert_true(timeouts >= 1);
 }
 
+/* Warming opens every closed connection once. */
+static void test_warm(void **state)
+{
+    struct db_config c = base_config();
+    db_pool *p = NULL;
+    unsigned opened = 99;
+    (void)state;
+
+    c.pool_size = 3;
+    assert_int_equal(db_pool_new(&c, &p), CD_OK);
+    assert_int_equal(db_pool_warm(p, &opened), CD_OK);
+    assert_int_equal(opened, 3);
+    assert_int_equal(db_pool_warm(p, &opened), CD_OK);
+    assert_int_equal(opened, 0);
+    assert_int_equal(db_ping(p), CD_OK);
+    db_pool_free(p);
+}
+
 /* The _if_gen forms: the owner's auth_gen is checked in the same statement. */
 static void test_doc_if_gen(void **state)
 {
@@ -752,15 +770,11 @@ static void test_reconnect(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest phase1[] = {
-        cmocka_unit_test(test_migrate),
-        cmocka_unit_test(test_user),
-        cmocka_unit_test(test_doc),
-        cmocka_unit_test(test_doc_if_gen),
-        cmocka_unit_test(test_doc_large),
-        cmocka_unit_test(test_doc_list),
-        cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_tls),
-        cmocka_unit_test(test_persist_prepare),
+        cmocka_unit_test(test_migrate),  cmocka_unit_test(test_user),
+        cmocka_unit_test(test_doc),      cmocka_unit_test(test_doc_if_gen),
+        cmocka_unit_test(test_warm),     cmocka_unit_test(test_doc_large),
+        cmocka_unit_test(test_doc_list), cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_tls),      cmocka_unit_test(test_persist_prepare),
     };
     const struct CMUnitTest phase2[] = {
         cmocka_unit_test(test_persist_check),
