@@ -370,13 +370,27 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 struct owned_body {
     uint8_t *p;
     size_t n;
+    void (*on_done)(void *cls);
+    void *on_done_cls;
 };
 
 static void free_owned_body(void *cls)
 {
     struct owned_body *ob = cls;
     wipe_free(ob->p, ob->n);
+    if (ob->on_done != NULL)
+        ob->on_done(ob->on_done_cls);
     free(ob);
+}
+
+/* Calls the handler's on_done hook if it has not been handed over. */
+static void response_done(struct http_response *resp)
+{
+    void (*fn)(void *) = resp->on_done;
+
+    resp->on_done = NULL;
+    if (fn != NULL)
+        fn(resp->on_done_cls);
 }
 
 static int add_common_headers(struct MHD_Response *r, const char *content_type)
@@ -432,11 +446,16 @@ static enum MHD_Result queue_handler_response(struct MHD_Connection *conn, struc
             goto internal;
         ob->p = resp->body;
         ob->n = resp->body_len;
+        ob->on_done = NULL;
         r = MHD_create_response_from_buffer_with_free_callback_cls(ob->n, ob->p, free_owned_body,
                                                                    ob);
         if (r == NULL)
             goto internal;
-        resp->body = NULL; /* owned by r now, via ob */
+        /* Owned by r now, via ob, with the hook. */
+        ob->on_done = resp->on_done;
+        ob->on_done_cls = resp->on_done_cls;
+        resp->on_done = NULL;
+        resp->body = NULL;
         ob = NULL;
     } else {
         r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -458,6 +477,7 @@ static enum MHD_Result queue_handler_response(struct MHD_Connection *conn, struc
         rq->bytes_out = resp->body_len;
     }
     MHD_destroy_response(r);
+    response_done(resp); /* no body: done now */
     return ret;
 
 bad_header:
@@ -471,6 +491,7 @@ internal:
         wipe_free(resp->body, resp->body_len);
         resp->body = NULL;
     }
+    response_done(resp);
     return queue_error(conn, rq, 500, ERR_INTERNAL, 0);
 }
 

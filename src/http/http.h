@@ -78,6 +78,12 @@ struct http_response {
         headers[HTTP_MAX_RESPONSE_HEADERS]; /* static strings or copied by the server */
     size_t n_headers;
     const char *route; /* route pattern for the access log, e.g. "/documents/{record_id}" */
+    /* Optional: called exactly once when the server is done with the body (sent
+     * and freed, or dropped), from whichever thread that happens on; also when
+     * there is no body. Lets a handler hold a resource for as long as its
+     * answer lives (e.g. a large-transfer slot). */
+    void (*on_done)(void *cls);
+    void *on_done_cls;
     /* Private to http_response_header: the copies its headers point into. */
     char header_store[HTTP_MAX_RESPONSE_HEADERS][HTTP_RESPONSE_HEADER_STORE];
 };

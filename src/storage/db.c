@@ -73,16 +73,19 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_DOC_UPDATE] = "UPDATE documents SET version = ?, wrapped_dk = ?, ctype_ct = ?,"
                       " content_ct = ?, size = ?, updated_at = UTC_TIMESTAMP(6)"
                       " WHERE owner_id = ? AND record_id = ? AND version = ?",
-    [ST_DOC_GET] = "SELECT version, wrapped_dk, ctype_ct, content_ct, size, " TS_US(
-        "created_at") ", " TS_US("updated_at") " FROM documents WHERE owner_id = ? AND"
-                                               " record_id = ?",
+    /* The content only when at most ? bytes long; its length always. */
+    [ST_DOC_GET] = "SELECT version, wrapped_dk, ctype_ct, IF(LENGTH(content_ct) <= ?, content_ct,"
+                   " NULL), LENGTH(content_ct), size, " TS_US("created_at") ", " TS_US(
+                       "updated_at") " FROM documents WHERE owner_id = ? AND"
+                                     " record_id = ?",
     /* The same columns, and one row only while the owner's auth_gen is the
      * given one (document columns NULL when there is no such document). */
     [ST_DOC_GET_IF_GEN] =
-        "SELECT d.version, d.wrapped_dk, d.ctype_ct, d.content_ct, d.size, " TS_US(
-            "d.created_at") ", " TS_US("d.updated_at") " FROM users u LEFT JOIN documents d ON"
-                                                       " d.owner_id = u.id AND d.record_id = ?"
-                                                       " WHERE u.id = ? AND u.auth_gen = ?",
+        "SELECT d.version, d.wrapped_dk, d.ctype_ct, IF(LENGTH(d.content_ct) <= ?, d.content_ct,"
+        " NULL), LENGTH(d.content_ct), d.size, " TS_US("d.created_at") ", " TS_US(
+            "d.updated_at") " FROM users u LEFT JOIN documents d ON"
+                            " d.owner_id = u.id AND d.record_id = ?"
+                            " WHERE u.id = ? AND u.auth_gen = ?",
     [ST_DOC_VERSION] = "SELECT version FROM documents WHERE owner_id = ? AND record_id = ?",
     [ST_DOC_DELETE] = "DELETE FROM documents WHERE owner_id = ? AND record_id = ?",
     [ST_DOC_LIST] = "SELECT record_id, version, wrapped_dk, ctype_ct, size, " TS_US(
@@ -136,18 +139,27 @@ static const struct migration migrations[] = {
 
 /* ---- pool ---- */
 
+/* Connector/C keeps each connection's network buffer at the largest packet it
+ * ever carried. Documents above DB_INLINE_CONTENT_MAX therefore move only
+ * through a few connections of their own (the large lane), so the others stay
+ * small whatever the traffic. */
+enum { LANE_SMALL, LANE_LARGE, LANE__COUNT };
+
 struct db_conn {
     MYSQL *my; /* NULL while closed */
     MYSQL_STMT *st[ST__COUNT];
     bool busy;
+    unsigned lane; /* LANE_SMALL or LANE_LARGE */
 };
 
 struct db_pool {
     struct db_config cfg; /* strings point to the copies below */
     char *host, *database, *user, *password, *tls_ca, *tls_cert, *tls_key;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct db_conn *conns;
+    pthread_cond_t cv[LANE__COUNT];
+    struct db_conn *conns; /* small lane first, then the large lane */
+    unsigned n_conns;
+    unsigned lane_first[LANE__COUNT], lane_n[LANE__COUNT];
 };
 
 /* One operation's hold on a connection. */
@@ -324,7 +336,7 @@ cd_err db_pool_warm(db_pool *p, unsigned *opened)
     unsigned n = 0;
     cd_err err = CD_OK;
 
-    for (unsigned i = 0; i < p->cfg.pool_size; i++) {
+    for (unsigned i = 0; i < p->n_conns; i++) {
         struct db_conn *c = &p->conns[i];
         bool mine;
 
@@ -338,7 +350,7 @@ cd_err db_pool_warm(db_pool *p, unsigned *opened)
         err = conn_open(p, c);
         pthread_mutex_lock(&p->mu);
         c->busy = false;
-        pthread_cond_signal(&p->cv);
+        pthread_cond_signal(&p->cv[c->lane]);
         pthread_mutex_unlock(&p->mu);
         if (err != CD_OK)
             break;
@@ -351,17 +363,19 @@ cd_err db_pool_warm(db_pool *p, unsigned *opened)
 
 /* Takes a free connection (an open one if possible), waiting at most
  * acquire_timeout_ms, and makes sure it is open and alive. */
-static cd_err op_begin(db_pool *p, struct op *op)
+static cd_err op_begin_lane(db_pool *p, struct op *op, unsigned lane)
 {
     struct db_conn *c = NULL;
     struct timespec dl;
     cd_err err;
     int rc = 0;
 
+    if (p->lane_n[lane] == 0)
+        lane = LANE_SMALL;
     ms_deadline(&dl, p->cfg.acquire_timeout_ms);
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        for (unsigned i = 0; i < p->cfg.pool_size; i++) {
+        for (unsigned i = p->lane_first[lane]; i < p->lane_first[lane] + p->lane_n[lane]; i++) {
             if (p->conns[i].busy)
                 continue;
             if (c == NULL || (c->my == NULL && p->conns[i].my != NULL))
@@ -369,7 +383,7 @@ static cd_err op_begin(db_pool *p, struct op *op)
         }
         if (c != NULL || rc == ETIMEDOUT)
             break;
-        rc = pthread_cond_timedwait(&p->cv, &p->mu, &dl);
+        rc = pthread_cond_timedwait(&p->cv[lane], &p->mu, &dl);
         if (rc != 0 && rc != ETIMEDOUT)
             break;
     }
@@ -400,9 +414,14 @@ static cd_err op_begin(db_pool *p, struct op *op)
 fail:
     pthread_mutex_lock(&p->mu);
     c->busy = false;
-    pthread_cond_signal(&p->cv);
+    pthread_cond_signal(&p->cv[c->lane]);
     pthread_mutex_unlock(&p->mu);
     return err;
+}
+
+static cd_err op_begin(db_pool *p, struct op *op)
+{
+    return op_begin_lane(p, op, LANE_SMALL);
 }
 
 static void op_end(struct op *op)
@@ -413,7 +432,7 @@ static void op_end(struct op *op)
         conn_close(op->c);
     pthread_mutex_lock(&p->mu);
     op->c->busy = false;
-    pthread_cond_signal(&p->cv);
+    pthread_cond_signal(&p->cv[op->c->lane]);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -577,7 +596,7 @@ cd_err db_pool_new(const struct db_config *cfg, db_pool **out)
 
     if (cfg == NULL || cfg->host == NULL || cfg->database == NULL || cfg->user == NULL ||
         cfg->tls_ca == NULL || cfg->tls_cert == NULL || cfg->tls_key == NULL ||
-        cfg->pool_size == 0 || cfg->pool_size > DB_POOL_MAX) {
+        cfg->pool_size == 0 || cfg->pool_size > DB_POOL_MAX || cfg->large_pool_size > DB_POOL_MAX) {
         log_errorx("db: incomplete configuration");
         return CD_ERR_CONFIG;
     }
@@ -597,11 +616,18 @@ cd_err db_pool_new(const struct db_config *cfg, db_pool **out)
     p->tls_ca = dup_opt(cfg->tls_ca, &ok);
     p->tls_cert = dup_opt(cfg->tls_cert, &ok);
     p->tls_key = dup_opt(cfg->tls_key, &ok);
-    p->conns = calloc(cfg->pool_size, sizeof(*p->conns));
+    p->n_conns = cfg->pool_size + cfg->large_pool_size;
+    p->lane_first[LANE_SMALL] = 0;
+    p->lane_n[LANE_SMALL] = cfg->pool_size;
+    p->lane_first[LANE_LARGE] = cfg->pool_size;
+    p->lane_n[LANE_LARGE] = cfg->large_pool_size;
+    p->conns = calloc(p->n_conns, sizeof(*p->conns));
     if (!ok || p->conns == NULL) {
         err = CD_ERR_NOMEM;
         goto fail;
     }
+    for (unsigned i = cfg->pool_size; i < p->n_conns; i++)
+        p->conns[i].lane = LANE_LARGE;
     p->cfg.host = p->host;
     p->cfg.database = p->database;
     p->cfg.user = p->user;
@@ -614,14 +640,21 @@ cd_err db_pool_new(const struct db_config *cfg, db_pool **out)
         goto fail;
     }
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (pthread_cond_init(&p->cv, &ca) != 0) {
+    if (pthread_cond_init(&p->cv[LANE_SMALL], &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        err = CD_ERR_NOMEM;
+        goto fail;
+    }
+    if (pthread_cond_init(&p->cv[LANE_LARGE], &ca) != 0) {
+        pthread_cond_destroy(&p->cv[LANE_SMALL]);
         pthread_condattr_destroy(&ca);
         err = CD_ERR_NOMEM;
         goto fail;
     }
     pthread_condattr_destroy(&ca);
     if (pthread_mutex_init(&p->mu, NULL) != 0) {
-        pthread_cond_destroy(&p->cv);
+        pthread_cond_destroy(&p->cv[LANE_SMALL]);
+        pthread_cond_destroy(&p->cv[LANE_LARGE]);
         err = CD_ERR_NOMEM;
         goto fail;
     }
@@ -646,10 +679,11 @@ void db_pool_free(db_pool *pool)
 {
     if (pool == NULL)
         return;
-    for (unsigned i = 0; i < pool->cfg.pool_size; i++)
+    for (unsigned i = 0; i < pool->n_conns; i++)
         conn_close(&pool->conns[i]);
     pthread_mutex_destroy(&pool->mu);
-    pthread_cond_destroy(&pool->cv);
+    pthread_cond_destroy(&pool->cv[LANE_SMALL]);
+    pthread_cond_destroy(&pool->cv[LANE_LARGE]);
     if (pool->password != NULL)
         explicit_bzero(pool->password, strlen(pool->password));
     free(pool->host);
@@ -1050,6 +1084,11 @@ static cd_err doc_check(const struct db_doc *d)
     return CD_OK;
 }
 
+static unsigned doc_lane(size_t content_ct_len)
+{
+    return content_ct_len > DB_INLINE_CONTENT_MAX ? LANE_LARGE : LANE_SMALL;
+}
+
 /* gen: NULL, or the auth_gen the owner's account must still have. */
 static cd_err doc_insert(db_pool *pool, const struct db_doc *d, const uint32_t *gen)
 {
@@ -1062,7 +1101,7 @@ static cd_err doc_insert(db_pool *pool, const struct db_doc *d, const uint32_t *
     err = doc_check(d);
     if (err != CD_OK)
         return err;
-    err = op_begin(pool, &op);
+    err = op_begin_lane(pool, &op, doc_lane(d->content_ct_len));
     if (err != CD_OK)
         return err;
     err = op_stmt(&op, gen != NULL ? ST_DOC_INSERT_IF_GEN : ST_DOC_INSERT, &st);
@@ -1111,7 +1150,7 @@ cd_err db_doc_replace(db_pool *pool, const struct db_doc *d, uint64_t expected_v
         return err;
     if (expected_version == UINT64_MAX || d->version != expected_version + 1)
         return CD_ERR_INVALID;
-    err = op_begin(pool, &op);
+    err = op_begin_lane(pool, &op, doc_lane(d->content_ct_len));
     if (err != CD_OK)
         return err;
     err = op_stmt(&op, ST_DOC_UPDATE, &st);
@@ -1142,34 +1181,37 @@ out:
 
 /* gen: NULL, or the auth_gen the owner's account must still have. */
 static cd_err doc_get(db_pool *pool, uint64_t owner_id, const uint32_t *gen, int64_t record_id,
-                      struct db_doc *out)
+                      size_t max_content, struct db_doc *out)
 {
     struct op op;
     MYSQL_STMT *st = NULL;
-    MYSQL_BIND in[3], res[7], col;
+    MYSQL_BIND in[4], res[8], col;
     struct db_doc d;
-    unsigned long len[7];
-    my_bool trunc[7], isnull[7];
+    unsigned long len[8];
+    my_bool trunc[8], isnull[8];
+    uint64_t max = max_content > DB_CONTENT_MAX ? DB_CONTENT_MAX : max_content, clen = 0;
     bool row = false;
     cd_err err;
 
     memset(&d, 0, sizeof(d));
     if (record_id < 0 && gen == NULL)
         return CD_ERR_NOT_FOUND;
-    err = op_begin(pool, &op);
+    /* Only a caller ready for large content uses the large lane. */
+    err = op_begin_lane(pool, &op, doc_lane(max));
     if (err != CD_OK)
         return err;
     err = op_stmt(&op, gen != NULL ? ST_DOC_GET_IF_GEN : ST_DOC_GET, &st);
     if (err != CD_OK)
         goto out;
     memset(in, 0, sizeof(in));
+    bind_in_u64(&in[0], &max);
     if (gen != NULL) {
-        bind_in_i64(&in[0], &record_id);
-        bind_in_u64(&in[1], &owner_id);
-        bind_in_u32(&in[2], gen);
-    } else {
-        bind_in_u64(&in[0], &owner_id);
         bind_in_i64(&in[1], &record_id);
+        bind_in_u64(&in[2], &owner_id);
+        bind_in_u32(&in[3], gen);
+    } else {
+        bind_in_u64(&in[1], &owner_id);
+        bind_in_i64(&in[2], &record_id);
     }
     err = op_exec(&op, st, in, "doc get");
     if (err != CD_OK)
@@ -1183,9 +1225,10 @@ static cd_err doc_get(db_pool *pool, uint64_t owner_id, const uint32_t *gen, int
     bind_out_blob(&res[2], d.ctype_ct, sizeof(d.ctype_ct), &len[2], &trunc[2], &isnull[2]);
     /* Content: length only here, then fetched whole into a buffer of that size. */
     bind_out_blob(&res[3], NULL, 0, &len[3], &trunc[3], &isnull[3]);
-    bind_out_u64(&res[4], &d.size);
-    bind_out_i64(&res[5], &d.created_us);
-    bind_out_i64(&res[6], &d.updated_us);
+    bind_out_u64(&res[4], &clen);
+    bind_out_u64(&res[5], &d.size);
+    bind_out_i64(&res[6], &d.created_us);
+    bind_out_i64(&res[7], &d.updated_us);
     if (mysql_stmt_bind_result(st, res)) {
         err = op_stmt_err(&op, st, "doc get");
         goto out;
@@ -1206,12 +1249,18 @@ static cd_err doc_get(db_pool *pool, uint64_t owner_id, const uint32_t *gen, int
         err = CD_ERR_INTERNAL;
         goto finish;
     }
-    if (len[3] > DB_CONTENT_MAX) {
-        log_errorx("db: document content of %lu bytes exceeds the limit", len[3]);
-        err = CD_ERR_TOO_LARGE;
+    if (len[3] > DB_CONTENT_MAX || clen > DB_CONTENT_MAX) {
+        log_errorx("db: document content of %llu bytes exceeds the limit",
+                   (unsigned long long)clen);
+        err = CD_ERR_INTERNAL;
         goto finish;
     }
     d.ctype_ct_len = len[2];
+    if (isnull[3]) { /* larger than max_content: the metadata only */
+        d.content_ct_len = (size_t)clen;
+        err = CD_ERR_TOO_LARGE;
+        goto finish;
+    }
     d.content_ct_len = len[3];
     d.content_ct = malloc(len[3] > 0 ? len[3] : 1);
     if (d.content_ct == NULL) {
@@ -1233,7 +1282,7 @@ static cd_err doc_get(db_pool *pool, uint64_t owner_id, const uint32_t *gen, int
     }
 finish:
     op_finish(&op, st);
-    if (err == CD_OK) {
+    if (err == CD_OK || err == CD_ERR_TOO_LARGE) {
         d.owner_id = owner_id;
         d.record_id = record_id;
         *out = d;
@@ -1247,13 +1296,19 @@ out:
 
 cd_err db_doc_get(db_pool *pool, uint64_t owner_id, int64_t record_id, struct db_doc *out)
 {
-    return doc_get(pool, owner_id, NULL, record_id, out);
+    return doc_get(pool, owner_id, NULL, record_id, SIZE_MAX, out);
 }
 
 cd_err db_doc_get_if_gen(db_pool *pool, uint64_t owner_id, uint32_t auth_gen, int64_t record_id,
                          struct db_doc *out)
 {
-    return doc_get(pool, owner_id, &auth_gen, record_id, out);
+    return doc_get(pool, owner_id, &auth_gen, record_id, SIZE_MAX, out);
+}
+
+cd_err db_doc_read(db_pool *pool, uint64_t owner_id, const uint32_t *auth_gen, int64_t record_id,
+                   size_t max_content, struct db_doc *out)
+{
+    return doc_get(pool, owner_id, auth_gen, record_id, max_content, out);
 }
 
 cd_err db_doc_version(db_pool *pool, uint64_t owner_id, int64_t record_id, uint64_t *version)

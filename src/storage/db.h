@@ -31,10 +31,17 @@ struct db_config {
     const char *tls_key;     /* its key */
     bool verify_server_name; /* check host against the server certificate (default true) */
     unsigned pool_size;      /* connections, >= 1 */
+    /* Further connections that alone carry documents whose ciphertext exceeds
+     * DB_INLINE_CONTENT_MAX (0: the pool carries them). Each may keep a buffer
+     * as large as the largest document it carried: this bounds that memory. */
+    unsigned large_pool_size;
     unsigned connect_timeout_s;
     unsigned io_timeout_s;       /* read/write timeout per statement */
     unsigned acquire_timeout_ms; /* wait for a free pool connection */
 };
+
+/* Documents whose ciphertext is larger travel through the large lane. */
+#define DB_INLINE_CONTENT_MAX ((size_t)64 * 1024)
 
 typedef struct db_pool db_pool;
 
@@ -131,6 +138,14 @@ cd_err db_doc_get(db_pool *pool, uint64_t owner_id, int64_t record_id, struct db
 cd_err db_doc_insert_if_gen(db_pool *pool, const struct db_doc *d, uint32_t auth_gen);
 cd_err db_doc_get_if_gen(db_pool *pool, uint64_t owner_id, uint32_t auth_gen, int64_t record_id,
                          struct db_doc *out);
+/* Reads a document whose content is sent only when its ciphertext is at most
+ * max_content bytes: otherwise CD_ERR_TOO_LARGE, with everything but the
+ * content filled in (content_ct NULL, content_ct_len its size), so that the
+ * caller can make room before asking again with a larger max_content. Reads
+ * for more than DB_INLINE_CONTENT_MAX go through the large lane. auth_gen: NULL,
+ * or as in db_doc_get_if_gen. db_doc_get and db_doc_get_if_gen read any size. */
+cd_err db_doc_read(db_pool *pool, uint64_t owner_id, const uint32_t *auth_gen, int64_t record_id,
+                   size_t max_content, struct db_doc *out);
 /* Current version of a document, or CD_ERR_NOT_FOUND. */
 cd_err db_doc_version(db_pool *pool, uint64_t owner_id, int64_t record_id, uint64_t *version);
 /* Deletes a document; CD_ERR_NOT_FOUND if it did not exist. */

@@ -475,6 +475,61 @@ static void test_doc_large(void **state)
     assert_int_equal(db_user_delete(pool, owner), CD_OK);
 }
 
+/* db_doc_read sends large content only when asked to; the large lane carries it. */
+static void test_doc_read(void **state)
+{
+    struct db_config c = base_config();
+    db_pool *p = NULL;
+    struct db_user u;
+    uint8_t *big = malloc(200 * 1024), small[100];
+    struct db_doc d, got;
+    (void)state;
+
+    assert_non_null(big);
+    c.pool_size = 1;
+    c.large_pool_size = 1;
+    assert_int_equal(db_pool_new(&c, &p), CD_OK);
+    make_user(&u, 80);
+    assert_int_equal(db_user_insert(p, &u), CD_OK);
+    make_doc(&d, u.id, 1, 1, 81, big, 200 * 1024);
+    assert_int_equal(db_doc_insert(p, &d), CD_OK); /* large lane */
+    make_doc(&d, u.id, 2, 1, 82, small, sizeof(small));
+    assert_int_equal(db_doc_insert(p, &d), CD_OK); /* small lane */
+
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(db_doc_read(p, u.id, NULL, 1, DB_INLINE_CONTENT_MAX, &got), CD_ERR_TOO_LARGE);
+    assert_null(got.content_ct);
+    assert_int_equal(got.content_ct_len, 200 * 1024);
+    assert_int_equal(got.version, 1);
+    assert_int_equal(got.size, 200 * 1024 - CRYPTO_AEAD_OVERHEAD);
+    assert_int_equal(db_doc_read(p, u.id, &u.auth_gen, 1, DB_INLINE_CONTENT_MAX, &got),
+                     CD_ERR_TOO_LARGE);
+    assert_int_equal(db_doc_read(p, u.id, NULL, 1, SIZE_MAX, &got), CD_OK);
+    assert_int_equal(got.content_ct_len, 200 * 1024);
+    assert_memory_equal(got.content_ct, big, 200 * 1024);
+    db_doc_release(&got);
+    assert_int_equal(db_doc_read(p, u.id, &u.auth_gen, 2, DB_INLINE_CONTENT_MAX, &got), CD_OK);
+    assert_memory_equal(got.content_ct, small, sizeof(small));
+    db_doc_release(&got);
+    assert_int_equal(db_doc_read(p, u.id, NULL, 3, DB_INLINE_CONTENT_MAX, &got), CD_ERR_NOT_FOUND);
+    u.auth_gen++;
+    assert_int_equal(db_doc_read(p, u.id, &u.auth_gen, 1, DB_INLINE_CONTENT_MAX, &got),
+                     CD_ERR_AUTH);
+    /* Replacing across lanes: large to small and back. */
+    make_doc(&d, u.id, 1, 2, 83, small, sizeof(small));
+    assert_int_equal(db_doc_replace(p, &d, 1), CD_OK);
+    assert_int_equal(db_doc_read(p, u.id, NULL, 1, DB_INLINE_CONTENT_MAX, &got), CD_OK);
+    db_doc_release(&got);
+    make_doc(&d, u.id, 1, 3, 84, big, 200 * 1024);
+    assert_int_equal(db_doc_replace(p, &d, 2), CD_OK);
+    assert_int_equal(db_doc_get(p, u.id, 1, &got), CD_OK);
+    assert_memory_equal(got.content_ct, big, 200 * 1024);
+    db_doc_release(&got);
+    assert_int_equal(db_user_delete(p, u.id), CD_OK);
+    db_pool_free(p);
+    free(big);
+}
+
 static void test_doc_list(void **state)
 {
     uint64_t owner = insert_user(12), other = insert_user(13);
@@ -770,11 +825,17 @@ static void test_reconnect(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest phase1[] = {
-        cmocka_unit_test(test_migrate),  cmocka_unit_test(test_user),
-        cmocka_unit_test(test_doc),      cmocka_unit_test(test_doc_if_gen),
-        cmocka_unit_test(test_warm),     cmocka_unit_test(test_doc_large),
-        cmocka_unit_test(test_doc_list), cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_tls),      cmocka_unit_test(test_persist_prepare),
+        cmocka_unit_test(test_migrate),
+        cmocka_unit_test(test_user),
+        cmocka_unit_test(test_doc),
+        cmocka_unit_test(test_doc_if_gen),
+        cmocka_unit_test(test_warm),
+        cmocka_unit_test(test_doc_read),
+        cmocka_unit_test(test_doc_large),
+        cmocka_unit_test(test_doc_list),
+        cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_persist_prepare),
     };
     const struct CMUnitTest phase2[] = {
         cmocka_unit_test(test_persist_check),
