@@ -183,6 +183,8 @@ int main(int argc, char **argv)
         .tls_key = cfg.db_tls_key,
         .verify_server_name = cfg.db_verify_server_name,
         .pool_size = cfg.db_pool_size,
+        /* One connection per large transfer the gate below lets through. */
+        .large_pool_size = cfg.max_large_transfers,
         .connect_timeout_s = cfg.db_connect_timeout,
         .io_timeout_s = cfg.db_io_timeout,
         .acquire_timeout_ms = cfg.db_acquire_timeout_ms,
@@ -257,6 +259,10 @@ int main(int argc, char **argv)
     app.rl = rl;
     app.rate_limit = cfg.rate_limit;
     app.list_page_max = cfg.list_page_max;
+    if (gate_new(cfg.max_large_transfers, &app.large) != CD_OK) {
+        log_errorx("out of memory");
+        goto out;
+    }
 
     struct http_server_config hcfg = {
         .bind_addr = cfg.listen_addr,
@@ -294,6 +300,7 @@ int main(int argc, char **argv)
     status = 0;
 out:
     http_server_stop(srv);
+    gate_free(app.large);
     auth_free(au);
     ratelimit_free(rl);
     db_pool_free(db);

@@ -12,6 +12,8 @@
 /* Content type of documents created through JSON (create_document, JSON PUT). */
 #define HD_TEXT_CTYPE "text/plain; charset=utf-8"
 #define HD_PUT_ATTEMPTS 5
+/* How long a large transfer waits for its turn before 503. */
+#define HD_LARGE_WAIT_MS 10000
 
 /* Everything a handler needs to know about the caller and the document. */
 struct hd_doc_ctx {
@@ -65,6 +67,32 @@ static bool hd_path_record_id(const struct route_match *m, struct http_response 
     return true;
 }
 
+/* Large documents (ciphertext over DB_INLINE_CONTENT_MAX) are handled at most
+ * app->max_large at once, in arrival order: each holds its ciphertext, its
+ * plaintext or answer, and a database buffer of its size; this bounds that
+ * memory (docs/performance.md). CD_ERR_LIMITED after HD_LARGE_WAIT_MS. */
+static cd_err hd_large_enter(struct hd_doc_ctx *c)
+{
+    if (c->app->large == NULL)
+        return CD_OK;
+    return gate_enter(c->app->large, HD_LARGE_WAIT_MS) == CD_OK ? CD_OK : CD_ERR_LIMITED;
+}
+
+static void hd_large_leave(void *cls)
+{
+    gate_leave(cls);
+}
+
+/* The answer holds the place until the server has sent and freed it. */
+static void hd_large_until_sent(struct hd_doc_ctx *c, bool *held)
+{
+    if (!*held)
+        return;
+    c->resp->on_done = hd_large_leave;
+    c->resp->on_done_cls = c->app->large;
+    *held = false;
+}
+
 /* Encrypts and stores a version of record_id; tries again when a concurrent
  * writer won. create_only: 409 instead of replacing. *created tells which. */
 static cd_err hd_store(struct hd_doc_ctx *c, int64_t record_id, const char *ctype,
@@ -73,12 +101,18 @@ static cd_err hd_store(struct hd_doc_ctx *c, int64_t record_id, const char *ctyp
 {
     struct db_doc d;
     size_t cap = len + CRYPTO_AEAD_OVERHEAD;
+    bool large = cap > DB_INLINE_CONTENT_MAX;
     cd_err rc = CD_ERR_CONFLICT;
 
     memset(&d, 0, sizeof(d));
+    if (large && hd_large_enter(c) != CD_OK)
+        return CD_ERR_LIMITED;
     d.content_ct = malloc(cap);
-    if (d.content_ct == NULL)
+    if (d.content_ct == NULL) {
+        if (large && c->app->large != NULL)
+            gate_leave(c->app->large);
         return CD_ERR_NOMEM;
+    }
     d.owner_id = c->p->id;
     d.record_id = record_id;
     d.size = len;
@@ -119,20 +153,33 @@ static cd_err hd_store(struct hd_doc_ctx *c, int64_t record_id, const char *ctyp
     if (rc == CD_OK)
         *version_out = d.version;
     db_doc_release(&d);
+    if (large && c->app->large != NULL)
+        gate_leave(c->app->large);
     return rc;
 }
 
-/* Reads and decrypts a document. content is malloc'ed (caller wipes and frees). */
+/* Reads and decrypts a document. content is malloc'ed (caller wipes and frees).
+ * A large document takes a large-transfer place first: *large_held tells the
+ * caller to pass it on with hd_large_until_sent (or to leave the gate). */
 static cd_err hd_load(struct hd_doc_ctx *c, int64_t record_id, struct db_doc *d, char *ctype,
-                      size_t ctype_cap, uint8_t **content, size_t *len)
+                      size_t ctype_cap, uint8_t **content, size_t *len, bool *large_held)
 {
+    const uint32_t *gen = c->unconfirmed ? &c->p->auth_gen : NULL;
     struct crypto_doc_ad ad;
     size_t ctype_len;
     uint8_t *buf;
     cd_err rc;
 
-    rc = c->unconfirmed ? db_doc_get_if_gen(c->app->db, c->p->id, c->p->auth_gen, record_id, d)
-                        : db_doc_get(c->app->db, c->p->id, record_id, d);
+    *large_held = false;
+    rc = db_doc_read(c->app->db, c->p->id, gen, record_id, DB_INLINE_CONTENT_MAX, d);
+    if (rc == CD_ERR_TOO_LARGE) {
+        /* The statement confirmed gen; now make room, then fetch it all. */
+        rc = hd_large_enter(c);
+        if (rc != CD_OK)
+            return rc;
+        *large_held = c->app->large != NULL;
+        rc = db_doc_read(c->app->db, c->p->id, gen, record_id, SIZE_MAX, d);
+    }
     if (rc != CD_OK)
         return rc;
     if (d->content_ct_len < CRYPTO_AEAD_OVERHEAD) {
@@ -214,11 +261,14 @@ static void hd_get(struct hd_doc_ctx *c, int64_t record_id)
     struct db_doc d;
     uint8_t *content = NULL;
     size_t len = 0;
+    bool large = false;
     json_t *obj;
     cd_err rc;
 
-    rc = hd_load(c, record_id, &d, ctype, sizeof(ctype), &content, &len);
+    rc = hd_load(c, record_id, &d, ctype, sizeof(ctype), &content, &len, &large);
     if (rc != CD_OK) {
+        if (large)
+            gate_leave(c->app->large);
         hd_load_failed(c, rc);
         return;
     }
@@ -236,6 +286,7 @@ static void hd_get(struct hd_doc_ctx *c, int64_t record_id)
     crypto_wipe(content, len);
     free(content);
     hd_json(c->resp, 200, obj);
+    hd_large_until_sent(c, &large);
 }
 
 /* GET /documents/{id}/content: the bytes, with the stored content type. */
@@ -245,13 +296,17 @@ static void hd_get_content(struct hd_doc_ctx *c, int64_t record_id)
     struct db_doc d;
     uint8_t *content = NULL;
     size_t len = 0;
+    bool large = false;
     cd_err rc;
 
-    rc = hd_load(c, record_id, &d, ctype, sizeof(ctype), &content, &len);
+    rc = hd_load(c, record_id, &d, ctype, sizeof(ctype), &content, &len, &large);
     if (rc != CD_OK) {
+        if (large)
+            gate_leave(c->app->large);
         hd_load_failed(c, rc);
         return;
     }
+    hd_large_until_sent(c, &large);
     c->resp->status = 200;
     c->resp->content_type = ctype; /* thread-local: valid until this thread's next request */
     c->resp->body = content;

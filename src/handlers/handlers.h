@@ -6,6 +6,7 @@
 
 #include "auth/auth.h"
 #include "common/err.h"
+#include "common/gate.h"
 #include "crypto/crypto.h"
 #include "http/http.h"
 #include "ratelimit/ratelimit.h"
@@ -21,6 +22,8 @@ struct app {
     ratelimit *rl;          /* NULL: no rate limiting */
     unsigned rate_limit;    /* requests per window, for the 429 message */
     unsigned list_page_max; /* largest page of GET /documents */
+    /* Large documents handled at once (NULL: no limit). */
+    gate *large;
     /* Client certificate subjects of the trusted proxy: only their X-Real-IP counts. */
     const char *trusted_proxies[HANDLERS_MAX_PROXIES];
     size_t n_trusted_proxies;

@@ -28,7 +28,8 @@ certs_make "$WORK/certs" || exit 1
 mariadb_start "$WORK/db" "$WORK/certs" || exit 1
 # Rate limiting has its own test; here it must not get in the way.
 export CONFIDOC_RATE_LIMIT=1000000
-api_start "$WORK/api" "$WORK/certs" "auth_cache_ttl = 60" || exit 1
+# Two large transfers at a time: the section on large documents runs more.
+api_start "$WORK/api" "$WORK/certs" "auth_cache_ttl = 60" "max_large_transfers = 2" || exit 1
 
 U=$API_URL
 BOB=(-u bobross:password123)
@@ -153,6 +154,26 @@ req api_curl DELETE "$U/documents/105" "${BOB[@]}"
 t_eq "delete is 204" "$STATUS" 204
 req api_curl DELETE "$U/documents/105" "${BOB[@]}"
 t_eq "delete again is 404" "$STATUS" 404
+
+echo "# large documents: 12 uploads and 12 downloads at once, 2 handled at a time"
+for i in $(seq 1 12); do head -c $((200000 + i * 1000)) /dev/urandom >"$WORK/big.$i"; done
+pids=()
+for i in $(seq 1 12); do
+    api_curl -s -o /dev/null -w '%{http_code}' "${BOB[@]}" -X PUT -H "Content-Type: application/octet-stream" \
+        --data-binary @"$WORK/big.$i" "$U/documents/$((500 + i))" >"$WORK/big.$i.put" &
+    pids+=($!)
+done
+wait "${pids[@]}" # not the API, which is a child of this shell too
+t_eq "all 12 large uploads are 201" "$(cat "$WORK"/big.*.put | tr -d '\n')" "$(printf '201%.0s' $(seq 1 12))"
+pids=()
+for i in $(seq 1 12); do
+    api_curl -s -o "$WORK/big.$i.back" "${BOB[@]}" "$U/documents/$((500 + i))/content" &
+    pids+=($!)
+done
+wait "${pids[@]}"
+ok=0
+for i in $(seq 1 12); do cmp -s "$WORK/big.$i" "$WORK/big.$i.back" && ok=$((ok + 1)); done
+t_eq "all 12 large downloads come back byte for byte" "$ok" 12
 
 echo "# password change and recovery"
 api_curl -s -o /dev/null -u carol:carolpassword "$U/users/create_account"
