@@ -1,6 +1,7 @@
 /* main.c: confidoc-api: configuration, start-up, signal handling and shutdown. */
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -69,6 +70,22 @@ static void harden_process(void)
     (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+/* The allocator, made predictable. By default glibc maps blocks over 128 KiB
+ * with mmap and, once such a block is freed, raises that threshold to its
+ * size (up to 32 MiB): after the first Argon2id, its 19 MiB areas come from
+ * the heap and stay there, and documents go back and forth between the two
+ * (a fresh mapping costs a page fault per 4 KiB touched). Fixed thresholds:
+ * blocks up to 4 MiB (documents, bodies) come from the heap and are reused,
+ * their number bounded by max_large_transfers and max_inflight_body_bytes
+ * (docs/performance.md); larger ones (Argon2id) are mapped and returned at
+ * once. Few arenas: each keeps its own free blocks. */
+static void tune_allocator(void)
+{
+    if (mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024) != 1 ||
+        mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024) != 1 || mallopt(M_ARENA_MAX, 4) != 1)
+        log_warnx("allocator tuning refused; large documents will cost more CPU");
+}
+
 int main(int argc, char **argv)
 {
     static struct config cfg;
@@ -114,6 +131,7 @@ int main(int argc, char **argv)
     }
     (void)log_level_parse(cfg.log_level, &level);
     log_init("confidoc-api", level);
+    tune_allocator();
 
     if (crypto_init() != CD_OK) {
         log_errorx("cannot initialise libsodium");
