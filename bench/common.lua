@@ -33,11 +33,17 @@ end
 
 function done(summary, latency, requests)
    local ok, bad = 0, 0
-   for _, t in ipairs(threads) do
-      ok = ok + t:get("ok2xx")
-      bad = bad + t:get("non2xx")
-   end
    local e = summary.errors
+   if response == nil then
+      -- A script without response(): wrk counts answers of status >= 400 itself.
+      bad = e.status
+      ok = summary.requests - bad
+   else
+      for _, t in ipairs(threads) do
+         ok = ok + t:get("ok2xx")
+         bad = bad + t:get("non2xx")
+      end
+   end
    local sock = e.connect + e.read + e.write + e.timeout
    io.write(string.format(
       "BENCH requests=%d duration_us=%d ok=%d non2xx=%d sock_errors=%d p50_us=%d p99_us=%d mean_us=%.1f max_us=%d bytes=%d\n",
