@@ -390,6 +390,11 @@ static bool auth_flight_begin(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], int
         if (!crypto_equal(a->flights[i].key, key, CRYPTO_HASH_BYTES))
             continue;
         /* Same credential in flight: wait until its slot is released. */
+        if (a->cfg.before_hash != NULL) {
+            pthread_mutex_unlock(&a->lock);
+            a->cfg.before_hash(a->cfg.hook_cls);
+            pthread_mutex_lock(&a->lock);
+        }
         while (a->flights[i].busy && crypto_equal(a->flights[i].key, key, CRYPTO_HASH_BYTES)) {
             if (pthread_cond_timedwait(&a->flight_done, &a->lock, &deadline) != 0)
                 break;
@@ -426,6 +431,8 @@ static cd_err auth_derive(auth *a, const char *pw, size_t pwlen,
     struct timespec deadline;
     cd_err rc;
 
+    if (a->cfg.before_hash != NULL)
+        a->cfg.before_hash(a->cfg.hook_cls);
     auth_wait_deadline(a, &deadline);
     while (sem_timedwait(&a->hash_slots, &deadline) != 0) {
         if (errno == EINTR)

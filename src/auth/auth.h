@@ -30,7 +30,11 @@ struct auth_config {
     unsigned cache_ttl_s;     /* an entry unused this long is dropped */
     unsigned cache_max_age_s; /* and any entry this long after its verification
                                * (0: cache_ttl_s, a fixed lifetime) */
-    bool have_escrow;         /* seal new secret keys to escrow_pk too */
+    /* Optional: called before a request starts waiting for and running an
+     * Argon2id (tens of ms), with hook_cls. */
+    void (*before_hash)(void *cls);
+    void *hook_cls;
+    bool have_escrow; /* seal new secret keys to escrow_pk too */
     uint8_t escrow_pk[CRYPTO_KEY_BYTES];
 };
 

@@ -8,14 +8,17 @@
 #include <stdlib.h>
 #include <time.h>
 
+/* Each waiter sleeps on its own condition variable, so that a leaving caller
+ * wakes exactly the one it hands its place to, not every waiter. */
 struct waiter {
     struct waiter *next;
     bool granted;
+    pthread_cond_t cv;
 };
 
 struct gate {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_condattr_t ca; /* monotonic clock, for the waiters' variables */
     unsigned free;       /* places nobody holds or has been handed */
     struct waiter *head; /* oldest waiter */
     struct waiter *tail;
@@ -23,7 +26,6 @@ struct gate {
 
 cd_err gate_new(unsigned slots, gate **out)
 {
-    pthread_condattr_t ca;
     gate *g;
 
     if (slots == 0 || out == NULL)
@@ -31,17 +33,11 @@ cd_err gate_new(unsigned slots, gate **out)
     g = calloc(1, sizeof(*g));
     if (g == NULL)
         return CD_ERR_NOMEM;
-    if (pthread_condattr_init(&ca) != 0) {
+    if (pthread_condattr_init(&g->ca) != 0) {
         free(g);
         return CD_ERR_NOMEM;
     }
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (pthread_cond_init(&g->cv, &ca) != 0) {
-        pthread_condattr_destroy(&ca);
-        free(g);
-        return CD_ERR_NOMEM;
-    }
-    pthread_condattr_destroy(&ca);
+    pthread_condattr_setclock(&g->ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&g->mu, NULL);
     g->free = slots;
     *out = g;
@@ -52,7 +48,7 @@ void gate_free(gate *g)
 {
     if (g == NULL)
         return;
-    pthread_cond_destroy(&g->cv);
+    pthread_condattr_destroy(&g->ca);
     pthread_mutex_destroy(&g->mu);
     free(g);
 }
@@ -74,7 +70,7 @@ static void unlink_waiter(gate *g, struct waiter *w)
 
 cd_err gate_enter(gate *g, unsigned timeout_ms)
 {
-    struct waiter w = {NULL, false};
+    struct waiter w;
     struct timespec dl;
     cd_err err = CD_OK;
 
@@ -91,13 +87,19 @@ cd_err gate_enter(gate *g, unsigned timeout_ms)
         dl.tv_sec++;
         dl.tv_nsec -= 1000000000L;
     }
+    w.next = NULL;
+    w.granted = false;
+    if (pthread_cond_init(&w.cv, &g->ca) != 0) {
+        pthread_mutex_unlock(&g->mu);
+        return CD_ERR_TIMEOUT; /* cannot wait */
+    }
     if (g->tail != NULL)
         g->tail->next = &w;
     else
         g->head = &w;
     g->tail = &w;
     while (!w.granted) {
-        int rc = pthread_cond_timedwait(&g->cv, &g->mu, &dl);
+        int rc = pthread_cond_timedwait(&w.cv, &g->mu, &dl);
 
         if (rc != 0 && rc != EINTR && !w.granted) {
             unlink_waiter(g, &w);
@@ -106,6 +108,7 @@ cd_err gate_enter(gate *g, unsigned timeout_ms)
         }
     }
     pthread_mutex_unlock(&g->mu);
+    pthread_cond_destroy(&w.cv);
     return err;
 }
 
@@ -121,7 +124,7 @@ void gate_leave(gate *g)
             g->tail = NULL;
         w->next = NULL;
         w->granted = true; /* the place passes to it directly */
-        pthread_cond_broadcast(&g->cv);
+        pthread_cond_signal(&w->cv);
     } else {
         g->free++;
     }

@@ -50,6 +50,7 @@ static const struct config_key config_keys[] = {
     UL(max_header_bytes, 1024, 1UL << 20, "16384"),
     UL(max_inflight_body_bytes, 1UL << 20, 1UL << 40, "268435456"),
     U(max_large_transfers, 1, 1024, "8"),
+    U(max_active_requests, 0, 100000, "0"),
     U(max_connections, 1, 10000, "512"),
     U(connection_timeout, 1, 3600, "30"),
     U(drain_timeout, 0, 600, "10"),

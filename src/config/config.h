@@ -40,6 +40,7 @@ struct config {
     unsigned auth_cache_ttl;
     unsigned auth_cache_max_age;
     unsigned max_large_transfers;
+    unsigned max_active_requests;
     /* database */
     char db_host[CONFIG_STR_MAX];
     unsigned db_port;

@@ -73,6 +73,7 @@ static bool hd_path_record_id(const struct route_match *m, struct http_response 
  * memory (docs/performance.md). CD_ERR_LIMITED after HD_LARGE_WAIT_MS. */
 static cd_err hd_large_enter(struct hd_doc_ctx *c)
 {
+    hd_active_leave(c->app); /* large transfers are bounded by their own gate */
     if (c->app->large == NULL)
         return CD_OK;
     return gate_enter(c->app->large, HD_LARGE_WAIT_MS) == CD_OK ? CD_OK : CD_ERR_LIMITED;

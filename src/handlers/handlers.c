@@ -253,6 +253,46 @@ static void hd_readyz(struct app *app, const struct http_request *req, struct ht
         json_pack("{s:s,s:s,s:s}", "status", "ready", "database", "ok", "rate_limiter", limiter));
 }
 
+/* Admission. With one thread per connection, 64 busy connections are 64
+ * runnable threads on a few cores; the scheduler then serves them in slices,
+ * and nginx and MariaDB wait their turn behind them: tails of hundreds of ms.
+ * Short requests therefore do their work (account row, document statement,
+ * crypto) at most app->active at a time, in arrival order; the others wait
+ * asleep. Argon2id and large transfers have bounds of their own and leave
+ * the gate before their waits. Thread-per-connection: a request is one thread
+ * from start to end, so a thread-local flag says whether it holds a place. */
+#define HD_ACTIVE_WAIT_MS 10000
+
+static __thread bool hd_active_held;
+
+static bool hd_active_enter(struct app *app, const struct http_request *req,
+                            struct http_response *resp)
+{
+    if (app->active == NULL)
+        return true;
+    if (gate_enter(app->active, HD_ACTIVE_WAIT_MS) != CD_OK) {
+        log_warnx("req=%s no active place free within %u ms", req->request_id, HD_ACTIVE_WAIT_MS);
+        hd_error(resp, 503, "Server busy");
+        hd_retry_after(resp, 1);
+        return false;
+    }
+    hd_active_held = true;
+    return true;
+}
+
+void hd_active_leave(struct app *app)
+{
+    if (!hd_active_held)
+        return;
+    hd_active_held = false;
+    gate_leave(app->active);
+}
+
+void handlers_before_hash(void *cls)
+{
+    hd_active_leave(cls);
+}
+
 void handlers_dispatch(void *ctx, const struct http_request *req, struct http_response *resp)
 {
     struct app *app = ctx;
@@ -287,19 +327,24 @@ void handlers_dispatch(void *ctx, const struct http_request *req, struct http_re
         return;
     switch (m.id) {
     case ROUTE_CREATE_ACCOUNT:
-    case ROUTE_ME:
     case ROUTE_ME_PASSWORD:
     case ROUTE_RECOVER:
-        hd_users(app, &m, req, resp);
+        hd_users(app, &m, req, resp); /* always an Argon2id: bounded by its own slots */
         return;
+    case ROUTE_ME:
+        if (hd_active_enter(app, req, resp))
+            hd_users(app, &m, req, resp);
+        break;
     case ROUTE_CREATE_DOCUMENT:
     case ROUTE_DOCUMENTS:
     case ROUTE_DOCUMENT:
     case ROUTE_DOCUMENT_CONTENT:
-        hd_documents(app, &m, req, resp);
-        return;
+        if (hd_active_enter(app, req, resp))
+            hd_documents(app, &m, req, resp);
+        break;
     default:
         hd_error(resp, 404, "Not Found");
         return;
     }
+    hd_active_leave(app);
 }

@@ -24,6 +24,8 @@ struct app {
     unsigned list_page_max; /* largest page of GET /documents */
     /* Large documents handled at once (NULL: no limit). */
     gate *large;
+    /* Requests doing their database and crypto work at once (NULL: no limit). */
+    gate *active;
     /* Client certificate subjects of the trusted proxy: only their X-Real-IP counts. */
     const char *trusted_proxies[HANDLERS_MAX_PROXIES];
     size_t n_trusted_proxies;
@@ -32,6 +34,10 @@ struct app {
 /* Process-wide set-up: makes jansson wipe every buffer it frees (JSON bodies
  * carry document text and passwords). Call once before serving. */
 void handlers_init(void);
+
+/* For auth_config.before_hash (cls: the struct app): a request about to run
+ * Argon2id gives up its active place (hd_active_*, handlers.c). */
+void handlers_before_hash(void *cls);
 
 /* The http_handler_fn of confidoc-api; ctx is a struct app. */
 void handlers_dispatch(void *ctx, const struct http_request *req, struct http_response *resp);

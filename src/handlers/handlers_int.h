@@ -23,6 +23,11 @@ void hd_retry_after(struct http_response *resp, unsigned seconds);
 bool hd_authenticate(struct app *app, const struct http_request *req, struct http_response *resp,
                      struct auth_credentials *creds, struct auth_principal *p);
 
+/* Gives up the calling request's active place, if it holds one: before long
+ * waits of their own (Argon2id, a large transfer) that must not hold up the
+ * short requests queued behind it. */
+void hd_active_leave(struct app *app);
+
 /* Parses a JSON object body; on failure answers 422 and returns NULL. */
 json_t *hd_parse_object(const struct http_request *req, struct http_response *resp);
 /* A record id from JSON: a non-negative integer or a string of digits. */

@@ -28,8 +28,10 @@ certs_make "$WORK/certs" || exit 1
 mariadb_start "$WORK/db" "$WORK/certs" || exit 1
 # Rate limiting has its own test; here it must not get in the way.
 export CONFIDOC_RATE_LIMIT=1000000
-# Two large transfers at a time: the section on large documents runs more.
-api_start "$WORK/api" "$WORK/certs" "auth_cache_ttl = 60" "max_large_transfers = 2" || exit 1
+# Two large transfers and one active request at a time: every section runs
+# through the gates, and the sections on concurrency run more than they admit.
+api_start "$WORK/api" "$WORK/certs" "auth_cache_ttl = 60" "max_large_transfers = 2" \
+    "max_active_requests = 1" || exit 1
 
 U=$API_URL
 BOB=(-u bobross:password123)
@@ -174,6 +176,20 @@ wait "${pids[@]}"
 ok=0
 for i in $(seq 1 12); do cmp -s "$WORK/big.$i" "$WORK/big.$i.back" && ok=$((ok + 1)); done
 t_eq "all 12 large downloads come back byte for byte" "$ok" 12
+
+echo "# one active place: 20 reads and 4 first logins (Argon2id) at once"
+for i in 1 2 3 4; do api_curl -s -o /dev/null -u "gate$i:gatepassword$i" "$U/users/create_account"; done
+pids=()
+for i in $(seq 1 20); do
+    api_curl -s -o /dev/null -w '%{http_code}\n' "${BOB[@]}" "$U/documents/31" >"$WORK/gate.r$i" &
+    pids+=($!)
+done
+for i in 1 2 3 4; do
+    api_curl -s -o /dev/null -w '%{http_code}\n' -u "gate$i:gatepassword$i" "$U/users/me" >"$WORK/gate.l$i" &
+    pids+=($!)
+done
+wait "${pids[@]}"
+t_eq "all 24 answered 200" "$(cat "$WORK"/gate.* | sort | uniq -c | tr -s ' ')" " 24 200"
 
 echo "# password change and recovery"
 api_curl -s -o /dev/null -u carol:carolpassword "$U/users/create_account"
