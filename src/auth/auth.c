@@ -22,7 +22,7 @@ struct auth_cache_entry {
     uint8_t uid[CRYPTO_UID_BYTES];
     uint8_t sk[CRYPTO_KEY_BYTES];
     uint32_t auth_gen;
-    int64_t expires;  /* monotonic seconds; 0: empty. Moves forward on each hit */
+    int64_t expires;  /* monotonic milliseconds; 0: empty. Moves forward on each hit */
     int64_t deadline; /* verified + max age: expires never passes it */
 };
 
@@ -50,7 +50,7 @@ static int64_t auth_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 cd_err auth_new(const struct auth_config *cfg, const crypto_keyring *kr, db_pool *db, ratelimit *rl,
@@ -294,7 +294,7 @@ static bool auth_cache_get(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], const 
             continue;
         }
         /* In use: kept for another idle TTL, never beyond its max age. */
-        e->expires = now + (int64_t)a->cfg.cache_ttl_s;
+        e->expires = now + (int64_t)a->cfg.cache_ttl_s * 1000;
         if (e->expires > e->deadline)
             e->expires = e->deadline;
         out->id = e->user_id;
@@ -329,8 +329,8 @@ static void auth_cache_put(auth *a, const uint8_t key[CRYPTO_HASH_BYTES],
     memcpy(victim->uid, p->uid, sizeof(victim->uid));
     memcpy(victim->sk, p->sk, sizeof(victim->sk));
     victim->auth_gen = p->auth_gen;
-    victim->deadline = now + (int64_t)a->cfg.cache_max_age_s;
-    victim->expires = now + (int64_t)a->cfg.cache_ttl_s;
+    victim->deadline = now + (int64_t)a->cfg.cache_max_age_s * 1000;
+    victim->expires = now + (int64_t)a->cfg.cache_ttl_s * 1000;
     if (victim->expires > victim->deadline)
         victim->expires = victim->deadline;
     pthread_mutex_unlock(&a->lock);

@@ -114,6 +114,17 @@ cd_err gate_enter(gate *g, unsigned timeout_ms)
     return err;
 }
 
+unsigned gate_waiting(gate *g)
+{
+    unsigned n = 0;
+
+    pthread_mutex_lock(&g->mu);
+    for (const struct waiter *w = g->head; w != NULL; w = w->next)
+        n++;
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}
+
 void gate_leave(gate *g)
 {
     struct waiter *w;

@@ -17,5 +17,7 @@ void gate_free(gate *g);
 cd_err gate_enter(gate *g, unsigned timeout_ms);
 /* Gives a place back (to the longest waiter, if any). */
 void gate_leave(gate *g);
+/* Callers waiting now (for tests and monitoring). */
+unsigned gate_waiting(gate *g);
 
 #endif

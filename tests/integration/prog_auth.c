@@ -288,8 +288,8 @@ static void test_sliding_ttl(void **state)
         .max_concurrent_hashes = 2,
         .hash_wait_ms = 20000,
         .cache_entries = 64,
-        .cache_ttl_s = 2,
-        .cache_max_age_s = 5,
+        .cache_ttl_s = 3,
+        .cache_max_age_s = 7,
     };
     struct auth_credentials c;
     char code[CRYPTO_RECOVERY_CODE_STRLEN];
@@ -305,18 +305,20 @@ static void test_sliding_ttl(void **state)
     before = auth_hash_count(a);
     assert_int_equal(timed_login(a, "slider", "sliderpassword", &ms), CD_OK);
     assert_int_equal(auth_hash_count(a) - before, 1);
-    /* Used every second for 4 s, longer than the 2 s idle TTL: still cached. */
-    for (int i = 0; i < 4; i++) {
+    /* Used every second for 5 s, longer than the 3 s idle TTL: still cached. */
+    for (int i = 0; i < 5; i++) {
         sleep(1);
         assert_int_equal(timed_login(a, "slider", "sliderpassword", &ms), CD_OK);
     }
     assert_int_equal(auth_hash_count(a) - before, 1);
-    /* Past the 5 s max age: verified again, although in use. */
-    sleep(2);
-    assert_int_equal(timed_login(a, "slider", "sliderpassword", &ms), CD_OK);
+    /* Still used every second, past the 7 s max age: verified again once. */
+    for (int i = 0; i < 4; i++) {
+        sleep(1);
+        assert_int_equal(timed_login(a, "slider", "sliderpassword", &ms), CD_OK);
+    }
     assert_int_equal(auth_hash_count(a) - before, 2);
     /* Idle past the TTL: verified again. */
-    sleep(3);
+    sleep(4);
     assert_int_equal(timed_login(a, "slider", "sliderpassword", &ms), CD_OK);
     assert_int_equal(auth_hash_count(a) - before, 3);
     auth_free(a);

@@ -75,12 +75,17 @@ static void test_fifo(void **state)
     assert_int_equal(gate_new(1, &g), CD_OK);
     assert_int_equal(gate_enter(g, 0), CD_OK); /* held by the test */
     for (int i = 0; i < N; i++) {
-        /* Job 2 gives up long before the gate opens. */
-        jobs[i] = (struct job){g, i == 2 ? 30 : 10000, i, order, &next, &mu, CD_ERR_INTERNAL};
+        /* Job 2 gives up before the gate opens. */
+        jobs[i] = (struct job){g, i == 2 ? 2000 : 30000, i, order, &next, &mu, CD_ERR_INTERNAL};
         assert_int_equal(pthread_create(&t[i], NULL, job_main, &jobs[i]), 0);
-        sleep_ms(20); /* arrival order 0, 1, 2, 3, 4 */
+        /* Arrival order 0, 1, 2, 3, 4: each is queued before the next starts. */
+        for (int w = 0; w < 1000 && gate_waiting(g) < (unsigned)i + 1; w++)
+            sleep_ms(1);
+        assert_int_equal(gate_waiting(g), i + 1);
     }
-    sleep_ms(100);
+    while (gate_waiting(g) == N) /* until job 2 times out */
+        sleep_ms(10);
+    assert_int_equal(gate_waiting(g), N - 1);
     gate_leave(g);
     for (int i = 0; i < N; i++)
         pthread_join(t[i], NULL);
