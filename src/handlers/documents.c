@@ -29,13 +29,22 @@ struct hd_doc_ctx {
     /* That statement found the account changed: nothing was done and no
      * answer was written; hd_documents verifies the credentials and retries. */
     bool stale;
+    /* That statement ran and found the account unchanged. An answer written
+     * without it (a validation error) is not let out before the credentials
+     * are verified the usual way: a stale password must get 401, not 422. */
+    bool confirmed;
 };
 
-/* A refused auth_gen of an unconfirmed principal: true, and c->stale set. */
+/* Notes what a statement with auth_gen said of an unconfirmed principal.
+ * True when it refused auth_gen (c->stale set). */
 static bool hd_stale(struct hd_doc_ctx *c, cd_err rc)
 {
-    if (rc == CD_ERR_AUTH && c->unconfirmed)
+    if (!c->unconfirmed)
+        return false;
+    if (rc == CD_ERR_AUTH)
         c->stale = true;
+    else if (rc == CD_OK || rc == CD_ERR_NOT_FOUND || rc == CD_ERR_EXISTS || rc == CD_ERR_TOO_LARGE)
+        c->confirmed = true; /* the statement matched the account's auth_gen */
     return c->stale;
 }
 
@@ -173,6 +182,8 @@ static cd_err hd_load(struct hd_doc_ctx *c, int64_t record_id, struct db_doc *d,
 
     *large_held = false;
     rc = db_doc_read(c->app->db, c->p->id, gen, record_id, DB_INLINE_CONTENT_MAX, d);
+    if (hd_stale(c, rc))
+        return rc;
     if (rc == CD_ERR_TOO_LARGE) {
         /* The statement confirmed gen; now make room, then fetch it all. */
         rc = hd_large_enter(c);
@@ -546,7 +557,7 @@ void hd_documents(struct app *app, const struct route_match *m, const struct htt
 {
     struct auth_credentials creds;
     struct auth_principal p;
-    struct hd_doc_ctx c = {app, req, resp, &creds, &p, {0}, false, false};
+    struct hd_doc_ctx c = {app, req, resp, &creds, &p, {0}, false, false, false};
 
     memset(&p, 0, sizeof(p));
     memset(&creds, 0, sizeof(creds));
@@ -558,10 +569,12 @@ void hd_documents(struct app *app, const struct route_match *m, const struct htt
         goto out;
     auth_principal_doc_kek(&p, c.kek);
     hd_dispatch(&c, m);
-    if (c.stale) {
+    if (c.stale || (c.unconfirmed && !c.confirmed)) {
         /* The cached credential is out of date (password changed, recovery,
-         * or account deleted, maybe on another replica): verify it against
+         * or account deleted, maybe on another replica), or the answer came
+         * before any statement could tell: verify the credentials against
          * the account as any uncached request, then do the work once more. */
+        hd_response_reset(resp);
         crypto_wipe(c.kek, sizeof(c.kek));
         auth_principal_wipe(&p);
         c.unconfirmed = false;

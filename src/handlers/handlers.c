@@ -51,6 +51,24 @@ void hd_retry_after(struct http_response *resp, unsigned seconds)
     (void)http_response_header(resp, "Retry-After", buf);
 }
 
+void hd_response_reset(struct http_response *resp)
+{
+    void (*done)(void *) = resp->on_done;
+
+    if (resp->body != NULL) {
+        crypto_wipe(resp->body, resp->body_len);
+        free(resp->body);
+    }
+    resp->body = NULL;
+    resp->body_len = 0;
+    resp->status = 500;
+    resp->content_type = NULL;
+    resp->n_headers = 0;
+    resp->on_done = NULL;
+    if (done != NULL)
+        done(resp->on_done_cls);
+}
+
 void hd_json(struct http_response *resp, int status, json_t *obj)
 {
     char *text;

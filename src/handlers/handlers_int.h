@@ -17,6 +17,9 @@ void hd_unavailable(struct http_response *resp);
 void hd_fail(struct http_response *resp, cd_err err, const struct http_request *req,
              const char *what);
 void hd_retry_after(struct http_response *resp, unsigned seconds);
+/* Drops an answer already written (body wiped and freed, headers, on_done
+ * called): back to the server's initial 500 with no body. */
+void hd_response_reset(struct http_response *resp);
 
 /* Authenticates the request's Basic credentials. On failure fills resp (401,
  * 429 or 503) and returns false. creds and p must be wiped by the caller. */

@@ -248,6 +248,10 @@ req api_curl GET "$B/documents/1" "${ERIN[@]}"
 t_eq "replica B reads it (the credential is cached on B)" "$(jq -r .content <<<"$BODY")" "erin one"
 req api_curl POST "$U/users/me/password" "${ERIN[@]}" "${JSON[@]}" -d '{"new_password":"erinnewpassword"}'
 t_eq "password changed on replica A" "$STATUS" 204
+# B still holds the old credential in its cache: requests answered before any
+# statement could confirm it must not get past it.
+req api_curl GET "$B/documents/not-a-number" "${ERIN[@]}"
+t_eq "old password with a malformed id: 401, not 422" "$STATUS" 401
 req api_curl GET "$B/documents/1" "${ERIN[@]}"
 t_eq "replica B refuses the old password at once (get)" "$STATUS" 401
 req api_curl GET "$B/documents/1/content" "${ERIN[@]}"
