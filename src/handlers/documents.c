@@ -234,6 +234,8 @@ static void hd_load_failed(struct hd_doc_ctx *c, cd_err rc)
 
 static bool hd_is_text(const char *ctype, const uint8_t *content, size_t len)
 {
+    if (content == NULL)
+        return len == 0 && strncmp(ctype, "text/", 5) == 0;
     return strncmp(ctype, "text/", 5) == 0 && memchr(content, '\0', len) == NULL &&
            validate_utf8((const char *)content, len);
 }
