@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/deadline.h"
 #include "log/log.h"
 #include "validate/validate.h"
 
@@ -358,21 +359,15 @@ static void auth_cache_forget_user(auth *a, uint64_t user_id)
  * then find the cache filled. They wait at most hash_wait_ms, then verify
  * themselves, and so does everyone when all flight slots are taken. */
 
-/* True: this thread verifies (and must call auth_flight_end with *slot).
- * False: another thread verified the same credential meanwhile (or the wait
- * timed out); the caller looks in the cache again. */
 /* Now + hash_wait_ms on the realtime clock (for timed waits). */
 static void auth_wait_deadline(const auth *a, struct timespec *deadline)
 {
-    clock_gettime(CLOCK_REALTIME, deadline);
-    deadline->tv_sec += a->cfg.hash_wait_ms / 1000;
-    deadline->tv_nsec += (long)(a->cfg.hash_wait_ms % 1000) * 1000000L;
-    if (deadline->tv_nsec >= 1000000000L) {
-        deadline->tv_sec++;
-        deadline->tv_nsec -= 1000000000L;
-    }
+    cd_deadline(CLOCK_REALTIME, a->cfg.hash_wait_ms, deadline);
 }
 
+/* True: this thread verifies (and must call auth_flight_end with *slot).
+ * False: another thread verified the same credential meanwhile (or the wait
+ * timed out); the caller looks in the cache again. */
 static bool auth_flight_begin(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], int *slot)
 {
     struct timespec deadline;

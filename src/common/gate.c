@@ -2,6 +2,8 @@
  * oldest waiter, so a newcomer can never overtake someone already waiting. */
 #include "common/gate.h"
 
+#include "common/deadline.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -80,13 +82,7 @@ cd_err gate_enter(gate *g, unsigned timeout_ms)
         pthread_mutex_unlock(&g->mu);
         return CD_OK;
     }
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    cd_deadline(CLOCK_MONOTONIC, timeout_ms, &dl);
     w.next = NULL;
     w.granted = false;
     if (pthread_cond_init(&w.cv, &g->ca) != 0) {

@@ -20,6 +20,7 @@
 #include <mysql.h>
 #include <mysqld_error.h>
 
+#include "common/deadline.h"
 #include "log/log.h"
 
 /* Largest content ciphertext read back (16 MiB plaintext + overhead fits). */
@@ -320,17 +321,6 @@ static bool conn_alive(struct db_conn *c)
     return mysql_ping(c->my) == 0;
 }
 
-static void ms_deadline(struct timespec *ts, unsigned ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 cd_err db_pool_warm(db_pool *p, unsigned *opened)
 {
     unsigned n = 0;
@@ -372,7 +362,7 @@ static cd_err op_begin_lane(db_pool *p, struct op *op, unsigned lane)
 
     if (p->lane_n[lane] == 0)
         lane = LANE_SMALL;
-    ms_deadline(&dl, p->cfg.acquire_timeout_ms);
+    cd_deadline(CLOCK_MONOTONIC, p->cfg.acquire_timeout_ms, &dl);
     pthread_mutex_lock(&p->mu);
     for (;;) {
         for (unsigned i = p->lane_first[lane]; i < p->lane_first[lane] + p->lane_n[lane]; i++) {
