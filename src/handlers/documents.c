@@ -93,6 +93,14 @@ static void hd_large_leave(void *cls)
     gate_leave(cls);
 }
 
+/* Gives the place back now, if *held. */
+static void hd_large_release(struct hd_doc_ctx *c, bool *held)
+{
+    if (*held)
+        gate_leave(c->app->large);
+    *held = false;
+}
+
 /* The answer holds the place until the server has sent and freed it. */
 static void hd_large_until_sent(struct hd_doc_ctx *c, bool *held)
 {
@@ -111,16 +119,18 @@ static cd_err hd_store(struct hd_doc_ctx *c, int64_t record_id, const char *ctyp
 {
     struct db_doc d;
     size_t cap = len + CRYPTO_AEAD_OVERHEAD;
-    bool large = cap > DB_INLINE_CONTENT_MAX;
+    bool large = false; /* holding a large-transfer place */
     cd_err rc = CD_ERR_CONFLICT;
 
     memset(&d, 0, sizeof(d));
-    if (large && hd_large_enter(c) != CD_OK)
-        return CD_ERR_LIMITED;
+    if (cap > DB_INLINE_CONTENT_MAX) {
+        if (hd_large_enter(c) != CD_OK)
+            return CD_ERR_LIMITED;
+        large = c->app->large != NULL;
+    }
     d.content_ct = malloc(cap);
     if (d.content_ct == NULL) {
-        if (large && c->app->large != NULL)
-            gate_leave(c->app->large);
+        hd_large_release(c, &large);
         return CD_ERR_NOMEM;
     }
     d.owner_id = c->p->id;
@@ -163,8 +173,7 @@ static cd_err hd_store(struct hd_doc_ctx *c, int64_t record_id, const char *ctyp
     if (rc == CD_OK)
         *version_out = d.version;
     db_doc_release(&d);
-    if (large && c->app->large != NULL)
-        gate_leave(c->app->large);
+    hd_large_release(c, &large);
     return rc;
 }
 
@@ -281,8 +290,7 @@ static void hd_get(struct hd_doc_ctx *c, int64_t record_id)
 
     rc = hd_load(c, record_id, &d, ctype, sizeof(ctype), &content, &len, &large);
     if (rc != CD_OK) {
-        if (large)
-            gate_leave(c->app->large);
+        hd_large_release(c, &large);
         hd_load_failed(c, rc);
         return;
     }
@@ -315,8 +323,7 @@ static void hd_get_content(struct hd_doc_ctx *c, int64_t record_id)
 
     rc = hd_load(c, record_id, &d, ctype, sizeof(ctype), &content, &len, &large);
     if (rc != CD_OK) {
-        if (large)
-            gate_leave(c->app->large);
+        hd_large_release(c, &large);
         hd_load_failed(c, rc);
         return;
     }
