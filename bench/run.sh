@@ -106,20 +106,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-CHOSEN=" "
-free_port() {
-    local p
-    for _ in $(seq 1 500); do
-        p=$(((RANDOM % 20000) + 20000))
-        case $CHOSEN in *" $p "*) continue ;; esac
-        if ! ss -Htln "sport = :$p" | grep -q .; then
-            CHOSEN="$CHOSEN$p "
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port on 127.0.0.1"
-}
+# shellcheck source=../scripts/lib/ports.sh
+. "$SRC/scripts/lib/ports.sh"
+free_port() { pick_port || die "no free port on 127.0.0.1"; }
 
 # ---------------------------------------------------------------- the stack
 

@@ -105,19 +105,17 @@ running_pid() {
 
 # ---------------------------------------------------------------- ports
 
-port_in_use() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
+# shellcheck source=lib/ports.sh
+. "$SRC/scripts/lib/ports.sh"
 
 CHOSEN=" "
 pick_free_port() {
     local p
-    for _ in $(seq 1 500); do
-        p=$(((RANDOM % 20000) + 20000))
+    for _ in $(seq 1 50); do
+        p=$(pick_port) || break
         case $CHOSEN in *" $p "*) continue ;; esac
-        if ! port_in_use "$p"; then
-            CHOSEN="$CHOSEN$p "
-            echo "$p"
-            return 0
-        fi
+        echo "$p"
+        return 0
     done
     die "no free port found on 127.0.0.1"
 }

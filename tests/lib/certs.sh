@@ -11,6 +11,9 @@
 #   mc.{crt,key}            server cert CN=memcached, DNS:localhost, IP:127.0.0.1
 #   mc-client.{crt,key}     client cert CN=confidoc-api-mc
 
+# shellcheck source=../../scripts/lib/ports.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)/scripts/lib/ports.sh"
+
 _certs_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null && chmod 600 "$1"; }
 
 # _certs_ca DIR NAME CN
@@ -54,12 +57,6 @@ certs_make() {
     _certs_leaf "$dir" mc-client confidoc-api-mc ca client
 }
 
-# free_port: prints a TCP port on 127.0.0.1 that nothing listens on now.
-free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        p=$(( (RANDOM % 20000) + 20000 ))
-        if ! ss -Htln "sport = :$p" | grep -q .; then echo "$p"; return 0; fi
-    done
-    return 1
-}
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on now and
+# no parallel test has claimed (scripts/lib/ports.sh).
+free_port() { pick_port; }
