@@ -24,14 +24,15 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: confidoc-api --config FILE [--check-config]\n"
-            "       confidoc-api --version\n"
-            "Every configuration key can be overridden by CONFIDOC_<KEY> in the environment.\n");
+    fprintf(out, "usage: confidoc-api --config FILE [--check-config | --migrate]\n"
+                 "       confidoc-api --version\n"
+                 "Every configuration key can be overridden by CONFIDOC_<KEY> in the environment.\n"
+                 "--migrate applies the database schema migrations (with an account that may\n"
+                 "change the schema, e.g. CONFIDOC_DB_USER and its certificate) and exits.\n");
 }
 
-/* Reads a small file whose first line is a secret (escrow key, database
- * password); strips the newline. */
+/* Reads a small file whose first line is the escrow public key (not secret;
+ * secrets go through crypto_secret_file_read); strips the newline. */
 static int read_small_file(const char *path, char *buf, size_t cap)
 {
     FILE *f = fopen(path, "re");
@@ -86,13 +87,35 @@ static void tune_allocator(void)
         log_warnx("allocator tuning refused; large documents will cost more CPU");
 }
 
+/* The database password's largest size (db_password_file). */
+#define DB_PASSWORD_MAX ((size_t)1024)
+/* confidoc-api --migrate waits at most this long for the database. */
+#define MIGRATE_WAIT_S 60u
+
+/* A migration that failed for another reason than reachability: usually an
+ * account that may not change the schema (the stack's API account has only
+ * SELECT, INSERT, UPDATE, DELETE): say what to run. */
+static void log_schema_behind(db_pool *db, cd_err rc, const char *config_path, bool migrate_only)
+{
+    unsigned version = 0;
+    bool known = db_schema_version(db, &version) == CD_OK;
+
+    log_errorx("database migration failed: %s (schema at version %s%u)", cd_strerror(rc),
+               known ? "" : "unknown, ", version);
+    if (!migrate_only)
+        log_errorx("if this account may not change the schema, apply the migrations first with "
+                   "an account that may: confidoc-api --config %s --migrate (scripts/stack.sh up "
+                   "does this with its migration account)",
+                   config_path != NULL ? config_path : "FILE");
+}
+
 int main(int argc, char **argv)
 {
     static struct config cfg;
     const char *config_path = NULL;
-    bool check_only = false;
+    bool check_only = false, migrate_only = false;
     char err[512], subjects_buf[CONFIG_STR_MAX], proxies_buf[CONFIG_STR_MAX],
-        servers_buf[CONFIG_STR_MAX], dbpass[256] = "";
+        servers_buf[CONFIG_STR_MAX], *dbpass = NULL;
     crypto_keyring *kr = NULL;
     db_pool *db = NULL;
     ratelimit *rl = NULL;
@@ -109,6 +132,8 @@ int main(int argc, char **argv)
             config_path = argv[++i];
         } else if (strcmp(argv[i], "--check-config") == 0) {
             check_only = true;
+        } else if (strcmp(argv[i], "--migrate") == 0) {
+            migrate_only = true;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("confidoc-api %s\n", CONFIDOC_VERSION);
             return 0;
@@ -137,7 +162,7 @@ int main(int argc, char **argv)
         log_errorx("cannot initialise libsodium");
         return 1;
     }
-    if (crypto_keyring_load(cfg.master_key_file, &kr, err, sizeof(err)) != CD_OK) {
+    if (!migrate_only && crypto_keyring_load(cfg.master_key_file, &kr, err, sizeof(err)) != CD_OK) {
         log_errorx("master key: %s", err);
         return 2;
     }
@@ -164,8 +189,11 @@ int main(int argc, char **argv)
         acfg.have_escrow = true;
     }
     if (cfg.db_password_file[0] != '\0' &&
-        read_small_file(cfg.db_password_file, dbpass, sizeof(dbpass)) != 0) {
-        log_error("cannot read db_password_file %s", cfg.db_password_file);
+        (rc = crypto_secret_file_read(cfg.db_password_file, DB_PASSWORD_MAX, &dbpass, NULL)) !=
+            CD_OK) {
+        log_errorx("cannot read db_password_file %s: %s (a regular file of at most %zu bytes, "
+                   "owned by this user or root, no access for others)",
+                   cfg.db_password_file, cd_strerror(rc), DB_PASSWORD_MAX);
         goto out;
     }
     n = config_split_list(cfg.trusted_proxy_subjects, ';', proxies_buf, sizeof(proxies_buf),
@@ -197,7 +225,7 @@ int main(int argc, char **argv)
         .port = cfg.db_port,
         .database = cfg.db_name,
         .user = cfg.db_user,
-        .password = dbpass[0] != '\0' ? dbpass : NULL,
+        .password = dbpass != NULL && dbpass[0] != '\0' ? dbpass : NULL,
         .tls_ca = cfg.db_tls_ca,
         .tls_cert = cfg.db_tls_cert,
         .tls_key = cfg.db_tls_key,
@@ -220,7 +248,11 @@ int main(int argc, char **argv)
         if (rc == CD_OK)
             break;
         if (rc != CD_ERR_UNAVAILABLE && rc != CD_ERR_TIMEOUT) {
-            log_errorx("database migration failed: %s", cd_strerror(rc));
+            log_schema_behind(db, rc, config_path, migrate_only);
+            goto out;
+        }
+        if (migrate_only && attempt >= MIGRATE_WAIT_S) {
+            log_errorx("database unreachable for %u s; no migration applied", MIGRATE_WAIT_S);
             goto out;
         }
         if (attempt % 10 == 0)
@@ -228,6 +260,13 @@ int main(int argc, char **argv)
         if (sigtimedwait(&sigs, NULL, &zero) > 0)
             goto out;
         sleep(1);
+    }
+    if (migrate_only) {
+        unsigned version = 0;
+        if (db_schema_version(db, &version) == CD_OK)
+            printf("confidoc-api: database schema at version %u\n", version);
+        status = 0;
+        goto out;
     }
     {
         unsigned opened = 0;
@@ -342,7 +381,7 @@ out:
     ratelimit_free(rl);
     db_pool_free(db);
     crypto_keyring_free(kr);
-    crypto_wipe(dbpass, sizeof(dbpass));
+    crypto_secure_free(dbpass);
     crypto_wipe(acfg.escrow_pk, sizeof(acfg.escrow_pk));
     log_info("stopped");
     return status;

@@ -134,19 +134,33 @@ void inject_owner(const char *owner, uid_t *uid, gid_t *gid)
 cd_err inject_write(const char *state_dir, const char *rel, const struct pki_buf *content,
                     bool public_file, uid_t uid, gid_t gid, bool *changed)
 {
-    char dir[PATH_MAX], path[PATH_MAX];
-    int n = snprintf(path, sizeof(path), "%s/%s", state_dir, rel);
-    if (n < 0 || (size_t)n >= sizeof(path))
+    char dir[PATH_MAX];
+    const char *base = rel;
+    int dfd = -1;
+    cd_err err;
+
+    if (strlen(rel) >= sizeof(dir))
         return CD_ERR_TOO_LARGE;
     snprintf(dir, sizeof(dir), "%s", rel);
     char *slash = strrchr(dir, '/');
     if (slash != NULL) {
         *slash = '\0';
-        cd_err err = public_file ? store_mkdirs(state_dir, dir, 0755, (uid_t)-1, (gid_t)-1)
-                                 : store_mkdirs(state_dir, dir, 0700, uid, gid);
-        if (err != CD_OK)
-            return err;
+        base = rel + (slash - dir) + 1;
+        /* Directories stay root's (the caller's) whoever the owner is: a service
+         * that could write a directory could plant links there for the next
+         * run. A service of another user reaches its files through the group
+         * (0750); its files alone are its own. */
+        bool other = uid != (uid_t)-1 && uid != geteuid();
+        err = public_file ? store_open_dirs(state_dir, dir, 0755, (uid_t)-1, (gid_t)-1, &dfd)
+              : other     ? store_open_dirs(state_dir, dir, 0750, geteuid(), gid, &dfd)
+                          : store_open_dirs(state_dir, dir, 0700, uid, gid, &dfd);
+    } else {
+        err = store_open_dirs(state_dir, "", 0700, (uid_t)-1, (gid_t)-1, &dfd);
     }
-    return store_write_file(path, content->data, content->len, public_file ? 0644 : 0600,
-                            public_file ? (uid_t)-1 : uid, public_file ? (gid_t)-1 : gid, changed);
+    if (err != CD_OK)
+        return err;
+    err = store_write_at(dfd, base, content->data, content->len, public_file ? 0644 : 0600,
+                         public_file ? (uid_t)-1 : uid, public_file ? (gid_t)-1 : gid, changed);
+    close(dfd);
+    return err;
 }

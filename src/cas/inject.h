@@ -34,8 +34,10 @@ cd_err inject_symmetric_text(enum policy_part part, const unsigned char *const *
  * existing user, its uid/gid; otherwise (uid_t)-1 (files stay the caller's). */
 void inject_owner(const char *owner, uid_t *uid, gid_t *gid);
 
-/* Writes content to STATE/rel with mode; parent directories (below STATE) are
- * created 0700 and given uid/gid (mode 0755 and no chown when public). */
+/* Writes content to STATE/rel (0600, given uid/gid; 0644 and no chown when
+ * public). Parent directories below STATE stay the caller's (root's): 0700,
+ * or 0750 with group gid when uid is another user, 0755 when public; none is
+ * ever given to the service, and none may be a symbolic link (store_mkdirs). */
 cd_err inject_write(const char *state_dir, const char *rel, const struct pki_buf *content,
                     bool public_file, uid_t uid, gid_t gid, bool *changed);
 

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,45 +19,92 @@ struct cas_store {
     int lockfd;
 };
 
-static cd_err mkdir_mode(const char *path, mode_t mode, uid_t uid, gid_t gid)
+/* Every operation below that can meet a directory a service account writes
+ * (an old layout, or a state directory a service was given) works through
+ * descriptors: each path component is opened with O_NOFOLLOW, modes and
+ * owners are set with fchmod/fchown on what was opened, files are created
+ * with O_EXCL and renamed inside the directory descriptor. A symbolic link
+ * planted in place of a directory or file is refused or replaced, never
+ * followed. */
+
+/* Opens directory name inside dirfd (creating it with mode when missing),
+ * refusing a symbolic link, and gives it mode and owner (uid/gid (uid_t)-1:
+ * leave) through the descriptor. */
+static cd_err dir_at(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid, int *out)
 {
     struct stat st;
-    if (mkdir(path, mode) != 0 && errno != EEXIST)
+    int fd;
+
+    if (mkdirat(dirfd, name, mode) != 0 && errno != EEXIST)
         return CD_ERR_IO;
-    if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+    fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
         return CD_ERR_IO;
-    if ((st.st_mode & 07777) != mode && chmod(path, mode) != 0)
+    if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode))
+        goto fail;
+    if (((uid != (uid_t)-1 && st.st_uid != uid) || (gid != (gid_t)-1 && st.st_gid != gid)) &&
+        fchown(fd, uid, gid) != 0)
+        goto fail;
+    if ((st.st_mode & 07777) != mode && fchmod(fd, mode) != 0)
+        goto fail;
+    *out = fd;
+    return CD_OK;
+fail:
+    close(fd);
+    return CD_ERR_IO;
+}
+
+cd_err store_open_dirs(const char *base, const char *rel, mode_t mode, uid_t uid, gid_t gid,
+                       int *out)
+{
+    char buf[PATH_MAX];
+    cd_err err = CD_OK;
+    int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0)
         return CD_ERR_IO;
-    if (uid != (uid_t)-1 && (st.st_uid != uid || st.st_gid != gid) && chown(path, uid, gid) != 0)
-        return CD_ERR_IO;
+    if (strlen(rel) >= sizeof(buf)) {
+        close(fd);
+        return CD_ERR_TOO_LARGE;
+    }
+    snprintf(buf, sizeof(buf), "%s", rel);
+    for (char *save = NULL, *c = strtok_r(buf, "/", &save); c != NULL;
+         c = strtok_r(NULL, "/", &save)) {
+        int next = -1;
+        if (strcmp(c, ".") == 0 || strcmp(c, "..") == 0) {
+            err = CD_ERR_INVALID;
+            break;
+        }
+        err = dir_at(fd, c, mode, uid, gid, &next);
+        close(fd);
+        fd = next;
+        if (err != CD_OK)
+            break;
+    }
+    if (err != CD_OK) {
+        if (fd >= 0)
+            close(fd);
+        return err;
+    }
+    *out = fd;
     return CD_OK;
 }
 
 cd_err store_mkdirs(const char *base, const char *rel, mode_t mode, uid_t uid, gid_t gid)
 {
-    char path[PATH_MAX];
-    size_t blen = strlen(base);
-    int n = snprintf(path, sizeof(path), "%s/%s", base, rel);
-    if (n < 0 || (size_t)n >= sizeof(path))
-        return CD_ERR_TOO_LARGE;
-    for (char *p = path + blen + 1; *p != '\0'; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        cd_err err = mkdir_mode(path, mode, uid, gid);
-        *p = '/';
-        if (err != CD_OK)
-            return err;
-    }
-    return mkdir_mode(path, mode, uid, gid);
+    int fd = -1;
+    cd_err err = store_open_dirs(base, rel, mode, uid, gid, &fd);
+    if (err == CD_OK)
+        close(fd);
+    return err;
 }
 
 cd_err store_open(const char *state_dir, struct cas_store **out)
 {
     cd_err err = CD_ERR_IO;
     struct cas_store *st = calloc(1, sizeof(*st));
-    char lock[PATH_MAX];
     struct stat sb;
+    int dfd = -1;
 
     if (st == NULL)
         return CD_ERR_NOMEM;
@@ -65,19 +114,14 @@ cd_err store_open(const char *state_dir, struct cas_store **out)
         err = CD_ERR_TOO_LARGE;
         goto out;
     }
-    /* 0711: services reach their own 0700 directories inside, nobody lists it. */
+    /* 0711: services reach their own directories inside, nobody lists it. */
     if (mkdir(state_dir, 0711) != 0 && errno != EEXIST)
         goto out;
     if (stat(state_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         goto out;
-    if ((err = mkdir_mode(st->root, 0700, (uid_t)-1, (gid_t)-1)) != CD_OK)
+    if ((err = store_open_dirs(state_dir, "cas", 0700, (uid_t)-1, (gid_t)-1, &dfd)) != CD_OK)
         goto out;
-    n = snprintf(lock, sizeof(lock), "%s/.lock", st->root);
-    if (n < 0 || (size_t)n >= sizeof(lock)) {
-        err = CD_ERR_TOO_LARGE;
-        goto out;
-    }
-    st->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    st->lockfd = openat(dfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (st->lockfd < 0) {
         err = CD_ERR_IO;
         goto out;
@@ -100,6 +144,8 @@ cd_err store_open(const char *state_dir, struct cas_store **out)
     *out = st;
     st = NULL;
 out:
+    if (dfd >= 0)
+        close(dfd);
     store_close(st);
     return err;
 }
@@ -113,98 +159,115 @@ void store_close(struct cas_store *st)
     free(st);
 }
 
+/* Reads the regular file open on fd (at most max bytes) into out. */
+static cd_err read_fd(int fd, size_t max, const struct stat *sb, struct pki_buf *out)
+{
+    struct pki_buf b = {0};
+
+    if (!S_ISREG(sb->st_mode))
+        return CD_ERR_IO;
+    if ((size_t)sb->st_size > max)
+        return CD_ERR_TOO_LARGE;
+    b.data = malloc((size_t)sb->st_size + 1);
+    if (b.data == NULL)
+        return CD_ERR_NOMEM;
+    while (b.len < (size_t)sb->st_size) {
+        ssize_t r = read(fd, b.data + b.len, (size_t)sb->st_size - b.len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            pki_buf_release(&b);
+            return CD_ERR_IO;
+        }
+        b.len += (size_t)r;
+    }
+    b.data[b.len] = '\0';
+    *out = b;
+    return CD_OK;
+}
+
 cd_err store_read_file(const char *path, size_t max, struct pki_buf *out)
 {
     cd_err err = CD_ERR_IO;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     struct stat sb;
-    struct pki_buf b = {0};
 
     if (fd < 0)
         return errno == ENOENT ? CD_ERR_NOT_FOUND : CD_ERR_IO;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-        goto out;
-    if ((size_t)sb.st_size > max) {
-        err = CD_ERR_TOO_LARGE;
-        goto out;
-    }
-    b.data = malloc((size_t)sb.st_size + 1);
-    if (b.data == NULL) {
-        err = CD_ERR_NOMEM;
-        goto out;
-    }
-    while (b.len < (size_t)sb.st_size) {
-        ssize_t r = read(fd, b.data + b.len, (size_t)sb.st_size - b.len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            goto out;
-        b.len += (size_t)r;
-    }
-    b.data[b.len] = '\0';
-    *out = b;
-    b.data = NULL;
-    err = CD_OK;
-out:
-    pki_buf_release(&b);
+    if (fstat(fd, &sb) == 0)
+        err = read_fd(fd, max, &sb, out);
     close(fd);
     return err;
 }
 
-static cd_err fsync_dir(const char *dir)
+/* Creates a new, empty temporary file ".NAME.RANDOM" in dirfd (O_EXCL: never
+ * an existing file or link); its name goes to tmp. */
+static int create_tmp(int dirfd, const char *name, char *tmp, size_t tmplen)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return CD_ERR_IO;
-    int rc = fsync(fd);
-    close(fd);
-    return rc == 0 ? CD_OK : CD_ERR_IO;
+    for (int attempt = 0; attempt < 16; attempt++) {
+        uint32_t r = 0;
+        if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+            return -1;
+        int n = snprintf(tmp, tmplen, ".%s.%08x", name, (unsigned)r);
+        if (n < 0 || (size_t)n >= tmplen)
+            return -1;
+        int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
 }
 
-cd_err store_write_file(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
-                        gid_t gid, bool *changed)
+/* When name in dirfd is a regular file with exactly this content, repairs its
+ * mode and owner through its descriptor and returns true. */
+static bool same_content_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                            uid_t uid, gid_t gid, cd_err *err)
 {
-    cd_err err = CD_ERR_IO;
-    char dir[PATH_MAX], tmp[PATH_MAX];
     struct pki_buf old = {0};
     struct stat sb;
-    int fd = -1;
-    bool tmp_made = false;
+    bool same = false;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 
-    if (strlen(path) >= sizeof(dir) - 16)
-        return CD_ERR_TOO_LARGE;
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    const char *base = slash != NULL ? slash + 1 : dir;
-    if (slash != NULL)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof(dir), ".");
-    if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
-        store_read_file(path, STORE_FILE_MAX, &old) == CD_OK && old.len == len &&
-        memcmp(old.data, data, len) == 0) {
-        /* Same content: only repair mode and owner, in place. */
-        if ((sb.st_mode & 07777) != mode && chmod(path, mode) != 0)
-            goto out;
-        if (uid != (uid_t)-1 && (sb.st_uid != uid || sb.st_gid != gid) &&
-            chown(path, uid, gid) != 0)
-            goto out;
-        *changed = false;
-        err = CD_OK;
-        goto out;
-    }
-    int n = snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, base);
-    if (n < 0 || (size_t)n >= sizeof(tmp)) {
-        err = CD_ERR_TOO_LARGE;
-        goto out;
-    }
-    fd = mkstemp(tmp);
     if (fd < 0)
-        goto out;
+        return false;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size == len &&
+        read_fd(fd, STORE_FILE_MAX, &sb, &old) == CD_OK && old.len == len &&
+        memcmp(old.data, data, len) == 0) {
+        same = true;
+        *err = CD_OK;
+        if ((uid != (uid_t)-1 && (sb.st_uid != uid || sb.st_gid != gid)) &&
+            fchown(fd, uid, gid) != 0)
+            *err = CD_ERR_IO;
+        if (*err == CD_OK && (sb.st_mode & 07777) != mode && fchmod(fd, mode) != 0)
+            *err = CD_ERR_IO;
+    }
+    pki_buf_release(&old);
+    close(fd);
+    return same;
+}
+
+cd_err store_write_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                      uid_t uid, gid_t gid, bool *changed)
+{
+    cd_err err = CD_ERR_IO;
+    char tmp[NAME_MAX + 1];
+    bool tmp_made = false;
+    int fd;
+
+    if (strchr(name, '/') != NULL || strlen(name) > NAME_MAX - 12)
+        return CD_ERR_INVALID;
+    if (same_content_at(dirfd, name, data, len, mode, uid, gid, &err)) {
+        *changed = false;
+        return err;
+    }
+    fd = create_tmp(dirfd, name, tmp, sizeof(tmp));
+    if (fd < 0)
+        return CD_ERR_IO;
     tmp_made = true;
-    if (fchmod(fd, mode) != 0)
-        goto out;
+    err = CD_ERR_IO;
     if (uid != (uid_t)-1 && fchown(fd, uid, gid) != 0)
+        goto out;
+    if (fchmod(fd, mode) != 0)
         goto out;
     for (size_t off = 0; off < len;) {
         ssize_t w = write(fd, (const char *)data + off, len - off);
@@ -216,23 +279,48 @@ cd_err store_write_file(const char *path, const void *data, size_t len, mode_t m
     }
     if (fsync(fd) != 0)
         goto out;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto out;
-    }
+    int rc = close(fd);
     fd = -1;
-    if (rename(tmp, path) != 0)
+    if (rc != 0)
+        goto out;
+    /* rename replaces whatever name is (a planted link included): never follows it. */
+    if (renameat(dirfd, tmp, dirfd, name) != 0)
         goto out;
     tmp_made = false;
-    if ((err = fsync_dir(dir)) != CD_OK)
+    if (fsync(dirfd) != 0)
         goto out;
     *changed = true;
+    err = CD_OK;
 out:
     if (fd >= 0)
         close(fd);
     if (tmp_made)
-        unlink(tmp);
-    pki_buf_release(&old);
+        unlinkat(dirfd, tmp, 0);
+    return err;
+}
+
+cd_err store_write_file(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+                        gid_t gid, bool *changed)
+{
+    char dir[PATH_MAX];
+    cd_err err;
+
+    if (strlen(path) >= sizeof(dir))
+        return CD_ERR_TOO_LARGE;
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    const char *base = path + (slash != NULL ? (size_t)(slash - dir) + 1 : 0);
+    if (slash == dir)
+        dir[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return CD_ERR_IO;
+    err = store_write_at(dfd, base, data, len, mode, uid, gid, changed);
+    close(dfd);
     return err;
 }
 

@@ -49,7 +49,21 @@ cd_err store_read_file(const char *path, size_t max, struct pki_buf *out);
 cd_err store_write_file(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
                         gid_t gid, bool *changed);
 /* Creates base/rel (each missing component of rel with mode, chowned to uid/gid
- * when uid is not (uid_t)-1); existing components of rel get mode and owner too. */
+ * where they are not (uid_t)-1/(gid_t)-1); existing components of rel get mode
+ * and owner too. No component of rel may be a symbolic link ("." and ".." are
+ * refused: CD_ERR_INVALID): each is opened with O_NOFOLLOW and changed through
+ * its descriptor, so a link planted by whoever could write a directory on the
+ * way is never followed (CD_ERR_IO). */
 cd_err store_mkdirs(const char *base, const char *rel, mode_t mode, uid_t uid, gid_t gid);
+/* store_mkdirs, and the last directory stays open: *out is its O_DIRECTORY
+ * descriptor (the caller closes it). */
+cd_err store_open_dirs(const char *base, const char *rel, mode_t mode, uid_t uid, gid_t gid,
+                       int *out);
+/* store_write_file for the entry name (no '/') of the open directory dirfd:
+ * the temporary file is created with O_EXCL and renamed over name inside
+ * dirfd; an existing name is read with O_NOFOLLOW and repaired with
+ * fchmod/fchown. A symbolic link at name is replaced, never followed. */
+cd_err store_write_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                      uid_t uid, gid_t gid, bool *changed);
 
 #endif

@@ -201,4 +201,21 @@ cd_err crypto_doc_open(const uint8_t doc_kek[CRYPTO_KEY_BYTES], const struct cry
                        char *ctype_out, size_t ctype_cap, size_t *ctype_len, uint8_t *content_out,
                        size_t content_cap, size_t *content_len);
 
+/* ---- secret files (secret_file.c) ---- */
+
+/* Largest secret file crypto_secret_file_read accepts at all. */
+#define CRYPTO_SECRET_FILE_MAX ((size_t)64 * 1024)
+
+/* Reads the secret file path (a password, say) with read(2) into memory from
+ * crypto_secure_alloc, never through stdio's buffers. The file must be a
+ * regular file reached without following a link at its last component
+ * (O_NOFOLLOW), owned by the caller's effective user or root, with no access
+ * for others and no write for its group, and of at most max bytes (max <=
+ * CRYPTO_SECRET_FILE_MAX). *out is NUL-terminated and cut at the first CR or
+ * LF; *len (may be NULL) is its length. The caller frees *out with
+ * crypto_secure_free (which wipes). Errors: CD_ERR_NOT_FOUND (no file),
+ * CD_ERR_CONFIG (not a regular file, wrong owner or mode), CD_ERR_TOO_LARGE,
+ * CD_ERR_NOMEM, CD_ERR_IO, CD_ERR_INVALID (bad arguments). */
+cd_err crypto_secret_file_read(const char *path, size_t max, char **out, size_t *len);
+
 #endif
