@@ -6,8 +6,13 @@
 #   scripts/stack.sh status        one line per component; exit 0 when all run, 3 otherwise
 #   scripts/stack.sh stop NAME     stop one component (mariadb, memcached, api, nginx)
 #
-# State lives under $CONFIDOC_STATE_DIR (default var/ in the source tree); the
-# layout and every variable are described in docs/operations.md.
+# State lives under $CONFIDOC_STATE_DIR (default: /var/lib/confidoc as root,
+# var/ in the source tree otherwise); the layout and every variable are
+# described in docs/operations.md. As root, nothing this script (or
+# confidoc-cas) writes, chmods or chowns lies in a directory that a service
+# account can write: configuration and keys sit in root-owned directories, and
+# each service owns only its leaf files and the directories it must write
+# (MariaDB's data/, tmp/, run/; nginx's temporary directories below tmp/).
 # Environment: CONFIDOC_STATE_DIR, CONFIDOC_HTTPS_PORT (default 8443),
 # CONFIDOC_API_PORT, CONFIDOC_DB_PORT, CONFIDOC_MEMCACHED_PORT (default: free
 # ports chosen at the first start and kept in STATE/ports.env),
@@ -32,7 +37,12 @@ die() {
 # ---------------------------------------------------------------- paths, users
 
 init_paths() {
-    local want=${CONFIDOC_STATE_DIR:-$SRC/var}
+    local want=${CONFIDOC_STATE_DIR:-}
+    if [ -z "$want" ]; then
+        # root: a system location every service user can traverse (root's own
+        # home is 0700 and stays so); a user: var/ in the tree.
+        if [ "$(id -u)" -eq 0 ]; then want=/var/lib/confidoc; else want=$SRC/var; fi
+    fi
     case $want in /*) ;; *) want=$PWD/$want ;; esac
     # Paths end up in nginx.conf, my.cnf and command lines: keep them plain.
     [[ $want =~ ^/[A-Za-z0-9._/+-]*$ ]] ||
@@ -45,6 +55,7 @@ init_paths() {
     else
         BUILD=$SRC/build
     fi
+    BINDIR=$BUILD # where the programs that service users run are (root: installed)
     if [ "$(id -u)" -eq 0 ]; then
         IS_ROOT=1
         API_USER=confidoc DB_USER=mysql MC_USER=memcache NGINX_USER=${NGINX_USER:-www-data}
@@ -58,6 +69,10 @@ init_paths() {
 
 pidfile() { echo "$RUN/$1.pid"; }
 
+# Pid files: STATE/run is root's (0700) and each pid file is written by the
+# shell that then execs the component (launch), before any privilege is
+# dropped: a service cannot rewrite one to make root signal another process.
+# A pid that the kernel reused is caught by expected_cmd/expected_exe.
 # expected_cmd NAME: a string that the command line of NAME's process contains;
 # it names this state directory, so that another stack's process never matches.
 expected_cmd() {
@@ -154,9 +169,7 @@ resolve_ports() {
         echo "CONFIDOC_API_PORT=$API_PORT"
         echo "CONFIDOC_DB_PORT=$DB_PORT"
         echo "CONFIDOC_MEMCACHED_PORT=$MC_PORT"
-    } >"$STATE/ports.env.new"
-    chmod 0644 "$STATE/ports.env.new"
-    mv "$STATE/ports.env.new" "$STATE/ports.env"
+    } | put_file "$STATE/ports.env" 0644 root
 }
 
 # check_port VAR PORT WHAT: a taken port is an error that names it.
@@ -168,42 +181,75 @@ check_port() {
 
 # ---------------------------------------------------------------- helpers
 
-# fill TEMPLATE OUT NAME=VALUE...: replaces each @NAME@ of TEMPLATE, writes OUT.
+# put_file OUT MODE GROUP: writes stdin to OUT, which lies in a directory only
+# root can write: a new file made by mktemp (O_EXCL: never an existing file or
+# link) gets MODE and owner root:GROUP (as root), then replaces OUT with
+# rename, which replaces a link rather than following it.
+put_file() {
+    local out=$1 mode=$2 group=$3 tmp
+    tmp=$(mktemp "$(dirname "$out")/.$(basename "$out").XXXXXX") || die "cannot write $out"
+    if ! cat >"$tmp" || ! chmod "$mode" "$tmp" ||
+        { [ "$IS_ROOT" = 1 ] && ! chown "root:$group" "$tmp"; } || ! mv -f -T "$tmp" "$out"; then
+        rm -f "$tmp"
+        die "cannot write $out"
+    fi
+}
+
+# fill TEMPLATE OUT MODE GROUP NAME=VALUE...: replaces each @NAME@ of TEMPLATE,
+# writes OUT (put_file).
 fill() {
-    local tpl=$1 out=$2 kv args=()
-    shift 2
+    local tpl=$1 out=$2 mode=$3 group=$4 kv args=() text
+    shift 4
     for kv in "$@"; do args+=(-e "s|@${kv%%=*}@|${kv#*=}|g"); done
-    sed "${args[@]}" "$tpl" >"$out.new"
-    if grep -q '@[A-Z_]*@' "$out.new"; then
-        rm -f "$out.new"
+    text=$(sed "${args[@]}" "$tpl") || die "cannot read $tpl"
+    if grep -q '@[A-Z_]*@' <<<"$text"; then
         die "internal: unfilled placeholder in $out"
     fi
-    mv "$out.new" "$out"
+    printf '%s\n' "$text" | put_file "$out" "$mode" "$group"
 }
 
-# own USER PATH...: chown to USER (root only; as a user everything is already ours).
-own() {
-    local u=$1
-    shift
-    if [ "$IS_ROOT" = 1 ]; then chown "$u:$(id -gn "$u")" "$@"; fi
+# group_of USER: USER's primary group.
+group_of() { id -gn "$1"; }
+
+# root_dir DIR MODE [GROUP]: DIR as a root-owned directory (as root; a user's
+# own otherwise). Its parent is root's, so nobody else can swap DIR between
+# the check and the chmod/chown; a link or file in its place (left by an older
+# layout, in which a service owned the parent) is removed, never followed.
+root_dir() {
+    local d=$1 mode=$2 group=${3:-root}
+    if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then
+        warn "$d was not a directory (planted in an older layout?); replacing it"
+        rm -f "$d" || die "cannot remove $d"
+    fi
+    mkdir -p "$d" && chmod "$mode" "$d" || die "cannot create $d"
+    if [ "$IS_ROOT" = 1 ]; then chown -h "root:$group" "$d" || die "cannot chown $d"; fi
 }
 
-# as_user USER CMD...: runs CMD as USER (for access checks).
-as_user() {
-    local u=$1
-    shift
-    if [ "$IS_ROOT" = 1 ]; then runuser -u "$u" -- "$@"; else "$@"; fi
+# service_dir DIR USER: the one directory (in a root-owned parent) that
+# service USER writes: 0700, USER's. A link in its place is refused: the
+# directory holds the service's data.
+service_dir() {
+    local d=$1 u=$2
+    [ -L "$d" ] && die "$d is a symbolic link; refusing to use it (move it away and run make up again)"
+    mkdir -p "$d" && chmod 0700 "$d" || die "cannot create $d"
+    if [ "$IS_ROOT" = 1 ]; then chown -h "$u:$(group_of "$u")" "$d" || die "cannot chown $d"; fi
 }
 
 # launch NAME LOGFILE CMD...: starts CMD detached (own session, no terminal,
 # output to LOGFILE, cwd /); the process itself writes STATE/run/NAME.pid.
+# With LAUNCH_FILTER set (a sed script), the output passes through it first.
 launch() {
     local name=$1 logf=$2 f
     shift 2
     f=$(pidfile "$name")
     rm -f "$f"
     # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
-    setsid bash -c 'cd / && echo $$ >"$0" && exec "$@"' "$f" "$@" </dev/null >>"$logf" 2>&1 9>&- &
+    if [ -n "${LAUNCH_FILTER:-}" ]; then
+        setsid bash -c 'cd / && echo $$ >"$0" && exec "$@"' "$f" "$@" </dev/null 2>&1 9>&- |
+            setsid sed -u -E "$LAUNCH_FILTER" >>"$logf" 2>&1 9>&- &
+    else
+        setsid bash -c 'cd / && echo $$ >"$0" && exec "$@"' "$f" "$@" </dev/null >>"$logf" 2>&1 9>&- &
+    fi
     for _ in $(seq 1 50); do
         [ -s "$f" ] && return 0
         sleep 0.1
@@ -224,7 +270,7 @@ wait_until() {
 }
 
 db_admin() {
-    mariadb --no-defaults --socket="$STATE/mariadb/mysqld.sock" -u "$DB_ADMIN" \
+    mariadb --no-defaults --socket="$STATE/mariadb/run/mysqld.sock" -u "$DB_ADMIN" \
         --connect-timeout=5 -N -B "$@"
 }
 
@@ -257,6 +303,7 @@ install_and_build() {
     ensure_tools
     [ -x "$BUILD/confidoc-api" ] || die "no $BUILD/confidoc-api (build it first)"
     [ -x "$BUILD/confidoc-cas" ] || die "no $BUILD/confidoc-cas (build it first)"
+    install_binaries
     if [ "$IS_ROOT" = 1 ] && ! id -u "$API_USER" >/dev/null 2>&1; then
         say "creating system user $API_USER"
         useradd --system --user-group --no-create-home --home-dir /nonexistent \
@@ -267,9 +314,27 @@ install_and_build() {
         for u in "$DB_USER" "$MC_USER" "$NGINX_USER"; do
             id -u "$u" >/dev/null 2>&1 || die "user $u does not exist (is its package installed?)"
         done
-        as_user "$API_USER" test -x "$BUILD/confidoc-api" ||
-            die "user $API_USER cannot run $BUILD/confidoc-api: it and every directory above it must be executable by others (chmod o+x)"
     fi
+}
+
+# install_binaries: as root, the program a service user runs (confidoc-api)
+# is copied to a root-owned 0755 directory named by its content,
+# $LIBEXEC/<sha256 prefix>/, so that the source tree may sit anywhere (root's
+# 0700 home included) and two stacks or builds never replace each other's
+# program. A user's stack runs it from the build directory.
+LIBEXEC=${CONFIDOC_LIBEXEC_DIR:-/usr/local/libexec/confidoc}
+install_binaries() {
+    local h dir
+    [ "$IS_ROOT" = 1 ] || return 0
+    h=$(sha256sum "$BUILD/confidoc-api" | cut -c1-16) || die "cannot read $BUILD/confidoc-api"
+    dir=$LIBEXEC/$h
+    if ! cmp -s "$BUILD/confidoc-api" "$dir/confidoc-api" 2>/dev/null; then
+        install -d -m 0755 -o root -g root "$LIBEXEC" "$dir" &&
+            install -m 0755 -o root -g root "$BUILD/confidoc-api" "$dir/.confidoc-api.new" &&
+            mv -f -T "$dir/.confidoc-api.new" "$dir/confidoc-api" ||
+            die "cannot install confidoc-api into $dir"
+    fi
+    BINDIR=$dir
 }
 
 # ---------------------------------------------------------------- provisioning
@@ -278,7 +343,8 @@ install_and_build() {
 PROVISIONED=(
     api/tls/server.crt api/tls/server.key api/tls/client-ca.crt api/master.keyring
     api/db/ca.crt api/db/client.crt api/db/client.key api/mc/ca.crt api/mc/client.crt api/mc/client.key
-    mariadb/tls/ca.crt mariadb/tls/server.crt mariadb/tls/server.key mariadb/keyfile
+    mariadb/tls/ca.crt mariadb/tls/server.crt mariadb/tls/server.key mariadb-key/keyfile
+    migrate/db/ca.crt migrate/db/client.crt migrate/db/client.key
     memcached/tls/ca.crt memcached/tls/server.crt memcached/tls/server.key
     nginx/tls/server.crt nginx/tls/server.key nginx/tls/api-ca.crt nginx/tls/api-client.crt
     nginx/tls/api-client.key public/nginx-ca.crt
@@ -301,12 +367,16 @@ provision() {
         warn "certificates were renewed while $(running_list) kept running; run make down && make up to use them"
     fi
     if [ "$IS_ROOT" = 1 ]; then
-        as_user "$DB_USER" test -r "$STATE/mariadb/tls/server.key" ||
-            die "user $DB_USER cannot read $STATE/mariadb/tls/server.key: every directory above $STATE must be traversable by others (chmod o+x), or set CONFIDOC_STATE_DIR elsewhere (e.g. /var/lib/confidoc)"
-        as_user "$MC_USER" test -r "$STATE/memcached/tls/server.key" ||
+        as_service "$DB_USER" test -r "$STATE/mariadb/tls/server.key" ||
+            die "user $DB_USER cannot read $STATE/mariadb/tls/server.key: every directory above $STATE must be traversable by others (chmod o+x), or leave CONFIDOC_STATE_DIR unset (default /var/lib/confidoc)"
+        as_service "$DB_USER" test -r "$STATE/mariadb-key/keyfile" ||
+            die "user $DB_USER cannot read $STATE/mariadb-key/keyfile"
+        as_service "$MC_USER" test -r "$STATE/memcached/tls/server.key" ||
             die "user $MC_USER cannot read $STATE/memcached/tls/server.key"
-        as_user "$API_USER" test -r "$STATE/api/tls/server.key" ||
+        as_service "$API_USER" test -r "$STATE/api/tls/server.key" ||
             die "user $API_USER cannot read $STATE/api/tls/server.key"
+        as_service "$API_USER" test -x "$BINDIR/confidoc-api" ||
+            die "user $API_USER cannot run $BINDIR/confidoc-api"
     fi
 }
 
@@ -320,55 +390,109 @@ running_list() {
 
 # ---------------------------------------------------------------- components
 
+# prepare_dirs: the layout (docs/operations.md). As root every directory
+# here is root's, 0750 to the group of the one service that reads it; the
+# service-writable directories are leaves of root-owned ones. An older layout
+# (service-owned mariadb/, api/, nginx/) is taken back here, before anything is
+# written inside: anything a service planted there is then replaced, not used.
+prepare_dirs() {
+    local g_db g_api g_mc g_ng m
+    g_db=$(group_of "$DB_USER") g_api=$(group_of "$API_USER")
+    g_mc=$(group_of "$MC_USER") g_ng=$(group_of "$NGINX_USER")
+    m=$([ "$IS_ROOT" = 1 ] && echo 0750 || echo 0700)
+    root_dir "$STATE/mariadb" "$m" "$g_db"
+    root_dir "$STATE/mariadb-key" "$m" "$g_db"
+    root_dir "$STATE/api" "$m" "$g_api"
+    root_dir "$STATE/memcached" "$m" "$g_mc"
+    root_dir "$STATE/nginx" "$m" "$g_ng"
+    root_dir "$STATE/nginx/conf" 0700 root
+    root_dir "$STATE/nginx/tmp" "$m" "$g_ng"
+    root_dir "$STATE/migrate" 0700 root
+    root_dir "$STATE/public" 0755 root
+    # The at-rest key lived beside the data directory (mariadb/keyfile) before.
+    rm -f "$STATE/mariadb/keyfile"
+}
+
+# svc USER: sets SVC to the command prefix that runs a command as USER with no
+# way back to root (setpriv, as root), or to nothing (a user). Exec'd by
+# launch, so the pid written is the service's own.
+svc() {
+    SVC=()
+    if [ "$IS_ROOT" = 1 ]; then
+        SVC=(setpriv --reuid="$1" --regid="$(group_of "$1")" --init-groups --no-new-privs
+            --inh-caps=-all --bounding-set=-all --)
+    fi
+}
+
+# as_service USER CMD...: runs CMD as USER (svc).
+as_service() {
+    local SVC
+    svc "$1"
+    shift
+    "${SVC[@]}" "$@"
+}
+
 start_mariadb() {
     local d=$STATE/mariadb user_line="user=$DB_USER"
-    mkdir -p "$d/data" "$d/tmp"
-    chmod 0700 "$d" "$d/data" "$d/tmp"
-    fill "$SRC/deploy/mariadb/my.cnf.in" "$d/my.cnf" "USER_LINE=$user_line" "DB_DIR=$d" \
-        "DB_PORT=$DB_PORT"
-    chmod 0600 "$d/my.cnf"
-    own "$DB_USER" "$d/data" "$d/tmp" "$d/my.cnf"
+    [ "$IS_ROOT" = 1 ] && user_line="" # started as $DB_USER (as_service), never as root
+    service_dir "$d/data" "$DB_USER"
+    service_dir "$d/tmp" "$DB_USER"
+    service_dir "$d/run" "$DB_USER"
+    fill "$SRC/deploy/mariadb/my.cnf.in" "$d/my.cnf" 0640 "$(group_of "$DB_USER")" \
+        "USER_LINE=$user_line" "DB_DIR=$d" "KEY_DIR=$STATE/mariadb-key" "DB_PORT=$DB_PORT"
     check_port CONFIDOC_DB_PORT "$DB_PORT" MariaDB
     if [ ! -d "$d/data/mysql" ]; then
         say "initialising MariaDB's data directory"
-        mariadb-install-db --defaults-file="$d/my.cnf" --user="$DB_USER" \
+        as_service "$DB_USER" mariadb-install-db --defaults-file="$d/my.cnf" \
             --auth-root-authentication-method=socket --auth-root-socket-user="$DB_ADMIN" \
             --skip-test-db >"$LOG/mariadb-install.log" 2>&1 || {
             tail -n 30 "$LOG/mariadb-install.log" >&2
             die "mariadb-install-db failed (see $LOG/mariadb-install.log)"
         }
     fi
-    launch mariadb "$LOG/mariadb.out" mariadbd --defaults-file="$d/my.cnf"
+    svc "$DB_USER"
+    launch mariadb "$LOG/mariadb.log" "${SVC[@]}" mariadbd --defaults-file="$d/my.cnf"
     if ! wait_until "$START_TIMEOUT" mariadb \
-        mariadb-admin --no-defaults --socket="$d/mysqld.sock" -u "$DB_ADMIN" --connect-timeout=2 \
-        ping >/dev/null 2>&1; then
-        tail -n 30 "$d/error.log" >&2 2>/dev/null || true
-        die "MariaDB did not come up (see $d/error.log)"
+        mariadb-admin --no-defaults --socket="$d/run/mysqld.sock" -u "$DB_ADMIN" \
+        --connect-timeout=2 ping >/dev/null 2>&1; then
+        tail -n 30 "$LOG/mariadb.log" >&2 2>/dev/null || true
+        die "MariaDB did not come up (see $LOG/mariadb.log)"
     fi
-    # Idempotent: the database and the API's account, authenticated by its
+    # Idempotent: the database and two accounts, each authenticated by its
     # client certificate alone (subject and issuer), TCP from loopback only.
+    # The API's account gets DML on the schema and nothing else (an older
+    # stack gave it ALL PRIVILEGES: revoked here); the one DDL it keeps is
+    # CREATE of the migrations table, whose CREATE TABLE IF NOT EXISTS opens
+    # every start's migration check (a no-op once the table exists).
+    # confidoc_migrate changes the schema: only `confidoc-api --migrate`,
+    # run by root with root's certificate (policy migrate), uses it.
     db_admin -e "CREATE DATABASE IF NOT EXISTS confidoc;
         CREATE USER IF NOT EXISTS 'confidoc'@'127.0.0.1';
         ALTER USER 'confidoc'@'127.0.0.1'
             REQUIRE SUBJECT '/CN=confidoc-api-db' AND ISSUER '/CN=confidoc MariaDB CA';
-        GRANT ALL PRIVILEGES ON confidoc.* TO 'confidoc'@'127.0.0.1';" ||
-        die "cannot create MariaDB's confidoc account"
+        REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'confidoc'@'127.0.0.1';
+        GRANT SELECT, INSERT, UPDATE, DELETE ON confidoc.* TO 'confidoc'@'127.0.0.1';
+        GRANT CREATE ON confidoc.schema_migrations TO 'confidoc'@'127.0.0.1';
+        CREATE USER IF NOT EXISTS 'confidoc_migrate'@'127.0.0.1';
+        ALTER USER 'confidoc_migrate'@'127.0.0.1'
+            REQUIRE SUBJECT '/CN=confidoc-api-migrate' AND ISSUER '/CN=confidoc MariaDB CA';
+        GRANT ALL PRIVILEGES ON confidoc.* TO 'confidoc_migrate'@'127.0.0.1';" ||
+        die "cannot create MariaDB's confidoc accounts"
 }
 
 start_memcached() {
     local d=$STATE/memcached args=() line
     check_port CONFIDOC_MEMCACHED_PORT "$MC_PORT" memcached
-    fill "$SRC/deploy/memcached/memcached.conf.in" "$d/memcached.conf" "MEMCACHED_PORT=$MC_PORT" \
-        "MC_DIR=$d"
-    chmod 0600 "$d/memcached.conf"
+    fill "$SRC/deploy/memcached/memcached.conf.in" "$d/memcached.conf" 0600 root \
+        "MEMCACHED_PORT=$MC_PORT" "MC_DIR=$d"
     while IFS= read -r line; do
         case $line in '' | '#'*) continue ;; esac
         # "-p 1234" is two arguments; "-o a=b,c=d" likewise.
         args+=("${line%% *}")
         [ "${line#* }" = "$line" ] || args+=("${line#* }")
     done <"$d/memcached.conf"
-    [ "$IS_ROOT" = 1 ] && args+=(-u "$MC_USER")
-    launch memcached "$LOG/memcached.log" memcached "${args[@]}"
+    svc "$MC_USER"
+    launch memcached "$LOG/memcached.log" "${SVC[@]}" memcached "${args[@]}"
     wait_until 10 memcached port_in_use "$MC_PORT" ||
         die "memcached did not come up (see $LOG/memcached.log)"
 }
@@ -380,16 +504,35 @@ WIRING_KEYS=(listen_addr listen_port tls_cert tls_key client_ca allowed_client_s
     db_tls_key db_verify_server_name memcached_servers memcached_tls_ca memcached_tls_cert
     memcached_tls_key memcached_server_name)
 
+# api_probe [PATH]: GET PATH (default /healthz) of the API directly, as nginx
+# does (mutual TLS); true on 200.
 api_probe() {
-    curl -s -o /dev/null --max-time 3 --resolve "localhost:$API_PORT:127.0.0.1" \
-        --cacert "$STATE/nginx/tls/api-ca.crt" --cert "$STATE/nginx/tls/api-client.crt" \
-        --key "$STATE/nginx/tls/api-client.key" "https://localhost:$API_PORT/healthz"
+    local code
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
+        --resolve "localhost:$API_PORT:127.0.0.1" --cacert "$STATE/nginx/tls/api-ca.crt" \
+        --cert "$STATE/nginx/tls/api-client.crt" --key "$STATE/nginx/tls/api-client.key" \
+        "https://localhost:$API_PORT${1:-/healthz}" 2>/dev/null) || true
+    [ "$code" = 200 ]
+}
+
+# migrate ENV-OPTIONS...: confidoc-api --migrate with the migration account,
+# before the API starts (the API's own account may not change the schema).
+# Bounded: the program waits at most a minute for MariaDB.
+migrate() {
+    local m=$STATE/migrate/db
+    if ! timeout 90 env "$@" CONFIDOC_DB_USER=confidoc_migrate CONFIDOC_DB_TLS_CA="$m/ca.crt" \
+        CONFIDOC_DB_TLS_CERT="$m/client.crt" CONFIDOC_DB_TLS_KEY="$m/client.key" \
+        "$BINDIR/confidoc-api" --config "$STATE/api/api.conf" --migrate \
+        </dev/null >>"$LOG/migrate.log" 2>&1; then
+        tail -n 20 "$LOG/migrate.log" >&2 2>/dev/null || true
+        die "the database schema migration failed (see $LOG/migrate.log)"
+    fi
 }
 
 start_api() {
-    local d=$STATE/api k var unset=() cmd=()
+    local d=$STATE/api k var unset=()
     check_port CONFIDOC_API_PORT "$API_PORT" confidoc-api
-    cat >"$d/api.conf.new" <<EOF
+    put_file "$d/api.conf" 0640 "$(group_of "$API_USER")" <<EOF
 # api.conf: confidoc-api of the local stack, written by scripts/stack.sh at
 # each start (edits are lost). Every key can be overridden from the
 # environment of \`make up\` as CONFIDOC_<KEY>, except the wiring below.
@@ -414,9 +557,6 @@ memcached_tls_ca = $d/mc/ca.crt
 memcached_tls_cert = $d/mc/client.crt
 memcached_tls_key = $d/mc/client.key
 EOF
-    chmod 0600 "$d/api.conf.new"
-    own "$API_USER" "$d/api.conf.new"
-    mv "$d/api.conf.new" "$d/api.conf"
     for k in "${WIRING_KEYS[@]}"; do
         var=CONFIDOC_${k^^}
         if [ -n "${!var+x}" ]; then
@@ -427,13 +567,12 @@ EOF
             esac
         fi
     done
-    if [ "$IS_ROOT" = 1 ]; then
-        cmd=(setpriv --reuid="$API_USER" --regid="$API_USER" --init-groups --no-new-privs
-            --inh-caps=-all --bounding-set=-all --)
-    fi
-    cmd+=(env "${unset[@]}" "$BUILD/confidoc-api" --config "$d/api.conf")
-    launch api "$LOG/api.log" "${cmd[@]}"
-    wait_until "$START_TIMEOUT" api api_probe || {
+    migrate "${unset[@]}"
+    svc "$API_USER"
+    launch api "$LOG/api.log" "${SVC[@]}" env "${unset[@]}" "$BINDIR/confidoc-api" --config "$d/api.conf"
+    # Ready: the API answers /readyz (it reaches the database), asked
+    # directly; nginx does not expose /readyz.
+    wait_until "$START_TIMEOUT" api api_probe /readyz || {
         tail -n 20 "$LOG/api.log" >&2 2>/dev/null || true
         die "confidoc-api did not come up (see $LOG/api.log)"
     }
@@ -443,27 +582,34 @@ nginx_probe() {
     local code
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
         --resolve "localhost:$HTTPS_PORT:127.0.0.1" --cacert "$STATE/public/nginx-ca.crt" \
-        "https://localhost:$HTTPS_PORT/readyz" 2>/dev/null) || true
+        "https://localhost:$HTTPS_PORT/healthz" 2>/dev/null) || true
     [ "$code" = 200 ]
 }
+
+# nginx's error log names the client's address on every line about a request
+# (", client: ADDR", at every level: crit too, e.g. for failed TLS
+# handshakes), and a few lines say "client ADDR". The log passes through this
+# filter (run by root) before it reaches the file: no address is written.
+NGINX_LOG_FILTER='s/, client: [^,]*//g; s/(^|[^[:alnum:]_])client [0-9A-Fa-f.:]+/\1client -/g'
 
 start_nginx() {
     local d=$STATE/nginx user_directive="" max_body=${CONFIDOC_MAX_BODY_BYTES:-16777216}
     [[ $max_body =~ ^[0-9]+$ ]] || die "CONFIDOC_MAX_BODY_BYTES=$max_body is not a number"
-    [ "$IS_ROOT" = 1 ] && user_directive="user $NGINX_USER;"
+    [ "$IS_ROOT" = 1 ] && user_directive="user $NGINX_USER $(group_of "$NGINX_USER");"
     check_port CONFIDOC_HTTPS_PORT "$HTTPS_PORT" nginx
-    mkdir -p "$d/conf" "$d/tmp"
-    own "$NGINX_USER" "$d/tmp"
-    chmod 0700 "$d/tmp"
-    fill "$SRC/deploy/nginx/nginx.conf.in" "$d/conf/nginx.conf" "USER_DIRECTIVE=$user_directive" \
-        "NGINX_DIR=$d" "LOG_DIR=$LOG" "API_PORT=$API_PORT" "HTTPS_PORT=$HTTPS_PORT" \
-        "MAX_BODY_BYTES=$max_body" "API_HOST=localhost"
-    nginx -q -t -p "$d" -c conf/nginx.conf -e "$LOG/nginx-error.log" >"$LOG/nginx-test.log" 2>&1 || {
+    # The master (root) creates tmp/client_body, tmp/proxy, ... for the
+    # workers' user and chowns them, following links: tmp/ is root's, and
+    # anything but a directory in it is removed first.
+    find "$d/tmp" -mindepth 1 -maxdepth 1 ! -type d -exec rm -f {} +
+    fill "$SRC/deploy/nginx/nginx.conf.in" "$d/conf/nginx.conf" 0600 root \
+        "USER_DIRECTIVE=$user_directive" "NGINX_DIR=$d" "LOG_DIR=$LOG" "API_PORT=$API_PORT" \
+        "HTTPS_PORT=$HTTPS_PORT" "MAX_BODY_BYTES=$max_body" "API_HOST=localhost"
+    nginx -q -t -p "$d" -c conf/nginx.conf -e stderr >"$LOG/nginx-test.log" 2>&1 || {
         cat "$LOG/nginx-test.log" >&2
         die "nginx rejects its configuration $d/conf/nginx.conf"
     }
-    launch nginx "$LOG/nginx.out" nginx -p "$d" -c conf/nginx.conf -e "$LOG/nginx-error.log" \
-        -g 'daemon off;'
+    LAUNCH_FILTER=$NGINX_LOG_FILTER launch nginx "$LOG/nginx-error.log" \
+        nginx -p "$d" -c conf/nginx.conf -e stderr -g 'daemon off;'
     wait_until "$START_TIMEOUT" nginx nginx_probe || {
         tail -n 20 "$LOG/nginx-error.log" >&2 2>/dev/null || true
         die "the stack does not answer through nginx on https://localhost:$HTTPS_PORT (see $LOG/nginx-error.log)"
@@ -474,7 +620,7 @@ start_nginx() {
 
 write_env() {
     local s=$STATE
-    cat >"$s/stack.env.new" <<EOF
+    put_file "$s/stack.env" 0644 root <<EOF
 # stack.env: the local confidoc stack, written by \`make up\` (scripts/stack.sh).
 # Source it: . $s/stack.env   (docs/operations.md describes every variable)
 CONFIDOC_STATE_DIR=$s
@@ -495,7 +641,8 @@ CONFIDOC_DB_CACERT=$s/api/db/ca.crt
 CONFIDOC_DB_CLIENT_CERT=$s/api/db/client.crt
 CONFIDOC_DB_CLIENT_KEY=$s/api/db/client.key
 CONFIDOC_DB_DATADIR=$s/mariadb/data
-CONFIDOC_DB_ADMIN_SOCKET=$s/mariadb/mysqld.sock
+CONFIDOC_DB_KEYFILE=$s/mariadb-key/keyfile
+CONFIDOC_DB_ADMIN_SOCKET=$s/mariadb/run/mysqld.sock
 CONFIDOC_MEMCACHED_CACERT=$s/api/mc/ca.crt
 CONFIDOC_MEMCACHED_CLIENT_CERT=$s/api/mc/client.crt
 CONFIDOC_MEMCACHED_CLIENT_KEY=$s/api/mc/client.key
@@ -505,8 +652,6 @@ CONFIDOC_MEMCACHED_PIDFILE=$RUN/memcached.pid
 CONFIDOC_NGINX_PIDFILE=$RUN/nginx.pid
 CONFIDOC_LOG_DIR=$LOG
 EOF
-    chmod 0644 "$s/stack.env.new"
-    mv "$s/stack.env.new" "$s/stack.env"
 }
 
 print_info() {
@@ -534,10 +679,12 @@ lock_state() {
 cmd_up() {
     local c todo=() pid
     install_and_build
-    mkdir -p "$STATE"
+    say "state directory: $STATE"
+    mkdir -p "$STATE" || die "cannot create $STATE"
     chmod "$([ "$IS_ROOT" = 1 ] && echo 0711 || echo 0700)" "$STATE"
-    mkdir -p "$RUN" "$LOG"
-    chmod 0700 "$RUN" "$LOG"
+    if [ "$IS_ROOT" = 1 ]; then chown root:root "$STATE"; fi
+    root_dir "$RUN" 0700 root
+    root_dir "$LOG" 0700 root
     lock_state
     resolve_ports "$(running_list)"
     for c in "${COMPONENTS[@]}"; do
@@ -562,12 +709,13 @@ cmd_up() {
         nginx) check_port CONFIDOC_HTTPS_PORT "$HTTPS_PORT" nginx ;;
         esac
     done
+    prepare_dirs
     provision
     for c in "${todo[@]}"; do
         say "starting $c"
         "start_$c"
     done
-    # nginx answered /readyz when it started; if it was already running, check.
+    # nginx answered when it started; if it was already running, check.
     wait_until "$START_TIMEOUT" nginx nginx_probe ||
         die "the stack does not answer through nginx on https://localhost:$HTTPS_PORT"
     write_env
