@@ -94,14 +94,40 @@ else
     U_API=$(id -un) U_DB=$U_API U_MC=$U_API U_NGINX=$U_API
 fi
 for f in "api/tls/server.key:$U_API" "api/master.keyring:$U_API" "api/db/client.key:$U_API" \
-    "api/mc/client.key:$U_API" "mariadb/tls/server.key:$U_DB" "mariadb/keyfile:$U_DB" \
+    "api/mc/client.key:$U_API" "mariadb/tls/server.key:$U_DB" "mariadb-key/keyfile:$U_DB" \
     "memcached/tls/server.key:$U_MC" "nginx/tls/server.key:$U_NGINX" \
     "nginx/tls/api-client.key:$U_NGINX"; do
     t_eq "${f%%:*} is 0600 ${f#*:}" "$(stat -c '%a %U' "$S/${f%%:*}")" "600 ${f#*:}"
 done
-for d in "api:$U_API" "mariadb:$U_DB" "memcached:$U_MC" "nginx:$U_NGINX" "mariadb/data:$U_DB"; do
+# As root the directories are root's, 0750 to the service's group (a service
+# that owned one could plant links for root's next make up: finding 2); the
+# service owns only its files and the directories it writes.
+for d in "api:$U_API" "mariadb:$U_DB" "mariadb-key:$U_DB" "memcached:$U_MC" "nginx:$U_NGINX"; do
+    if [ "$(id -u)" -eq 0 ]; then
+        t_eq "${d%%:*}/ is 0750 root:${d#*:}'s group" "$(stat -c '%a %U %G' "$S/${d%%:*}")" \
+            "750 root $(id -gn "${d#*:}")"
+    else
+        t_eq "${d%%:*}/ is 0700 ${d#*:}" "$(stat -c '%a %U' "$S/${d%%:*}")" "700 ${d#*:}"
+    fi
+done
+for d in "mariadb/data:$U_DB" "mariadb/tmp:$U_DB" "mariadb/run:$U_DB"; do
     t_eq "${d%%:*}/ is 0700 ${d#*:}" "$(stat -c '%a %U' "$S/${d%%:*}")" "700 ${d#*:}"
 done
+
+echo "# review_11_db_key_outside_data: MariaDB's at-rest key [${SECONDS}s]"
+t_eq "review_11_db_key_outside_data: stack.env names the key file" "$CONFIDOC_DB_KEYFILE" "$S/mariadb-key/keyfile"
+t_true "review_11_db_key_outside_data: no key file in or beside the data directory" \
+    test ! -e "$S/mariadb/keyfile"
+t_eq "review_11_db_key_outside_data: nothing under mariadb/ holds the key" \
+    "$(grep -r -l -a -F -f <(cut -d';' -f2 "$S/mariadb-key/keyfile") "$S/mariadb" 2>/dev/null | wc -l)" 0
+t_contains "review_11_db_key_outside_data: my.cnf points to it" "$(cat "$S/mariadb/my.cnf")" \
+    "file_key_management_filename=$S/mariadb-key/keyfile"
+if [ "$(id -u)" -eq 0 ]; then
+    t_eq "review_11_db_key_outside_data: its directory is root's, 0750 to mysql's group" \
+        "$(stat -c '%a %U %G' "$S/mariadb-key")" "750 root mysql"
+    t_true "review_11_db_key_outside_data: other service users cannot read it" \
+        bash -c "! runuser -u confidoc -- cat '$S/mariadb-key/keyfile' && ! runuser -u www-data -- cat '$S/mariadb-key/keyfile'" 2>/dev/null
+fi
 t_eq "MariaDB runs as $U_DB" "$(ps -o user= -p "$(stack_pid mariadb)")" "$U_DB"
 t_eq "memcached runs as $U_MC" "$(ps -o user= -p "$(stack_pid memcached)")" "$U_MC"
 t_eq "confidoc-api runs as $U_API" "$(ps -o user= -p "$(stack_pid api)")" "$U_API"
@@ -131,6 +157,52 @@ head -c 17000000 /dev/zero | tr '\0' a >"$WORK/big"
 t_eq "a body over max_body_bytes is 413" \
     "$(stack_curl -o /dev/null -w '%{http_code}' "${BOB[@]}" -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$WORK/big" "$CONFIDOC_URL/documents/77")" 413
 rm -f "$WORK/big"
+
+echo "# consistency: nginx's own answers are JSON {\"detail\"} [${SECONDS}s]"
+# json_answer NAME WANT-STATUS CURL-ARGS...: the status, Content-Type
+# application/json and a body {"detail": "..."}.
+json_answer() {
+    local name=$1 want=$2
+    shift 2
+    req stack_curl GET "$CONFIDOC_URL/healthz" "$@"
+    t_eq "$name: status" "$STATUS" "$want"
+    t_contains "$name: Content-Type" "$(header Content-Type)" application/json
+    t_true "$name: body {\"detail\": ...}" jq -e '.detail | type == "string"' <<<"$BODY" >/dev/null
+}
+json_answer "400 (path escaping the root)" 400 --path-as-is "$CONFIDOC_URL/../../etc/passwd"
+json_answer "400 (malformed request line)" 400 -X 'GARBAGE()'
+json_answer "404 (/readyz is not exposed: review_12_readyz_not_exposed)" 404 "$CONFIDOC_URL/readyz"
+json_answer "404 (nginx's internal error locations)" 404 "$CONFIDOC_URL/.confidoc-error/400"
+json_answer "414 (request line too long)" 414 "$CONFIDOC_URL/$(head -c 20000 /dev/zero | tr '\0' a)"
+json_answer "431 (header fields too large)" 431 -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)"
+head -c 17000000 /dev/zero | tr '\0' a >"$WORK/big"
+json_answer "413 (body too large)" 413 "${BOB[@]}" -X PUT -H 'Content-Type: application/octet-stream' \
+    --data-binary @"$WORK/big" "$CONFIDOC_URL/documents/78"
+rm -f "$WORK/big"
+t_eq "review_12_readyz_not_exposed: the API itself still answers /readyz" \
+    "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$CONFIDOC_API_CACERT" \
+        --cert "$CONFIDOC_PROXY_CLIENT_CERT" --key "$CONFIDOC_PROXY_CLIENT_KEY" \
+        "https://localhost:${CONFIDOC_API_ADDR##*:}/readyz")" 200
+
+echo "# review_11_db_grants: the API's MariaDB account has DML only [${SECONDS}s]"
+grants=$(mariadb --no-defaults --socket="$CONFIDOC_DB_ADMIN_SOCKET" -u "$(id -u | sed 's/^0$/root/;t;s/.*/'"$(id -un)"'/')" -N -B \
+    -e "SHOW GRANTS FOR 'confidoc'@'127.0.0.1'" 2>&1)
+t_not_contains "review_11_db_grants: no ALL PRIVILEGES" "$grants" "ALL PRIVILEGES"
+t_contains "review_11_db_grants: SELECT, INSERT, UPDATE, DELETE on the schema" "$grants" \
+    'GRANT SELECT, INSERT, UPDATE, DELETE ON `confidoc`.* TO `confidoc`@`127.0.0.1`'
+t_eq "review_11_db_grants: nothing else but CREATE of the migrations table" \
+    "$(grep -v -e 'GRANT USAGE ON \*\.\*' -e 'GRANT SELECT, INSERT, UPDATE, DELETE ON `confidoc`\.\*' <<<"$grants")" \
+    'GRANT CREATE ON `confidoc`.`schema_migrations` TO `confidoc`@`127.0.0.1`'
+as_api_db() {
+    mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "${CONFIDOC_DB_ADDR##*:}" -u confidoc \
+        --connect-timeout=5 --ssl --ssl-ca="$CONFIDOC_DB_CACERT" --ssl-verify-server-cert \
+        --ssl-cert="$CONFIDOC_DB_CLIENT_CERT" --ssl-key="$CONFIDOC_DB_CLIENT_KEY" -N -B -e "$1" 2>&1
+}
+t_contains "review_11_db_grants: DROP TABLE is refused" "$(as_api_db 'DROP TABLE confidoc.documents')" "DROP command denied"
+t_contains "review_11_db_grants: CREATE TABLE is refused" "$(as_api_db 'CREATE TABLE confidoc.x (a INT)')" "CREATE command denied"
+t_contains "review_11_db_grants: ALTER TABLE is refused" "$(as_api_db 'ALTER TABLE confidoc.users ADD COLUMN z INT')" "ALTER command denied"
+t_contains "review_11_db_grants: DROP DATABASE is refused" "$(as_api_db 'DROP DATABASE confidoc')" "denied"
+t_eq "review_11_db_grants: the documents table is still there" "$(as_api_db 'SELECT COUNT(*) > 0 FROM confidoc.documents')" 1
 
 echo "# every link refuses what it must [${SECONDS}s]"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://localhost:$PORT/healthz")
@@ -210,6 +282,10 @@ for c in api mariadb memcached nginx; do
     old=$(stack_pid "$c")
     stack stop "$c"
     t_true "$c stopped gracefully" stack_wait_dead "$old"
+    case $c in
+    api) json_answer "502 (the API is down)" 502 --interface 127.0.0.2 "${BOB[@]}" "$CONFIDOC_URL/users/me" ;;
+    mariadb) json_answer "503 (the database is down; the API's answer passes)" 503 "${BOB[@]}" "$CONFIDOC_URL/documents/31" ;;
+    esac
     t_true "make up restarts $c" stack up
     now=""
     for o in api mariadb memcached nginx; do [ "$o" = "$c" ] || now="$now $(stack_pid "$o")"; done
