@@ -159,25 +159,28 @@ t_eq "a body over max_body_bytes is 413" \
 rm -f "$WORK/big"
 
 echo "# consistency: nginx's own answers are JSON {\"detail\"} [${SECONDS}s]"
-# json_answer NAME WANT-STATUS CURL-ARGS...: the status, Content-Type
-# application/json and a body {"detail": "..."}.
+# json_answer NAME WANT-STATUS URL CURL-ARGS...: the status, Content-Type
+# application/json and a body {"detail": "..."}. Sent from 127.0.0.2, an
+# address that nothing else here uses: review_11_nginx_log_no_address looks
+# for it in nginx's logs.
 json_answer() {
-    local name=$1 want=$2
-    shift 2
-    req stack_curl GET "$CONFIDOC_URL/healthz" "$@"
+    local name=$1 want=$2 url=$3
+    shift 3
+    req stack_curl GET "$url" --interface 127.0.0.2 "$@"
     t_eq "$name: status" "$STATUS" "$want"
     t_contains "$name: Content-Type" "$(header Content-Type)" application/json
     t_true "$name: body {\"detail\": ...}" jq -e '.detail | type == "string"' <<<"$BODY" >/dev/null
 }
-json_answer "400 (path escaping the root)" 400 --path-as-is "$CONFIDOC_URL/../../etc/passwd"
-json_answer "400 (malformed request line)" 400 -X 'GARBAGE()'
+json_answer "400 (path escaping the root)" 400 "$CONFIDOC_URL/../../etc/passwd" --path-as-is
+json_answer "400 (malformed request line)" 400 "$CONFIDOC_URL/healthz" -X 'GARBAGE()'
 json_answer "404 (/readyz is not exposed: review_12_readyz_not_exposed)" 404 "$CONFIDOC_URL/readyz"
 json_answer "404 (nginx's internal error locations)" 404 "$CONFIDOC_URL/.confidoc-error/400"
 json_answer "414 (request line too long)" 414 "$CONFIDOC_URL/$(head -c 20000 /dev/zero | tr '\0' a)"
-json_answer "431 (header fields too large)" 431 -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)"
+json_answer "431 (header fields too large)" 431 "$CONFIDOC_URL/healthz" \
+    -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)"
 head -c 17000000 /dev/zero | tr '\0' a >"$WORK/big"
-json_answer "413 (body too large)" 413 "${BOB[@]}" -X PUT -H 'Content-Type: application/octet-stream' \
-    --data-binary @"$WORK/big" "$CONFIDOC_URL/documents/78"
+json_answer "413 (body too large)" 413 "$CONFIDOC_URL/documents/78" "${BOB[@]}" \
+    -H 'Content-Type: application/octet-stream' --data-binary @"$WORK/big"
 rm -f "$WORK/big"
 t_eq "review_12_readyz_not_exposed: the API itself still answers /readyz" \
     "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$CONFIDOC_API_CACERT" \
@@ -283,8 +286,8 @@ for c in api mariadb memcached nginx; do
     stack stop "$c"
     t_true "$c stopped gracefully" stack_wait_dead "$old"
     case $c in
-    api) json_answer "502 (the API is down)" 502 --interface 127.0.0.2 "${BOB[@]}" "$CONFIDOC_URL/users/me" ;;
-    mariadb) json_answer "503 (the database is down; the API's answer passes)" 503 "${BOB[@]}" "$CONFIDOC_URL/documents/31" ;;
+    api) json_answer "502 (the API is down)" 502 "$CONFIDOC_URL/users/me" "${BOB[@]}" ;;
+    mariadb) json_answer "503 (the database is down; the API's answer passes)" 503 "$CONFIDOC_URL/documents/31" "${BOB[@]}" ;;
     esac
     t_true "make up restarts $c" stack up
     now=""
@@ -348,6 +351,63 @@ enc=$(mariadb --no-defaults --socket="$CONFIDOC_DB_ADMIN_SOCKET" -u "$(id -u | s
     -e "SELECT NAME, ENCRYPTION_SCHEME FROM information_schema.INNODB_TABLESPACES_ENCRYPTION WHERE NAME LIKE 'confidoc/%' ORDER BY NAME" 2>&1)
 t_contains "MariaDB encrypts the users table at rest" "$enc" "confidoc/users	1"
 t_contains "MariaDB encrypts the documents table at rest" "$enc" "confidoc/documents	1"
+
+echo "# 504: the stack's nginx configuration in front of an upstream that never answers [${SECONDS}s]"
+# A second nginx from the deployed nginx.conf, with only its port, its
+# upstream's port and its pid, log and temporary paths changed (as bench/run.sh
+# derives its front); the upstream accepts TCP and never speaks TLS, so
+# nginx gives up after proxy_connect_timeout (5 s).
+FRONT=$WORK/front
+mkdir -p "$FRONT/log" "$FRONT/tmp"
+chmod 0755 "$FRONT" "$FRONT/tmp"
+BH_PORT=$(free_port) FR_PORT=$(free_port)
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time.sleep(40)' "$BH_PORT" &
+BH_PID=$!
+sed -E -e "s#^([[:space:]]*listen[[:space:]]+127\.0\.0\.1:)$PORT([[:space:];])#\1$FR_PORT\2#" \
+    -e "s#^([[:space:]]*server[[:space:]]+127\.0\.0\.1:)$API_PORT([[:space:];])#\1$BH_PORT\2#" \
+    -e "s#^([[:space:]]*pid)[[:space:]]+[^;]+;#\1 $FRONT/nginx.pid;#" \
+    -e "s#^([[:space:]]*error_log)[[:space:]]+[^[:space:];]+#\1 $FRONT/log/error.log#" \
+    -e "s#^([[:space:]]*access_log)[[:space:]]+[^[:space:];]+#\1 $FRONT/log/access.log#" \
+    -e "s#^([[:space:]]*(client_body|proxy|fastcgi|uwsgi|scgi)_temp_path)[[:space:]]+[^;]+;#\1 $FRONT/tmp/\2;#" \
+    "$S/nginx/conf/nginx.conf" >"$FRONT/nginx.conf"
+nginx -p "$FRONT" -c "$FRONT/nginx.conf" -e "$FRONT/log/error.log" -g 'daemon off;' \
+    </dev/null >>"$FRONT/log/out" 2>&1 &
+FR_PID=$!
+for _ in $(seq 1 50); do port_in_use "$FR_PORT" && port_in_use "$BH_PORT" && break; sleep 0.1; done
+req curl GET "https://localhost:$FR_PORT/users/me" --max-time 30 --cacert "$CONFIDOC_CACERT" "${BOB[@]}"
+t_eq "504 (the API does not answer): status" "$STATUS" 504
+[ "$STATUS" = 504 ] || tail -n 3 "$FRONT/log/error.log" | sed 's/^/#   /'
+t_contains "504: Content-Type" "$(header Content-Type)" application/json
+t_true "504: body {\"detail\": ...}" jq -e '.detail | type == "string"' <<<"$BODY" >/dev/null
+kill -QUIT "$FR_PID" 2>/dev/null
+kill "$BH_PID" 2>/dev/null
+t_true "the second nginx stopped" stack_wait_dead "$FR_PID"
+wait "$BH_PID" 2>/dev/null
+
+echo "# review_11_nginx_log_no_address: nginx's logs name no client [${SECONDS}s]"
+L=$S/log
+t_true "review_11_nginx_log_no_address: nginx logged errors about those requests" \
+    grep -q -e 'connect() failed' -e 'too large body' "$L/nginx-error.log"
+t_eq "review_11_nginx_log_no_address: 127.0.0.2 is in no nginx log" \
+    "$(cat "$L"/nginx-error.log "$L"/nginx-access.log | grep -c -F 127.0.0.2)" 0
+t_eq "review_11_nginx_log_no_address: no \"client:\" field in nginx's error log" \
+    "$(grep -c -F 'client: ' "$L/nginx-error.log")" 0
+
+echo "# the API refuses to start on a schema it may not migrate, and says what to run [${SECONDS}s]"
+api_exe=$(readlink "/proc/$(stack_pid api)/exe")
+t_true "stop the API" stack stop api
+admin_db() { mariadb --no-defaults --socket="$CONFIDOC_DB_ADMIN_SOCKET" -u "$(id -u | sed 's/^0$/root/;t;s/.*/'"$(id -un)"'/')" -N -B "$@"; }
+admin_db -e "CREATE TABLE confidoc.saved_migrations AS SELECT * FROM confidoc.schema_migrations; DELETE FROM confidoc.schema_migrations"
+as_api_user=()
+[ "$(id -u)" -eq 0 ] && as_api_user=(runuser -u confidoc --)
+out=$(timeout 60 "${as_api_user[@]}" "$api_exe" --config "$S/api/api.conf" 2>&1)
+t_true "review_11_db_grants: the API's account cannot apply migrations: start-up fails" test $? -ne 0
+t_contains "review_11_db_grants: it names the command" "$out" "--migrate"
+admin_db -e "INSERT INTO confidoc.schema_migrations SELECT * FROM confidoc.saved_migrations; DROP TABLE confidoc.saved_migrations"
+t_true "make up brings the API back" stack up
+t_true "document 31 is readable" ok_within 15 /documents/31
 
 echo "# make down [${SECONDS}s]"
 pids="$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid api) $(stack_pid nginx) $(stack_children "$(stack_pid nginx)")"
