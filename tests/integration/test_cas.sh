@@ -32,15 +32,15 @@ ok "provision exits 0 and names secrets only"
 FILES=(api/tls/server.crt api/tls/server.key api/tls/client-ca.crt api/master.keyring
        api/db/ca.crt api/db/client.crt api/db/client.key api/mc/ca.crt api/mc/client.crt
        api/mc/client.key mariadb/tls/ca.crt mariadb/tls/server.crt mariadb/tls/server.key
-       mariadb/keyfile memcached/tls/ca.crt memcached/tls/server.crt memcached/tls/server.key
+       mariadb-key/keyfile memcached/tls/ca.crt memcached/tls/server.crt memcached/tls/server.key
        nginx/tls/server.crt nginx/tls/server.key nginx/tls/api-ca.crt nginx/tls/api-client.crt
-       nginx/tls/api-client.key)
+       nginx/tls/api-client.key migrate/db/ca.crt migrate/db/client.crt migrate/db/client.key)
 for f in "${FILES[@]}"; do
     [ -f "$STATE/$f" ] || fail "missing $f"
     [ "$(mode "$STATE/$f")" = 600 ] || fail "$f mode $(mode "$STATE/$f")"
     [ "$(stat -c %U "$STATE/$f")" = "$ME" ] || fail "$f owner"
 done
-for d in api api/tls api/db api/mc mariadb mariadb/tls memcached memcached/tls nginx nginx/tls cas cas/api; do
+for d in api api/tls api/db api/mc mariadb mariadb/tls mariadb-key memcached memcached/tls nginx nginx/tls migrate migrate/db cas cas/api; do
     [ "$(mode "$STATE/$d")" = 700 ] || fail "dir $d mode $(mode "$STATE/$d")"
 done
 [ "$(mode "$STATE/public/nginx-ca.crt")" = 644 ] || fail "public CA mode"
@@ -99,8 +99,8 @@ ok "subjects, issuers, SANs (DNS:localhost, IP:127.0.0.1), chain, keys match cer
 
 grep -Eq '^1:[0-9a-f]{64}$' "$STATE/api/master.keyring" || fail "keyring format"
 [ "$(wc -l <"$STATE/api/master.keyring")" = 1 ] || fail "keyring lines"
-grep -Eq '^1;[0-9a-f]{64}$' "$STATE/mariadb/keyfile" || fail "keyfile format"
-[ "$(wc -l <"$STATE/mariadb/keyfile")" = 1 ] || fail "keyfile lines"
+grep -Eq '^1;[0-9a-f]{64}$' "$STATE/mariadb-key/keyfile" || fail "keyfile format"
+[ "$(wc -l <"$STATE/mariadb-key/keyfile")" = 1 ] || fail "keyfile lines"
 ok "keyring (V:HEX64) and MariaDB keyfile (V;HEX64) formats"
 
 # ---- idempotence ----
@@ -213,7 +213,7 @@ sed -i '/- policy: nginx/d; s/^    export:$//' "$WORK/e1/api.yaml" # api exports
 expect_policy_error "$WORK/e1" "e1/nginx.yaml:[0-9]+: secret API_CA_CERT: imports api/API_CA_CERT, which policy 'api' does not export"
 cp "$SRC/deploy/policies/"*.yaml "$WORK/e2/"
 sed -i 's/issuer: DB_CA_CERT/issuer: DB_CA/' "$WORK/e2/mariadb.yaml"
-expect_policy_error "$WORK/e2" "e2/mariadb.yaml:14: secret DB_SERVER: issuer 'DB_CA' is not declared"
+expect_policy_error "$WORK/e2" "e2/mariadb.yaml:17: secret DB_SERVER: issuer 'DB_CA' is not declared"
 printf 'name: e3\nsecrets:\n  - name: A\n    kind: x509-ca\n    issuer: B\n    common_name: a\n  - name: B\n    kind: x509-ca\n    issuer: A\n    common_name: b\n' >"$WORK/e3/e3.yaml"
 expect_policy_error "$WORK/e3" "e3/e3.yaml:[0-9]+: secret [AB]: dependency cycle"
 set +e
@@ -234,7 +234,7 @@ set -e
 [ "$rc" = 1 ] || fail "runtime error exit $rc, want 1"
 ok "policy errors exit 2 with FILE:LINE: secret NAME; runtime errors exit 1"
 # ---- docs/policies.md shows the shipped policies as they are ----
-for name in api mariadb memcached nginx; do
+for name in api mariadb memcached migrate nginx; do
     awk -v h="### deploy/policies/$name.yaml" '
         $0 == h { inh = 1; next }
         inh && /^```yaml$/ { inb = 1; next }
@@ -252,14 +252,39 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
          --var MEMCACHED_USER=root --var NGINX_USER=nobody)
     cas provision --policies "$SRC/deploy/policies" --state "$WORK/s3" "${OWN[@]}" \
         >/dev/null 2>"$WORK/err"
-    for f in api api/tls api/tls/server.key api/master.keyring nginx/tls/api-client.key; do
+    for f in api/tls/server.key api/master.keyring nginx/tls/api-client.key; do
         [ "$(stat -c %U "$WORK/s3/$f")" = nobody ] || fail "$f not owned by nobody"
     done
+    # Directories stay root's (finding 2): the owner reaches its files through
+    # its group; a directory it owned would let it plant links for root.
+    for d in api api/tls nginx nginx/tls; do
+        [ "$(stat -c '%U %G %a' "$WORK/s3/$d")" = "root $(id -gn nobody) 750" ] ||
+            fail "$d: $(stat -c '%U %G %a' "$WORK/s3/$d"), want root $(id -gn nobody) 750"
+    done
     [ "$(mode "$WORK/s3/api/tls/server.key")" = 600 ] || fail "chowned key mode"
-    [ "$(stat -c %U "$WORK/s3/mariadb/keyfile")" = root ] || fail "unknown owner: not root's"
+    [ "$(stat -c %U "$WORK/s3/mariadb-key/keyfile")" = root ] || fail "unknown owner: not root's"
     grep -q "owner 'no-such-user-cas' does not exist" "$WORK/err" || fail "no warning"
     [ "$(stat -c %U "$WORK/s3/public/nginx-ca.crt")" = root ] || fail "public file owner"
     [ "$(stat -c %U "$WORK/s3/cas/api/MASTER_KEY.v1.bin")" = root ] || fail "store owner"
-    ok "as root, files and their directories belong to the policy's owner"
+    # A link planted where a directory or file goes is never followed.
+    rm -rf "$WORK/s4" "$WORK/sentinel"
+    mkdir -p "$WORK/s4/api" "$WORK/sentinel"
+    echo keep >"$WORK/sentinel/file"
+    chmod 0644 "$WORK/sentinel/file"
+    chmod 0755 "$WORK/sentinel"
+    ln -s "$WORK/sentinel" "$WORK/s4/api/tls"
+    ln -s "$WORK/sentinel/file" "$WORK/s4/api/master.keyring"
+    cas provision --policies "$SRC/deploy/policies" --state "$WORK/s4" "${OWN[@]}" \
+        >/dev/null 2>&1 && fail "provision followed a planted directory link"
+    [ "$(stat -c '%U %a' "$WORK/sentinel" "$WORK/sentinel/file")" = "root 755
+root 644" ] || fail "a planted link was followed"
+    [ "$(cat "$WORK/sentinel/file")" = keep ] || fail "a planted link was written through"
+    [ -z "$(ls "$WORK/sentinel" | grep -v '^file$')" ] || fail "files written through a planted link"
+    rm "$WORK/s4/api/tls"
+    cas provision --policies "$SRC/deploy/policies" --state "$WORK/s4" "${OWN[@]}" \
+        >/dev/null 2>&1 || fail "provision after the link was removed"
+    [ -L "$WORK/s4/api/master.keyring" ] && fail "the planted file link was kept"
+    [ "$(cat "$WORK/sentinel/file")" = keep ] || fail "a planted file link was written through"
+    ok "as root, files belong to the policy's owner, directories stay root's; planted links are refused or replaced, never followed"
 fi
 echo "all confidoc-cas checks passed"

@@ -115,7 +115,7 @@ for d in "mariadb/data:$U_DB" "mariadb/tmp:$U_DB" "mariadb/run:$U_DB"; do
 done
 
 echo "# review_11_db_key_outside_data: MariaDB's at-rest key [${SECONDS}s]"
-t_eq "review_11_db_key_outside_data: stack.env names the key file" "$CONFIDOC_DB_KEYFILE" "$S/mariadb-key/keyfile"
+t_eq "review_11_db_key_outside_data: stack.env names the key file" "${CONFIDOC_DB_KEYFILE:-}" "$S/mariadb-key/keyfile"
 t_true "review_11_db_key_outside_data: no key file in or beside the data directory" \
     test ! -e "$S/mariadb/keyfile"
 t_eq "review_11_db_key_outside_data: nothing under mariadb/ holds the key" \

@@ -109,7 +109,10 @@ static void test_shipped(void **state)
     if (err != CD_OK)
         fprintf(stderr, "%s", d.text);
     assert_int_equal(err, CD_OK);
-    assert_int_equal(set->npolicies, 4);
+    assert_int_equal(set->npolicies, 5);
+    /* the schema migration step's certificate is root's alone */
+    assert_non_null(policy_set_find(set, "migrate"));
+    assert_string_equal(policy_set_find(set, "migrate")->owner, "root");
 
     struct policy *api = policy_set_find(set, "api");
     struct policy *nginx = policy_set_find(set, "nginx");
@@ -162,7 +165,7 @@ static void test_shipped(void **state)
     assert_int_equal(f->refs[0].end, strlen("$$CAS::API_SERVER.chain$$"));
     int found = 0;
     for (size_t i = 0; i < db->nfiles; i++) {
-        if (strcmp(db->files[i].path, "mariadb/keyfile") == 0) {
+        if (strcmp(db->files[i].path, "mariadb-key/keyfile") == 0) {
             assert_int_equal(db->files[i].refs[0].part, POLICY_PART_MARIADB_KEYFILE);
             found = 1;
         }
