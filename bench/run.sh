@@ -112,9 +112,10 @@ free_port() { pick_port || die "no free port on 127.0.0.1"; }
 
 # ---------------------------------------------------------------- the stack
 
-# The release build of the two programs the stack runs, made here rather than by `make up`
-# (which builds under umask 077: a relinked binary would not be executable by the stack's
-# service user when run as root); CONFIDOC_BUILD_DIR then tells `make up` not to build.
+# The release build of the two programs the stack runs, made here rather than by `make up`;
+# CONFIDOC_BUILD_DIR then tells `make up` not to build. As root, `make up` installs
+# confidoc-api from it into a root-owned per-content directory, so the tree may be
+# anywhere (root's 0700 home included).
 BUILD_DIR=${CONFIDOC_BUILD_DIR:-$SRC/build}
 if [ -z "${CONFIDOC_BUILD_DIR:-}" ]; then
     say "building confidoc-api and confidoc-cas (release) in $BUILD_DIR"
