@@ -59,11 +59,13 @@ init_paths() {
     if [ "$(id -u)" -eq 0 ]; then
         IS_ROOT=1
         API_USER=confidoc DB_USER=mysql MC_USER=memcache NGINX_USER=${NGINX_USER:-www-data}
+        MIGRATE_USER=confidoc-migrate # policy migrate's owner (deploy/policies/migrate.yaml)
         DB_ADMIN=root
     else
         IS_ROOT=0
         API_USER=$(id -un)
         DB_USER=$API_USER MC_USER=$API_USER NGINX_USER=$API_USER DB_ADMIN=$API_USER
+        MIGRATE_USER=$API_USER
     fi
 }
 
@@ -304,11 +306,14 @@ install_and_build() {
     [ -x "$BUILD/confidoc-api" ] || die "no $BUILD/confidoc-api (build it first)"
     [ -x "$BUILD/confidoc-cas" ] || die "no $BUILD/confidoc-cas (build it first)"
     install_binaries
-    if [ "$IS_ROOT" = 1 ] && ! id -u "$API_USER" >/dev/null 2>&1; then
-        say "creating system user $API_USER"
-        useradd --system --user-group --no-create-home --home-dir /nonexistent \
-            --shell /usr/sbin/nologin "$API_USER"
-    fi
+    local nu
+    for nu in "$API_USER" "$MIGRATE_USER"; do
+        if [ "$IS_ROOT" = 1 ] && ! id -u "$nu" >/dev/null 2>&1; then
+            say "creating system user $nu"
+            useradd --system --user-group --no-create-home --home-dir /nonexistent \
+                --shell /usr/sbin/nologin "$nu"
+        fi
+    done
     if [ "$IS_ROOT" = 1 ]; then
         local u
         for u in "$DB_USER" "$MC_USER" "$NGINX_USER"; do
@@ -407,7 +412,7 @@ prepare_dirs() {
     root_dir "$STATE/nginx" "$m" "$g_ng"
     root_dir "$STATE/nginx/conf" 0700 root
     root_dir "$STATE/nginx/tmp" "$m" "$g_ng"
-    root_dir "$STATE/migrate" 0700 root
+    root_dir "$STATE/migrate" "$m" "$(group_of "$MIGRATE_USER")"
     root_dir "$STATE/public" 0755 root
     # The at-rest key lived beside the data directory (mariadb/keyfile) before.
     rm -f "$STATE/mariadb/keyfile"
@@ -464,8 +469,8 @@ start_mariadb() {
     # stack gave it ALL PRIVILEGES: revoked here); the one DDL it keeps is
     # CREATE of the migrations table, whose CREATE TABLE IF NOT EXISTS opens
     # every start's migration check (a no-op once the table exists).
-    # confidoc_migrate changes the schema: only `confidoc-api --migrate`,
-    # run by root with root's certificate (policy migrate), uses it.
+    # confidoc_migrate changes the schema: only `confidoc-api --migrate`, run
+    # as its own user with its own certificate (policy migrate), uses it.
     db_admin -e "CREATE DATABASE IF NOT EXISTS confidoc;
         CREATE USER IF NOT EXISTS 'confidoc'@'127.0.0.1';
         ALTER USER 'confidoc'@'127.0.0.1'
@@ -515,15 +520,33 @@ api_probe() {
     [ "$code" = 200 ]
 }
 
-# migrate ENV-OPTIONS...: confidoc-api --migrate with the migration account,
+# migrate ENV-OPTIONS...: `confidoc-api --migrate` with the migration account,
 # before the API starts (the API's own account may not change the schema).
-# Bounded: the program waits at most a minute for MariaDB.
+# It runs as its own user (root would speak MariaDB's protocol to a server
+# that mysql controls; the API's user must not hold the migration key), with
+# a configuration of its own: only its database keys are used. Bounded: the
+# program waits at most a minute for MariaDB.
 migrate() {
-    local m=$STATE/migrate/db
-    if ! timeout 90 env "$@" CONFIDOC_DB_USER=confidoc_migrate CONFIDOC_DB_TLS_CA="$m/ca.crt" \
-        CONFIDOC_DB_TLS_CERT="$m/client.crt" CONFIDOC_DB_TLS_KEY="$m/client.key" \
-        "$BINDIR/confidoc-api" --config "$STATE/api/api.conf" --migrate \
-        </dev/null >>"$LOG/migrate.log" 2>&1; then
+    local m=$STATE/migrate
+    put_file "$m/migrate.conf" 0640 "$(group_of "$MIGRATE_USER")" <<EOF
+# migrate.conf: confidoc-api --migrate of the local stack, written by
+# scripts/stack.sh before each start of the API. Only the database keys are
+# used; the API's TLS and master key settings are required and never opened.
+tls_cert = unused
+tls_key = unused
+client_ca = unused
+master_key_file = unused
+db_host = localhost
+db_port = $DB_PORT
+db_name = confidoc
+db_user = confidoc_migrate
+db_tls_ca = $m/db/ca.crt
+db_tls_cert = $m/db/client.crt
+db_tls_key = $m/db/client.key
+db_pool_size = 1
+EOF
+    if ! timeout 90 "${SVC[@]}" env "$@" "$BINDIR/confidoc-api" --config "$m/migrate.conf" \
+        --migrate </dev/null >>"$LOG/migrate.log" 2>&1; then
         tail -n 20 "$LOG/migrate.log" >&2 2>/dev/null || true
         die "the database schema migration failed (see $LOG/migrate.log)"
     fi
@@ -567,6 +590,7 @@ EOF
             esac
         fi
     done
+    svc "$MIGRATE_USER"
     migrate "${unset[@]}"
     svc "$API_USER"
     launch api "$LOG/api.log" "${SVC[@]}" env "${unset[@]}" "$BINDIR/confidoc-api" --config "$d/api.conf"

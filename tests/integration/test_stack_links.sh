@@ -90,9 +90,9 @@ echo "# make up as root [${SECONDS}s]"
 t_true "make up starts the stack" stack up
 stack_env
 
-declare -A USER_OF=([mariadb]=mysql [memcached]=memcache [api]=confidoc [nginx]=www-data)
-for c in mariadb memcached api nginx; do
-    u=${USER_OF[$c]}
+# (confidoc-migrate runs only `confidoc-api --migrate`, before the API starts.)
+for cu in mariadb:mysql memcached:memcache api:confidoc api:confidoc-migrate nginx:www-data; do
+    c=${cu%%:*} u=${cu#*:}
     echo "# $c: stopped, links planted as $u, make up again [${SECONDS}s]"
     t_true "stop $c" stack stop "$c"
     n=$(plant "$u")
@@ -105,7 +105,7 @@ done
 
 echo "# the layout: what each service user may write [${SECONDS}s]"
 S=$CONFIDOC_STATE_DIR
-for u in mysql memcache confidoc www-data; do
+for u in mysql memcache confidoc www-data confidoc-migrate; do
     # (MariaDB's own subdirectories of data/ are its own too.)
     w=$(find "$S" -type d 2>/dev/null | while read -r d; do
         runuser -u "$u" -- test -w "$d" 2>/dev/null && echo "${d#"$S"/}"
@@ -117,7 +117,7 @@ for u in mysql memcache confidoc www-data; do
     esac
     t_eq "review_2_stack_links: $u may write only its own directories" "$w" "$want"
 done
-for d in "" run log cas api api/tls mariadb mariadb/tls mariadb-key memcached nginx nginx/conf nginx/tmp migrate; do
+for d in "" run log cas api api/tls mariadb mariadb/tls mariadb-key memcached nginx nginx/conf nginx/tmp migrate migrate/db; do
     t_eq "review_2_stack_links: STATE/$d is root's" "$(stat -c %U "$S/$d")" root
 done
 t_eq "review_2_stack_links: the pid files are root's" \

@@ -110,9 +110,9 @@ static void test_shipped(void **state)
         fprintf(stderr, "%s", d.text);
     assert_int_equal(err, CD_OK);
     assert_int_equal(set->npolicies, 5);
-    /* the schema migration step's certificate is root's alone */
+    /* the schema migration step has a user of its own */
     assert_non_null(policy_set_find(set, "migrate"));
-    assert_string_equal(policy_set_find(set, "migrate")->owner, "root");
+    assert_string_equal(policy_set_find(set, "migrate")->owner, "confidoc-migrate");
 
     struct policy *api = policy_set_find(set, "api");
     struct policy *nginx = policy_set_find(set, "nginx");
