@@ -269,10 +269,10 @@ api_conf_value() { sed -n "s/^$1[[:space:]]*=[[:space:]]*//p" "$api_conf" | tail
 sed -e "s|@DIR@|$CEIL|g" -e "s|@PORT@|$UP_PORT|g" -e "s|@TLS_CERT@|$(api_conf_value tls_cert)|" \
     -e "s|@TLS_KEY@|$(api_conf_value tls_key)|" -e "s|@CLIENT_CA@|$(api_conf_value client_ca)|" \
     -e "s|@BODY@|$(cat "$TMP/get-1k.json")|" "$BENCH/ceiling-upstream.conf.in" >"$CEIL/upstream.conf"
-if grep -q '^[[:space:]]*user[[:space:]]' "$CEIL/front.conf"; then
-    ng_user=$(sed -n 's/^[[:space:]]*user[[:space:]]\+\([^[:space:];]*\).*/\1/p' "$CEIL/front.conf" | head -n 1)
-    chown "$ng_user" "$CEIL/tmp"
-fi
+# The workers' temporary directories: nginx's master (root) creates them below
+# $CEIL/tmp for the workers' user; $CEIL/tmp itself stays root's (0755), so that
+# no worker can plant a link there for the master to chown through.
+chmod 0755 "$CEIL" "$CEIL/tmp"
 for which in upstream front; do
     nginx -q -t -p "$CEIL" -c "$CEIL/$which.conf" -e "$CEIL/log/$which-error.log" >"$CEIL/log/$which-test.log" 2>&1 ||
         { cat "$CEIL/log/$which-test.log" >&2; die "nginx rejects the ceiling's $which configuration"; }
