@@ -133,6 +133,7 @@ say "bringing up the stack in $STATE on https://localhost:$HTTPS_PORT"
 say "rate limit raised to $RATE_LIMIT requests per window (CONFIDOC_RATE_LIMIT) so that throughput can be measured"
 STACK_STARTED=1
 if ! CONFIDOC_STATE_DIR=$STATE CONFIDOC_HTTPS_PORT=$HTTPS_PORT CONFIDOC_RATE_LIMIT=$RATE_LIMIT \
+    CONFIDOC_LIBEXEC_DIR=${CONFIDOC_LIBEXEC_DIR:-$TMP/libexec} \
     make -C "$SRC" --no-print-directory up >"$TMP/up.log" 2>&1; then
     cat "$TMP/up.log" >&2
     die "make up failed"

@@ -30,6 +30,10 @@ fi
 WORK=$(mktemp -d /tmp/confidoc-stack-test.XXXXXX)
 chmod 0711 "$WORK" # the services' users traverse it to their directories
 export CONFIDOC_STATE_DIR=$WORK/state STACK_LOG=$WORK/stack.log
+# As root, make up installs confidoc-api into a root-owned directory per
+# content (default /usr/local/libexec/confidoc): here inside WORK, so that the
+# test leaves nothing behind.
+export CONFIDOC_LIBEXEC_DIR=$WORK/libexec
 CONFIDOC_HTTPS_PORT=$(free_port) || exit 1
 export CONFIDOC_HTTPS_PORT
 WRITER=
@@ -127,6 +131,15 @@ if [ "$(id -u)" -eq 0 ]; then
         "$(stat -c '%a %U %G' "$S/mariadb-key")" "750 root mysql"
     t_true "review_11_db_key_outside_data: other service users cannot read it" \
         bash -c "! runuser -u confidoc -- cat '$S/mariadb-key/keyfile' && ! runuser -u www-data -- cat '$S/mariadb-key/keyfile'" 2>/dev/null
+fi
+if [ "$(id -u)" -eq 0 ]; then
+    # Root mode from any folder: the API's program is a root-owned copy named by
+    # its content, not the build tree's (which may sit in root's 0700 home).
+    exe=$(readlink "/proc/$(stack_pid api)/exe")
+    t_eq "the API runs the installed copy" "$exe" \
+        "$CONFIDOC_LIBEXEC_DIR/$(sha256sum "$CONFIDOC_BUILD_DIR/confidoc-api" | cut -c1-16)/confidoc-api"
+    t_eq "its directory is root's, 0755" "$(stat -c '%a %U' "$(dirname "$exe")")" "755 root"
+    t_true "it is the build's program" cmp -s "$exe" "$CONFIDOC_BUILD_DIR/confidoc-api"
 fi
 t_eq "MariaDB runs as $U_DB" "$(ps -o user= -p "$(stack_pid mariadb)")" "$U_DB"
 t_eq "memcached runs as $U_MC" "$(ps -o user= -p "$(stack_pid memcached)")" "$U_MC"

@@ -27,6 +27,10 @@ done
 WORK=$(mktemp -d /tmp/confidoc-links-test.XXXXXX)
 chmod 0711 "$WORK"
 export CONFIDOC_STATE_DIR=$WORK/state STACK_LOG=$WORK/stack.log
+# As root, make up installs confidoc-api into a root-owned directory per
+# content (default /usr/local/libexec/confidoc): here inside WORK, so that the
+# test leaves nothing behind.
+export CONFIDOC_LIBEXEC_DIR=$WORK/libexec
 CONFIDOC_HTTPS_PORT=$(free_port) || exit 1
 export CONFIDOC_HTTPS_PORT
 cleanup() {
