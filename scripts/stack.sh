@@ -60,7 +60,9 @@ init_paths() {
         IS_ROOT=1
         API_USER=confidoc DB_USER=mysql MC_USER=memcache NGINX_USER=${NGINX_USER:-www-data}
         MIGRATE_USER=confidoc-migrate # policy migrate's owner (deploy/policies/migrate.yaml)
-        DB_ADMIN=root
+        # MariaDB's administrator account is the mysql user's own (unix_socket):
+        # root never speaks MariaDB's protocol to a server that mysql controls.
+        DB_ADMIN=$DB_USER
     else
         IS_ROOT=0
         API_USER=$(id -un)
@@ -271,9 +273,18 @@ wait_until() {
     return 1
 }
 
+# db_admin ARGS...: the mariadb client as MariaDB's administrator, run as
+# that OS user (unix_socket authentication).
 db_admin() {
-    mariadb --no-defaults --socket="$STATE/mariadb/run/mysqld.sock" -u "$DB_ADMIN" \
-        --connect-timeout=5 -N -B "$@"
+    as_service "$DB_ADMIN" mariadb --no-defaults --socket="$STATE/mariadb/run/mysqld.sock" \
+        -u "$DB_ADMIN" --connect-timeout=5 -N -B "$@"
+}
+
+# db_ping: MariaDB answers on its socket (asked as its own user; a refused
+# login counts as an answer, as mariadb-admin ping has it).
+db_ping() {
+    as_service "$DB_ADMIN" mariadb-admin --no-defaults --socket="$STATE/mariadb/run/mysqld.sock" \
+        -u "$DB_ADMIN" --connect-timeout=2 ping >/dev/null 2>&1
 }
 
 # ---------------------------------------------------------------- install, build
@@ -457,11 +468,18 @@ start_mariadb() {
     fi
     svc "$DB_USER"
     launch mariadb "$LOG/mariadb.log" "${SVC[@]}" mariadbd --defaults-file="$d/my.cnf"
-    if ! wait_until "$START_TIMEOUT" mariadb \
-        mariadb-admin --no-defaults --socket="$d/run/mysqld.sock" -u "$DB_ADMIN" \
-        --connect-timeout=2 ping >/dev/null 2>&1; then
+    if ! wait_until "$START_TIMEOUT" mariadb db_ping; then
         tail -n 30 "$LOG/mariadb.log" >&2 2>/dev/null || true
         die "MariaDB did not come up (see $LOG/mariadb.log)"
+    fi
+    # A data directory made by an older make up has only root's socket
+    # account: give the mysql user its own, once (the last time root speaks to
+    # this server).
+    if [ "$IS_ROOT" = 1 ] && ! db_admin -e 'SELECT 1' >/dev/null 2>&1; then
+        mariadb --no-defaults --socket="$d/run/mysqld.sock" -u root --connect-timeout=5 -N -B \
+            -e "CREATE USER IF NOT EXISTS '$DB_ADMIN'@'localhost' IDENTIFIED VIA unix_socket;
+                GRANT ALL PRIVILEGES ON *.* TO '$DB_ADMIN'@'localhost' WITH GRANT OPTION;" ||
+            die "cannot create MariaDB's administrator account $DB_ADMIN@localhost"
     fi
     # Idempotent: the database and two accounts, each authenticated by its
     # client certificate alone (subject and issuer), TCP from loopback only.
