@@ -24,11 +24,13 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: confidoc-api --config FILE [--check-config | --migrate]\n"
-                 "       confidoc-api --version\n"
-                 "Every configuration key can be overridden by CONFIDOC_<KEY> in the environment.\n"
-                 "--migrate applies the database schema migrations (with an account that may\n"
-                 "change the schema, e.g. CONFIDOC_DB_USER and its certificate) and exits.\n");
+    fprintf(out,
+            "usage: confidoc-api --config FILE [--check-config]\n"
+            "       confidoc-api --version\n"
+            "Every configuration key can be overridden by CONFIDOC_<KEY> in the environment.\n");
+    fprintf(out, "       confidoc-api --config FILE --migrate\n"
+                 "applies the database schema migrations with an account that may change the\n"
+                 "schema (e.g. CONFIDOC_DB_USER and its certificate) and exits.\n");
 }
 
 /* Reads a small file whose first line is the escrow public key (not secret;
