@@ -124,6 +124,53 @@ static void test_write_unchanged(void **state)
     rm_rf(dir);
 }
 
+/* review_2: a link planted where a directory or file goes is never followed:
+ * store_mkdirs refuses a linked directory (nothing is created or chmodded
+ * behind it), and a write replaces a linked file instead of writing through
+ * it (its target keeps content and mode). */
+static void test_links_not_followed(void **state)
+{
+    char dir[] = "/tmp/cas-links-XXXXXX";
+    char path[256], target[256], link[256], buf[16] = "";
+    struct stat sb;
+    bool changed = false;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(target, sizeof(target), "%s/target", dir);
+    assert_int_equal(mkdir(target, 0755), 0);
+    snprintf(link, sizeof(link), "%s/a", dir);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(store_mkdirs(dir, "a/b", 0700, (uid_t)-1, (gid_t)-1), CD_ERR_IO);
+    assert_int_equal(stat(target, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0755);
+    snprintf(path, sizeof(path), "%s/target/b", dir);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(store_mkdirs(dir, "x/../y", 0700, (uid_t)-1, (gid_t)-1), CD_ERR_INVALID);
+
+    snprintf(target, sizeof(target), "%s/target/file", dir);
+    FILE *f = fopen(target, "w");
+    assert_non_null(f);
+    fputs("keep", f);
+    fclose(f);
+    assert_int_equal(chmod(target, 0644), 0);
+    snprintf(link, sizeof(link), "%s/f", dir);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(store_write_file(link, "new", 3, 0600, (uid_t)-1, (gid_t)-1, &changed), CD_OK);
+    assert_true(changed);
+    assert_int_equal(lstat(link, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode)); /* the link was replaced */
+    assert_int_equal(sb.st_mode & 07777, 0600);
+    f = fopen(target, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    assert_string_equal(buf, "keep");
+    assert_int_equal(stat(target, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0644);
+    rm_rf(dir);
+}
+
 static void test_symmetric_text(void **state)
 {
     unsigned char k1[2] = {0x00, 0xff}, k2[2] = {0xab, 0x01};
@@ -151,6 +198,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_meta_and_versions),
         cmocka_unit_test(test_write_unchanged),
+        cmocka_unit_test(test_links_not_followed),
         cmocka_unit_test(test_symmetric_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
