@@ -528,10 +528,11 @@ WIRING_KEYS=(listen_addr listen_port tls_cert tls_key client_ca allowed_client_s
     memcached_tls_key memcached_server_name)
 
 # api_probe [PATH]: GET PATH (default /healthz) of the API directly, as nginx
-# does (mutual TLS); true on 200.
+# does (mutual TLS, with its certificate, as its workers' user: root does not
+# speak to a server that a service account controls); true on 200.
 api_probe() {
     local code
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
+    code=$(as_service "$NGINX_USER" curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
         --resolve "localhost:$API_PORT:127.0.0.1" --cacert "$STATE/nginx/tls/api-ca.crt" \
         --cert "$STATE/nginx/tls/api-client.crt" --key "$STATE/nginx/tls/api-client.key" \
         "https://localhost:$API_PORT${1:-/healthz}" 2>/dev/null) || true
@@ -622,7 +623,7 @@ EOF
 
 nginx_probe() {
     local code
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
+    code=$(as_service "$NGINX_USER" curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
         --resolve "localhost:$HTTPS_PORT:127.0.0.1" --cacert "$STATE/public/nginx-ca.crt" \
         "https://localhost:$HTTPS_PORT/healthz" 2>/dev/null) || true
     [ "$code" = 200 ]
