@@ -1043,7 +1043,7 @@ static cd_err user_find_exec(struct op *op, const uint8_t (*hashes)[CRYPTO_HASH_
     MYSQL_BIND in[DB_UNAME_HASHES_MAX];
     char sql[sizeof("SELECT " USER_COLS " FROM users WHERE uname_hash IN () ORDER BY id LIMIT 1"
                     " FOR UPDATE") +
-             3 * DB_UNAME_HASHES_MAX];
+             (size_t)3 * DB_UNAME_HASHES_MAX];
     size_t o;
     cd_err err;
 
