@@ -70,8 +70,11 @@ cd_err auth_parse_basic(const char *header, struct auth_credentials *out);
 void auth_credentials_wipe(struct auth_credentials *c);
 
 /* Verifies credentials. CD_ERR_AUTH for an unknown user or a wrong password
- * (both cost one Argon2id); CD_ERR_LIMITED when the account is blocked after
- * failed logins (*retry_after_s set) or no hash slot freed in time
+ * (both cost one lookup statement and one Argon2id, with the current
+ * parameters once the row has been upgraded). A successful login moves an
+ * outdated row to the newest master key version and the current Argon2id
+ * parameters (one more Argon2id and one UPDATE, once); CD_ERR_LIMITED when the account is blocked
+ * after failed logins (*retry_after_s set) or no hash slot freed in time
  * (*retry_after_s = 0); CD_ERR_UNAVAILABLE when the database is down. */
 cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_principal *out,
                   unsigned *retry_after_s);
@@ -92,7 +95,8 @@ uint64_t auth_hash_count(const auth *a);
 uint64_t auth_hash_work(const auth *a);
 
 /* Creates an account; writes its one-time recovery code. CD_ERR_INVALID for a
- * username or password outside the rules, CD_ERR_EXISTS when taken. */
+ * username or password outside the rules, CD_ERR_EXISTS when taken (the name's
+ * hash under any version of the keyring names an account). */
 cd_err auth_create(auth *a, const struct auth_credentials *c,
                    char recovery_code[CRYPTO_RECOVERY_CODE_STRLEN]);
 
@@ -103,7 +107,8 @@ cd_err auth_change_password(auth *a, const struct auth_credentials *c,
                             const struct auth_principal *p, const char *new_pw, size_t new_len);
 
 /* Sets a new password with the recovery code, which is then used up: a new
- * code is written to new_code. CD_ERR_AUTH for an unknown user or wrong code. */
+ * code is written to new_code. The account gets a new key pair, as with
+ * auth_rotate_key. CD_ERR_AUTH for an unknown user or wrong code. */
 cd_err auth_recover(auth *a, const char *user, size_t user_len, const char *code, size_t code_len,
                     const char *new_pw, size_t new_len, char new_code[CRYPTO_RECOVERY_CODE_STRLEN],
                     unsigned *retry_after_s);
