@@ -490,11 +490,12 @@ static void hd_list(struct hd_doc_ctx *c)
         hd_fail(c->resp, CD_ERR_NOMEM, c->req, "list documents");
         return;
     }
-    rc = db_doc_list(c->app->db, c->p->id, after, docs, (size_t)limit, &n);
+    rc = db_doc_list_if_gen(c->app->db, c->p->id, c->p->auth_gen, after, docs, (size_t)limit, &n);
     if (rc != CD_OK) {
         free(docs);
         json_decref(arr);
-        hd_fail(c->resp, rc, c->req, "list documents");
+        if (!hd_stale(c, rc))
+            hd_fail(c->resp, rc, c->req, "list documents");
         return;
     }
     for (size_t i = 0; i < n; i++) {

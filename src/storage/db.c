@@ -53,6 +53,7 @@ enum stmt_id {
     ST_DOC_VERSION,
     ST_DOC_DELETE,
     ST_DOC_LIST,
+    ST_DOC_LIST_IF_GEN,
     ST__COUNT
 };
 
@@ -109,6 +110,14 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_DOC_LIST] = "SELECT record_id, version, wrapped_dk, ctype_ct, size, " TS_US(
         "created_at") ", " TS_US("updated_at") " FROM documents WHERE owner_id = ? AND"
                                                " record_id > ? ORDER BY record_id LIMIT ?",
+    /* The same rows, or none while the owner's auth_gen is not the given one
+     * (one row of NULLs when the account has no such documents). */
+    [ST_DOC_LIST_IF_GEN] =
+        "SELECT d.record_id, d.version, d.wrapped_dk, d.ctype_ct, d.size, " TS_US(
+            "d.created_at") ", " TS_US("d.updated_at") " FROM users u LEFT JOIN documents d ON"
+                                                       " d.owner_id = u.id AND d.record_id > ?"
+                                                       " WHERE u.id = ? AND u.auth_gen = ?"
+                                                       " ORDER BY d.record_id LIMIT ?",
 };
 
 /* ---- migrations ---- */
@@ -1847,18 +1856,19 @@ out:
     return err;
 }
 
-cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_doc *out, size_t max,
-                   size_t *n)
+/* gen: NULL, or the auth_gen the owner's account must still have. */
+static cd_err doc_list(db_pool *pool, uint64_t owner_id, const uint32_t *gen, int64_t after,
+                       struct db_doc *out, size_t max, size_t *n)
 {
     struct op op;
     MYSQL_STMT *st = NULL;
-    MYSQL_BIND in[3], res[7];
+    MYSQL_BIND in[4], res[7];
     struct db_doc d;
     uint64_t limit = max;
     unsigned long len[7];
     my_bool trunc[7], isnull[7];
     size_t count = 0;
-    bool row = false;
+    bool row = false, any = false;
     cd_err err;
 
     if (max == 0) {
@@ -1868,13 +1878,20 @@ cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_do
     err = op_begin(pool, &op);
     if (err != CD_OK)
         return err;
-    err = op_stmt(&op, ST_DOC_LIST, &st);
+    err = op_stmt(&op, gen != NULL ? ST_DOC_LIST_IF_GEN : ST_DOC_LIST, &st);
     if (err != CD_OK)
         goto out;
     memset(in, 0, sizeof(in));
-    bind_in_u64(&in[0], &owner_id);
-    bind_in_i64(&in[1], &after);
-    bind_in_u64(&in[2], &limit);
+    if (gen != NULL) {
+        bind_in_i64(&in[0], &after);
+        bind_in_u64(&in[1], &owner_id);
+        bind_in_u32(&in[2], gen);
+        bind_in_u64(&in[3], &limit);
+    } else {
+        bind_in_u64(&in[0], &owner_id);
+        bind_in_i64(&in[1], &after);
+        bind_in_u64(&in[2], &limit);
+    }
     err = op_exec(&op, st, in, "doc list");
     if (err != CD_OK)
         goto out;
@@ -1884,6 +1901,7 @@ cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_do
     memset(trunc, 0, sizeof(trunc));
     memset(isnull, 0, sizeof(isnull));
     bind_out_i64(&res[0], &d.record_id);
+    res[0].is_null = &isnull[0];
     bind_out_u64(&res[1], &d.version);
     bind_out_blob(&res[2], d.wrapped_dk, sizeof(d.wrapped_dk), &len[2], &trunc[2], &isnull[2]);
     bind_out_blob(&res[3], d.ctype_ct, sizeof(d.ctype_ct), &len[3], &trunc[3], &isnull[3]);
@@ -1898,6 +1916,9 @@ cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_do
         err = op_fetch(&op, st, &row, "doc list");
         if (err != CD_OK || !row)
             break;
+        any = true;
+        if (isnull[0])
+            continue; /* the account, without documents after `after` */
         if (count == max || len[2] != sizeof(d.wrapped_dk) || trunc[3] ||
             len[3] > sizeof(d.ctype_ct)) {
             log_errorx("db: document list has malformed rows");
@@ -1911,9 +1932,23 @@ cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_do
         out[count++] = d;
     }
     op_finish(&op, st);
+    if (err == CD_OK && gen != NULL && !any)
+        err = CD_ERR_AUTH;
     if (err == CD_OK)
         *n = count;
 out:
     op_end(&op);
     return err;
+}
+
+cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_doc *out, size_t max,
+                   size_t *n)
+{
+    return doc_list(pool, owner_id, NULL, after, out, max, n);
+}
+
+cd_err db_doc_list_if_gen(db_pool *pool, uint64_t owner_id, uint32_t auth_gen, int64_t after,
+                          struct db_doc *out, size_t max, size_t *n)
+{
+    return doc_list(pool, owner_id, &auth_gen, after, out, max, n);
 }

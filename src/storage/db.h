@@ -206,5 +206,10 @@ cd_err db_doc_delete(db_pool *pool, uint64_t owner_id, int64_t record_id);
  * most max of them, without content (content_ct stays NULL). Sets *n. */
 cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_doc *out, size_t max,
                    size_t *n);
+/* db_doc_list in one statement that also checks that the owner's account
+ * still has auth_gen: CD_ERR_AUTH otherwise (a key rotation committed since
+ * the caller's login: the listed data keys would not open under its key). */
+cd_err db_doc_list_if_gen(db_pool *pool, uint64_t owner_id, uint32_t auth_gen, int64_t after,
+                          struct db_doc *out, size_t max, size_t *n);
 
 #endif

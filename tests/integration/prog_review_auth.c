@@ -552,6 +552,19 @@ static void test_review_8_rotate_key(void **state)
     assert_int_equal(row_under(3, "kevin", &now), CD_OK);
     assert_int_equal(now.auth_gen, backup.auth_gen + 1);
     assert_memory_not_equal(now.public_key, backup.public_key, sizeof(now.public_key));
+    /* Document statements made with the old auth_gen are refused. */
+    {
+        struct db_doc docs[4], gd;
+        size_t n = 99;
+        assert_int_equal(db_doc_list_if_gen(db, now.id, backup.auth_gen, -1, docs, 4, &n),
+                         CD_ERR_AUTH);
+        assert_int_equal(db_doc_list_if_gen(db, now.id, now.auth_gen, -1, docs, 4, &n), CD_OK);
+        assert_int_equal(n, 4);
+        assert_int_equal(db_doc_list_if_gen(db, now.id, now.auth_gen, ROT_DOCS, docs, 4, &n),
+                         CD_OK);
+        assert_int_equal(n, 0);
+        assert_int_equal(db_doc_get_if_gen(db, now.id, backup.auth_gen, 0, &gd), CD_ERR_AUTH);
+    }
     /* The backup + the (still valid) password: no current document opens. */
     assert_false(backup_opens_any(&backup, sk, now.id));
     /* The backup + the first recovery code (spent now): none either. */
