@@ -84,11 +84,13 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_DOC_INSERT] = "INSERT INTO documents (owner_id, record_id, version, wrapped_dk, ctype_ct,"
                       " content_ct, size, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?,"
                       " UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
-    /* The same insert, made only while the owner's auth_gen is the given one. */
+    /* The same insert, made only while the owner's auth_gen is the given one.
+     * The shared lock on the account row (in any isolation level) orders it
+     * with a key rotation, which holds that row FOR UPDATE. */
     [ST_DOC_INSERT_IF_GEN] = "INSERT INTO documents (owner_id, record_id, version, wrapped_dk,"
                              " ctype_ct, content_ct, size, created_at, updated_at) SELECT u.id,"
                              " ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM users u"
-                             " WHERE u.id = ? AND u.auth_gen = ?",
+                             " WHERE u.id = ? AND u.auth_gen = ? LOCK IN SHARE MODE",
     [ST_DOC_UPDATE] = "UPDATE documents SET version = ?, wrapped_dk = ?, ctype_ct = ?,"
                       " content_ct = ?, size = ?, updated_at = UTC_TIMESTAMP(6)"
                       " WHERE owner_id = ? AND record_id = ? AND version = ?",
