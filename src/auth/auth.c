@@ -39,7 +39,8 @@ struct auth {
     db_pool *db;
     ratelimit *rl;
     sem_t hash_slots;
-    atomic_uint_fast64_t hashes; /* Argon2id computations run */
+    atomic_uint_fast64_t hashes;    /* Argon2id computations run */
+    atomic_uint_fast64_t hash_work; /* their sum of passes x KiB */
     pthread_mutex_t lock;
     struct auth_cache_entry *cache; /* locked memory: holds secret keys */
     size_t nbuckets;
@@ -69,6 +70,7 @@ cd_err auth_new(const struct auth_config *cfg, const crypto_keyring *kr, db_pool
     if (a->cfg.cache_max_age_s < a->cfg.cache_ttl_s)
         a->cfg.cache_max_age_s = a->cfg.cache_ttl_s;
     atomic_init(&a->hashes, 0);
+    atomic_init(&a->hash_work, 0);
     a->kr = kr;
     a->db = db;
     a->rl = rl;
@@ -237,24 +239,52 @@ void auth_log_tag(const auth *a, const char *user, size_t len, char tag[17])
     tag[16] = '\0';
 }
 
-/* Finds the account of a username under any master key version, newest first. */
-static cd_err auth_find_user(const auth *a, const char *user, size_t len, struct db_user *row)
+/* The username's hash under every version of the keyring, newest first
+ * (hashes[0] is the one new rows get). */
+static cd_err auth_name_hashes(const auth *a, const char *user, size_t len,
+                               uint8_t hashes[CRYPTO_KEYRING_MAX_KEYS][CRYPTO_HASH_BYTES],
+                               size_t *n)
 {
     uint32_t versions[CRYPTO_KEYRING_MAX_KEYS];
-    size_t n = crypto_keyring_versions(a->kr, versions, CRYPTO_KEYRING_MAX_KEYS);
+    size_t count = crypto_keyring_versions(a->kr, versions, CRYPTO_KEYRING_MAX_KEYS);
 
-    if (n > CRYPTO_KEYRING_MAX_KEYS)
-        n = CRYPTO_KEYRING_MAX_KEYS;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t h[CRYPTO_HASH_BYTES];
-        cd_err rc = auth_uname_hash(a, versions[i], user, len, h);
+    if (count == 0)
+        return CD_ERR_INTERNAL;
+    if (count > CRYPTO_KEYRING_MAX_KEYS)
+        count = CRYPTO_KEYRING_MAX_KEYS;
+    for (size_t i = 0; i < count; i++) {
+        cd_err rc = auth_uname_hash(a, versions[i], user, len, hashes[i]);
         if (rc != CD_OK)
             return rc;
-        rc = db_user_get_by_hash(a->db, h, row);
-        if (rc != CD_ERR_NOT_FOUND)
-            return rc;
     }
-    return CD_ERR_NOT_FOUND;
+    *n = count;
+    return CD_OK;
+}
+
+/* Finds the account of a username under any master key version: one
+ * statement with the name's hash under each version, so the lookup costs the
+ * same whether the name exists, and under which version. */
+static cd_err auth_find_user(const auth *a, const char *user, size_t len, struct db_user *row)
+{
+    uint8_t hashes[CRYPTO_KEYRING_MAX_KEYS][CRYPTO_HASH_BYTES];
+    size_t n = 0;
+    cd_err rc = auth_name_hashes(a, user, len, hashes, &n);
+
+    if (rc == CD_OK)
+        rc = db_user_find(a->db, (const uint8_t(*)[CRYPTO_HASH_BYTES])hashes, n, row);
+    return rc;
+}
+
+/* What users.verifier holds for the Argon2id-derived verifier v of row. */
+static cd_err auth_stored_verifier(const auth *a, const struct db_user *row,
+                                   const uint8_t v[CRYPTO_HASH_BYTES],
+                                   uint8_t out[CRYPTO_HASH_BYTES])
+{
+    if (row->verifier_kind == DB_VERIFIER_LEGACY) {
+        memcpy(out, v, CRYPTO_HASH_BYTES); /* not yet converted (auth_convert_verifiers) */
+        return CD_OK;
+    }
+    return crypto_verifier_bind(a->kr, row->mk_version, row->uid, v, out);
 }
 
 /* ---- credential cache ---- */
@@ -438,6 +468,7 @@ static cd_err auth_derive(auth *a, const char *pw, size_t pwlen,
     rc = crypto_password_derive(pw, pwlen, salt, params, verifier, pwkey);
     sem_post(&a->hash_slots);
     atomic_fetch_add(&a->hashes, 1);
+    atomic_fetch_add(&a->hash_work, (uint_fast64_t)params->opslimit * (params->memlimit / 1024u));
     return rc;
 }
 
@@ -458,6 +489,11 @@ cd_err auth_login_cached(auth *a, const struct auth_credentials *c, struct auth_
 uint64_t auth_hash_count(const auth *a)
 {
     return atomic_load(&((auth *)a)->hashes);
+}
+
+uint64_t auth_hash_work(const auth *a)
+{
+    return atomic_load(&((auth *)a)->hash_work);
 }
 
 static void auth_row_params(const struct db_user *row, struct crypto_pwparams *p)
@@ -505,10 +541,61 @@ static cd_err auth_check_blocked(auth *a, const char *user, size_t len, unsigned
     return ratelimit_login_check(a->rl, user, len, retry_after_s);
 }
 
+static cd_err auth_set_password(auth *a, struct db_user *row, const char *pw, size_t pwlen,
+                                const uint8_t sk[CRYPTO_KEY_BYTES]);
+
+/* A row its owner just logged into that is not yet under the newest master
+ * key version, the keyed verifier and the current Argon2id parameters. */
+static bool auth_row_outdated(const auth *a, const struct db_user *row)
+{
+    return row->mk_version != crypto_keyring_newest(a->kr) ||
+           row->verifier_kind != DB_VERIFIER_KEYED ||
+           row->pw_opslimit != a->cfg.pwparams.opslimit ||
+           row->pw_memlimit_kib != a->cfg.pwparams.memlimit / 1024u;
+}
+
+/* Re-protects the row of a successful login under the newest master key
+ * version: name hash, verifier and password wrap (the recovery wrap keeps its
+ * version, rc_version, until the code is next used: only the code can re-wrap
+ * it). With other Argon2id parameters than the current ones the password is
+ * hashed once more with new salt and the current parameters, so that
+ * afterwards this account costs what an unknown name costs (finding 7).
+ * Best effort: on failure the login stands and the next one tries again.
+ * *gen becomes the row's new auth_gen. */
+static void auth_upgrade(auth *a, const struct auth_credentials *c, const struct db_user *row,
+                         const uint8_t verifier[CRYPTO_HASH_BYTES],
+                         const uint8_t pwkey[CRYPTO_KEY_BYTES], const uint8_t sk[CRYPTO_KEY_BYTES],
+                         uint32_t *gen)
+{
+    struct db_user u = *row;
+    cd_err rc;
+
+    u.mk_version = crypto_keyring_newest(a->kr);
+    rc = auth_uname_hash(a, u.mk_version, c->user, c->user_len, u.uname_hash);
+    if (rc == CD_OK && (u.pw_opslimit != a->cfg.pwparams.opslimit ||
+                        u.pw_memlimit_kib != a->cfg.pwparams.memlimit / 1024u)) {
+        rc = auth_set_password(a, &u, c->pass, c->pass_len, sk);
+    } else if (rc == CD_OK) {
+        u.verifier_kind = DB_VERIFIER_KEYED;
+        rc = crypto_verifier_bind(a->kr, u.mk_version, u.uid, verifier, u.verifier);
+        if (rc == CD_OK)
+            rc = crypto_sk_wrap_password(a->kr, u.mk_version, pwkey, u.uid, sk, u.sk_pw);
+    }
+    if (rc == CD_OK)
+        rc = db_user_update_credentials(a->db, &u, row->auth_gen);
+    if (rc == CD_OK)
+        *gen = row->auth_gen + 1;
+    else
+        log_warnx("account of user id %llu not moved to master key version %u: %s",
+                  (unsigned long long)row->id, (unsigned)u.mk_version, cd_strerror(rc));
+    crypto_wipe(&u, sizeof(u));
+}
+
 cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_principal *out,
                   unsigned *retry_after_s)
 {
     uint8_t key[CRYPTO_HASH_BYTES], verifier[CRYPTO_HASH_BYTES], pwkey[CRYPTO_KEY_BYTES];
+    uint8_t stored[CRYPTO_HASH_BYTES];
     struct crypto_pwparams params;
     struct auth_principal p;
     struct db_user row;
@@ -546,9 +633,11 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
     }
     auth_row_params(&row, &params);
     rc = auth_derive(a, c->pass, c->pass_len, row.pw_salt, &params, verifier, pwkey);
+    if (rc == CD_OK)
+        rc = auth_stored_verifier(a, &row, verifier, stored);
     if (rc != CD_OK)
         goto out;
-    if (!crypto_equal(verifier, row.verifier, sizeof(verifier))) {
+    if (!crypto_equal(stored, row.verifier, sizeof(stored))) {
         auth_failed(a, c->user, c->user_len, "bad credentials");
         rc = CD_ERR_AUTH;
         goto out;
@@ -564,6 +653,8 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
     p.id = row.id;
     memcpy(p.uid, row.uid, sizeof(p.uid));
     p.auth_gen = row.auth_gen;
+    if (auth_row_outdated(a, &row))
+        auth_upgrade(a, c, &row, verifier, pwkey, p.sk, &p.auth_gen);
     auth_cache_put(a, key, &p);
     if (a->rl != NULL)
         ratelimit_login_succeeded(a->rl, c->user, c->user_len);
@@ -573,6 +664,7 @@ out:
 wipe:
     crypto_wipe(key, sizeof(key));
     crypto_wipe(pwkey, sizeof(pwkey));
+    crypto_wipe(verifier, sizeof(verifier));
     crypto_wipe(&row, sizeof(row));
     auth_principal_wipe(&p);
     return rc;
@@ -586,13 +678,19 @@ static cd_err auth_set_password(auth *a, struct db_user *row, const char *pw, si
     uint8_t pwkey[CRYPTO_KEY_BYTES];
     cd_err rc;
 
+    uint8_t v[CRYPTO_HASH_BYTES];
+
     crypto_random(row->pw_salt, sizeof(row->pw_salt));
     row->pw_opslimit = (uint32_t)a->cfg.pwparams.opslimit;
     row->pw_memlimit_kib = (uint32_t)(a->cfg.pwparams.memlimit / 1024u);
-    rc = auth_derive(a, pw, pwlen, row->pw_salt, &a->cfg.pwparams, row->verifier, pwkey);
+    rc = auth_derive(a, pw, pwlen, row->pw_salt, &a->cfg.pwparams, v, pwkey);
+    if (rc == CD_OK)
+        rc = crypto_verifier_bind(a->kr, row->mk_version, row->uid, v, row->verifier);
+    row->verifier_kind = DB_VERIFIER_KEYED;
     if (rc == CD_OK)
         rc = crypto_sk_wrap_password(a->kr, row->mk_version, pwkey, row->uid, sk, row->sk_pw);
     crypto_wipe(pwkey, sizeof(pwkey));
+    crypto_wipe(v, sizeof(v));
     return rc;
 }
 
@@ -604,7 +702,8 @@ static cd_err auth_set_recovery(auth *a, struct db_user *row, const uint8_t sk[C
     cd_err rc;
 
     crypto_recovery_code_new(code, code_text);
-    rc = crypto_sk_wrap_recovery(a->kr, row->mk_version, code, row->uid, sk, row->sk_rc);
+    row->rc_version = crypto_keyring_newest(a->kr);
+    rc = crypto_sk_wrap_recovery(a->kr, row->rc_version, code, row->uid, sk, row->sk_rc);
     crypto_wipe(code, sizeof(code));
     if (rc != CD_OK)
         return rc;
@@ -622,18 +721,23 @@ cd_err auth_create(auth *a, const struct auth_credentials *c,
                    char recovery_code[CRYPTO_RECOVERY_CODE_STRLEN])
 {
     uint8_t sk[CRYPTO_KEY_BYTES];
+    uint8_t hashes[CRYPTO_KEYRING_MAX_KEYS][CRYPTO_HASH_BYTES];
     char code[CRYPTO_RECOVERY_CODE_STRLEN];
     struct db_user row;
+    size_t n = 0;
     cd_err rc;
 
     if (!validate_username(c->user, c->user_len) || !validate_password(c->pass, c->pass_len))
         return CD_ERR_INVALID;
     memset(&row, 0, sizeof(row));
+    memset(sk, 0, sizeof(sk));
     crypto_random(row.uid, sizeof(row.uid));
     row.mk_version = crypto_keyring_newest(a->kr);
-    rc = auth_uname_hash(a, row.mk_version, c->user, c->user_len, row.uname_hash);
+    /* The name is taken if its hash under ANY version names an account. */
+    rc = auth_name_hashes(a, c->user, c->user_len, hashes, &n);
     if (rc != CD_OK)
         goto out;
+    memcpy(row.uname_hash, hashes[0], sizeof(row.uname_hash));
     crypto_user_keypair(row.public_key, sk);
     rc = auth_set_password(a, &row, c->pass, c->pass_len, sk);
     if (rc != CD_OK)
@@ -641,7 +745,7 @@ cd_err auth_create(auth *a, const struct auth_credentials *c,
     rc = auth_set_recovery(a, &row, sk, code);
     if (rc != CD_OK)
         goto out;
-    rc = db_user_insert(a->db, &row);
+    rc = db_user_insert_unique(a->db, &row, (const uint8_t(*)[CRYPTO_HASH_BYTES])hashes, n);
     if (rc == CD_OK)
         memcpy(recovery_code, code, sizeof(code));
 out:
@@ -668,13 +772,85 @@ cd_err auth_change_password(auth *a, const struct auth_credentials *c,
         rc = CD_ERR_CONFLICT;
         goto out;
     }
-    rc = auth_set_password(a, &row, new_pw, new_len, p->sk);
+    /* Name hash, verifier and password wrap move to the newest version. */
+    row.mk_version = crypto_keyring_newest(a->kr);
+    rc = auth_uname_hash(a, row.mk_version, c->user, c->user_len, row.uname_hash);
+    if (rc == CD_OK)
+        rc = auth_set_password(a, &row, new_pw, new_len, p->sk);
     if (rc == CD_OK)
         rc = db_user_update_credentials(a->db, &row, p->auth_gen);
     if (rc == CD_OK || rc == CD_ERR_CONFLICT)
         auth_cache_forget_user(a, p->id);
 out:
     crypto_wipe(&row, sizeof(row));
+    return rc;
+}
+
+/* Document KEKs of a key rotation, and the owner the AD binds. */
+struct auth_rewrap {
+    uint8_t old_kek[CRYPTO_KEY_BYTES];
+    uint8_t new_kek[CRYPTO_KEY_BYTES];
+    uint8_t uid[CRYPTO_UID_BYTES];
+    uint64_t user_id;
+};
+
+static cd_err auth_rewrap_doc(void *cls, int64_t record_id, uint64_t version,
+                              const uint8_t in[CRYPTO_WRAPPED_KEY_BYTES],
+                              uint8_t out[CRYPTO_WRAPPED_KEY_BYTES])
+{
+    const struct auth_rewrap *rw = cls;
+    struct crypto_doc_ad ad;
+    cd_err rc;
+
+    memcpy(ad.owner_uid, rw->uid, sizeof(ad.owner_uid));
+    ad.record_id = record_id;
+    ad.version = version;
+    rc = crypto_doc_rewrap(rw->old_kek, rw->new_kek, &ad, in, out);
+    if (rc == CD_ERR_CRYPTO) {
+        /* Damaged already (it did not open before either): left as it is
+         * rather than blocking the rotation of every other document. */
+        log_errorx("a document of user id %llu does not open; its data key is left as is",
+                   (unsigned long long)rw->user_id);
+        memcpy(out, in, CRYPTO_WRAPPED_KEY_BYTES);
+        rc = CD_OK;
+    }
+    return rc;
+}
+
+/* A new user key pair for row (finding 8): the new secret key wrapped under
+ * password pw and a new recovery code (code_out), everything under the newest
+ * master key version, and every document data key re-wrapped from old_sk's
+ * document KEK to the new one, in one transaction that also bumps auth_gen
+ * (from old_gen): every replica's cache then drops the old key. */
+static cd_err auth_set_recovery(auth *a, struct db_user *row, const uint8_t sk[CRYPTO_KEY_BYTES],
+                                char code_text[CRYPTO_RECOVERY_CODE_STRLEN]);
+
+static cd_err auth_rekey(auth *a, struct db_user *row, const char *user, size_t user_len,
+                         const char *pw, size_t pwlen, const uint8_t old_sk[CRYPTO_KEY_BYTES],
+                         uint32_t old_gen, char code_out[CRYPTO_RECOVERY_CODE_STRLEN])
+{
+    uint8_t new_sk[CRYPTO_KEY_BYTES];
+    struct auth_rewrap rw;
+    cd_err rc;
+
+    row->mk_version = crypto_keyring_newest(a->kr);
+    rc = auth_uname_hash(a, row->mk_version, user, user_len, row->uname_hash);
+    if (rc != CD_OK)
+        return rc;
+    crypto_user_keypair(row->public_key, new_sk);
+    crypto_user_doc_kek(old_sk, rw.old_kek);
+    crypto_user_doc_kek(new_sk, rw.new_kek);
+    memcpy(rw.uid, row->uid, sizeof(rw.uid));
+    rw.user_id = row->id;
+    rc = auth_set_password(a, row, pw, pwlen, new_sk);
+    if (rc == CD_OK)
+        rc = auth_set_recovery(a, row, new_sk, code_out);
+    if (rc == CD_OK)
+        rc = db_user_rotate_key(a->db, row, old_gen, auth_rewrap_doc, &rw);
+    if (rc == CD_OK || rc == CD_ERR_CONFLICT)
+        auth_cache_forget_user(a, row->id);
+    crypto_wipe(new_sk, sizeof(new_sk));
+    crypto_wipe(&rw, sizeof(rw));
     return rc;
 }
 
@@ -700,7 +876,7 @@ cd_err auth_recover(auth *a, const char *user, size_t user_len, const char *code
     if (rc != CD_OK && rc != CD_ERR_NOT_FOUND)
         return rc;
     if (rc == CD_ERR_NOT_FOUND || crypto_recovery_code_parse(code_text, code_len, code) != CD_OK ||
-        crypto_sk_unwrap_recovery(a->kr, row.mk_version, code, row.uid, row.sk_rc, sk) != CD_OK) {
+        crypto_sk_unwrap_recovery(a->kr, row.rc_version, code, row.uid, row.sk_rc, sk) != CD_OK) {
         /* Pay the Argon2id a success would pay, so the answer time tells nothing. */
         rc = auth_dummy_work(a, user, user_len, new_pw, new_len);
         if (rc == CD_OK) {
@@ -709,18 +885,9 @@ cd_err auth_recover(auth *a, const char *user, size_t user_len, const char *code
         }
         goto out;
     }
-    /* Everything is re-protected under the newest master key version. */
     old_gen = row.auth_gen;
-    row.mk_version = crypto_keyring_newest(a->kr);
-    rc = auth_uname_hash(a, row.mk_version, user, user_len, row.uname_hash);
-    if (rc == CD_OK)
-        rc = auth_set_password(a, &row, new_pw, new_len, sk);
-    if (rc == CD_OK)
-        rc = auth_set_recovery(a, &row, sk, fresh);
-    if (rc == CD_OK)
-        rc = db_user_update_credentials(a->db, &row, old_gen);
+    rc = auth_rekey(a, &row, user, user_len, new_pw, new_len, sk, old_gen, fresh);
     if (rc == CD_OK) {
-        auth_cache_forget_user(a, row.id);
         if (a->rl != NULL)
             ratelimit_login_succeeded(a->rl, user, user_len);
         memcpy(new_code, fresh, sizeof(fresh));
@@ -731,6 +898,43 @@ out:
     crypto_wipe(fresh, sizeof(fresh));
     crypto_wipe(&row, sizeof(row));
     return rc;
+}
+
+cd_err auth_rotate_key(auth *a, const struct auth_credentials *c, const struct auth_principal *p,
+                       char new_code[CRYPTO_RECOVERY_CODE_STRLEN])
+{
+    char fresh[CRYPTO_RECOVERY_CODE_STRLEN];
+    struct db_user row;
+    cd_err rc;
+
+    rc = auth_find_user(a, c->user, c->user_len, &row);
+    if (rc == CD_ERR_NOT_FOUND)
+        return CD_ERR_CONFLICT;
+    if (rc != CD_OK)
+        return rc;
+    if (row.id != p->id || row.auth_gen != p->auth_gen) {
+        rc = CD_ERR_CONFLICT;
+        goto out;
+    }
+    rc = auth_rekey(a, &row, c->user, c->user_len, c->pass, c->pass_len, p->sk, p->auth_gen, fresh);
+    if (rc == CD_OK)
+        memcpy(new_code, fresh, sizeof(fresh));
+out:
+    crypto_wipe(fresh, sizeof(fresh));
+    crypto_wipe(&row, sizeof(row));
+    return rc;
+}
+
+static cd_err auth_convert_one(void *cls, const struct db_verifier_row *r,
+                               uint8_t out[CRYPTO_HASH_BYTES])
+{
+    const auth *a = cls;
+    return crypto_verifier_bind(a->kr, r->mk_version, r->uid, r->verifier, out);
+}
+
+cd_err auth_convert_verifiers(auth *a, unsigned *converted)
+{
+    return db_user_convert_verifiers(a->db, auth_convert_one, a, converted);
 }
 
 cd_err auth_delete(auth *a, const struct auth_principal *p)

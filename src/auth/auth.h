@@ -70,8 +70,11 @@ cd_err auth_parse_basic(const char *header, struct auth_credentials *out);
 void auth_credentials_wipe(struct auth_credentials *c);
 
 /* Verifies credentials. CD_ERR_AUTH for an unknown user or a wrong password
- * (both cost one Argon2id); CD_ERR_LIMITED when the account is blocked after
- * failed logins (*retry_after_s set) or no hash slot freed in time
+ * (both cost one lookup statement and one Argon2id, with the current
+ * parameters once the row has been upgraded). A successful login moves an
+ * outdated row to the newest master key version and the current Argon2id
+ * parameters (one more Argon2id and one UPDATE, once); CD_ERR_LIMITED when the account is blocked
+ * after failed logins (*retry_after_s set) or no hash slot freed in time
  * (*retry_after_s = 0); CD_ERR_UNAVAILABLE when the database is down. */
 cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_principal *out,
                   unsigned *retry_after_s);
@@ -88,9 +91,12 @@ cd_err auth_login_cached(auth *a, const struct auth_credentials *c, struct auth_
 /* Argon2id computations run so far (verifications, dummy work for unknown
  * users, new and changed passwords): steady-state traffic should not move it. */
 uint64_t auth_hash_count(const auth *a);
+/* Their total work: the sum of passes x memory in KiB over those computations. */
+uint64_t auth_hash_work(const auth *a);
 
 /* Creates an account; writes its one-time recovery code. CD_ERR_INVALID for a
- * username or password outside the rules, CD_ERR_EXISTS when taken. */
+ * username or password outside the rules, CD_ERR_EXISTS when taken (the name's
+ * hash under any version of the keyring names an account). */
 cd_err auth_create(auth *a, const struct auth_credentials *c,
                    char recovery_code[CRYPTO_RECOVERY_CODE_STRLEN]);
 
@@ -101,10 +107,24 @@ cd_err auth_change_password(auth *a, const struct auth_credentials *c,
                             const struct auth_principal *p, const char *new_pw, size_t new_len);
 
 /* Sets a new password with the recovery code, which is then used up: a new
- * code is written to new_code. CD_ERR_AUTH for an unknown user or wrong code. */
+ * code is written to new_code. The account gets a new key pair, as with
+ * auth_rotate_key. CD_ERR_AUTH for an unknown user or wrong code. */
 cd_err auth_recover(auth *a, const char *user, size_t user_len, const char *code, size_t code_len,
                     const char *new_pw, size_t new_len, char new_code[CRYPTO_RECOVERY_CODE_STRLEN],
                     unsigned *retry_after_s);
+
+/* A new key pair for the principal's account (POST /users/me/rotate-key): the
+ * new secret key is wrapped under the current password (c) and a new
+ * recovery code written to new_code (the old code is spent: it wrapped the
+ * old key), and every document's data key is re-wrapped under the new key,
+ * all in one transaction that bumps auth_gen. CD_ERR_CONFLICT when the
+ * credentials changed concurrently. auth_recover does the same. */
+cd_err auth_rotate_key(auth *a, const struct auth_credentials *c, const struct auth_principal *p,
+                       char new_code[CRYPTO_RECOVERY_CODE_STRLEN]);
+
+/* Converts the verifiers stored before issue 9 (Argon2id output alone) to the
+ * keyed form; run at start with the keyring. Idempotent; *converted counts. */
+cd_err auth_convert_verifiers(auth *a, unsigned *converted);
 
 /* Deletes the account and its documents; its wrapped secret key is destroyed
  * with the row, so nothing encrypted for it can be decrypted again. */

@@ -523,6 +523,17 @@ out:
     return err;
 }
 
+cd_err crypto_verifier_bind(const crypto_keyring *kr, uint32_t version,
+                            const uint8_t uid[CRYPTO_UID_BYTES],
+                            const uint8_t verifier[CRYPTO_HASH_BYTES],
+                            uint8_t out[CRYPTO_HASH_BYTES])
+{
+    if (uid == NULL || verifier == NULL)
+        return CD_ERR_INVALID;
+    const struct crypto_part parts[2] = {{uid, CRYPTO_UID_BYTES}, {verifier, CRYPTO_HASH_BYTES}};
+    return crypto_keyed_hash(kr, version, CRYPTO_PURPOSE_VERIFIER, parts, 2, out);
+}
+
 /* ---- user keys ---- */
 
 _Static_assert(crypto_box_PUBLICKEYBYTES == CRYPTO_KEY_BYTES, "box pk");
@@ -827,6 +838,33 @@ cd_err crypto_doc_seal(const uint8_t doc_kek[CRYPTO_KEY_BYTES], const struct cry
     *ctype_outlen = clen;
     *content_outlen = blen;
 out:
+    sodium_memzero(dk, sizeof(dk));
+    return err;
+}
+
+cd_err crypto_doc_rewrap(const uint8_t old_kek[CRYPTO_KEY_BYTES],
+                         const uint8_t new_kek[CRYPTO_KEY_BYTES], const struct crypto_doc_ad *ad,
+                         const uint8_t in[CRYPTO_WRAPPED_KEY_BYTES],
+                         uint8_t out[CRYPTO_WRAPPED_KEY_BYTES])
+{
+    cd_err err;
+    uint8_t dk[CRYPTO_KEY_BYTES];
+    uint8_t adbuf[DOC_AD_LEN];
+    uint8_t tmp[CRYPTO_WRAPPED_KEY_BYTES];
+    size_t dklen = 0, wlen = 0;
+
+    if (old_kek == NULL || new_kek == NULL || ad == NULL || in == NULL || out == NULL)
+        return CD_ERR_INVALID;
+    doc_ad_build(adbuf, ad, DOC_FIELD_DATA_KEY);
+    err = crypto_aead_open(old_kek, adbuf, sizeof(adbuf), in, CRYPTO_WRAPPED_KEY_BYTES, dk,
+                           sizeof(dk), &dklen);
+    if (err == CD_OK && dklen != sizeof(dk))
+        err = CD_ERR_CRYPTO;
+    if (err == CD_OK)
+        err = crypto_aead_seal(new_kek, adbuf, sizeof(adbuf), dk, sizeof(dk), tmp, sizeof(tmp),
+                               &wlen);
+    if (err == CD_OK)
+        memcpy(out, tmp, sizeof(tmp));
     sodium_memzero(dk, sizeof(dk));
     return err;
 }

@@ -5,6 +5,7 @@
  *     -> purpose subkeys: keyed hashes of usernames, cache keys, rate-limit
  *        keys, and the key-encryption keys below
  *   password -> Argon2id(salt) -> 64 bytes = verifier seed || password key
+ *     stored verifier = H(master subkey VERIFIER, uid, BLAKE2b(verifier seed))
  *     password KEK = H(master subkey, password key, uid) wraps the user's secret key
  *   recovery code (160 random bits) -> recovery KEK = H(master subkey, code, uid)
  *     wraps the same secret key
@@ -87,6 +88,7 @@ enum crypto_purpose {
     CRYPTO_PURPOSE_LOGINFAIL = 4,    /* memcached keys of failed-login counters */
     CRYPTO_PURPOSE_PASSWORD_KEK = 5, /* wraps a user's secret key under the password */
     CRYPTO_PURPOSE_RECOVERY_KEK = 6, /* wraps it under the recovery code */
+    CRYPTO_PURPOSE_VERIFIER = 7,     /* binds a stored login verifier to the master key */
     CRYPTO_PURPOSE__COUNT
 };
 
@@ -116,6 +118,15 @@ struct crypto_pwparams {
 cd_err crypto_password_derive(const char *pw, size_t pwlen, const uint8_t salt[CRYPTO_SALT_BYTES],
                               const struct crypto_pwparams *params,
                               uint8_t verifier[CRYPTO_HASH_BYTES], uint8_t pwkey[CRYPTO_KEY_BYTES]);
+
+/* The verifier stored in the database: H(master[version] VERIFIER subkey;
+ * uid, verifier) where verifier is crypto_password_derive's. Without the
+ * master key a dump cannot confirm a password guess. CD_ERR_NOT_FOUND for an
+ * unknown version. */
+cd_err crypto_verifier_bind(const crypto_keyring *kr, uint32_t version,
+                            const uint8_t uid[CRYPTO_UID_BYTES],
+                            const uint8_t verifier[CRYPTO_HASH_BYTES],
+                            uint8_t out[CRYPTO_HASH_BYTES]);
 
 /* ---- user keys ---- */
 
@@ -192,6 +203,13 @@ cd_err crypto_doc_seal(const uint8_t doc_kek[CRYPTO_KEY_BYTES], const struct cry
                        size_t content_len, uint8_t wrapped_dk[CRYPTO_WRAPPED_KEY_BYTES],
                        uint8_t *ctype_out, size_t ctype_cap, size_t *ctype_outlen,
                        uint8_t *content_out, size_t content_cap, size_t *content_outlen);
+/* Re-wraps the data key of a version sealed by crypto_doc_seal from old_kek
+ * to new_kek (same ad); the content ciphertexts stay valid. CD_ERR_CRYPTO when
+ * in does not open under old_kek. */
+cd_err crypto_doc_rewrap(const uint8_t old_kek[CRYPTO_KEY_BYTES],
+                         const uint8_t new_kek[CRYPTO_KEY_BYTES], const struct crypto_doc_ad *ad,
+                         const uint8_t in[CRYPTO_WRAPPED_KEY_BYTES],
+                         uint8_t out[CRYPTO_WRAPPED_KEY_BYTES]);
 /* Decrypts a version sealed by crypto_doc_seal. content_out may be NULL (with
  * content NULL/0) to open only the content type, as listings do. ctype_out is
  * NUL-terminated (ctype_cap counts the NUL). CD_ERR_CRYPTO on any tampering. */

@@ -39,11 +39,12 @@ struct hd_doc_ctx {
  * True when it refused auth_gen (c->stale set). */
 static bool hd_stale(struct hd_doc_ctx *c, cd_err rc)
 {
-    if (!c->unconfirmed)
-        return false;
+    /* Confirmed principals too: every document statement checks auth_gen, so
+     * a key rotation committed since the login is seen, never written over. */
     if (rc == CD_ERR_AUTH)
         c->stale = true;
-    else if (rc == CD_OK || rc == CD_ERR_NOT_FOUND || rc == CD_ERR_EXISTS || rc == CD_ERR_TOO_LARGE)
+    else if (c->unconfirmed && (rc == CD_OK || rc == CD_ERR_NOT_FOUND || rc == CD_ERR_EXISTS ||
+                                rc == CD_ERR_TOO_LARGE))
         c->confirmed = true; /* the statement matched the account's auth_gen */
     return c->stale;
 }
@@ -155,15 +156,16 @@ static cd_err hd_store(struct hd_doc_ctx *c, int64_t record_id, const char *ctyp
         if (rc != CD_OK)
             break;
         if (current == 0) {
-            rc = c->unconfirmed ? db_doc_insert_if_gen(c->app->db, &d, c->p->auth_gen)
-                                : db_doc_insert(c->app->db, &d);
+            rc = db_doc_insert_if_gen(c->app->db, &d, c->p->auth_gen);
             if (hd_stale(c, rc))
                 break;
             if (rc == CD_ERR_EXISTS && !create_only)
                 continue; /* created concurrently: replace it */
             *created = true;
         } else {
-            rc = db_doc_replace(c->app->db, &d, current);
+            rc = db_doc_replace_if_gen(c->app->db, &d, current, c->p->auth_gen);
+            if (hd_stale(c, rc))
+                break;
             if (rc == CD_ERR_CONFLICT || rc == CD_ERR_NOT_FOUND)
                 continue; /* another writer won or deleted it: read again */
             *created = false;
@@ -183,7 +185,7 @@ static cd_err hd_store(struct hd_doc_ctx *c, int64_t record_id, const char *ctyp
 static cd_err hd_load(struct hd_doc_ctx *c, int64_t record_id, struct db_doc *d, char *ctype,
                       size_t ctype_cap, uint8_t **content, size_t *len, bool *large_held)
 {
-    const uint32_t *gen = c->unconfirmed ? &c->p->auth_gen : NULL;
+    const uint32_t *gen = &c->p->auth_gen;
     struct crypto_doc_ad ad;
     size_t ctype_len;
     uint8_t *buf;
@@ -488,11 +490,12 @@ static void hd_list(struct hd_doc_ctx *c)
         hd_fail(c->resp, CD_ERR_NOMEM, c->req, "list documents");
         return;
     }
-    rc = db_doc_list(c->app->db, c->p->id, after, docs, (size_t)limit, &n);
+    rc = db_doc_list_if_gen(c->app->db, c->p->id, c->p->auth_gen, after, docs, (size_t)limit, &n);
     if (rc != CD_OK) {
         free(docs);
         json_decref(arr);
-        hd_fail(c->resp, rc, c->req, "list documents");
+        if (!hd_stale(c, rc))
+            hd_fail(c->resp, rc, c->req, "list documents");
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -592,6 +595,8 @@ void hd_documents(struct app *app, const struct route_match *m, const struct htt
             goto out;
         auth_principal_doc_kek(&p, c.kek);
         hd_dispatch(&c, m);
+        if (c.stale) /* changed again meanwhile */
+            hd_error(resp, 409, "The credentials changed meanwhile; authenticate again");
     }
 out:
     crypto_wipe(c.kek, sizeof(c.kek));

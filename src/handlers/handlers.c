@@ -356,6 +356,7 @@ void handlers_dispatch(void *ctx, const struct http_request *req, struct http_re
     switch (m.id) {
     case ROUTE_CREATE_ACCOUNT:
     case ROUTE_ME_PASSWORD:
+    case ROUTE_ME_ROTATE_KEY:
     case ROUTE_RECOVER:
         hd_users(app, &m, req, resp); /* always an Argon2id: bounded by its own slots */
         return;

@@ -122,6 +122,43 @@ out:
     json_decref(body);
 }
 
+/* A new user key (POST /users/me/rotate-key): no body, or an empty object. */
+static void hd_rotate_key(struct app *app, const struct http_request *req,
+                          struct http_response *resp, const struct auth_credentials *creds,
+                          const struct auth_principal *p)
+{
+    json_t *body = NULL;
+    char fresh[CRYPTO_RECOVERY_CODE_STRLEN];
+    cd_err rc;
+
+    if (req->body_len > 0) {
+        body = hd_parse_object(req, resp);
+        if (body == NULL)
+            return;
+        if (json_object_size(body) != 0) {
+            hd_error(resp, 422, "rotate-key takes no parameters");
+            goto out;
+        }
+    }
+    rc = auth_rotate_key(app->auth, creds, p, fresh);
+    switch (rc) {
+    case CD_OK:
+        hd_json(resp, 200,
+                json_pack("{s:s%,s:s}", "username", creds->user, creds->user_len, "recovery_code",
+                          fresh));
+        break;
+    case CD_ERR_CONFLICT:
+        hd_error(resp, 409, "The credentials changed meanwhile; authenticate again");
+        break;
+    default:
+        hd_fail(resp, rc, req, "rotate key");
+        break;
+    }
+out:
+    crypto_wipe(fresh, sizeof(fresh));
+    json_decref(body);
+}
+
 void hd_users(struct app *app, const struct route_match *m, const struct http_request *req,
               struct http_response *resp)
 {
@@ -142,6 +179,8 @@ void hd_users(struct app *app, const struct route_match *m, const struct http_re
         goto out;
     if (m->id == ROUTE_ME_PASSWORD) {
         hd_change_password(app, req, resp, &creds, &p);
+    } else if (m->id == ROUTE_ME_ROTATE_KEY) {
+        hd_rotate_key(app, req, resp, &creds, &p);
     } else if (strcmp(req->method, "DELETE") == 0) {
         rc = auth_delete(app->auth, &p);
         if (rc == CD_OK || rc == CD_ERR_NOT_FOUND)

@@ -29,6 +29,7 @@ static const struct route_def routes[] = {
     {"/users/me", "/users/me", 0, "", {{"GET", ROUTE_ME}, {"DELETE", ROUTE_ME}}},
     {"/users/me/password", "/users/me/password", 0, "", {{"POST", ROUTE_ME_PASSWORD}}},
     {"/users/recover", "/users/recover", 0, "", {{"POST", ROUTE_RECOVER}}},
+    {"/users/me/rotate-key", "/users/me/rotate-key", 0, "", {{"POST", ROUTE_ME_ROTATE_KEY}}},
     {"/documents/create_document",
      "/documents/create_document",
      0,

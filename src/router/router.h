@@ -16,6 +16,7 @@ enum route_id {
     ROUTE_DOCUMENTS,        /* GET /documents */
     ROUTE_DOCUMENT,         /* GET|PUT|DELETE /documents/{record_id} */
     ROUTE_DOCUMENT_CONTENT, /* GET /documents/{record_id}/content */
+    ROUTE_ME_ROTATE_KEY,    /* POST /users/me/rotate-key */
     ROUTE__COUNT
 };
 

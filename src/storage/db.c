@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +36,15 @@
 enum stmt_id {
     ST_SCHEMA_VERSION,
     ST_USER_INSERT,
-    ST_USER_GET,
     ST_USER_UPDATE,
     ST_USER_EXISTS,
     ST_USER_DELETE,
+    ST_USER_LOCK,
+    ST_USER_LOCK_SHARED,
+    ST_USER_LEGACY_VERIFIERS,
+    ST_USER_SET_VERIFIER,
+    ST_DOC_KEYS,
+    ST_DOC_SET_KEY,
     ST_DOC_INSERT,
     ST_DOC_INSERT_IF_GEN,
     ST_DOC_UPDATE,
@@ -47,6 +53,7 @@ enum stmt_id {
     ST_DOC_VERSION,
     ST_DOC_DELETE,
     ST_DOC_LIST,
+    ST_DOC_LIST_IF_GEN,
     ST__COUNT
 };
 
@@ -54,23 +61,36 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_SCHEMA_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
     [ST_USER_INSERT] = "INSERT INTO users (uid, uname_hash, mk_version, pw_salt, pw_opslimit,"
                        " pw_memlimit_kib, verifier, public_key, sk_pw, sk_rc, sk_escrow, auth_gen,"
-                       " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
-    [ST_USER_GET] = "SELECT id, uid, uname_hash, mk_version, pw_salt, pw_opslimit,"
-                    " pw_memlimit_kib, verifier, public_key, sk_pw, sk_rc, sk_escrow, auth_gen"
-                    " FROM users WHERE uname_hash = ?",
+                       " rc_mk_version, verifier_kind, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+                       " ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
     [ST_USER_UPDATE] = "UPDATE users SET uname_hash = ?, mk_version = ?, pw_salt = ?,"
                        " pw_opslimit = ?, pw_memlimit_kib = ?, verifier = ?, sk_pw = ?,"
-                       " sk_rc = ?, sk_escrow = ?, auth_gen = ? WHERE id = ? AND auth_gen = ?",
+                       " sk_rc = ?, sk_escrow = ?, auth_gen = ?, public_key = ?,"
+                       " rc_mk_version = ?, verifier_kind = ? WHERE id = ? AND auth_gen = ?",
     [ST_USER_EXISTS] = "SELECT 1 FROM users WHERE id = ?",
     [ST_USER_DELETE] = "DELETE FROM users WHERE id = ?",
+    /* The account row first, in every transaction that changes what is
+     * wrapped under a user's key: one lock order, no deadlock between them. */
+    [ST_USER_LOCK] = "SELECT auth_gen FROM users WHERE id = ? FOR UPDATE",
+    [ST_USER_LOCK_SHARED] = "SELECT auth_gen FROM users WHERE id = ? LOCK IN SHARE MODE",
+    [ST_USER_LEGACY_VERIFIERS] = "SELECT id, uid, mk_version, verifier FROM users WHERE"
+                                 " verifier_kind = 1 AND id > ? ORDER BY id LIMIT ?",
+    [ST_USER_SET_VERIFIER] = "UPDATE users SET verifier = ?, verifier_kind = 2 WHERE id = ? AND"
+                             " verifier_kind = 1 AND verifier = ?",
+    [ST_DOC_KEYS] = "SELECT record_id, version, wrapped_dk FROM documents WHERE owner_id = ? AND"
+                    " record_id > ? ORDER BY record_id LIMIT ? FOR UPDATE",
+    [ST_DOC_SET_KEY] = "UPDATE documents SET wrapped_dk = ? WHERE owner_id = ? AND record_id = ?"
+                       " AND version = ?",
     [ST_DOC_INSERT] = "INSERT INTO documents (owner_id, record_id, version, wrapped_dk, ctype_ct,"
                       " content_ct, size, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?,"
                       " UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
-    /* The same insert, made only while the owner's auth_gen is the given one. */
+    /* The same insert, made only while the owner's auth_gen is the given one.
+     * The shared lock on the account row (in any isolation level) orders it
+     * with a key rotation, which holds that row FOR UPDATE. */
     [ST_DOC_INSERT_IF_GEN] = "INSERT INTO documents (owner_id, record_id, version, wrapped_dk,"
                              " ctype_ct, content_ct, size, created_at, updated_at) SELECT u.id,"
                              " ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM users u"
-                             " WHERE u.id = ? AND u.auth_gen = ?",
+                             " WHERE u.id = ? AND u.auth_gen = ? LOCK IN SHARE MODE",
     [ST_DOC_UPDATE] = "UPDATE documents SET version = ?, wrapped_dk = ?, ctype_ct = ?,"
                       " content_ct = ?, size = ?, updated_at = UTC_TIMESTAMP(6)"
                       " WHERE owner_id = ? AND record_id = ? AND version = ?",
@@ -92,6 +112,14 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_DOC_LIST] = "SELECT record_id, version, wrapped_dk, ctype_ct, size, " TS_US(
         "created_at") ", " TS_US("updated_at") " FROM documents WHERE owner_id = ? AND"
                                                " record_id > ? ORDER BY record_id LIMIT ?",
+    /* The same rows, or none while the owner's auth_gen is not the given one
+     * (one row of NULLs when the account has no such documents). */
+    [ST_DOC_LIST_IF_GEN] =
+        "SELECT d.record_id, d.version, d.wrapped_dk, d.ctype_ct, d.size, " TS_US(
+            "d.created_at") ", " TS_US("d.updated_at") " FROM users u LEFT JOIN documents d ON"
+                                                       " d.owner_id = u.id AND d.record_id > ?"
+                                                       " WHERE u.id = ? AND u.auth_gen = ?"
+                                                       " ORDER BY d.record_id LIMIT ?",
 };
 
 /* ---- migrations ---- */
@@ -134,8 +162,19 @@ static const char *const migration_1[] = {
     NULL,
 };
 
+/* Issue 9: the recovery wrap has a master key version of its own (NULL: the
+ * row's mk_version, as every row written before), and the verifier a kind:
+ * 1 = Argon2id output alone (rows before this migration; the API converts
+ * them at start, see db_user_convert_verifiers), 2 = bound to the master key. */
+static const char *const migration_2[] = {
+    "ALTER TABLE users ADD COLUMN IF NOT EXISTS rc_mk_version INT UNSIGNED NULL",
+    "ALTER TABLE users ADD COLUMN IF NOT EXISTS verifier_kind TINYINT UNSIGNED NOT NULL DEFAULT 1",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, migration_1},
+    {2, migration_2},
 };
 
 /* ---- pool ---- */
@@ -149,6 +188,9 @@ enum { LANE_SMALL, LANE_LARGE, LANE__COUNT };
 struct db_conn {
     MYSQL *my; /* NULL while closed */
     MYSQL_STMT *st[ST__COUNT];
+    /* User lookups by n username hashes (one per keyring version), plain and
+     * locking, prepared on first use for each n. */
+    MYSQL_STMT *st_find[2][DB_UNAME_HASHES_MAX + 1];
     bool busy;
     unsigned lane; /* LANE_SMALL or LANE_LARGE */
 };
@@ -161,6 +203,7 @@ struct db_pool {
     struct db_conn *conns; /* small lane first, then the large lane */
     unsigned n_conns;
     unsigned lane_first[LANE__COUNT], lane_n[LANE__COUNT];
+    atomic_uint_fast64_t statements; /* executed so far (db_statement_count) */
 };
 
 /* One operation's hold on a connection. */
@@ -185,6 +228,13 @@ static void conn_close(struct db_conn *c)
         if (c->st[i] != NULL)
             mysql_stmt_close(c->st[i]);
         c->st[i] = NULL;
+    }
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t i = 0; i <= DB_UNAME_HASHES_MAX; i++) {
+            if (c->st_find[k][i] != NULL)
+                mysql_stmt_close(c->st_find[k][i]);
+            c->st_find[k][i] = NULL;
+        }
     }
     if (c->my != NULL)
         mysql_close(c->my);
@@ -247,6 +297,11 @@ static cd_err op_map_err(struct op *op, unsigned e, const char *sqlstate, const 
     op->last_errno = e;
     if (e == ER_DUP_ENTRY)
         return CD_ERR_EXISTS;
+    if (e == ER_LOCK_DEADLOCK) {
+        /* InnoDB rolled the transaction back; the caller may run it again. */
+        log_warnx("db: %s: deadlock; transaction rolled back", what);
+        return CD_ERR_CONFLICT;
+    }
     if (err_breaks_conn(e)) {
         op->broken = true;
         log_warnx("db: %s: connection error %u (%s)", what, e, sqlstate ? sqlstate : "?");
@@ -429,24 +484,23 @@ static void op_end(struct op *op)
 /* Returns the connection's prepared statement id, preparing it on first use.
  * A prepare that fails on a broken connection sent nothing that changes data,
  * so it is retried once on a fresh connection. */
-static cd_err op_stmt(struct op *op, enum stmt_id id, MYSQL_STMT **out)
+static cd_err op_prepare(struct op *op, MYSQL_STMT **slot, const char *sql, MYSQL_STMT **out)
 {
     struct db_conn *c = op->c;
-    const char *sql = stmt_sql[id];
     cd_err err;
 
     for (int attempt = 0;; attempt++) {
         MYSQL_STMT *st;
 
-        if (c->st[id] != NULL) {
-            *out = c->st[id];
+        if (*slot != NULL) {
+            *out = *slot;
             return CD_OK;
         }
         st = mysql_stmt_init(c->my);
         if (st == NULL)
             return CD_ERR_NOMEM;
         if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) == 0) {
-            c->st[id] = st;
+            *slot = st;
             continue;
         }
         err = op_stmt_err(op, st, "prepare");
@@ -461,9 +515,15 @@ static cd_err op_stmt(struct op *op, enum stmt_id id, MYSQL_STMT **out)
     }
 }
 
+static cd_err op_stmt(struct op *op, enum stmt_id id, MYSQL_STMT **out)
+{
+    return op_prepare(op, &op->c->st[id], stmt_sql[id], out);
+}
+
 /* Binds params (may be NULL) and executes. */
 static cd_err op_exec(struct op *op, MYSQL_STMT *st, MYSQL_BIND *params, const char *what)
 {
+    atomic_fetch_add(&op->pool->statements, 1);
     if (params != NULL && mysql_stmt_bind_param(st, params))
         return op_stmt_err(op, st, what);
     if (mysql_stmt_execute(st))
@@ -599,6 +659,7 @@ cd_err db_pool_new(const struct db_config *cfg, db_pool **out)
     if (p == NULL)
         return CD_ERR_NOMEM;
     p->cfg = *cfg;
+    atomic_init(&p->statements, 0);
     p->host = dup_opt(cfg->host, &ok);
     p->database = dup_opt(cfg->database, &ok);
     p->user = dup_opt(cfg->user, &ok);
@@ -698,6 +759,7 @@ static cd_err op_query(struct op *op, const char *sql, long long *scalar, const 
     MYSQL_ROW row;
     long long v = -1;
 
+    atomic_fetch_add(&op->pool->statements, 1);
     if (mysql_real_query(my, sql, (unsigned long)strlen(sql)))
         return op_conn_err(op, what);
     res = mysql_store_result(my);
@@ -778,6 +840,11 @@ out:
     return err;
 }
 
+uint64_t db_statement_count(const db_pool *pool)
+{
+    return atomic_load(&((db_pool *)pool)->statements);
+}
+
 cd_err db_ping(db_pool *pool)
 {
     struct op op;
@@ -844,21 +911,37 @@ out:
 
 /* ---- accounts ---- */
 
-cd_err db_user_insert(db_pool *pool, struct db_user *u)
+/* The columns every user read returns, in struct db_user's order. */
+#define USER_COLS                                                                                  \
+    "id, uid, uname_hash, mk_version, pw_salt, pw_opslimit, pw_memlimit_kib, verifier,"            \
+    " public_key, sk_pw, sk_rc, sk_escrow, auth_gen, COALESCE(rc_mk_version, mk_version),"         \
+    " verifier_kind"
+#define USER_NCOLS 15
+
+/* Explicit transactions (every other statement autocommits). */
+static cd_err op_tx(struct op *op, const char *sql)
 {
-    struct op op;
+    return op_query(op, sql, NULL, sql);
+}
+
+/* Rolls back after a failure; a connection that cannot is closed. */
+static void op_rollback(struct op *op)
+{
+    if (!op->broken && op_tx(op, "ROLLBACK") != CD_OK)
+        op->broken = true;
+}
+
+static cd_err user_insert_exec(struct op *op, struct db_user *u)
+{
     MYSQL_STMT *st = NULL;
-    MYSQL_BIND in[12];
+    MYSQL_BIND in[14];
+    uint32_t rc_version = u->rc_version != 0 ? u->rc_version : u->mk_version;
+    uint32_t kind = u->verifier_kind != 0 ? u->verifier_kind : DB_VERIFIER_KEYED;
     cd_err err;
 
-    if (u->sk_escrow_len > DB_KEYBLOB_MAX)
-        return CD_ERR_INVALID;
-    err = op_begin(pool, &op);
+    err = op_stmt(op, ST_USER_INSERT, &st);
     if (err != CD_OK)
         return err;
-    err = op_stmt(&op, ST_USER_INSERT, &st);
-    if (err != CD_OK)
-        goto out;
     memset(in, 0, sizeof(in));
     bind_in_blob(&in[0], u->uid, sizeof(u->uid));
     bind_in_blob(&in[1], u->uname_hash, sizeof(u->uname_hash));
@@ -875,39 +958,43 @@ cd_err db_user_insert(db_pool *pool, struct db_user *u)
     else
         bind_in_null(&in[10]);
     bind_in_u32(&in[11], &u->auth_gen);
-    err = op_exec(&op, st, in, "user insert");
+    bind_in_u32(&in[12], &rc_version);
+    bind_in_u32(&in[13], &kind);
+    err = op_exec(op, st, in, "user insert");
     if (err != CD_OK)
-        goto out;
+        return err;
     u->id = mysql_stmt_insert_id(st);
-out:
+    return CD_OK;
+}
+
+cd_err db_user_insert(db_pool *pool, struct db_user *u)
+{
+    struct op op;
+    cd_err err;
+
+    if (u->sk_escrow_len > DB_KEYBLOB_MAX)
+        return CD_ERR_INVALID;
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    err = user_insert_exec(&op, u);
     op_end(&op);
     return err;
 }
 
-cd_err db_user_get_by_hash(db_pool *pool, const uint8_t uname_hash[CRYPTO_HASH_BYTES],
-                           struct db_user *out)
+/* Fetches one user row of a statement that selected USER_COLS (already
+ * executed). CD_ERR_NOT_FOUND when there is none. */
+static cd_err user_fetch(struct op *op, MYSQL_STMT *st, struct db_user *out)
 {
-    struct op op;
-    MYSQL_STMT *st = NULL;
-    MYSQL_BIND in[1], res[13];
+    MYSQL_BIND res[USER_NCOLS];
     struct db_user u;
-    unsigned long len[13];
-    my_bool trunc[13], isnull[13];
+    unsigned long len[USER_NCOLS];
+    my_bool trunc[USER_NCOLS], isnull[USER_NCOLS];
+    uint32_t kind = 0;
     bool row = false;
     cd_err err;
 
     memset(&u, 0, sizeof(u));
-    err = op_begin(pool, &op);
-    if (err != CD_OK)
-        return err;
-    err = op_stmt(&op, ST_USER_GET, &st);
-    if (err != CD_OK)
-        goto out;
-    memset(in, 0, sizeof(in));
-    bind_in_blob(&in[0], uname_hash, CRYPTO_HASH_BYTES);
-    err = op_exec(&op, st, in, "user get");
-    if (err != CD_OK)
-        goto out;
     memset(res, 0, sizeof(res));
     memset(len, 0, sizeof(len));
     memset(trunc, 0, sizeof(trunc));
@@ -925,12 +1012,14 @@ cd_err db_user_get_by_hash(db_pool *pool, const uint8_t uname_hash[CRYPTO_HASH_B
     bind_out_blob(&res[10], u.sk_rc, sizeof(u.sk_rc), &len[10], &trunc[10], &isnull[10]);
     bind_out_blob(&res[11], u.sk_escrow, sizeof(u.sk_escrow), &len[11], &trunc[11], &isnull[11]);
     bind_out_u32(&res[12], &u.auth_gen);
+    bind_out_u32(&res[13], &u.rc_version);
+    bind_out_u32(&res[14], &kind);
     if (mysql_stmt_bind_result(st, res)) {
-        err = op_stmt_err(&op, st, "user get");
+        err = op_stmt_err(op, st, "user get");
         goto out;
     }
-    err = op_fetch(&op, st, &row, "user get");
-    op_finish(&op, st);
+    err = op_fetch(op, st, &row, "user get");
+    op_finish(op, st);
     if (err != CD_OK)
         goto out;
     if (!row) {
@@ -941,15 +1030,108 @@ cd_err db_user_get_by_hash(db_pool *pool, const uint8_t uname_hash[CRYPTO_HASH_B
     if (len[1] != sizeof(u.uid) || len[2] != sizeof(u.uname_hash) || len[4] != sizeof(u.pw_salt) ||
         len[7] != sizeof(u.verifier) || len[8] != sizeof(u.public_key) ||
         len[9] != sizeof(u.sk_pw) || len[10] != sizeof(u.sk_rc) || trunc[11] ||
-        len[11] > sizeof(u.sk_escrow)) {
+        len[11] > sizeof(u.sk_escrow) ||
+        (kind != DB_VERIFIER_LEGACY && kind != DB_VERIFIER_KEYED)) {
         log_errorx("db: user %llu has malformed key columns", (unsigned long long)u.id);
         err = CD_ERR_INTERNAL;
         goto out;
     }
     u.sk_escrow_len = isnull[11] ? 0 : len[11];
+    u.verifier_kind = (uint8_t)kind;
     *out = u;
 out:
     explicit_bzero(&u, sizeof(u));
+    return err;
+}
+
+/* Runs the lookup by n hashes (locking: FOR UPDATE, inside a transaction). If
+ * several rows match (names duplicated by the pre-issue-9 code), the oldest
+ * account wins: it is the one whose owner chose the name first. */
+static cd_err user_find_exec(struct op *op, const uint8_t (*hashes)[CRYPTO_HASH_BYTES], size_t n,
+                             bool locking, struct db_user *out)
+{
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND in[DB_UNAME_HASHES_MAX];
+    char sql[sizeof("SELECT " USER_COLS " FROM users WHERE uname_hash IN () ORDER BY id LIMIT 1"
+                    " FOR UPDATE") +
+             (size_t)3 * DB_UNAME_HASHES_MAX];
+    size_t o;
+    cd_err err;
+
+    if (n == 0 || n > DB_UNAME_HASHES_MAX)
+        return CD_ERR_INVALID;
+    o = (size_t)snprintf(sql, sizeof(sql), "SELECT " USER_COLS " FROM users WHERE uname_hash IN (");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(sql + o, sizeof(sql) - o, i == 0 ? "?" : ", ?");
+    snprintf(sql + o, sizeof(sql) - o, ") ORDER BY id LIMIT 1%s", locking ? " FOR UPDATE" : "");
+    err = op_prepare(op, &op->c->st_find[locking][n], sql, &st);
+    if (err != CD_OK)
+        return err;
+    memset(in, 0, sizeof(in));
+    for (size_t i = 0; i < n; i++)
+        bind_in_blob(&in[i], hashes[i], CRYPTO_HASH_BYTES);
+    err = op_exec(op, st, in, "user get");
+    if (err != CD_OK)
+        return err;
+    return user_fetch(op, st, out);
+}
+
+cd_err db_user_find(db_pool *pool, const uint8_t (*hashes)[CRYPTO_HASH_BYTES], size_t n,
+                    struct db_user *out)
+{
+    struct op op;
+    cd_err err;
+
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    err = user_find_exec(&op, hashes, n, false, out);
+    op_end(&op);
+    return err;
+}
+
+cd_err db_user_get_by_hash(db_pool *pool, const uint8_t uname_hash[CRYPTO_HASH_BYTES],
+                           struct db_user *out)
+{
+    return db_user_find(pool, (const uint8_t(*)[CRYPTO_HASH_BYTES])uname_hash, 1, out);
+}
+
+/* How often a transaction that InnoDB chose as a deadlock victim is run again. */
+#define DB_TX_ATTEMPTS 3
+
+cd_err db_user_insert_unique(db_pool *pool, struct db_user *u,
+                             const uint8_t (*hashes)[CRYPTO_HASH_BYTES], size_t n)
+{
+    struct op op;
+    struct db_user other;
+    cd_err err;
+
+    if (u->sk_escrow_len > DB_KEYBLOB_MAX || n == 0 || n > DB_UNAME_HASHES_MAX)
+        return CD_ERR_INVALID;
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    for (int attempt = 0; attempt < DB_TX_ATTEMPTS; attempt++) {
+        err = op_tx(&op, "START TRANSACTION");
+        if (err != CD_OK)
+            break;
+        /* A locking read takes next-key locks on every hash's index entry or
+         * gap: a concurrent create of the same name blocks on them (or is
+         * chosen as a deadlock victim and runs again), and a row re-hashed
+         * meanwhile is seen in its committed form. */
+        err = user_find_exec(&op, hashes, n, true, &other);
+        if (err == CD_OK)
+            err = CD_ERR_EXISTS;
+        else if (err == CD_ERR_NOT_FOUND)
+            err = user_insert_exec(&op, u);
+        if (err == CD_OK)
+            err = op_tx(&op, "COMMIT");
+        if (err != CD_OK)
+            op_rollback(&op);
+        if (err != CD_ERR_CONFLICT || op.broken)
+            break;
+    }
+    explicit_bzero(&other, sizeof(other));
     op_end(&op);
     return err;
 }
@@ -980,23 +1162,20 @@ static cd_err op_exists(struct op *op, enum stmt_id id, MYSQL_BIND *in, const ch
     return row ? CD_ERR_CONFLICT : CD_ERR_NOT_FOUND;
 }
 
-cd_err db_user_update_credentials(db_pool *pool, const struct db_user *u, uint32_t expected_gen)
+/* The credential UPDATE of db_user_update_credentials on op's connection. */
+static cd_err user_update_exec(struct op *op, const struct db_user *u, uint32_t expected_gen)
 {
-    struct op op;
     MYSQL_STMT *st = NULL;
-    MYSQL_BIND in[12], ex[1];
+    MYSQL_BIND in[15], ex[1];
     uint32_t new_gen = expected_gen + 1;
+    uint32_t rc_version = u->rc_version != 0 ? u->rc_version : u->mk_version;
+    uint32_t kind = u->verifier_kind != 0 ? u->verifier_kind : DB_VERIFIER_KEYED;
     uint64_t id = u->id;
     cd_err err;
 
-    if (u->sk_escrow_len > DB_KEYBLOB_MAX || expected_gen == UINT32_MAX)
-        return CD_ERR_INVALID;
-    err = op_begin(pool, &op);
+    err = op_stmt(op, ST_USER_UPDATE, &st);
     if (err != CD_OK)
         return err;
-    err = op_stmt(&op, ST_USER_UPDATE, &st);
-    if (err != CD_OK)
-        goto out;
     memset(in, 0, sizeof(in));
     bind_in_blob(&in[0], u->uname_hash, sizeof(u->uname_hash));
     bind_in_u32(&in[1], &u->mk_version);
@@ -1011,18 +1190,288 @@ cd_err db_user_update_credentials(db_pool *pool, const struct db_user *u, uint32
     else
         bind_in_null(&in[8]);
     bind_in_u32(&in[9], &new_gen);
-    bind_in_u64(&in[10], &id);
-    bind_in_u32(&in[11], &expected_gen);
-    err = op_exec(&op, st, in, "user update");
+    bind_in_blob(&in[10], u->public_key, sizeof(u->public_key));
+    bind_in_u32(&in[11], &rc_version);
+    bind_in_u32(&in[12], &kind);
+    bind_in_u64(&in[13], &id);
+    bind_in_u32(&in[14], &expected_gen);
+    err = op_exec(op, st, in, "user update");
     if (err != CD_OK)
-        goto out;
+        return err;
     if (mysql_stmt_affected_rows(st) == 1)
-        goto out;
+        return CD_OK;
     memset(ex, 0, sizeof(ex));
     bind_in_u64(&ex[0], &id);
-    err = op_exists(&op, ST_USER_EXISTS, ex, "user exists");
-out:
+    return op_exists(op, ST_USER_EXISTS, ex, "user exists");
+}
+
+cd_err db_user_update_credentials(db_pool *pool, const struct db_user *u, uint32_t expected_gen)
+{
+    struct op op;
+    cd_err err;
+
+    if (u->sk_escrow_len > DB_KEYBLOB_MAX || expected_gen == UINT32_MAX)
+        return CD_ERR_INVALID;
+    err = op_begin(pool, &op);
+    if (err != CD_OK)
+        return err;
+    err = user_update_exec(&op, u, expected_gen);
     op_end(&op);
+    return err;
+}
+
+/* Locks account id's row (FOR UPDATE or shared) in the open transaction and
+ * checks its auth_gen: CD_ERR_CONFLICT (rotate) or CD_ERR_AUTH (document
+ * writes) when it changed, CD_ERR_NOT_FOUND when the account is gone. */
+static cd_err user_lock_exec(struct op *op, enum stmt_id id_stmt, uint64_t id, uint32_t gen,
+                             cd_err changed)
+{
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND in[1], res[1];
+    uint32_t got = 0;
+    bool row = false;
+    cd_err err;
+
+    err = op_stmt(op, id_stmt, &st);
+    if (err != CD_OK)
+        return err;
+    memset(in, 0, sizeof(in));
+    bind_in_u64(&in[0], &id);
+    err = op_exec(op, st, in, "user lock");
+    if (err != CD_OK)
+        return err;
+    memset(res, 0, sizeof(res));
+    bind_out_u32(&res[0], &got);
+    if (mysql_stmt_bind_result(st, res))
+        return op_stmt_err(op, st, "user lock");
+    err = op_fetch(op, st, &row, "user lock");
+    op_finish(op, st);
+    if (err != CD_OK)
+        return err;
+    if (!row)
+        return changed == CD_ERR_AUTH ? CD_ERR_AUTH : CD_ERR_NOT_FOUND;
+    return got == gen ? CD_OK : changed;
+}
+
+/* Documents re-wrapped per round trip of a key rotation: bounds memory. */
+#define DB_ROTATE_BATCH 64
+
+struct doc_key {
+    int64_t record_id;
+    uint64_t version;
+    uint8_t wrapped_dk[CRYPTO_WRAPPED_KEY_BYTES];
+};
+
+/* Reads the next batch of the owner's wrapped data keys after *after, locked. */
+static cd_err doc_keys_batch(struct op *op, uint64_t owner, int64_t after, struct doc_key *out,
+                             size_t *n)
+{
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND in[3], res[3];
+    struct doc_key k;
+    unsigned long len = 0;
+    my_bool trunc = 0, isnull = 0;
+    uint32_t limit = DB_ROTATE_BATCH;
+    cd_err err;
+
+    *n = 0;
+    err = op_stmt(op, ST_DOC_KEYS, &st);
+    if (err != CD_OK)
+        return err;
+    memset(in, 0, sizeof(in));
+    bind_in_u64(&in[0], &owner);
+    bind_in_i64(&in[1], &after);
+    bind_in_u32(&in[2], &limit);
+    err = op_exec(op, st, in, "doc keys");
+    if (err != CD_OK)
+        return err;
+    memset(res, 0, sizeof(res));
+    bind_out_i64(&res[0], &k.record_id);
+    bind_out_u64(&res[1], &k.version);
+    bind_out_blob(&res[2], k.wrapped_dk, sizeof(k.wrapped_dk), &len, &trunc, &isnull);
+    if (mysql_stmt_bind_result(st, res))
+        return op_stmt_err(op, st, "doc keys");
+    for (;;) {
+        bool row = false;
+        err = op_fetch(op, st, &row, "doc keys");
+        if (err != CD_OK || !row)
+            break;
+        if (len != sizeof(k.wrapped_dk) || *n >= DB_ROTATE_BATCH) {
+            log_errorx("db: a document of user %llu has a malformed data key",
+                       (unsigned long long)owner);
+            err = CD_ERR_INTERNAL;
+            break;
+        }
+        out[(*n)++] = k;
+    }
+    op_finish(op, st);
+    return err;
+}
+
+static cd_err doc_set_key_exec(struct op *op, uint64_t owner, const struct doc_key *k)
+{
+    MYSQL_STMT *st = NULL;
+    MYSQL_BIND in[4];
+    cd_err err;
+
+    err = op_stmt(op, ST_DOC_SET_KEY, &st);
+    if (err != CD_OK)
+        return err;
+    memset(in, 0, sizeof(in));
+    bind_in_blob(&in[0], k->wrapped_dk, sizeof(k->wrapped_dk));
+    bind_in_u64(&in[1], &owner);
+    bind_in_i64(&in[2], &k->record_id);
+    bind_in_u64(&in[3], &k->version);
+    err = op_exec(op, st, in, "doc set key");
+    if (err == CD_OK && mysql_stmt_affected_rows(st) != 1)
+        err = CD_ERR_INTERNAL; /* the row is locked: it cannot have changed */
+    return err;
+}
+
+static cd_err user_rotate_tx(struct op *op, const struct db_user *u, uint32_t expected_gen,
+                             db_rewrap_fn rewrap, void *cls, struct doc_key *batch)
+{
+    int64_t after = -1;
+    size_t n = 0;
+    cd_err err;
+
+    err = user_lock_exec(op, ST_USER_LOCK, u->id, expected_gen, CD_ERR_CONFLICT);
+    if (err != CD_OK)
+        return err;
+    do {
+        err = doc_keys_batch(op, u->id, after, batch, &n);
+        for (size_t i = 0; err == CD_OK && i < n; i++) {
+            uint8_t out[CRYPTO_WRAPPED_KEY_BYTES];
+            err = rewrap(cls, batch[i].record_id, batch[i].version, batch[i].wrapped_dk, out);
+            if (err == CD_OK) {
+                memcpy(batch[i].wrapped_dk, out, sizeof(out));
+                err = doc_set_key_exec(op, u->id, &batch[i]);
+            }
+            after = batch[i].record_id;
+        }
+    } while (err == CD_OK && n == DB_ROTATE_BATCH);
+    if (err == CD_OK)
+        err = user_update_exec(op, u, expected_gen);
+    return err;
+}
+
+cd_err db_user_rotate_key(db_pool *pool, const struct db_user *u, uint32_t expected_gen,
+                          db_rewrap_fn rewrap, void *cls)
+{
+    struct op op;
+    struct doc_key *batch;
+    cd_err err;
+
+    if (u->sk_escrow_len > DB_KEYBLOB_MAX || expected_gen == UINT32_MAX || rewrap == NULL)
+        return CD_ERR_INVALID;
+    batch = calloc(DB_ROTATE_BATCH, sizeof(*batch));
+    if (batch == NULL)
+        return CD_ERR_NOMEM;
+    err = op_begin(pool, &op);
+    if (err != CD_OK) {
+        free(batch);
+        return err;
+    }
+    err = op_tx(&op, "START TRANSACTION");
+    if (err == CD_OK) {
+        err = user_rotate_tx(&op, u, expected_gen, rewrap, cls, batch);
+        if (err == CD_OK)
+            err = op_tx(&op, "COMMIT");
+        if (err != CD_OK)
+            op_rollback(&op);
+    }
+    op_end(&op);
+    free(batch);
+    return err;
+}
+
+cd_err db_user_convert_verifiers(db_pool *pool, db_verifier_fn convert, void *cls,
+                                 unsigned *converted)
+{
+    enum { BATCH = 64 };
+    struct legacy {
+        uint64_t id;
+        struct db_verifier_row r;
+    } * rows;
+    struct op op;
+    uint64_t after = 0;
+    unsigned done = 0;
+    size_t n = 0, fetched = 0;
+    cd_err err;
+
+    rows = calloc(BATCH, sizeof(*rows));
+    if (rows == NULL)
+        return CD_ERR_NOMEM;
+    err = op_begin(pool, &op);
+    if (err != CD_OK) {
+        free(rows);
+        return err;
+    }
+    do {
+        MYSQL_STMT *st = NULL;
+        MYSQL_BIND in[3], res[4];
+        struct legacy row;
+        unsigned long len[4] = {0};
+        my_bool trunc[4] = {0}, isnull[4] = {0};
+        uint32_t limit = BATCH;
+
+        n = 0;
+        fetched = 0;
+        err = op_stmt(&op, ST_USER_LEGACY_VERIFIERS, &st);
+        if (err != CD_OK)
+            break;
+        memset(in, 0, sizeof(in));
+        bind_in_u64(&in[0], &after);
+        bind_in_u32(&in[1], &limit);
+        err = op_exec(&op, st, in, "legacy verifiers");
+        if (err != CD_OK)
+            break;
+        memset(res, 0, sizeof(res));
+        bind_out_u64(&res[0], &row.id);
+        bind_out_blob(&res[1], row.r.uid, sizeof(row.r.uid), &len[1], &trunc[1], &isnull[1]);
+        bind_out_u32(&res[2], &row.r.mk_version);
+        bind_out_blob(&res[3], row.r.verifier, sizeof(row.r.verifier), &len[3], &trunc[3],
+                      &isnull[3]);
+        if (mysql_stmt_bind_result(st, res)) {
+            err = op_stmt_err(&op, st, "legacy verifiers");
+            break;
+        }
+        for (;;) {
+            bool got = false;
+            err = op_fetch(&op, st, &got, "legacy verifiers");
+            if (err != CD_OK || !got || fetched >= BATCH)
+                break;
+            fetched++;
+            if (len[1] == sizeof(row.r.uid) && len[3] == sizeof(row.r.verifier))
+                rows[n++] = row;
+            after = row.id;
+        }
+        op_finish(&op, st);
+        /* One UPDATE per row, conditional on the row still holding the
+         * legacy verifier it was read with: a crash or a concurrent run
+         * leaves each row either converted or not, never converted twice. */
+        for (size_t i = 0; err == CD_OK && i < n; i++) {
+            uint8_t v[CRYPTO_HASH_BYTES];
+            MYSQL_BIND up[3];
+
+            if (convert(cls, &rows[i].r, v) != CD_OK)
+                continue; /* e.g. a key version this keyring lacks: left as is */
+            err = op_stmt(&op, ST_USER_SET_VERIFIER, &st);
+            if (err != CD_OK)
+                break;
+            memset(up, 0, sizeof(up));
+            bind_in_blob(&up[0], v, sizeof(v));
+            bind_in_u64(&up[1], &rows[i].id);
+            bind_in_blob(&up[2], rows[i].r.verifier, sizeof(rows[i].r.verifier));
+            err = op_exec(&op, st, up, "set verifier");
+            if (err == CD_OK && mysql_stmt_affected_rows(st) == 1)
+                done++;
+        }
+    } while (err == CD_OK && fetched == BATCH);
+    op_end(&op);
+    free(rows);
+    if (converted != NULL)
+        *converted = done;
     return err;
 }
 
@@ -1128,11 +1577,39 @@ cd_err db_doc_insert_if_gen(db_pool *pool, const struct db_doc *d, uint32_t auth
     return doc_insert(pool, d, &auth_gen);
 }
 
-cd_err db_doc_replace(db_pool *pool, const struct db_doc *d, uint64_t expected_version)
+static cd_err doc_replace_exec(struct op *op, const struct db_doc *d, uint64_t expected_version)
 {
-    struct op op;
     MYSQL_STMT *st = NULL;
     MYSQL_BIND in[8], ex[2];
+    cd_err err;
+
+    err = op_stmt(op, ST_DOC_UPDATE, &st);
+    if (err != CD_OK)
+        return err;
+    memset(in, 0, sizeof(in));
+    bind_in_u64(&in[0], &d->version);
+    bind_in_blob(&in[1], d->wrapped_dk, sizeof(d->wrapped_dk));
+    bind_in_blob(&in[2], d->ctype_ct, d->ctype_ct_len);
+    bind_in_blob(&in[3], d->content_ct, d->content_ct_len);
+    bind_in_u64(&in[4], &d->size);
+    bind_in_u64(&in[5], &d->owner_id);
+    bind_in_i64(&in[6], &d->record_id);
+    bind_in_u64(&in[7], &expected_version);
+    err = op_exec(op, st, in, "doc replace");
+    if (err != CD_OK)
+        return err;
+    if (mysql_stmt_affected_rows(st) == 1)
+        return CD_OK;
+    memset(ex, 0, sizeof(ex));
+    bind_in_u64(&ex[0], &d->owner_id);
+    bind_in_i64(&ex[1], &d->record_id);
+    return op_exists(op, ST_DOC_VERSION, ex, "doc version");
+}
+
+cd_err db_doc_replace_if_gen(db_pool *pool, const struct db_doc *d, uint64_t expected_version,
+                             uint32_t auth_gen)
+{
+    struct op op;
     cd_err err;
 
     err = doc_check(d);
@@ -1143,28 +1620,37 @@ cd_err db_doc_replace(db_pool *pool, const struct db_doc *d, uint64_t expected_v
     err = op_begin_lane(pool, &op, doc_lane(d->content_ct_len));
     if (err != CD_OK)
         return err;
-    err = op_stmt(&op, ST_DOC_UPDATE, &st);
+    /* The account row first (shared), then the document, as a key rotation
+     * takes them: a rotation waits for this write, or this write waits for
+     * the rotation and then sees the new auth_gen and writes nothing. */
+    err = op_tx(&op, "START TRANSACTION");
+    if (err == CD_OK) {
+        err = user_lock_exec(&op, ST_USER_LOCK_SHARED, d->owner_id, auth_gen, CD_ERR_AUTH);
+        if (err == CD_OK)
+            err = doc_replace_exec(&op, d, expected_version);
+        if (err == CD_OK)
+            err = op_tx(&op, "COMMIT");
+        if (err != CD_OK)
+            op_rollback(&op);
+    }
+    op_end(&op);
+    return err;
+}
+
+cd_err db_doc_replace(db_pool *pool, const struct db_doc *d, uint64_t expected_version)
+{
+    struct op op;
+    cd_err err;
+
+    err = doc_check(d);
     if (err != CD_OK)
-        goto out;
-    memset(in, 0, sizeof(in));
-    bind_in_u64(&in[0], &d->version);
-    bind_in_blob(&in[1], d->wrapped_dk, sizeof(d->wrapped_dk));
-    bind_in_blob(&in[2], d->ctype_ct, d->ctype_ct_len);
-    bind_in_blob(&in[3], d->content_ct, d->content_ct_len);
-    bind_in_u64(&in[4], &d->size);
-    bind_in_u64(&in[5], &d->owner_id);
-    bind_in_i64(&in[6], &d->record_id);
-    bind_in_u64(&in[7], &expected_version);
-    err = op_exec(&op, st, in, "doc replace");
+        return err;
+    if (expected_version == UINT64_MAX || d->version != expected_version + 1)
+        return CD_ERR_INVALID;
+    err = op_begin_lane(pool, &op, doc_lane(d->content_ct_len));
     if (err != CD_OK)
-        goto out;
-    if (mysql_stmt_affected_rows(st) == 1)
-        goto out;
-    memset(ex, 0, sizeof(ex));
-    bind_in_u64(&ex[0], &d->owner_id);
-    bind_in_i64(&ex[1], &d->record_id);
-    err = op_exists(&op, ST_DOC_VERSION, ex, "doc version");
-out:
+        return err;
+    err = doc_replace_exec(&op, d, expected_version);
     op_end(&op);
     return err;
 }
@@ -1372,18 +1858,19 @@ out:
     return err;
 }
 
-cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_doc *out, size_t max,
-                   size_t *n)
+/* gen: NULL, or the auth_gen the owner's account must still have. */
+static cd_err doc_list(db_pool *pool, uint64_t owner_id, const uint32_t *gen, int64_t after,
+                       struct db_doc *out, size_t max, size_t *n)
 {
     struct op op;
     MYSQL_STMT *st = NULL;
-    MYSQL_BIND in[3], res[7];
+    MYSQL_BIND in[4], res[7];
     struct db_doc d;
     uint64_t limit = max;
     unsigned long len[7];
     my_bool trunc[7], isnull[7];
     size_t count = 0;
-    bool row = false;
+    bool row = false, any = false;
     cd_err err;
 
     if (max == 0) {
@@ -1393,13 +1880,20 @@ cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_do
     err = op_begin(pool, &op);
     if (err != CD_OK)
         return err;
-    err = op_stmt(&op, ST_DOC_LIST, &st);
+    err = op_stmt(&op, gen != NULL ? ST_DOC_LIST_IF_GEN : ST_DOC_LIST, &st);
     if (err != CD_OK)
         goto out;
     memset(in, 0, sizeof(in));
-    bind_in_u64(&in[0], &owner_id);
-    bind_in_i64(&in[1], &after);
-    bind_in_u64(&in[2], &limit);
+    if (gen != NULL) {
+        bind_in_i64(&in[0], &after);
+        bind_in_u64(&in[1], &owner_id);
+        bind_in_u32(&in[2], gen);
+        bind_in_u64(&in[3], &limit);
+    } else {
+        bind_in_u64(&in[0], &owner_id);
+        bind_in_i64(&in[1], &after);
+        bind_in_u64(&in[2], &limit);
+    }
     err = op_exec(&op, st, in, "doc list");
     if (err != CD_OK)
         goto out;
@@ -1409,6 +1903,7 @@ cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_do
     memset(trunc, 0, sizeof(trunc));
     memset(isnull, 0, sizeof(isnull));
     bind_out_i64(&res[0], &d.record_id);
+    res[0].is_null = &isnull[0];
     bind_out_u64(&res[1], &d.version);
     bind_out_blob(&res[2], d.wrapped_dk, sizeof(d.wrapped_dk), &len[2], &trunc[2], &isnull[2]);
     bind_out_blob(&res[3], d.ctype_ct, sizeof(d.ctype_ct), &len[3], &trunc[3], &isnull[3]);
@@ -1423,6 +1918,9 @@ cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_do
         err = op_fetch(&op, st, &row, "doc list");
         if (err != CD_OK || !row)
             break;
+        any = true;
+        if (isnull[0])
+            continue; /* the account, without documents after `after` */
         if (count == max || len[2] != sizeof(d.wrapped_dk) || trunc[3] ||
             len[3] > sizeof(d.ctype_ct)) {
             log_errorx("db: document list has malformed rows");
@@ -1436,9 +1934,23 @@ cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_do
         out[count++] = d;
     }
     op_finish(&op, st);
+    if (err == CD_OK && gen != NULL && !any)
+        err = CD_ERR_AUTH;
     if (err == CD_OK)
         *n = count;
 out:
     op_end(&op);
     return err;
+}
+
+cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_doc *out, size_t max,
+                   size_t *n)
+{
+    return doc_list(pool, owner_id, NULL, after, out, max, n);
+}
+
+cd_err db_doc_list_if_gen(db_pool *pool, uint64_t owner_id, uint32_t auth_gen, int64_t after,
+                          struct db_doc *out, size_t max, size_t *n)
+{
+    return doc_list(pool, owner_id, &auth_gen, after, out, max, n);
 }

@@ -60,6 +60,9 @@ cd_err db_migrate(db_pool *pool);
 cd_err db_pool_warm(db_pool *pool, unsigned *opened);
 /* Checks that a connection works (readiness). */
 cd_err db_ping(db_pool *pool);
+/* Statements sent so far through the pool (prepared executions and text
+ * queries, transaction control included): lets tests count round trips. */
+uint64_t db_statement_count(const db_pool *pool);
 /* Returns the schema version applied (for tests and /readyz). */
 cd_err db_schema_version(db_pool *pool, unsigned *version);
 
@@ -68,11 +71,19 @@ cd_err db_schema_version(db_pool *pool, unsigned *version);
 /* Largest sealed secret-key blob stored (wrapped or escrowed). */
 #define DB_KEYBLOB_MAX 96
 
+/* Kinds of users.verifier. */
+#define DB_VERIFIER_LEGACY 1 /* BLAKE2b of the Argon2id output alone (before issue 9) */
+#define DB_VERIFIER_KEYED 2  /* that, bound to the master key: crypto_verifier_bind */
+/* Most username hashes one lookup takes (one per keyring version). */
+#define DB_UNAME_HASHES_MAX CRYPTO_KEYRING_MAX_KEYS
+
 struct db_user {
     uint64_t id;                           /* assigned by db_user_insert */
     uint8_t uid[CRYPTO_UID_BYTES];         /* random, stable: binds ciphertexts */
     uint8_t uname_hash[CRYPTO_HASH_BYTES]; /* keyed hash of the username */
-    uint32_t mk_version;                   /* master key version of the hashes/wraps */
+    uint32_t mk_version;   /* master key version of uname_hash, verifier and sk_pw */
+    uint32_t rc_version;   /* master key version of sk_rc (0 on write: mk_version) */
+    uint8_t verifier_kind; /* DB_VERIFIER_* (0 on write: DB_VERIFIER_KEYED) */
     uint8_t pw_salt[CRYPTO_SALT_BYTES];
     uint32_t pw_opslimit;
     uint32_t pw_memlimit_kib;
@@ -87,14 +98,51 @@ struct db_user {
 
 /* Inserts a new account; sets u->id. CD_ERR_EXISTS if uname_hash or uid is taken. */
 cd_err db_user_insert(db_pool *pool, struct db_user *u);
-/* Looks an account up by its username hash. */
+/* Inserts a new account unless any of the n (1..DB_UNAME_HASHES_MAX) hashes
+ * (the name's hash under every keyring version) names one: CD_ERR_EXISTS
+ * then. One transaction: a locking read of the n hashes, then the insert, so
+ * two creations of one name cannot both succeed. */
+cd_err db_user_insert_unique(db_pool *pool, struct db_user *u,
+                             const uint8_t (*hashes)[CRYPTO_HASH_BYTES], size_t n);
+/* Looks an account up by any of n username hashes, in one statement whatever
+ * n and whether a row exists (the oldest account if several match). */
+cd_err db_user_find(db_pool *pool, const uint8_t (*hashes)[CRYPTO_HASH_BYTES], size_t n,
+                    struct db_user *out);
+/* Looks an account up by its username hash (db_user_find with n = 1). */
 cd_err db_user_get_by_hash(db_pool *pool, const uint8_t uname_hash[CRYPTO_HASH_BYTES],
                            struct db_user *out);
-/* Replaces the credential columns (uname_hash, mk_version, pw_salt, pw_opslimit,
- * pw_memlimit_kib, verifier, sk_pw, sk_rc, sk_escrow) of account u->id and sets
+/* Replaces the credential columns (uname_hash, mk_version, rc_version,
+ * pw_salt, pw_opslimit, pw_memlimit_kib, verifier, verifier_kind, public_key,
+ * sk_pw, sk_rc, sk_escrow) of account u->id and sets
  * auth_gen to expected_gen + 1, only if its auth_gen is still expected_gen
  * (CD_ERR_CONFLICT otherwise; CD_ERR_NOT_FOUND if the account is gone). */
 cd_err db_user_update_credentials(db_pool *pool, const struct db_user *u, uint32_t expected_gen);
+/* Re-wraps a document data key: in (under the old key) to out (the new). */
+typedef cd_err (*db_rewrap_fn)(void *cls, int64_t record_id, uint64_t version,
+                               const uint8_t in[CRYPTO_WRAPPED_KEY_BYTES],
+                               uint8_t out[CRYPTO_WRAPPED_KEY_BYTES]);
+/* A user key rotation in one transaction: locks the account row (CD_ERR_CONFLICT
+ * unless its auth_gen is expected_gen), re-wraps every document's data key of
+ * the account through rewrap (batches of a few dozen rows, each locked), then
+ * writes the credential columns as db_user_update_credentials. Any failure
+ * (rewrap's too) rolls everything back. Document writes through the _if_gen
+ * functions lock the account row first too, so they either finish before the
+ * rotation or see the new auth_gen and write nothing. */
+cd_err db_user_rotate_key(db_pool *pool, const struct db_user *u, uint32_t expected_gen,
+                          db_rewrap_fn rewrap, void *cls);
+/* A legacy verifier row for db_user_convert_verifiers. */
+struct db_verifier_row {
+    uint8_t uid[CRYPTO_UID_BYTES];
+    uint32_t mk_version;
+    uint8_t verifier[CRYPTO_HASH_BYTES];
+};
+typedef cd_err (*db_verifier_fn)(void *cls, const struct db_verifier_row *r,
+                                 uint8_t out[CRYPTO_HASH_BYTES]);
+/* Converts every DB_VERIFIER_LEGACY row: verifier = convert(row), kind KEYED,
+ * one conditional UPDATE per row (idempotent, safe to interrupt and to run
+ * on several replicas at once). A row convert refuses stays legacy. */
+cd_err db_user_convert_verifiers(db_pool *pool, db_verifier_fn convert, void *cls,
+                                 unsigned *converted);
 /* Deletes the account and all its documents in one transaction. */
 cd_err db_user_delete(db_pool *pool, uint64_t id);
 
@@ -128,6 +176,10 @@ cd_err db_doc_insert(db_pool *pool, const struct db_doc *d);
  * only if its current version is expected_version; CD_ERR_CONFLICT otherwise,
  * CD_ERR_NOT_FOUND if it does not exist. Keeps created_us. */
 cd_err db_doc_replace(db_pool *pool, const struct db_doc *d, uint64_t expected_version);
+/* db_doc_replace, only while the owner's account still has auth_gen
+ * (CD_ERR_AUTH otherwise, nothing written); see db_user_rotate_key. */
+cd_err db_doc_replace_if_gen(db_pool *pool, const struct db_doc *d, uint64_t expected_version,
+                             uint32_t auth_gen);
 /* Reads a document; content_ct is malloc'ed for the caller (release with
  * db_doc_release). */
 cd_err db_doc_get(db_pool *pool, uint64_t owner_id, int64_t record_id, struct db_doc *out);
@@ -154,5 +206,10 @@ cd_err db_doc_delete(db_pool *pool, uint64_t owner_id, int64_t record_id);
  * most max of them, without content (content_ct stays NULL). Sets *n. */
 cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_doc *out, size_t max,
                    size_t *n);
+/* db_doc_list in one statement that also checks that the owner's account
+ * still has auth_gen: CD_ERR_AUTH otherwise (a key rotation committed since
+ * the caller's login: the listed data keys would not open under its key). */
+cd_err db_doc_list_if_gen(db_pool *pool, uint64_t owner_id, uint32_t auth_gen, int64_t after,
+                          struct db_doc *out, size_t max, size_t *n);
 
 #endif

@@ -507,6 +507,36 @@ static void test_password_derive(void **state)
 
 /* ---- user keys ---- */
 
+/* Issue 9, finding 3: the stored verifier needs the master key: it differs
+ * from the Argon2id-derived one, and with the key version, uid or input. */
+static void test_verifier_bind(void **state)
+{
+    (void)state;
+    uint8_t salt[CRYPTO_SALT_BYTES] = {9}, uid[CRYPTO_UID_BYTES] = {1},
+            uid2[CRYPTO_UID_BYTES] = {2};
+    uint8_t v[CRYPTO_HASH_BYTES], k[CRYPTO_KEY_BYTES], b1[CRYPTO_HASH_BYTES], b2[CRYPTO_HASH_BYTES];
+    crypto_keyring *kr1 = test_keyring(1), *kr2 = test_keyring(2);
+
+    assert_int_equal(crypto_password_derive("hunter2", 7, salt, &fast_params, v, k), CD_OK);
+    assert_int_equal(crypto_verifier_bind(kr1, 1, uid, v, b1), CD_OK);
+    assert_memory_not_equal(b1, v, sizeof(v));
+    assert_int_equal(crypto_verifier_bind(kr1, 1, uid, v, b2), CD_OK);
+    assert_memory_equal(b1, b2, sizeof(b1)); /* deterministic */
+    assert_int_equal(crypto_verifier_bind(kr2, 2, uid, v, b2), CD_OK);
+    assert_memory_not_equal(b1, b2, sizeof(b1)); /* another master key */
+    assert_int_equal(crypto_verifier_bind(kr1, 1, uid2, v, b2), CD_OK);
+    assert_memory_not_equal(b1, b2, sizeof(b1)); /* another account */
+    /* The same as a keyed hash of purpose VERIFIER over (uid, v), no other. */
+    const struct crypto_part parts[2] = {{uid, sizeof(uid)}, {v, sizeof(v)}};
+    assert_int_equal(crypto_keyed_hash(kr1, 1, CRYPTO_PURPOSE_VERIFIER, parts, 2, b2), CD_OK);
+    assert_memory_equal(b1, b2, sizeof(b1));
+    assert_int_equal(crypto_keyed_hash(kr1, 1, CRYPTO_PURPOSE_USERNAME, parts, 2, b2), CD_OK);
+    assert_memory_not_equal(b1, b2, sizeof(b1));
+    assert_int_equal(crypto_verifier_bind(kr1, 2, uid, v, b2), CD_ERR_NOT_FOUND);
+    crypto_keyring_free(kr1);
+    crypto_keyring_free(kr2);
+}
+
 static void test_user_keys_and_escrow(void **state)
 {
     (void)state;
@@ -742,7 +772,7 @@ int main(void)
         cmocka_unit_test(test_aead_tamper),           cmocka_unit_test(test_password_derive),
         cmocka_unit_test(test_user_keys_and_escrow),  cmocka_unit_test(test_sk_wrap_password),
         cmocka_unit_test(test_sk_wrap_recovery),      cmocka_unit_test(test_recovery_code_format),
-        cmocka_unit_test(test_recovery_code_parse),
+        cmocka_unit_test(test_recovery_code_parse),   cmocka_unit_test(test_verifier_bind),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

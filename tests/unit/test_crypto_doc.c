@@ -340,12 +340,47 @@ static void test_doc_format(void **state)
     crypto_wipe(dk, sizeof(dk));
 }
 
+/* Issue 9, finding 8: a data key re-wrapped under a new KEK opens the same
+ * content with the new KEK only; the old KEK and another AD fail. */
+static void test_doc_rewrap(void **state)
+{
+    struct sealed_doc d;
+    struct crypto_doc_ad other;
+    uint8_t k1[CRYPTO_KEY_BYTES], k2[CRYPTO_KEY_BYTES], out[CRYPTO_WRAPPED_KEY_BYTES];
+    uint8_t content[MAXC];
+    char ct[64];
+    size_t clen = 0;
+    (void)state;
+
+    crypto_random(k1, sizeof(k1));
+    crypto_random(k2, sizeof(k2));
+    seal_doc(&d, k1, 7, 31, 2, 100);
+    assert_int_equal(crypto_doc_rewrap(k1, k2, &d.ad, d.wrapped, out), CD_OK);
+    assert_memory_not_equal(out, d.wrapped, sizeof(out));
+    memcpy(d.wrapped, out, sizeof(out));
+    assert_int_equal(open_doc(&d, &d.ad, ct, sizeof(ct), content, &clen), CD_ERR_CRYPTO);
+    memcpy(d.kek, k2, sizeof(k2));
+    assert_int_equal(open_doc(&d, &d.ad, ct, sizeof(ct), content, &clen), CD_OK);
+    assert_int_equal(clen, d.content_len);
+    assert_memory_equal(content, d.content, clen);
+    /* Not under k1 any more, so a second rewrap from k1 fails, writing nothing. */
+    memset(out, 0xAA, sizeof(out));
+    assert_int_equal(crypto_doc_rewrap(k1, k2, &d.ad, d.wrapped, out), CD_ERR_CRYPTO);
+    for (size_t i = 0; i < sizeof(out); i++)
+        assert_int_equal(out[i], 0xAA);
+    /* The AD is checked: another record's AD does not open it. */
+    other = d.ad;
+    other.record_id = 32;
+    assert_int_equal(crypto_doc_rewrap(k2, k1, &other, d.wrapped, out), CD_ERR_CRYPTO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_doc_round_trip), cmocka_unit_test(test_doc_binding),
         cmocka_unit_test(test_doc_swaps),      cmocka_unit_test(test_doc_tamper),
         cmocka_unit_test(test_doc_bounds),     cmocka_unit_test(test_doc_format),
+        cmocka_unit_test(test_doc_rewrap),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

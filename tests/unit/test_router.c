@@ -57,6 +57,7 @@ static void test_every_route(void **state)
     expect_ok("DELETE", "/users/me", ROUTE_ME, "/users/me", "");
     expect_ok("POST", "/users/me/password", ROUTE_ME_PASSWORD, "/users/me/password", "");
     expect_ok("POST", "/users/recover", ROUTE_RECOVER, "/users/recover", "");
+    expect_ok("POST", "/users/me/rotate-key", ROUTE_ME_ROTATE_KEY, "/users/me/rotate-key", "");
     expect_ok("POST", "/documents/create_document", ROUTE_CREATE_DOCUMENT,
               "/documents/create_document", "");
     expect_ok("GET", "/documents", ROUTE_DOCUMENTS, "/documents", "");
