@@ -131,7 +131,7 @@ void hd_fail(struct http_response *resp, cd_err err, const struct http_request *
 static void hd_unauthorized(struct http_response *resp)
 {
     hd_error(resp, 401, "Incorrect username or password");
-    (void)http_response_header(resp, "WWW-Authenticate", "Basic");
+    (void)http_response_header(resp, "WWW-Authenticate", HD_BASIC_CHALLENGE);
 }
 
 bool hd_authenticate(struct app *app, const struct http_request *req, struct http_response *resp,
@@ -172,6 +172,11 @@ json_t *hd_parse_object(const struct http_request *req, struct http_response *re
 
     if (req->body_len == 0) {
         hd_error(resp, 422, "Request body must be a JSON object");
+        return NULL;
+    }
+    if (!validate_json_shape((const char *)req->body, req->body_len, HD_JSON_MAX_DEPTH,
+                             HD_JSON_MAX_VALUES)) {
+        hd_error(resp, 422, "JSON body nests too deeply or holds too many values");
         return NULL;
     }
     root = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -319,6 +324,17 @@ void hd_active_leave(struct app *app)
 void handlers_before_hash(void *cls)
 {
     hd_active_leave(cls);
+}
+
+size_t handlers_body_limit(void *ctx, const char *method, const char *path)
+{
+    struct route_match m;
+
+    (void)ctx;
+    if (router_match(method, path, &m, NULL, 0) == ROUTER_OK &&
+        (m.id == ROUTE_CREATE_DOCUMENT || (m.id == ROUTE_DOCUMENT && strcmp(method, "PUT") == 0)))
+        return SIZE_MAX; /* the server's max_body_bytes */
+    return HANDLERS_CONTROL_BODY_MAX;
 }
 
 void handlers_dispatch(void *ctx, const struct http_request *req, struct http_response *resp)

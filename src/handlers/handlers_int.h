@@ -8,6 +8,15 @@
 #include "handlers/handlers.h"
 #include "router/router.h"
 
+/* The 401 challenge (RFC 7617: a realm is required; charset says that the
+ * credentials are UTF-8). */
+#define HD_BASIC_CHALLENGE "Basic realm=\"confidoc\", charset=\"UTF-8\""
+
+/* JSON bodies are flat objects: anything nested deeper, or holding more
+ * values, is refused (422) before the parser allocates for it. */
+#define HD_JSON_MAX_DEPTH 16
+#define HD_JSON_MAX_VALUES 1024
+
 /* Response builders. Each sets status, body and content type. */
 void hd_json(struct http_response *resp, int status, json_t *obj); /* steals obj */
 void hd_error(struct http_response *resp, int status, const char *detail);

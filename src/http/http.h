@@ -26,6 +26,8 @@
 /* Room for one header added with http_response_header: "name\0value\0". */
 #define HTTP_RESPONSE_HEADER_STORE 320
 
+struct http_request;
+
 struct http_server_config {
     const char *bind_addr; /* IPv4 or IPv6 literal, e.g. "127.0.0.1" or "::" */
     unsigned port;         /* 0: pick a free port (see http_server_port) */
@@ -36,12 +38,22 @@ struct http_server_config {
      * string as GnuTLS prints it, e.g. "CN=proxy") must equal one of these. */
     const char *allowed_subjects[HTTP_MAX_ALLOWED_SUBJECTS];
     size_t n_allowed_subjects;
-    size_t max_body_bytes;          /* larger bodies: 413 */
+    size_t max_body_bytes; /* larger bodies: 413 */
+    /* Optional: the body limit of one request (ctx: the handler's ctx), asked
+     * once its headers are in and before any body byte is read; the smaller
+     * of it and max_body_bytes applies. NULL: max_body_bytes for all. */
+    size_t (*body_limit)(void *ctx, const char *method, const char *path);
     size_t max_header_bytes;        /* request line + headers; larger: 431 */
     size_t max_inflight_body_bytes; /* all buffered bodies together; over it: 503 */
     unsigned max_connections;
     unsigned connection_timeout_s; /* idle/slow client timeout */
     unsigned drain_timeout_s;      /* http_server_stop waits this long for requests */
+    /* For tests only (NULL in confidoc-api): called (ctx: the handler's ctx)
+     * at the end of a request's completion, after the server wiped what it
+     * wipes and while libmicrohttpd's connection memory still holds the
+     * request: http_request_header works on req; req->body and body_len are
+     * the region of that memory the last body bytes were read from. */
+    void (*completed_hook)(void *ctx, const struct http_request *req);
 };
 
 struct http_header {
