@@ -40,6 +40,11 @@ bool hd_authenticate(struct app *app, const struct http_request *req, struct htt
  * short requests queued behind it. */
 void hd_active_leave(struct app *app);
 
+/* The address a request counts against (rate limit, large-transfer share):
+ * the TCP peer, or the X-Real-IP that a trusted proxy set. */
+void hd_client_address(const struct app *app, const struct http_request *req,
+                       struct sockaddr_storage *addr, socklen_t *len);
+
 /* Parses a JSON object body; on failure answers 422 and returns NULL. */
 json_t *hd_parse_object(const struct http_request *req, struct http_response *resp);
 /* A record id from JSON: a non-negative integer or a string of digits. */
