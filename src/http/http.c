@@ -41,6 +41,13 @@
 /* MHD's per-connection memory pool holds the request line and headers (and
  * the response header block): max_header_bytes plus this margin. */
 #define HTTP_POOL_MARGIN ((size_t)8 * 1024)
+/* ... and at least this much: libmicrohttpd 0.9.75 malloc()s pools of up to
+ * 32 KiB and free()s them without clearing, while it mmap()s larger ones and
+ * unmaps them when the connection closes, so that what the pool held (header
+ * values, body bytes read, copies of small answers) goes back to the kernel,
+ * not to the heap. Between requests of a kept-alive connection MHD zeroes the
+ * pool itself (MHD_pool_reset). */
+#define HTTP_POOL_MIN ((size_t)36 * 1024)
 /* First buffer for a chunked body; it doubles up to max_body_bytes. */
 #define HTTP_CHUNKED_START ((size_t)16 * 1024)
 /* After a chunked body went over the limit, at most this much more is read
@@ -942,6 +949,7 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
     pthread_condattr_t ca_attr;
     const union MHD_DaemonInfo *di;
     unsigned int flags;
+    size_t pool_size;
     int ipv6 = 0;
     cd_err err;
 
@@ -994,6 +1002,9 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
         goto out;
 
     ignore_sigpipe();
+    pool_size = cfg->max_header_bytes + HTTP_POOL_MARGIN;
+    if (pool_size < HTTP_POOL_MIN)
+        pool_size = HTTP_POOL_MIN;
     flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
             MHD_USE_TLS | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ipv6)
@@ -1006,11 +1017,10 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
         MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_TRUST, ca, MHD_OPTION_HTTPS_PRIORITIES,
         HTTP_TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(cfg->max_header_bytes + HTTP_POOL_MARGIN),
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (unsigned int)1, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
-        srv, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)HTTP_THREAD_STACK, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_SIGPIPE_HANDLED_BY_APP,
+        (unsigned int)1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv, MHD_OPTION_END);
     if (srv->mhd == NULL) {
         log_errorx("cannot start the HTTPS server (bind failed?)");
         err = CD_ERR_IO;
