@@ -262,6 +262,16 @@ static void release_body(struct http_req *rq)
     rq->reserved = 0;
 }
 
+/* Wipes memory that MHD hands out as const but that lives in its writable
+ * connection memory (header values, body bytes read). */
+static void wipe_in_place(const void *p, size_t n)
+{
+    void *w;
+
+    memcpy(&w, &p, sizeof(w));
+    explicit_bzero(w, n);
+}
+
 /* MHD messages may quote client input: sanitise before logging. */
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -608,7 +618,7 @@ static enum MHD_Result wipe_value(void *cls, enum MHD_ValueKind kind, const char
     (void)kind;
     if (key != NULL && value != NULL && key_size == strlen("Authorization") &&
         strncasecmp(key, "Authorization", key_size) == 0)
-        explicit_bzero((void *)(uintptr_t)value, value_size);
+        wipe_in_place(value, value_size);
     return MHD_YES;
 }
 
@@ -747,7 +757,7 @@ static int grow_body(struct http_req *rq, size_t need)
  * again (docs/internals/http.md, "Copies of secrets"). */
 static void wipe_upload(struct http_req *rq, const char *data, size_t n)
 {
-    explicit_bzero((void *)(uintptr_t)data, n);
+    wipe_in_place(data, n);
     rq->last_upload = data;
     rq->last_upload_len = n;
 }
