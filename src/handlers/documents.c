@@ -1,6 +1,7 @@
 /* documents.c: document routes: create_document, get, content, put, delete, list. */
 #include "handlers/handlers_int.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/deadline.h"
 #include "log/log.h"
 #include "validate/validate.h"
 
@@ -18,8 +20,10 @@
 /* How long a large transfer waits for its turn before 503. */
 #define HD_LARGE_WAIT_MS 10000
 /* One client (hd_client_address; an IPv6 client by its /64) holds at most
- * ceil(places / HD_LARGE_SHARE_DIV) of the large-transfer places, waiting or
- * served: slow readers from one address cannot take them all. */
+ * ceil(places / HD_LARGE_SHARE_DIV) of the large-transfer places, waiting for
+ * one or served: slow readers from one address cannot take them all. Its
+ * further requests wait for its own share first (within the same
+ * HD_LARGE_WAIT_MS). */
 #define HD_LARGE_SHARE_DIV 4
 /* Clients with large transfers under way at once; more: 503. */
 #define HD_LARGE_CLIENTS 1024
@@ -55,8 +59,9 @@ struct hd_share {
 
 static struct {
     pthread_mutex_t lock;
+    pthread_cond_t freed; /* a share was given back */
     struct hd_share c[HD_LARGE_CLIENTS];
-} hd_shares = {PTHREAD_MUTEX_INITIALIZER, {{{0}, 0, NULL}}};
+} hd_shares = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {{{0}, 0, NULL}}};
 
 static void hd_share_key(const struct hd_doc_ctx *c, unsigned char key[17])
 {
@@ -72,37 +77,53 @@ static void hd_share_key(const struct hd_doc_ctx *c, unsigned char key[17])
         memcpy(key + 1, &((const struct sockaddr_in6 *)&addr)->sin6_addr, 8);
 }
 
-/* Takes one of the client's share; NULL when its share is used up (or the
- * table is full). */
-static struct hd_share *hd_share_take(struct hd_doc_ctx *c)
+/* The client's entry (a free one made its own if it has none); NULL when the
+ * table is full. Under hd_shares.lock. */
+static struct hd_share *hd_share_find(const unsigned char key[17], gate *g)
 {
-    unsigned slots = gate_slots(c->app->large);
-    unsigned share = (slots + HD_LARGE_SHARE_DIV - 1) / HD_LARGE_SHARE_DIV;
-    struct hd_share *hit = NULL, *free_entry = NULL;
-    unsigned char key[17];
+    struct hd_share *free_entry = NULL;
 
-    hd_share_key(c, key);
-    pthread_mutex_lock(&hd_shares.lock);
-    for (size_t i = 0; i < HD_LARGE_CLIENTS && hit == NULL; i++) {
+    for (size_t i = 0; i < HD_LARGE_CLIENTS; i++) {
         struct hd_share *e = &hd_shares.c[i];
         if (e->held == 0) {
             if (free_entry == NULL)
                 free_entry = e;
-        } else if (memcmp(e->key, key, sizeof(key)) == 0) {
-            hit = e;
+        } else if (memcmp(e->key, key, 17) == 0) {
+            return e;
         }
     }
-    if (hit == NULL && free_entry != NULL) {
-        hit = free_entry;
-        memcpy(hit->key, key, sizeof(key));
-        hit->g = c->app->large;
+    if (free_entry != NULL) {
+        memcpy(free_entry->key, key, 17);
+        free_entry->g = g;
     }
-    if (hit != NULL && hit->held < share)
-        hit->held++;
-    else
-        hit = NULL;
+    return free_entry;
+}
+
+/* Takes one of the client's share, waiting until deadline (CLOCK_REALTIME,
+ * as hd_shares.freed uses) for one of its own to come back; NULL on timeout
+ * or when the table is full. */
+static struct hd_share *hd_share_take(struct hd_doc_ctx *c, const struct timespec *deadline)
+{
+    unsigned slots = gate_slots(c->app->large);
+    unsigned share = (slots + HD_LARGE_SHARE_DIV - 1) / HD_LARGE_SHARE_DIV;
+    struct hd_share *e;
+    unsigned char key[17];
+
+    hd_share_key(c, key);
+    pthread_mutex_lock(&hd_shares.lock);
+    for (;;) {
+        e = hd_share_find(key, c->app->large);
+        if (e == NULL || e->held < share)
+            break;
+        if (pthread_cond_timedwait(&hd_shares.freed, &hd_shares.lock, deadline) == ETIMEDOUT) {
+            e = NULL;
+            break;
+        }
+    }
+    if (e != NULL)
+        e->held++;
     pthread_mutex_unlock(&hd_shares.lock);
-    return hit;
+    return e;
 }
 
 static void hd_share_give(struct hd_share *e)
@@ -110,6 +131,7 @@ static void hd_share_give(struct hd_share *e)
     pthread_mutex_lock(&hd_shares.lock);
     if (e->held > 0)
         e->held--;
+    pthread_cond_broadcast(&hd_shares.freed);
     pthread_mutex_unlock(&hd_shares.lock);
 }
 
@@ -160,15 +182,23 @@ static bool hd_path_record_id(const struct route_match *m, struct http_response 
  * memory (docs/performance.md). CD_ERR_LIMITED after HD_LARGE_WAIT_MS. */
 static cd_err hd_large_enter(struct hd_doc_ctx *c)
 {
+    struct timespec deadline, start, now;
     struct hd_share *share;
+    long long waited_ms;
+    unsigned left_ms;
 
     hd_active_leave(c->app); /* large transfers are bounded by their own gate */
     if (c->app->large == NULL)
         return CD_OK;
-    share = hd_share_take(c);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    cd_deadline(CLOCK_REALTIME, HD_LARGE_WAIT_MS, &deadline);
+    share = hd_share_take(c, &deadline);
     if (share == NULL)
         return CD_ERR_LIMITED;
-    if (gate_enter(c->app->large, HD_LARGE_WAIT_MS) != CD_OK) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    left_ms = waited_ms >= HD_LARGE_WAIT_MS ? 0 : (unsigned)(HD_LARGE_WAIT_MS - waited_ms);
+    if (gate_enter(c->app->large, left_ms) != CD_OK) {
         hd_share_give(share);
         return CD_ERR_LIMITED;
     }
