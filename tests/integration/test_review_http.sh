@@ -161,8 +161,10 @@ review_5_rss_bounded() {
     BG_PIDS=()
     hwm=$(vm "$API_PID" VmHWM)
     echo "# VmRSS before ${base} kB, peak (VmHWM) while 16 bodies were in flight ${hwm} kB"
-    t_true "peak RSS grew by less than 48 MiB ($(((hwm - base) / 1024)) MiB)" \
-        test $((hwm - base)) -lt $((48 * 1024))
+    # Before the fix: +339 MiB (release build). After: ~1 MiB, ~60 MiB under
+    # ASan (thread stacks, its quarantine of freed TLS state).
+    t_true "peak RSS grew by less than 128 MiB ($(((hwm - base) / 1024)) MiB)" \
+        test $((hwm - base)) -lt $((128 * 1024))
     t_true "the API is still alive" kill -0 "$API_PID"
     api_stop
 }
