@@ -3,8 +3,10 @@
  * Owns everything about connections: TLS 1.2/1.3 only, a client certificate
  * that chains to the configured CA on every connection (no request is passed
  * on without one; optionally its subject must be in an allow list), bounded
- * header and body sizes (413 before a too-large body is read, 431 for
- * oversized headers), connection and idle timeouts, a connection limit, a
+ * header and body sizes (a body limit per request, 413 before a too-large
+ * body is read, 431 for oversized headers), 422 for a NUL byte in the path, a
+ * query argument or a header, the Authorization value and body bytes wiped in
+ * libmicrohttpd's memory, connection and idle timeouts, a connection limit, a
  * budget of body bytes buffered at once across all requests, graceful drain.
  * Each complete request is handed to one handler function with its body
  * buffered; the handler fills a response. Only this module includes

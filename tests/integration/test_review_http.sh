@@ -11,6 +11,7 @@
 #   review_9_mhd_wipe               Authorization wiped in MHD's connection memory
 #   review_10_content_disposition   /content as an attachment with a sandbox CSP
 #   review_12_large_share           slow readers from one client cannot take every large place
+#   review_12_large_stalled         readers that stop reading lose their places (connection_timeout)
 #   review_12_readyz_cache          /readyz pings the database at most once a second
 #   review_consistency_realm        urllib's HTTPBasicAuthHandler logs in
 #   review_consistency_nul          a NUL in a query value or the path is 422
@@ -264,6 +265,49 @@ review_12_large_share() {
     api_stop
 }
 
+# Readers that stop reading, one per address (so the share does not apply):
+# connection_timeout drops them, their places come back.
+review_12_large_stalled() {
+    db_and_api "max_large_transfers = 4" "connection_timeout = 3" "drain_timeout = 1"
+    api_curl -s -o /dev/null -u bobross:password123 "$U/users/create_account"
+    head -c $((12 * 1024 * 1024)) /dev/urandom >"$WORK/big"
+    local code t i
+    code=$(api_curl -s -o /dev/null -w '%{http_code}' -u bobross:password123 -X PUT \
+        -H 'Content-Type: application/octet-stream' --data-binary @"$WORK/big" "$U/documents/40")
+    t_eq "a 12 MiB document is stored" "$code" 201
+    for i in 1 2 3 4; do
+        python3 - "$API_PORT" "$C" "198.51.100.$i" >"$WORK/stall.$i" 2>&1 <<'EOF2' &
+import base64, socket, ssl, sys, time
+port, certs, ip = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=certs + "/ca.crt")
+ctx.load_cert_chain(certs + "/proxy.crt", certs + "/proxy.key")
+raw = socket.socket()
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+raw.connect(("127.0.0.1", port))
+s = ctx.wrap_socket(raw, server_hostname="localhost")
+auth = base64.b64encode(b"bobross:password123").decode()
+s.sendall(("GET /documents/40/content HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic %s\r\n"
+           "X-Real-IP: %s\r\n\r\n" % (auth, ip)).encode())
+print("first bytes", len(s.recv(1024)), flush=True)
+time.sleep(40)  # and read nothing more
+EOF2
+        BG_PIDS+=($!)
+    done
+    for _ in $(seq 1 50); do
+        [ "$(cat "$WORK"/stall.* | grep -c 'first bytes')" -ge 4 ] && break
+        sleep 0.1
+    done
+    t_eq "four stalled readers got their answers started" "$(cat "$WORK"/stall.* | grep -c 'first bytes')" 4
+    out=$(api_curl -s -o "$WORK/fast" -w '%{http_code} %{time_total}' --max-time 60 \
+        -u bobross:password123 -H 'X-Real-IP: 203.0.113.9' "$U/documents/40/content")
+    read -r code t <<<"$out"
+    t_eq "a fifth client's large GET is served once they are dropped" "$code" 200
+    t_true "  within the large-place wait (${t}s < 10s)" awk -v t="$t" 'BEGIN{exit !(t < 10)}'
+    for i in "${BG_PIDS[@]}"; do kill -KILL "$i" 2>/dev/null; wait "$i" 2>/dev/null; done
+    BG_PIDS=()
+    api_stop
+}
+
 review_12_readyz_cache() {
     db_and_api
     local before after i code
@@ -331,7 +375,7 @@ review_consistency_nul() {
 }
 
 ALL="review_5_body_limit review_5_json_bounds review_5_rss_bounded review_9_mhd_wipe
-review_10_content_disposition review_12_large_share review_12_readyz_cache
+review_10_content_disposition review_12_large_share review_12_large_stalled review_12_readyz_cache
 review_consistency_realm review_consistency_nul"
 for t in ${1:-$ALL}; do
     case " $(echo $ALL) " in *" $t "*) ;; *) echo "not ok - unknown test $t"; exit 2 ;; esac
