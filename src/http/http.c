@@ -877,10 +877,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     double ms;
 
     (void)toe;
+    wipe_credentials(conn); /* also for a request refused before it had a context */
     if (rq == NULL)
         return;
     *req_cls = NULL;
-    wipe_credentials(conn);
     if (srv->completed_hook != NULL) {
         struct http_request req;
         memset(&req, 0, sizeof(req));
