@@ -4,7 +4,10 @@
  * JSON_REJECT_DUPLICATES, object required, else a 422 answer), then
  * "record_id" through hd_record_id_from_json and "content" the way the create
  * and replace handlers read them, and a success answer is serialised with
- * hd_json. The handlers' own helpers are called (handlers_int.h), not copies. */
+ * hd_json. The handlers' own helpers are called (handlers_int.h), not copies.
+ * The shape pre-scan (validate_json_shape, HD_JSON_MAX_DEPTH and
+ * HD_JSON_MAX_VALUES) is checked against the tree jansson builds: whatever it
+ * lets through nests and counts within the limits. */
 #include "fuzz_common.h"
 
 #include <jansson.h>
@@ -42,6 +45,25 @@ static void check_record_id(const json_t *rid)
     }
 }
 
+/* Depth of containers (a scalar is 0) and number of values of a tree. */
+static void tree_shape(const json_t *v, size_t level, size_t *depth, size_t *values)
+{
+    const char *key;
+    json_t *child;
+    size_t i;
+
+    (*values)++;
+    if (!json_is_array(v) && !json_is_object(v))
+        return;
+    if (level + 1 > *depth)
+        *depth = level + 1;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, child) tree_shape(child, level + 1, depth, values);
+    } else {
+        json_object_foreach((json_t *)v, key, child) tree_shape(child, level + 1, depth, values);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct http_request req;
@@ -51,6 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *body;
     const json_t *rid;
     const json_t *content;
+    bool shape_ok;
 
     memset(&req, 0, sizeof(req));
     memset(&resp, 0, sizeof(resp));
@@ -63,13 +86,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The parser alone, as the handlers configure it. */
     direct = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &jerr);
 
+    shape_ok = validate_json_shape((const char *)data, size, HD_JSON_MAX_DEPTH, HD_JSON_MAX_VALUES);
+    if (shape_ok && direct != NULL) {
+        size_t depth = 0, values = 0;
+        tree_shape(direct, 0, &depth, &values);
+        FUZZ_CHECK(depth <= HD_JSON_MAX_DEPTH && values <= HD_JSON_MAX_VALUES);
+    }
+
     body = hd_parse_object(&req, &resp);
     if (body == NULL) {
         FUZZ_CHECK(resp.status == 422);
         FUZZ_CHECK(resp.body != NULL && resp.body_len > 0);
-        FUZZ_CHECK(direct == NULL || !json_is_object(direct));
+        FUZZ_CHECK(direct == NULL || !json_is_object(direct) || !shape_ok);
         goto out;
     }
+    FUZZ_CHECK(shape_ok);
     FUZZ_CHECK(json_is_object(body));
     FUZZ_CHECK(direct != NULL && json_equal(direct, body));
 

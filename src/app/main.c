@@ -359,6 +359,7 @@ int main(int argc, char **argv)
         .tls_key = cfg.tls_key,
         .client_ca = cfg.client_ca,
         .max_body_bytes = cfg.max_body_bytes,
+        .body_limit = handlers_body_limit,
         .max_header_bytes = cfg.max_header_bytes,
         .max_inflight_body_bytes = cfg.max_inflight_body_bytes,
         .max_connections = cfg.max_connections,

@@ -22,6 +22,7 @@ struct gate {
     pthread_mutex_t mu;
     pthread_condattr_t ca; /* monotonic clock, for the waiters' variables */
     unsigned free;         /* places nobody holds or has been handed */
+    unsigned slots;        /* places in all */
     struct waiter *head;   /* oldest waiter */
     struct waiter *tail;
 };
@@ -42,6 +43,7 @@ cd_err gate_new(unsigned slots, gate **out)
     pthread_condattr_setclock(&g->ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&g->mu, NULL);
     g->free = slots;
+    g->slots = slots;
     *out = g;
     return CD_OK;
 }
@@ -108,6 +110,11 @@ cd_err gate_enter(gate *g, unsigned timeout_ms)
     pthread_mutex_unlock(&g->mu);
     pthread_cond_destroy(&w.cv);
     return err;
+}
+
+unsigned gate_slots(const gate *g)
+{
+    return g->slots;
 }
 
 unsigned gate_waiting(gate *g)

@@ -17,6 +17,8 @@ void gate_free(gate *g);
 cd_err gate_enter(gate *g, unsigned timeout_ms);
 /* Gives a place back (to the longest waiter, if any). */
 void gate_leave(gate *g);
+/* Places in all, as given to gate_new. */
+unsigned gate_slots(const gate *g);
 /* Callers waiting now (for tests and monitoring). */
 unsigned gate_waiting(gate *g);
 

@@ -1,11 +1,16 @@
 /* documents.c: document routes: create_document, get, content, put, delete, list. */
 #include "handlers/handlers_int.h"
 
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "common/deadline.h"
 #include "log/log.h"
 #include "validate/validate.h"
 
@@ -14,6 +19,14 @@
 #define HD_PUT_ATTEMPTS 5
 /* How long a large transfer waits for its turn before 503. */
 #define HD_LARGE_WAIT_MS 10000
+/* One client (hd_client_address; an IPv6 client by its /64) holds at most
+ * ceil(places / HD_LARGE_SHARE_DIV) of the large-transfer places, waiting for
+ * one or served: slow readers from one address cannot take them all. Its
+ * further requests wait for its own share first (within the same
+ * HD_LARGE_WAIT_MS). */
+#define HD_LARGE_SHARE_DIV 4
+/* Clients with large transfers under way at once; more: 503. */
+#define HD_LARGE_CLIENTS 1024
 
 /* Everything a handler needs to know about the caller and the document. */
 struct hd_doc_ctx {
@@ -33,7 +46,94 @@ struct hd_doc_ctx {
      * without it (a validation error) is not let out before the credentials
      * are verified the usual way: a stale password must get 401, not 422. */
     bool confirmed;
+    /* The client's entry in hd_shares while this request holds a share. */
+    struct hd_share *share;
 };
+
+/* A client's share of the large-transfer places. */
+struct hd_share {
+    unsigned char key[17]; /* address family, then the IPv4 address or the IPv6 /64 */
+    unsigned held;         /* places held or waited for; 0: entry free */
+    gate *g;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t freed; /* a share was given back */
+    struct hd_share c[HD_LARGE_CLIENTS];
+} hd_shares = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {{{0}, 0, NULL}}};
+
+static void hd_share_key(const struct hd_doc_ctx *c, unsigned char key[17])
+{
+    struct sockaddr_storage addr;
+    socklen_t len = 0;
+
+    memset(key, 0, 17);
+    hd_client_address(c->app, c->req, &addr, &len);
+    key[0] = (unsigned char)addr.ss_family;
+    if (addr.ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+        memcpy(key + 1, &((const struct sockaddr_in *)&addr)->sin_addr, 4);
+    else if (addr.ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+        memcpy(key + 1, &((const struct sockaddr_in6 *)&addr)->sin6_addr, 8);
+}
+
+/* The client's entry (a free one made its own if it has none); NULL when the
+ * table is full. Under hd_shares.lock. */
+static struct hd_share *hd_share_find(const unsigned char key[17], gate *g)
+{
+    struct hd_share *free_entry = NULL;
+
+    for (size_t i = 0; i < HD_LARGE_CLIENTS; i++) {
+        struct hd_share *e = &hd_shares.c[i];
+        if (e->held == 0) {
+            if (free_entry == NULL)
+                free_entry = e;
+        } else if (memcmp(e->key, key, 17) == 0) {
+            return e;
+        }
+    }
+    if (free_entry != NULL) {
+        memcpy(free_entry->key, key, 17);
+        free_entry->g = g;
+    }
+    return free_entry;
+}
+
+/* Takes one of the client's share, waiting until deadline (CLOCK_REALTIME,
+ * as hd_shares.freed uses) for one of its own to come back; NULL on timeout
+ * or when the table is full. */
+static struct hd_share *hd_share_take(struct hd_doc_ctx *c, const struct timespec *deadline)
+{
+    unsigned slots = gate_slots(c->app->large);
+    unsigned share = (slots + HD_LARGE_SHARE_DIV - 1) / HD_LARGE_SHARE_DIV;
+    struct hd_share *e;
+    unsigned char key[17];
+
+    hd_share_key(c, key);
+    pthread_mutex_lock(&hd_shares.lock);
+    for (;;) {
+        e = hd_share_find(key, c->app->large);
+        if (e == NULL || e->held < share)
+            break;
+        if (pthread_cond_timedwait(&hd_shares.freed, &hd_shares.lock, deadline) == ETIMEDOUT) {
+            e = NULL;
+            break;
+        }
+    }
+    if (e != NULL)
+        e->held++;
+    pthread_mutex_unlock(&hd_shares.lock);
+    return e;
+}
+
+static void hd_share_give(struct hd_share *e)
+{
+    pthread_mutex_lock(&hd_shares.lock);
+    if (e->held > 0)
+        e->held--;
+    pthread_cond_broadcast(&hd_shares.freed);
+    pthread_mutex_unlock(&hd_shares.lock);
+}
 
 /* Notes what a statement with auth_gen said of an unconfirmed principal.
  * True when it refused auth_gen (c->stale set). */
@@ -83,22 +183,48 @@ static bool hd_path_record_id(const struct route_match *m, struct http_response 
  * memory (docs/performance.md). CD_ERR_LIMITED after HD_LARGE_WAIT_MS. */
 static cd_err hd_large_enter(struct hd_doc_ctx *c)
 {
+    struct timespec deadline, start, now;
+    struct hd_share *share;
+    long long waited_ms;
+    unsigned left_ms;
+
     hd_active_leave(c->app); /* large transfers are bounded by their own gate */
     if (c->app->large == NULL)
         return CD_OK;
-    return gate_enter(c->app->large, HD_LARGE_WAIT_MS) == CD_OK ? CD_OK : CD_ERR_LIMITED;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    cd_deadline(CLOCK_REALTIME, HD_LARGE_WAIT_MS, &deadline);
+    share = hd_share_take(c, &deadline);
+    if (share == NULL)
+        return CD_ERR_LIMITED;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    left_ms = waited_ms >= HD_LARGE_WAIT_MS ? 0 : (unsigned)(HD_LARGE_WAIT_MS - waited_ms);
+    if (gate_enter(c->app->large, left_ms) != CD_OK) {
+        hd_share_give(share);
+        return CD_ERR_LIMITED;
+    }
+    c->share = share;
+    return CD_OK;
 }
 
+/* on_done of a large answer: its client's share and its place. */
 static void hd_large_leave(void *cls)
 {
-    gate_leave(cls);
+    struct hd_share *share = cls;
+    gate *g = share->g;
+
+    hd_share_give(share);
+    gate_leave(g);
 }
 
 /* Gives the place back now, if *held. */
 static void hd_large_release(struct hd_doc_ctx *c, bool *held)
 {
-    if (*held)
+    if (*held) {
+        hd_share_give(c->share);
         gate_leave(c->app->large);
+        c->share = NULL;
+    }
     *held = false;
 }
 
@@ -108,7 +234,8 @@ static void hd_large_until_sent(struct hd_doc_ctx *c, bool *held)
     if (!*held)
         return;
     c->resp->on_done = hd_large_leave;
-    c->resp->on_done_cls = c->app->large;
+    c->resp->on_done_cls = c->share;
+    c->share = NULL;
     *held = false;
 }
 
@@ -313,7 +440,46 @@ static void hd_get(struct hd_doc_ctx *c, int64_t record_id)
     hd_large_until_sent(c, &large);
 }
 
-/* GET /documents/{id}/content: the bytes, with the stored content type. */
+/* A file name extension for a few well-known, passive media types; "" for
+ * the rest (active ones such as text/html or image/svg+xml included). */
+static const char *hd_extension(const char *ctype)
+{
+    static const struct {
+        const char *type;
+        const char *ext;
+    } known[] = {
+        {"text/plain", ".txt"},      {"text/csv", ".csv"},        {"application/json", ".json"},
+        {"application/pdf", ".pdf"}, {"image/png", ".png"},       {"image/jpeg", ".jpg"},
+        {"image/gif", ".gif"},       {"application/zip", ".zip"},
+    };
+    size_t n = strcspn(ctype, "; ");
+
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (strlen(known[i].type) == n && strncasecmp(ctype, known[i].type, n) == 0)
+            return known[i].ext;
+    }
+    return "";
+}
+
+/* Raw content is never rendered by a browser: a download (RFC 6266, with the
+ * RFC 5987 form of the same ASCII name), and a sandbox without any source
+ * should it be shown anyway. */
+static bool hd_attachment_headers(struct http_response *resp, int64_t record_id, const char *ctype)
+{
+    char disp[160];
+    const char *ext = hd_extension(ctype);
+    int n = snprintf(disp, sizeof(disp),
+                     "attachment; filename=\"document-%lld%s\"; filename*=UTF-8''document-%lld%s",
+                     (long long)record_id, ext, (long long)record_id, ext);
+
+    return n > 0 && (size_t)n < sizeof(disp) &&
+           http_response_header(resp, "Content-Disposition", disp) == CD_OK &&
+           http_response_header(resp, "Content-Security-Policy", "sandbox; default-src 'none'") ==
+               CD_OK;
+}
+
+/* GET /documents/{id}/content: the bytes, with the stored content type, as
+ * an attachment. */
 static void hd_get_content(struct hd_doc_ctx *c, int64_t record_id)
 {
     static __thread char ctype[VALIDATE_CTYPE_MAX + 1];
@@ -327,6 +493,13 @@ static void hd_get_content(struct hd_doc_ctx *c, int64_t record_id)
     if (rc != CD_OK) {
         hd_large_release(c, &large);
         hd_load_failed(c, rc);
+        return;
+    }
+    if (!hd_attachment_headers(c->resp, record_id, ctype)) {
+        crypto_wipe(content, len);
+        free(content);
+        hd_large_release(c, &large);
+        hd_error(c->resp, 500, "Internal server error");
         return;
     }
     hd_large_until_sent(c, &large);
@@ -569,7 +742,7 @@ void hd_documents(struct app *app, const struct route_match *m, const struct htt
 {
     struct auth_credentials creds;
     struct auth_principal p;
-    struct hd_doc_ctx c = {app, req, resp, &creds, &p, {0}, false, false, false};
+    struct hd_doc_ctx c = {app, req, resp, &creds, &p, {0}, false, false, false, NULL};
 
     memset(&p, 0, sizeof(p));
     memset(&creds, 0, sizeof(creds));

@@ -1,9 +1,11 @@
 /* handlers.c: request dispatch (routing, rate limiting, health) and response helpers. */
 #include "handlers/handlers_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log/log.h"
 #include "validate/validate.h"
@@ -131,7 +133,7 @@ void hd_fail(struct http_response *resp, cd_err err, const struct http_request *
 static void hd_unauthorized(struct http_response *resp)
 {
     hd_error(resp, 401, "Incorrect username or password");
-    (void)http_response_header(resp, "WWW-Authenticate", "Basic");
+    (void)http_response_header(resp, "WWW-Authenticate", HD_BASIC_CHALLENGE);
 }
 
 bool hd_authenticate(struct app *app, const struct http_request *req, struct http_response *resp,
@@ -174,6 +176,11 @@ json_t *hd_parse_object(const struct http_request *req, struct http_response *re
         hd_error(resp, 422, "Request body must be a JSON object");
         return NULL;
     }
+    if (!validate_json_shape((const char *)req->body, req->body_len, HD_JSON_MAX_DEPTH,
+                             HD_JSON_MAX_VALUES)) {
+        hd_error(resp, 422, "JSON body nests too deeply or holds too many values");
+        return NULL;
+    }
     root = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         hd_error(resp, 422, "Malformed JSON body");
@@ -203,8 +210,8 @@ bool hd_record_id_from_json(const json_t *v, int64_t *out)
 
 /* The address a request counts against: the TCP peer, or the X-Real-IP that a
  * trusted proxy (identified by its client certificate) set. */
-static void hd_client_address(const struct app *app, const struct http_request *req,
-                              struct sockaddr_storage *addr, socklen_t *len)
+void hd_client_address(const struct app *app, const struct http_request *req,
+                       struct sockaddr_storage *addr, socklen_t *len)
 {
     *addr = req->peer;
     *len = req->peer_len;
@@ -251,12 +258,43 @@ static bool hd_rate_limit(struct app *app, const struct http_request *req,
     return false;
 }
 
+/* /readyz needs no credentials: its database ping is made at most once per
+ * HD_READY_CACHE_MS, and callers that arrive while it runs wait for it and
+ * share its answer (the lock is held across the ping). */
+#define HD_READY_CACHE_MS 1000
+
+static struct {
+    pthread_mutex_t lock;
+    bool valid;
+    struct timespec at; /* CLOCK_MONOTONIC, when the ping ended */
+    cd_err rc;
+} hd_ready = {PTHREAD_MUTEX_INITIALIZER, false, {0, 0}, CD_OK};
+
+static cd_err hd_ready_ping(struct app *app)
+{
+    struct timespec now;
+    cd_err rc;
+
+    pthread_mutex_lock(&hd_ready.lock);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!hd_ready.valid ||
+        (now.tv_sec - hd_ready.at.tv_sec) * 1000 + (now.tv_nsec - hd_ready.at.tv_nsec) / 1000000 >=
+            HD_READY_CACHE_MS) {
+        hd_ready.rc = db_ping(app->db);
+        clock_gettime(CLOCK_MONOTONIC, &hd_ready.at);
+        hd_ready.valid = true;
+    }
+    rc = hd_ready.rc;
+    pthread_mutex_unlock(&hd_ready.lock);
+    return rc;
+}
+
 static void hd_readyz(struct app *app, const struct http_request *req, struct http_response *resp)
 {
     const char *limiter = app->rl == NULL               ? "off"
                           : ratelimit_degraded(app->rl) ? "in-process"
                                                         : "memcached";
-    cd_err rc = db_ping(app->db);
+    cd_err rc = hd_ready_ping(app);
 
     if (rc != CD_OK) {
         log_warnx("req=%s readiness: database: %s", req->request_id, cd_strerror(rc));
@@ -319,6 +357,17 @@ void hd_active_leave(struct app *app)
 void handlers_before_hash(void *cls)
 {
     hd_active_leave(cls);
+}
+
+size_t handlers_body_limit(void *ctx, const char *method, const char *path)
+{
+    struct route_match m;
+
+    (void)ctx;
+    if (router_match(method, path, &m, NULL, 0) == ROUTER_OK &&
+        (m.id == ROUTE_CREATE_DOCUMENT || (m.id == ROUTE_DOCUMENT && strcmp(method, "PUT") == 0)))
+        return SIZE_MAX; /* the server's max_body_bytes */
+    return HANDLERS_CONTROL_BODY_MAX;
 }
 
 void handlers_dispatch(void *ctx, const struct http_request *req, struct http_response *resp)

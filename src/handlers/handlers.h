@@ -39,6 +39,17 @@ void handlers_init(void);
  * Argon2id gives up its active place (hd_active_*, handlers.c). */
 void handlers_before_hash(void *cls);
 
+/* Body limit of every route that is not a document's content: the largest
+ * well-formed body of recover or password change (username, recovery code and
+ * a 1024-byte password written with \u escapes, 6 bytes each) fits. */
+#define HANDLERS_CONTROL_BODY_MAX ((size_t)8192)
+
+/* For http_server_config.body_limit (ctx: the struct app): the body limit of
+ * the route of method and path, before any body byte is read. Document
+ * content (create_document, PUT /documents/{id}) may use the server's
+ * max_body_bytes; every other route, known or not, HANDLERS_CONTROL_BODY_MAX. */
+size_t handlers_body_limit(void *ctx, const char *method, const char *path);
+
 /* The http_handler_fn of confidoc-api; ctx is a struct app. */
 void handlers_dispatch(void *ctx, const struct http_request *req, struct http_response *resp);
 

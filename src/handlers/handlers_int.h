@@ -8,6 +8,15 @@
 #include "handlers/handlers.h"
 #include "router/router.h"
 
+/* The 401 challenge (RFC 7617: a realm is required; charset says that the
+ * credentials are UTF-8). */
+#define HD_BASIC_CHALLENGE "Basic realm=\"confidoc\", charset=\"UTF-8\""
+
+/* JSON bodies are flat objects: anything nested deeper, or holding more
+ * values, is refused (422) before the parser allocates for it. */
+#define HD_JSON_MAX_DEPTH 16
+#define HD_JSON_MAX_VALUES 1024
+
 /* Response builders. Each sets status, body and content type. */
 void hd_json(struct http_response *resp, int status, json_t *obj); /* steals obj */
 void hd_error(struct http_response *resp, int status, const char *detail);
@@ -30,6 +39,11 @@ bool hd_authenticate(struct app *app, const struct http_request *req, struct htt
  * waits of their own (Argon2id, a large transfer) that must not hold up the
  * short requests queued behind it. */
 void hd_active_leave(struct app *app);
+
+/* The address a request counts against (rate limit, large-transfer share):
+ * the TCP peer, or the X-Real-IP that a trusted proxy set. */
+void hd_client_address(const struct app *app, const struct http_request *req,
+                       struct sockaddr_storage *addr, socklen_t *len);
 
 /* Parses a JSON object body; on failure answers 422 and returns NULL. */
 json_t *hd_parse_object(const struct http_request *req, struct http_response *resp);

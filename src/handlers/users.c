@@ -18,7 +18,7 @@ static void hd_create_account(struct app *app, const struct http_request *req,
 
     if (auth_parse_basic(http_request_header(req, "Authorization"), &creds) != CD_OK) {
         hd_error(resp, 401, "Incorrect username or password");
-        (void)http_response_header(resp, "WWW-Authenticate", "Basic");
+        (void)http_response_header(resp, "WWW-Authenticate", HD_BASIC_CHALLENGE);
         goto out;
     }
     rc = auth_create(app->auth, &creds, code);

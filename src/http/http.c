@@ -41,6 +41,13 @@
 /* MHD's per-connection memory pool holds the request line and headers (and
  * the response header block): max_header_bytes plus this margin. */
 #define HTTP_POOL_MARGIN ((size_t)8 * 1024)
+/* ... and at least this much: libmicrohttpd 0.9.75 malloc()s pools of up to
+ * 32 KiB and free()s them without clearing, while it mmap()s larger ones and
+ * unmaps them when the connection closes, so that what the pool held (header
+ * values, body bytes read, copies of small answers) goes back to the kernel,
+ * not to the heap. Between requests of a kept-alive connection MHD zeroes the
+ * pool itself (MHD_pool_reset). */
+#define HTTP_POOL_MIN ((size_t)36 * 1024)
 /* First buffer for a chunked body; it doubles up to max_body_bytes. */
 #define HTTP_CHUNKED_START ((size_t)16 * 1024)
 /* After a chunked body went over the limit, at most this much more is read
@@ -53,6 +60,8 @@ struct http_server {
     void *ctx;
     unsigned port;
     size_t max_body_bytes;
+    size_t (*body_limit)(void *ctx, const char *method, const char *path);
+    void (*completed_hook)(void *ctx, const struct http_request *req);
     size_t max_header_bytes;
     size_t max_inflight_body_bytes;
     unsigned drain_timeout_s;
@@ -69,6 +78,9 @@ struct http_server {
 /* Per connection (MHD socket context): the client certificate verdict. */
 struct http_conn {
     int verdict; /* 0: not checked yet, 1: accepted, -1: refused */
+    /* The request being parsed decoded a %00 in its path or query string
+     * (set by unescape, read and cleared on the request's first call). */
+    int decoded_nul;
     char subject[HTTP_SUBJECT_MAX];
 };
 
@@ -82,6 +94,9 @@ struct http_req {
     uint8_t *body;
     size_t body_len;
     size_t body_cap;
+    size_t limit;            /* this request's body limit (route limit, at most max_body_bytes) */
+    const char *last_upload; /* where MHD gave the last body bytes (for completed_hook) */
+    size_t last_upload_len;
     size_t reserved;  /* this request's share of srv->inflight_body */
     size_t discarded; /* body bytes thrown away after a refusal */
     int chunked;
@@ -99,6 +114,7 @@ static gnutls_typed_vdata_st client_purpose[1] = {
     {.type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT},
 };
 
+static const char ERR_NUL[] = "{\"detail\":\"NUL byte in the path, query string or a header\"}";
 static const char ERR_TOO_LARGE[] = "{\"detail\":\"Request body too large\"}";
 static const char ERR_HEADERS[] = "{\"detail\":\"Request header fields too large\"}";
 static const char ERR_BUSY[] = "{\"detail\":\"Server busy\"}";
@@ -244,6 +260,16 @@ static void release_body(struct http_req *rq)
     if (rq->reserved > 0)
         atomic_fetch_sub(&rq->srv->inflight_body, rq->reserved);
     rq->reserved = 0;
+}
+
+/* Wipes memory that MHD hands out as const but that lives in its writable
+ * connection memory (header values, body bytes read). */
+static void wipe_in_place(const void *p, size_t n)
+{
+    void *w;
+
+    memcpy(&w, &p, sizeof(w));
+    explicit_bzero(w, n);
 }
 
 /* MHD messages may quote client input: sanitise before logging. */
@@ -544,6 +570,66 @@ const char *http_request_query(const struct http_request *req, const char *name)
     return MHD_lookup_connection_value(req->impl, MHD_GET_ARGUMENT_KIND, name);
 }
 
+static enum MHD_Result nul_check(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_size, const char *value, size_t value_size)
+{
+    int *found = cls;
+
+    (void)kind;
+    if ((key != NULL && memchr(key, '\0', key_size) != NULL) ||
+        (value != NULL && memchr(value, '\0', value_size) != NULL)) {
+        *found = 1;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+/* A header or query argument whose name or value holds a NUL byte: handlers
+ * see C strings, which would silently cut it ("limit=1%00abc" as "1"). */
+static int has_nul_value(struct MHD_Connection *conn)
+{
+    int found = 0;
+
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, nul_check, &found);
+    return found;
+}
+
+/* MHD's unescaper for the path and the query string (MHD_http_unescape, as
+ * by default), noting a decoded NUL so that the request is refused. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    const union MHD_ConnectionInfo *ci;
+    size_t n;
+
+    (void)cls;
+    n = MHD_http_unescape(s);
+    if (memchr(s, '\0', n) != NULL) {
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (ci != NULL && ci->socket_context != NULL)
+            ((struct http_conn *)ci->socket_context)->decoded_nul = 1;
+    }
+    return n;
+}
+
+static enum MHD_Result wipe_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t key_size, const char *value, size_t value_size)
+{
+    (void)cls;
+    (void)kind;
+    if (key != NULL && value != NULL && key_size == strlen("Authorization") &&
+        strncasecmp(key, "Authorization", key_size) == 0)
+        wipe_in_place(value, value_size);
+    return MHD_YES;
+}
+
+/* The request's credentials live in MHD's connection memory (header values
+ * point into its read buffer), which MHD frees without clearing when the
+ * connection closes: wipe them in place once the request is over. */
+static void wipe_credentials(struct MHD_Connection *conn)
+{
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, wipe_value, NULL);
+}
+
 /* Strict decimal Content-Length; 0 on success. */
 static int parse_length(const char *s, size_t *out)
 {
@@ -562,7 +648,7 @@ static int parse_length(const char *s, size_t *out)
 
 /* The first call for a request: client certificate, limits, body buffer.
  * Errors found here are answered before any body byte is read. */
-static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *conn,
+static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *conn, const char *url,
                                      const char *method, void **req_cls)
 {
     const union MHD_ConnectionInfo *ci;
@@ -571,6 +657,7 @@ static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *co
     const char *te;
     const char *cl;
     size_t len = 0;
+    int decoded_nul;
 
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     hc = ci != NULL ? ci->socket_context : NULL;
@@ -580,6 +667,8 @@ static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *co
         hc->verdict = verify_client(srv, conn, hc) ? 1 : -1;
     if (hc->verdict != 1)
         return MHD_NO; /* close without processing the request */
+    decoded_nul = hc->decoded_nul;
+    hc->decoded_nul = 0;
 
     rq = calloc(1, sizeof(*rq));
     if (rq == NULL)
@@ -603,6 +692,14 @@ static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *co
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     if (ci != NULL && ci->header_size > srv->max_header_bytes)
         return queue_error(conn, rq, 431, ERR_HEADERS, 0);
+    if (decoded_nul || has_nul_value(conn))
+        return queue_error(conn, rq, 422, ERR_NUL, 0);
+    rq->limit = srv->max_body_bytes;
+    if (srv->body_limit != NULL) {
+        size_t lim = srv->body_limit(srv->ctx, method, url);
+        if (lim < rq->limit)
+            rq->limit = lim;
+    }
 
     te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if (te != NULL && strcasestr(te, "chunked") != NULL) {
@@ -612,7 +709,7 @@ static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *co
     cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl == NULL)
         return MHD_YES;
-    if (parse_length(cl, &len) != 0 || len > srv->max_body_bytes)
+    if (parse_length(cl, &len) != 0 || len > rq->limit)
         return queue_error(conn, rq, 413, ERR_TOO_LARGE, 0);
     if (len == 0)
         return MHD_YES;
@@ -634,9 +731,9 @@ static int grow_body(struct http_req *rq, size_t need)
     uint8_t *nb;
 
     while (cap < need)
-        cap = cap > srv->max_body_bytes / 2 ? srv->max_body_bytes : cap * 2;
-    if (cap > srv->max_body_bytes)
-        cap = srv->max_body_bytes;
+        cap = cap > rq->limit / 2 ? rq->limit : cap * 2;
+    if (cap > rq->limit)
+        cap = rq->limit;
     if (cap < need)
         return 0;
     if (!reserve_body(srv, cap - rq->body_cap))
@@ -653,7 +750,29 @@ static int grow_body(struct http_req *rq, size_t need)
     return 1;
 }
 
+/* Body bytes sit in MHD's connection memory (its read buffer, which MHD
+ * reuses but does not clear when the connection closes): once copied or
+ * thrown away they are wiped there. MHD's API hands them out as const; the
+ * memory is its writable read buffer, and MHD never reads consumed bytes
+ * again (docs/internals/http.md, "Copies of secrets"). */
+static void wipe_upload(struct http_req *rq, const char *data, size_t n)
+{
+    wipe_in_place(data, n);
+    rq->last_upload = data;
+    rq->last_upload_len = n;
+}
+
+static enum MHD_Result on_body_keep(struct http_req *rq, const char *data, size_t n);
+
 static enum MHD_Result on_body(struct http_req *rq, const char *data, size_t n)
+{
+    enum MHD_Result ret = on_body_keep(rq, data, n);
+
+    wipe_upload(rq, data, n);
+    return ret;
+}
+
+static enum MHD_Result on_body_keep(struct http_req *rq, const char *data, size_t n)
 {
     http_server *srv = rq->srv;
 
@@ -663,7 +782,7 @@ static enum MHD_Result on_body(struct http_req *rq, const char *data, size_t n)
         rq->discarded += n;
         return rq->discarded > cap ? MHD_NO : MHD_YES;
     }
-    if (n > srv->max_body_bytes - rq->body_len) {
+    if (n > rq->limit - rq->body_len) {
         rq->reject = 413;
         rq->discarded = n;
         release_body(rq);
@@ -731,7 +850,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     (void)version;
     if (rq == NULL)
-        return on_first_call(srv, conn, method, req_cls);
+        return on_first_call(srv, conn, url, method, req_cls);
     if (rq->responded) {
         *upload_data_size = 0;
         return MHD_YES;
@@ -757,11 +876,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct timespec now;
     double ms;
 
-    (void)conn;
     (void)toe;
+    wipe_credentials(conn); /* also for a request refused before it had a context */
     if (rq == NULL)
         return;
     *req_cls = NULL;
+    if (srv->completed_hook != NULL) {
+        struct http_request req;
+        memset(&req, 0, sizeof(req));
+        req.impl = conn;
+        req.body = (const uint8_t *)rq->last_upload;
+        req.body_len = rq->last_upload_len;
+        memcpy(req.request_id, rq->request_id, sizeof(req.request_id));
+        srv->completed_hook(srv->ctx, &req);
+    }
     clock_gettime(CLOCK_MONOTONIC, &now);
     ms = (double)(now.tv_sec - rq->start.tv_sec) * 1e3 +
          (double)(now.tv_nsec - rq->start.tv_nsec) / 1e6;
@@ -831,6 +959,7 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
     pthread_condattr_t ca_attr;
     const union MHD_DaemonInfo *di;
     unsigned int flags;
+    size_t pool_size;
     int ipv6 = 0;
     cd_err err;
 
@@ -861,6 +990,8 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
     srv->handler = handler;
     srv->ctx = ctx;
     srv->max_body_bytes = cfg->max_body_bytes;
+    srv->body_limit = cfg->body_limit;
+    srv->completed_hook = cfg->completed_hook;
     srv->max_header_bytes = cfg->max_header_bytes;
     srv->max_inflight_body_bytes = cfg->max_inflight_body_bytes;
     srv->drain_timeout_s = cfg->drain_timeout_s;
@@ -881,6 +1012,9 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
         goto out;
 
     ignore_sigpipe();
+    pool_size = cfg->max_header_bytes + HTTP_POOL_MARGIN;
+    if (pool_size < HTTP_POOL_MIN)
+        pool_size = HTTP_POOL_MIN;
     flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
             MHD_USE_TLS | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ipv6)
@@ -893,10 +1027,10 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
         MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_TRUST, ca, MHD_OPTION_HTTPS_PRIORITIES,
         HTTP_TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(cfg->max_header_bytes + HTTP_POOL_MARGIN),
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (unsigned int)1, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)HTTP_THREAD_STACK, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_SIGPIPE_HANDLED_BY_APP,
+        (unsigned int)1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv, MHD_OPTION_END);
     if (srv->mhd == NULL) {
         log_errorx("cannot start the HTTPS server (bind failed?)");
         err = CD_ERR_IO;

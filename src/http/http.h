@@ -3,8 +3,10 @@
  * Owns everything about connections: TLS 1.2/1.3 only, a client certificate
  * that chains to the configured CA on every connection (no request is passed
  * on without one; optionally its subject must be in an allow list), bounded
- * header and body sizes (413 before a too-large body is read, 431 for
- * oversized headers), connection and idle timeouts, a connection limit, a
+ * header and body sizes (a body limit per request, 413 before a too-large
+ * body is read, 431 for oversized headers), 422 for a NUL byte in the path, a
+ * query argument or a header, the Authorization value and body bytes wiped in
+ * libmicrohttpd's memory, connection and idle timeouts, a connection limit, a
  * budget of body bytes buffered at once across all requests, graceful drain.
  * Each complete request is handed to one handler function with its body
  * buffered; the handler fills a response. Only this module includes
@@ -26,6 +28,8 @@
 /* Room for one header added with http_response_header: "name\0value\0". */
 #define HTTP_RESPONSE_HEADER_STORE 320
 
+struct http_request;
+
 struct http_server_config {
     const char *bind_addr; /* IPv4 or IPv6 literal, e.g. "127.0.0.1" or "::" */
     unsigned port;         /* 0: pick a free port (see http_server_port) */
@@ -36,12 +40,22 @@ struct http_server_config {
      * string as GnuTLS prints it, e.g. "CN=proxy") must equal one of these. */
     const char *allowed_subjects[HTTP_MAX_ALLOWED_SUBJECTS];
     size_t n_allowed_subjects;
-    size_t max_body_bytes;          /* larger bodies: 413 */
+    size_t max_body_bytes; /* larger bodies: 413 */
+    /* Optional: the body limit of one request (ctx: the handler's ctx), asked
+     * once its headers are in and before any body byte is read; the smaller
+     * of it and max_body_bytes applies. NULL: max_body_bytes for all. */
+    size_t (*body_limit)(void *ctx, const char *method, const char *path);
     size_t max_header_bytes;        /* request line + headers; larger: 431 */
     size_t max_inflight_body_bytes; /* all buffered bodies together; over it: 503 */
     unsigned max_connections;
     unsigned connection_timeout_s; /* idle/slow client timeout */
     unsigned drain_timeout_s;      /* http_server_stop waits this long for requests */
+    /* For tests only (NULL in confidoc-api): called (ctx: the handler's ctx)
+     * at the end of a request's completion, after the server wiped what it
+     * wipes and while libmicrohttpd's connection memory still holds the
+     * request: http_request_header works on req; req->body and body_len are
+     * the region of that memory the last body bytes were read from. */
+    void (*completed_hook)(void *ctx, const struct http_request *req);
 };
 
 struct http_header {

@@ -113,3 +113,49 @@ bool validate_content_type(const char *s, size_t len)
         i++;
     return i == len || s[i] == ';';
 }
+
+bool validate_json_shape(const char *s, size_t len, unsigned max_depth, size_t max_values)
+{
+    size_t depth = 0;
+    size_t values = 1;
+    bool in_string = false;
+    bool escaped = false;
+
+    if (values > max_values)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+
+        if (in_string) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        switch (c) {
+        case '"':
+            in_string = true;
+            break;
+        case '[':
+        case '{':
+            if (++depth > max_depth || ++values > max_values)
+                return false;
+            break;
+        case ']':
+        case '}':
+            if (depth > 0)
+                depth--;
+            break;
+        case ',':
+            if (++values > max_values)
+                return false;
+            break;
+        default:
+            break;
+        }
+    }
+    return true;
+}

@@ -23,5 +23,12 @@ bool validate_record_id_text(const char *s, size_t len, int64_t *out);
 /* A media type as stored for binary documents: type "/" subtype with
  * optional parameters, printable ASCII only, at most 255 bytes. */
 bool validate_content_type(const char *s, size_t len);
+/* A pre-scan of a JSON text, before a parser allocates anything for it: false
+ * when its arrays and objects nest deeper than max_depth, or when it may hold
+ * more than max_values values. Outside strings (escapes honoured) it counts
+ * depth by '[' and '{', and values as 1 + brackets opened + commas, an upper
+ * bound on the values of any text a parser accepts. Not a validator: malformed
+ * text may pass, and is the parser's to refuse. */
+bool validate_json_shape(const char *s, size_t len, unsigned max_depth, size_t max_values);
 
 #endif

@@ -2,8 +2,13 @@
  *
  * Usage: prog_http_echo --cert F --key F --ca F [--allow SUBJECT]... [--max-body N]
  *        [--max-header N] [--max-inflight N] [--max-conn N] [--timeout S] [--drain S]
+ *        [--small-limit N] [--wipe-check 1]
  * Prints "PORT <n>" once listening on 127.0.0.1, serves until SIGTERM/SIGINT,
- * then drains (http_server_stop) and exits 0. */
+ * then drains (http_server_stop) and exits 0.
+ * --small-limit N: requests to /small get a body limit of N bytes (body_limit).
+ * --wipe-check 1: after each request's completion, checks that the bytes of
+ * its Authorization value and of the last body bytes, in the server's
+ * connection memory, were wiped; prints "WIPE ok" or "WIPE LEAK <what>". */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,6 +22,47 @@
 
 #include "http/http.h"
 #include "log/log.h"
+
+static size_t small_limit = SIZE_MAX;
+
+static size_t body_limit(void *ctx, const char *method, const char *path)
+{
+    (void)ctx;
+    (void)method;
+    return strcmp(path, "/small") == 0 ? small_limit : SIZE_MAX;
+}
+
+/* Where this connection's thread saw the Authorization value (the server's
+ * memory: http_request_header points into it) and how long it was. */
+static __thread const char *auth_seen;
+static __thread size_t auth_seen_len;
+static __thread char auth_mark[64];
+/* The body's first bytes, as the handler got them. */
+#define BODY_MARK_LEN 16
+static __thread unsigned char body_mark[BODY_MARK_LEN];
+static __thread int body_marked;
+
+static void wipe_check(void *ctx, const struct http_request *req)
+{
+    int leak = 0;
+
+    (void)ctx;
+    if (auth_seen != NULL && memcmp(auth_seen, auth_mark, auth_seen_len) == 0) {
+        printf("WIPE LEAK authorization\n");
+        leak = 1;
+    }
+    if (body_marked && req->body != NULL &&
+        memmem(req->body, req->body_len, body_mark, BODY_MARK_LEN) != NULL) {
+        printf("WIPE LEAK body\n");
+        leak = 1;
+    }
+    if (!leak)
+        printf("WIPE ok auth=%zu body=%zu\n", auth_seen_len, req->body_len);
+    fflush(stdout);
+    auth_seen = NULL;
+    auth_seen_len = 0;
+    body_marked = 0;
+}
 
 static int parse_num(const char *s, unsigned long long *out)
 {
@@ -44,6 +90,15 @@ static void echo_handler(void *ctx, const struct http_request *req, struct http_
     (void)ctx;
     if (o == NULL)
         return;
+    auth_seen = http_request_header(req, "Authorization");
+    auth_seen_len = auth_seen != NULL ? strlen(auth_seen) : 0;
+    if (auth_seen_len > sizeof(auth_mark))
+        auth_seen_len = sizeof(auth_mark);
+    if (auth_seen_len > 0)
+        memcpy(auth_mark, auth_seen, auth_seen_len);
+    body_marked = req->body_len >= BODY_MARK_LEN;
+    if (body_marked)
+        memcpy(body_mark, req->body, BODY_MARK_LEN);
     if (strcmp(req->path, "/sleep") == 0) {
         const char *v = http_request_query(req, "ms");
         if (v != NULL && parse_num(v, &ms) == 0 && ms <= 10000) {
@@ -131,6 +186,11 @@ int main(int argc, char **argv)
             cfg.connection_timeout_s = (unsigned)n;
         else if (strcmp(a, "--drain") == 0)
             cfg.drain_timeout_s = (unsigned)n;
+        else if (strcmp(a, "--small-limit") == 0) {
+            small_limit = (size_t)n;
+            cfg.body_limit = body_limit;
+        } else if (strcmp(a, "--wipe-check") == 0)
+            cfg.completed_hook = n != 0 ? wipe_check : NULL;
         else
             goto usage;
     }
@@ -157,6 +217,6 @@ int main(int argc, char **argv)
 usage:
     fprintf(stderr, "usage: prog_http_echo --cert F --key F --ca F [--allow SUBJECT]... "
                     "[--max-body N] [--max-header N] [--max-inflight N] [--max-conn N] "
-                    "[--timeout S] [--drain S] [--bind ADDR]\n");
+                    "[--timeout S] [--drain S] [--bind ADDR] [--small-limit N] [--wipe-check 1]\n");
     return 2;
 }

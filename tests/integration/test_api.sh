@@ -65,7 +65,7 @@ req api_curl GET "$U/users/me" -u bobross:wrongpassword
 t_eq "wrong password is 401" "$STATUS" 401
 WRONG_BODY=$BODY
 t_eq "401 detail" "$(jq -r .detail <<<"$BODY")" "Incorrect username or password"
-t_eq "401 has WWW-Authenticate" "$(header WWW-Authenticate)" Basic
+t_eq "401 has WWW-Authenticate" "$(header WWW-Authenticate)" 'Basic realm="confidoc", charset="UTF-8"'
 req api_curl GET "$U/users/me" -u nosuchuser:password123
 t_eq "unknown user is 401" "$STATUS" 401
 t_eq "unknown user and wrong password answer alike" "$BODY" "$WRONG_BODY"

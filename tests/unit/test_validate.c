@@ -96,12 +96,37 @@ static void test_content_type(void **state)
     assert_false(validate_content_type(S("text/pl ain")));
 }
 
+/* review 5: JSON nesting and value counts are bounded before parsing. */
+static void test_review_5_json_shape(void **state)
+{
+    static char deep[2100];
+    (void)state;
+    assert_true(validate_json_shape(S("{\"a\":1}"), 16, 1024));
+    assert_true(validate_json_shape(S(""), 16, 1024));
+    /* values: 1 + brackets + commas; exactly at the limit passes */
+    assert_true(validate_json_shape(S("[1,2]"), 16, 3));
+    assert_false(validate_json_shape(S("[1,2,3]"), 16, 3));
+    assert_true(validate_json_shape(S("[[[]]]"), 3, 1024));
+    assert_false(validate_json_shape(S("[[[[]]]]"), 3, 1024));
+    assert_false(validate_json_shape(S("{\"a\":{\"b\":{\"c\":{}}}}"), 3, 1024));
+    /* closing brackets give depth back; siblings do not add up */
+    assert_true(validate_json_shape(S("[[],[],[],[]]"), 2, 1024));
+    /* inside strings, brackets, commas and escaped quotes are text */
+    assert_true(validate_json_shape(S("{\"a\":\"[[[[,,,,{{{{\"}"), 1, 3));
+    assert_true(validate_json_shape(S("{\"a\":\"\\\"[[[[,,,\"}"), 1, 3));
+    assert_false(validate_json_shape(S("{\"a\":\"\\\\\"[[[[}"), 1, 1024));
+    memset(deep, '[', sizeof(deep));
+    assert_false(validate_json_shape(deep, sizeof(deep), 16, SIZE_MAX));
+    assert_true(validate_json_shape(deep, 16, 16, SIZE_MAX));
+    assert_false(validate_json_shape(S("1"), 16, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_username),     cmocka_unit_test(test_password),
         cmocka_unit_test(test_utf8),         cmocka_unit_test(test_record_id),
-        cmocka_unit_test(test_content_type),
+        cmocka_unit_test(test_content_type), cmocka_unit_test(test_review_5_json_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
