@@ -173,6 +173,13 @@ static long auth_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t o
 
 cd_err auth_parse_basic(const char *header, struct auth_credentials *out)
 {
+    bool too_long;
+
+    return auth_parse_basic_len(header, out, &too_long);
+}
+
+cd_err auth_parse_basic_len(const char *header, struct auth_credentials *out, bool *too_long)
+{
     uint8_t buf[AUTH_USER_MAX + 1 + AUTH_PASSWORD_MAX + 3];
     const char *p;
     const uint8_t *colon;
@@ -180,6 +187,7 @@ cd_err auth_parse_basic(const char *header, struct auth_credentials *out)
     long n;
     cd_err rc = CD_ERR_INVALID;
 
+    *too_long = false;
     if (header == NULL || strncasecmp(header, "Basic ", 6) != 0)
         return CD_ERR_INVALID;
     p = header + 6;
@@ -188,8 +196,10 @@ cd_err auth_parse_basic(const char *header, struct auth_credentials *out)
     len = strlen(p);
     while (len > 0 && p[len - 1] == ' ')
         len--;
-    if (len > ((sizeof(buf) + 2) / 3) * 4)
+    if (len > ((sizeof(buf) + 2) / 3) * 4) {
+        *too_long = true; /* longer than any credential within the limits */
         return CD_ERR_INVALID;
+    }
     n = auth_b64_decode(p, len, buf, sizeof(buf));
     if (n < 0)
         goto out;
@@ -198,8 +208,10 @@ cd_err auth_parse_basic(const char *header, struct auth_credentials *out)
         goto out;
     user_len = (size_t)(colon - buf);
     pass_len = (size_t)n - user_len - 1;
-    if (user_len > AUTH_USER_MAX || pass_len > AUTH_PASSWORD_MAX)
+    if (user_len > AUTH_USER_MAX || pass_len > AUTH_PASSWORD_MAX) {
+        *too_long = true;
         goto out;
+    }
     out->user_len = user_len;
     out->pass_len = pass_len;
     memcpy(out->user, buf, user_len);
@@ -490,19 +502,21 @@ static void auth_log_failure(const auth *a, const char *user, size_t len, const 
     log_warnx("authentication failed: %s (account tag %s)", what, tag);
 }
 
-/* A failed verification: logged and counted toward the account's block. */
-static void auth_failed(auth *a, const char *user, size_t len, const char *what)
+/* A failed verification: logged. It was counted toward the account's block
+ * before the hashing, by auth_check_blocked. */
+static void auth_failed(const auth *a, const char *user, size_t len, const char *what)
 {
     auth_log_failure(a, user, len, what);
-    if (a->rl != NULL)
-        ratelimit_login_failed(a->rl, user, len);
 }
 
+/* Counts one verification attempt of the account before any hashing and
+ * tells whether it may run (CD_ERR_LIMITED: refuse, *retry_after_s). Counting
+ * first is what keeps concurrent guesses within login_fail_limit. */
 static cd_err auth_check_blocked(auth *a, const char *user, size_t len, unsigned *retry_after_s)
 {
     if (a->rl == NULL)
         return CD_OK;
-    return ratelimit_login_check(a->rl, user, len, retry_after_s);
+    return ratelimit_login_begin(a->rl, user, len, retry_after_s);
 }
 
 cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_principal *out,

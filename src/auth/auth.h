@@ -67,6 +67,11 @@ struct auth_credentials {
     size_t pass_len;
 };
 cd_err auth_parse_basic(const char *header, struct auth_credentials *out);
+/* The same, and *too_long tells whether it refused well-formed credentials
+ * only because the username exceeds AUTH_USER_MAX or the password
+ * AUTH_PASSWORD_MAX bytes (or the value is longer than any that fits them):
+ * create_account answers those 422, logins keep them 401 like any failure. */
+cd_err auth_parse_basic_len(const char *header, struct auth_credentials *out, bool *too_long);
 void auth_credentials_wipe(struct auth_credentials *c);
 
 /* Verifies credentials. CD_ERR_AUTH for an unknown user or a wrong password

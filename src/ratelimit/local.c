@@ -164,6 +164,24 @@ void ratelimit_local_set(ratelimit_local *t, enum ratelimit_local_kind kind,
     pthread_mutex_unlock(&t->mu);
 }
 
+bool ratelimit_local_add(ratelimit_local *t, enum ratelimit_local_kind kind,
+                         const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, uint64_t value,
+                         int64_t now, int64_t expires)
+{
+    struct local_entry *e;
+    bool added = false;
+
+    pthread_mutex_lock(&t->mu);
+    e = local_find(t, kind, key, tag, now);
+    if (e == NULL) {
+        e = local_slot(t, kind, key, tag);
+        entry_fill(e, kind, key, tag, value, now, expires);
+        added = true;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return added;
+}
+
 bool ratelimit_local_get(ratelimit_local *t, enum ratelimit_local_kind kind,
                          const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, int64_t now,
                          uint64_t *value, int64_t *expires)

@@ -42,6 +42,11 @@ uint64_t ratelimit_local_incr(ratelimit_local *t, enum ratelimit_local_kind kind
 void ratelimit_local_set(ratelimit_local *t, enum ratelimit_local_kind kind,
                          const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, uint64_t value,
                          int64_t now, int64_t expires);
+/* Stores value with expiry `expires` only when no live entry exists (atomic
+ * under the table's lock); true when it did. */
+bool ratelimit_local_add(ratelimit_local *t, enum ratelimit_local_kind kind,
+                         const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, uint64_t value,
+                         int64_t now, int64_t expires);
 /* True when a live entry exists; then writes its value and expiry (either may be NULL). */
 bool ratelimit_local_get(ratelimit_local *t, enum ratelimit_local_kind kind,
                          const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, int64_t now,
