@@ -1,5 +1,6 @@
 /* auth.c: credential verification, the credential cache, and account lifecycle. */
 #include "auth/auth.h"
+#include "auth/auth_test.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,6 +17,11 @@
 #define AUTH_WAYS 4 /* cache associativity: entries per bucket */
 /* Credentials being verified at once (see auth_flight_begin). */
 #define AUTH_FLIGHTS 64
+/* The sweeper wipes expired cache entries (their secret keys) this often, so
+ * an expired key is gone within a second of its expiry. */
+#define AUTH_SWEEP_PERIOD_MS 250
+/* Entries swept per hold of the cache lock (a few microseconds). */
+#define AUTH_SWEEP_CHUNK 512
 
 struct auth_cache_entry {
     uint8_t key[CRYPTO_HASH_BYTES]; /* keyed hash of (username, password) */
@@ -45,7 +51,16 @@ struct auth {
     size_t nbuckets;
     struct auth_flight flights[AUTH_FLIGHTS]; /* guarded by lock */
     pthread_cond_t flight_done;
+    /* Guarded by lock: no entry expires before next_sweep (a lower bound:
+     * hits only move expiries later); the sweeper stops when stopping. */
+    int64_t next_sweep;
+    bool stopping;
+    pthread_cond_t sweep_wake; /* CLOCK_MONOTONIC */
+    pthread_t sweeper;
+    bool sweeper_running;
 };
+
+static void *auth_sweeper(void *arg);
 
 static int64_t auth_now(void)
 {
@@ -87,6 +102,20 @@ cd_err auth_new(const struct auth_config *cfg, const crypto_keyring *kr, db_pool
     }
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->flight_done, NULL);
+    a->next_sweep = INT64_MAX;
+    {
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&a->sweep_wake, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    if (pthread_create(&a->sweeper, NULL, auth_sweeper, a) != 0) {
+        auth_free(a);
+        return CD_ERR_INTERNAL;
+    }
+    a->sweeper_running = true;
     *out = a;
     return CD_OK;
 }
@@ -95,10 +124,18 @@ void auth_free(auth *a)
 {
     if (a == NULL)
         return;
+    if (a->sweeper_running) {
+        pthread_mutex_lock(&a->lock);
+        a->stopping = true;
+        pthread_cond_signal(&a->sweep_wake);
+        pthread_mutex_unlock(&a->lock);
+        pthread_join(a->sweeper, NULL);
+    }
     crypto_secure_free(a->cache); /* wipes */
     sem_destroy(&a->hash_slots);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->flight_done);
+    pthread_cond_destroy(&a->sweep_wake);
     crypto_wipe(a->flights, sizeof(a->flights));
     free(a);
 }
@@ -346,7 +383,76 @@ static void auth_cache_put(auth *a, const uint8_t key[CRYPTO_HASH_BYTES],
     victim->expires = now + (int64_t)a->cfg.cache_ttl_s * 1000;
     if (victim->expires > victim->deadline)
         victim->expires = victim->deadline;
+    if (victim->expires < a->next_sweep)
+        a->next_sweep = victim->expires;
     pthread_mutex_unlock(&a->lock);
+}
+
+/* Wipes the expired entries among n from first (called with the lock held);
+ * returns the earliest expiry of those left (INT64_MAX: none). */
+static int64_t auth_sweep_range(auth *a, size_t first, size_t n, int64_t now)
+{
+    int64_t earliest = INT64_MAX;
+
+    for (size_t i = first; i < first + n; i++) {
+        struct auth_cache_entry *e = &a->cache[i];
+        if (e->expires == 0)
+            continue;
+        if (e->expires <= now)
+            crypto_wipe(e, sizeof(*e));
+        else if (e->expires < earliest)
+            earliest = e->expires;
+    }
+    return earliest;
+}
+
+/* The sweeper thread: every AUTH_SWEEP_PERIOD_MS, when an entry may have
+ * expired, wipes the expired ones, a chunk per hold of the lock. Entries
+ * added or extended meanwhile lower next_sweep themselves (auth_cache_put),
+ * so the bound stays valid without holding the lock for a whole pass. */
+static void *auth_sweeper(void *arg)
+{
+    auth *a = arg;
+    size_t total = a->nbuckets * AUTH_WAYS;
+
+    pthread_mutex_lock(&a->lock);
+    while (!a->stopping) {
+        struct timespec wake;
+        int64_t now = auth_now(), earliest = INT64_MAX;
+
+        if (a->next_sweep <= now) {
+            a->next_sweep = INT64_MAX;
+            for (size_t i = 0; i < total && !a->stopping; i += AUTH_SWEEP_CHUNK) {
+                size_t n = total - i < AUTH_SWEEP_CHUNK ? total - i : AUTH_SWEEP_CHUNK;
+                int64_t e = auth_sweep_range(a, i, n, now);
+
+                if (e < earliest)
+                    earliest = e;
+                /* Let requests in between chunks. */
+                pthread_mutex_unlock(&a->lock);
+                pthread_mutex_lock(&a->lock);
+            }
+            if (earliest < a->next_sweep)
+                a->next_sweep = earliest;
+        }
+        cd_deadline(CLOCK_MONOTONIC, AUTH_SWEEP_PERIOD_MS, &wake);
+        (void)pthread_cond_timedwait(&a->sweep_wake, &a->lock, &wake);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+size_t auth_test_cache_nonzero_slots(auth *a)
+{
+    static const struct auth_cache_entry zero;
+    size_t n = 0, total = a->nbuckets * AUTH_WAYS;
+
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < total; i++)
+        if (memcmp(&a->cache[i], &zero, sizeof(zero)) != 0)
+            n++;
+    pthread_mutex_unlock(&a->lock);
+    return n;
 }
 
 /* Drops every cached credential of an account (this replica; the others see
