@@ -40,10 +40,12 @@ struct auth_config {
 
 typedef struct auth auth;
 
-/* kr, db and rl (may be NULL) must outlive the auth context. */
+/* kr, db and rl (may be NULL) must outlive the auth context. Starts a sweeper
+ * thread that wipes expired cache entries (and the secret keys they hold)
+ * within a second of their expiry; auth_free stops and joins it. */
 cd_err auth_new(const struct auth_config *cfg, const crypto_keyring *kr, db_pool *db, ratelimit *rl,
                 auth **out);
-void auth_free(auth *a); /* wipes the cache; NULL is a no-op */
+void auth_free(auth *a); /* joins the sweeper, wipes the cache; NULL is a no-op */
 
 /* Who a request is, once authenticated. Holds the user's secret key: keep it
  * on the stack and call auth_principal_wipe when done. */
