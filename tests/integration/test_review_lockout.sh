@@ -77,6 +77,21 @@ t_true "review_4_lockout_concurrent: unknown account, at most 10 verified ($n401
 t_eq "review_4_lockout_concurrent: unknown account, the rest 429" \
     "$((n401 + $(grep -c '^429$' "$WORK/burst2")))" 60
 
+echo "# recovery attempts are counted the same"
+api_curl -s -o /dev/null -H "X-Real-IP: 192.0.2.204" -u victim3:victimpassword \
+    "$API_URL/users/create_account"
+seq 1 60 | xargs -P 60 -I{} curl -s -o /dev/null -w '%{http_code}\n' --max-time 60 \
+    --cacert "$C/ca.crt" --cert "$C/proxy.crt" --key "$C/proxy.key" \
+    -H "X-Real-IP: 198.18.7.{}" -H 'Content-Type: application/json' \
+    -d '{"username":"victim3","recovery_code":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","new_password":"newpassword{}"}' \
+    "$API_URL/users/recover" >"$WORK/burst4"
+echo "# statuses: $(sort "$WORK/burst4" | uniq -c | tr '\n' ' ')"
+n401=$(grep -c '^401$' "$WORK/burst4")
+t_true "review_4_lockout_concurrent: recovery, at most 10 of 60 tried ($n401 got 401)" \
+    test "$n401" -le 10
+t_eq "review_4_lockout_concurrent: recovery, the rest are 429" \
+    "$((n401 + $(grep -c '^429$' "$WORK/burst4")))" 60
+
 echo "# review_consistency_create_422"
 long_user=$(printf 'u%.0s' $(seq 1 65))
 long_pass=$(printf 'p%.0s' $(seq 1 1025))
