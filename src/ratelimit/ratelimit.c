@@ -918,11 +918,12 @@ void ratelimit_login_succeeded(ratelimit *rl, const char *username, size_t len)
 }
 
 /* One atomic increment of the account's attempt counter; returns the new
- * count: memcached's (it sums every replica), or the in-process one while
- * memcached cannot be asked. The in-process table counts every attempt of
- * this process even while memcached answers, so a switch to the fallback
- * (under a burst, a slow handshake marks a server down) does not start again
- * from zero and let another limit's worth of guesses through. */
+ * count: the larger of memcached's (it sums every replica) and the in-process
+ * one, which counts every attempt of this process even while memcached
+ * answers. Under a burst a slow request can mark a server down and the next
+ * mark it up again; attempts counted in-process meanwhile are missing from
+ * memcached's count, and without the floor they would pass a second time.
+ * A success deletes both. */
 static uint64_t login_count(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES], struct server *s,
                             int64_t now)
 {
@@ -934,8 +935,8 @@ static uint64_t login_count(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES], s
     if (s != NULL) {
         struct mc_op op = {.kind = OP_INCR, .key = key, .ttl_s = ttl, .refresh = true};
         make_key(key, "lf:", h, false, 0);
-        if (server_call(rl, s, &op) == CD_OK && op.count > 0)
-            return op.count;
+        if (server_call(rl, s, &op) == CD_OK && op.count > count)
+            count = op.count;
     }
     return count;
 }
