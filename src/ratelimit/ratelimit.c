@@ -915,15 +915,17 @@ void ratelimit_login_succeeded(ratelimit *rl, const char *username, size_t len)
     /* Counts made during an outage are dropped too. */
     ratelimit_local_del(rl->local, RATELIMIT_LOCAL_FAILS, h, 0);
     ratelimit_local_del(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0);
+    ratelimit_local_del(rl->local, RATELIMIT_LOCAL_OWED, h, 0);
 }
 
 /* One atomic increment of the account's attempt counter; returns the new
- * count: the larger of memcached's (it sums every replica) and the in-process
- * one, which counts every attempt of this process even while memcached
- * answers. Under a burst a slow request can mark a server down and the next
- * mark it up again; attempts counted in-process meanwhile are missing from
- * memcached's count, and without the floor they would pass a second time.
- * A success deletes both. */
+ * count: memcached's (it sums every replica), or the in-process one while
+ * memcached cannot be asked. The in-process table counts every attempt of
+ * this process even while memcached answers, so a switch to the fallback
+ * (under a burst, a slow request marks a server down) does not start again
+ * from zero. Attempts counted only in-process are owed to memcached and added
+ * to the next increment that reaches it, so a server that is marked down and
+ * up again mid-burst does not let them pass a second time. */
 static uint64_t login_count(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES], struct server *s,
                             int64_t now)
 {
@@ -933,10 +935,17 @@ static uint64_t login_count(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES], s
         ratelimit_local_incr(rl->local, RATELIMIT_LOCAL_FAILS, h, 0, now, now + ttl, true);
 
     if (s != NULL) {
+        uint64_t owed = ratelimit_local_take(rl->local, RATELIMIT_LOCAL_OWED, h, 0, now);
         struct mc_op op = {.kind = OP_INCR, .key = key, .ttl_s = ttl, .refresh = true};
+
+        if (owed >= RATELIMIT_MC_DELTA_MAX)
+            owed = RATELIMIT_MC_DELTA_MAX - 1;
+        op.delta = 1 + owed;
         make_key(key, "lf:", h, false, 0);
-        if (server_call(rl, s, &op) == CD_OK && op.count > count)
-            count = op.count;
+        if (server_call(rl, s, &op) == CD_OK && op.count > 0)
+            return op.count;
+        ratelimit_local_incr_by(rl->local, RATELIMIT_LOCAL_OWED, h, 0, 1 + owed, now, now + ttl,
+                                true);
     }
     return count;
 }

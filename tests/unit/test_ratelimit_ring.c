@@ -289,6 +289,11 @@ static void test_local_add(void **state)
     assert_true(ratelimit_local_add(t, RATELIMIT_LOCAL_BLOCK, k, 0, 2, 110, 120));
     assert_true(ratelimit_local_get(t, RATELIMIT_LOCAL_BLOCK, k, 0, 111, &v, NULL));
     assert_int_equal(v, 2);
+    /* incr_by and take (attempts owed to memcached) */
+    assert_int_equal(ratelimit_local_incr_by(t, RATELIMIT_LOCAL_OWED, k, 0, 3, 100, 200, true), 3);
+    assert_int_equal(ratelimit_local_incr_by(t, RATELIMIT_LOCAL_OWED, k, 0, 2, 101, 200, true), 5);
+    assert_int_equal(ratelimit_local_take(t, RATELIMIT_LOCAL_OWED, k, 0, 102), 5);
+    assert_int_equal(ratelimit_local_take(t, RATELIMIT_LOCAL_OWED, k, 0, 102), 0);
     ratelimit_local_free(t);
 }
 
