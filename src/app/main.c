@@ -117,7 +117,7 @@ int main(int argc, char **argv)
     const char *config_path = NULL;
     bool check_only = false, migrate_only = false;
     char err[512], subjects_buf[CONFIG_STR_MAX], proxies_buf[CONFIG_STR_MAX],
-        servers_buf[CONFIG_STR_MAX], *dbpass = NULL;
+        servers_buf[CONFIG_STR_MAX], lockout_buf[CONFIG_STR_MAX], *dbpass = NULL;
     crypto_keyring *kr = NULL;
     db_pool *db = NULL;
     ratelimit *rl = NULL;
@@ -304,6 +304,13 @@ int main(int argc, char **argv)
         goto out;
     }
     rcfg.n_servers = (size_t)n;
+    n = config_split_list(cfg.lockout_memcached_servers, ',', lockout_buf, sizeof(lockout_buf),
+                          rcfg.lockout_servers, RATELIMIT_MAX_SERVERS);
+    if (n < 0) {
+        log_errorx("lockout_memcached_servers: too many servers");
+        goto out;
+    }
+    rcfg.n_lockout_servers = (size_t)n;
     if (ratelimit_new(&rcfg, kr, &rl) != CD_OK) {
         log_errorx("cannot set up rate limiting");
         goto out;

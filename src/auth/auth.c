@@ -1,5 +1,6 @@
 /* auth.c: credential verification, the credential cache, and account lifecycle. */
 #include "auth/auth.h"
+#include "auth/auth_test.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,6 +17,11 @@
 #define AUTH_WAYS 4 /* cache associativity: entries per bucket */
 /* Credentials being verified at once (see auth_flight_begin). */
 #define AUTH_FLIGHTS 64
+/* The sweeper wipes expired cache entries (their secret keys) this often, so
+ * an expired key is gone within a second of its expiry. */
+#define AUTH_SWEEP_PERIOD_MS 250
+/* Entries swept per hold of the cache lock (a few microseconds). */
+#define AUTH_SWEEP_CHUNK 512
 
 struct auth_cache_entry {
     uint8_t key[CRYPTO_HASH_BYTES]; /* keyed hash of (username, password) */
@@ -46,7 +52,16 @@ struct auth {
     size_t nbuckets;
     struct auth_flight flights[AUTH_FLIGHTS]; /* guarded by lock */
     pthread_cond_t flight_done;
+    /* Guarded by lock: no entry expires before next_sweep (a lower bound:
+     * hits only move expiries later); the sweeper stops when stopping. */
+    int64_t next_sweep;
+    bool stopping;
+    pthread_cond_t sweep_wake; /* CLOCK_MONOTONIC */
+    pthread_t sweeper;
+    bool sweeper_running;
 };
+
+static void *auth_sweeper(void *arg);
 
 static int64_t auth_now(void)
 {
@@ -89,6 +104,20 @@ cd_err auth_new(const struct auth_config *cfg, const crypto_keyring *kr, db_pool
     }
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->flight_done, NULL);
+    a->next_sweep = INT64_MAX;
+    {
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&a->sweep_wake, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    if (pthread_create(&a->sweeper, NULL, auth_sweeper, a) != 0) {
+        auth_free(a);
+        return CD_ERR_INTERNAL;
+    }
+    a->sweeper_running = true;
     *out = a;
     return CD_OK;
 }
@@ -97,10 +126,18 @@ void auth_free(auth *a)
 {
     if (a == NULL)
         return;
+    if (a->sweeper_running) {
+        pthread_mutex_lock(&a->lock);
+        a->stopping = true;
+        pthread_cond_signal(&a->sweep_wake);
+        pthread_mutex_unlock(&a->lock);
+        pthread_join(a->sweeper, NULL);
+    }
     crypto_secure_free(a->cache); /* wipes */
     sem_destroy(&a->hash_slots);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->flight_done);
+    pthread_cond_destroy(&a->sweep_wake);
     crypto_wipe(a->flights, sizeof(a->flights));
     free(a);
 }
@@ -175,6 +212,13 @@ static long auth_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t o
 
 cd_err auth_parse_basic(const char *header, struct auth_credentials *out)
 {
+    bool too_long;
+
+    return auth_parse_basic_len(header, out, &too_long);
+}
+
+cd_err auth_parse_basic_len(const char *header, struct auth_credentials *out, bool *too_long)
+{
     uint8_t buf[AUTH_USER_MAX + 1 + AUTH_PASSWORD_MAX + 3];
     const char *p;
     const uint8_t *colon;
@@ -182,6 +226,7 @@ cd_err auth_parse_basic(const char *header, struct auth_credentials *out)
     long n;
     cd_err rc = CD_ERR_INVALID;
 
+    *too_long = false;
     if (header == NULL || strncasecmp(header, "Basic ", 6) != 0)
         return CD_ERR_INVALID;
     p = header + 6;
@@ -190,8 +235,10 @@ cd_err auth_parse_basic(const char *header, struct auth_credentials *out)
     len = strlen(p);
     while (len > 0 && p[len - 1] == ' ')
         len--;
-    if (len > ((sizeof(buf) + 2) / 3) * 4)
+    if (len > ((sizeof(buf) + 2) / 3) * 4) {
+        *too_long = true; /* longer than any credential within the limits */
         return CD_ERR_INVALID;
+    }
     n = auth_b64_decode(p, len, buf, sizeof(buf));
     if (n < 0)
         goto out;
@@ -200,8 +247,10 @@ cd_err auth_parse_basic(const char *header, struct auth_credentials *out)
         goto out;
     user_len = (size_t)(colon - buf);
     pass_len = (size_t)n - user_len - 1;
-    if (user_len > AUTH_USER_MAX || pass_len > AUTH_PASSWORD_MAX)
+    if (user_len > AUTH_USER_MAX || pass_len > AUTH_PASSWORD_MAX) {
+        *too_long = true;
         goto out;
+    }
     out->user_len = user_len;
     out->pass_len = pass_len;
     memcpy(out->user, buf, user_len);
@@ -364,7 +413,86 @@ static void auth_cache_put(auth *a, const uint8_t key[CRYPTO_HASH_BYTES],
     victim->expires = now + (int64_t)a->cfg.cache_ttl_s * 1000;
     if (victim->expires > victim->deadline)
         victim->expires = victim->deadline;
+    if (victim->expires < a->next_sweep)
+        a->next_sweep = victim->expires;
     pthread_mutex_unlock(&a->lock);
+}
+
+/* Wipes the expired entries among n from first (called with the lock held);
+ * returns the earliest expiry of those left (INT64_MAX: none). */
+static int64_t auth_sweep_range(auth *a, size_t first, size_t n, int64_t now)
+{
+    int64_t earliest = INT64_MAX;
+
+    for (size_t i = first; i < first + n; i++) {
+        struct auth_cache_entry *e = &a->cache[i];
+        if (e->expires == 0)
+            continue;
+        if (e->expires <= now)
+            crypto_wipe(e, sizeof(*e));
+        else if (e->expires < earliest)
+            earliest = e->expires;
+    }
+    return earliest;
+}
+
+/* The sweeper thread: every AUTH_SWEEP_PERIOD_MS, when an entry may have
+ * expired, wipes the expired ones, a chunk per hold of the lock. Entries
+ * added or extended meanwhile lower next_sweep themselves (auth_cache_put),
+ * so the bound stays valid without holding the lock for a whole pass. */
+static void *auth_sweeper(void *arg)
+{
+    auth *a = arg;
+    size_t total = a->nbuckets * AUTH_WAYS;
+
+    pthread_mutex_lock(&a->lock);
+    while (!a->stopping) {
+        struct timespec wake;
+        int64_t now = auth_now(), earliest = INT64_MAX;
+
+        if (a->next_sweep <= now) {
+            a->next_sweep = INT64_MAX;
+            for (size_t i = 0; i < total && !a->stopping; i += AUTH_SWEEP_CHUNK) {
+                size_t n = total - i < AUTH_SWEEP_CHUNK ? total - i : AUTH_SWEEP_CHUNK;
+                int64_t e = auth_sweep_range(a, i, n, now);
+
+                if (e < earliest)
+                    earliest = e;
+                /* Let requests in between chunks. */
+                pthread_mutex_unlock(&a->lock);
+                pthread_mutex_lock(&a->lock);
+            }
+            if (earliest < a->next_sweep)
+                a->next_sweep = earliest;
+        }
+        cd_deadline(CLOCK_MONOTONIC, AUTH_SWEEP_PERIOD_MS, &wake);
+        (void)pthread_cond_timedwait(&a->sweep_wake, &a->lock, &wake);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+/* Every byte of the slot, padding included: what a memory dump would show. */
+static bool auth_slot_zero(const struct auth_cache_entry *e)
+{
+    const unsigned char *b = (const unsigned char *)e;
+    unsigned char any = 0;
+
+    for (size_t i = 0; i < sizeof(*e); i++)
+        any |= b[i];
+    return any == 0;
+}
+
+size_t auth_test_cache_nonzero_slots(auth *a)
+{
+    size_t n = 0, total = a->nbuckets * AUTH_WAYS;
+
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < total; i++)
+        if (!auth_slot_zero(&a->cache[i]))
+            n++;
+    pthread_mutex_unlock(&a->lock);
+    return n;
 }
 
 /* Drops every cached credential of an account (this replica; the others see
@@ -526,19 +654,21 @@ static void auth_log_failure(const auth *a, const char *user, size_t len, const 
     log_warnx("authentication failed: %s (account tag %s)", what, tag);
 }
 
-/* A failed verification: logged and counted toward the account's block. */
-static void auth_failed(auth *a, const char *user, size_t len, const char *what)
+/* A failed verification: logged. It was counted toward the account's block
+ * before the hashing, by auth_check_blocked. */
+static void auth_failed(const auth *a, const char *user, size_t len, const char *what)
 {
     auth_log_failure(a, user, len, what);
-    if (a->rl != NULL)
-        ratelimit_login_failed(a->rl, user, len);
 }
 
+/* Counts one verification attempt of the account before any hashing and
+ * tells whether it may run (CD_ERR_LIMITED: refuse, *retry_after_s). Counting
+ * first is what keeps concurrent guesses within login_fail_limit. */
 static cd_err auth_check_blocked(auth *a, const char *user, size_t len, unsigned *retry_after_s)
 {
     if (a->rl == NULL)
         return CD_OK;
-    return ratelimit_login_check(a->rl, user, len, retry_after_s);
+    return ratelimit_login_begin(a->rl, user, len, retry_after_s);
 }
 
 static cd_err auth_set_password(auth *a, struct db_user *row, const char *pw, size_t pwlen,

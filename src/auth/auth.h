@@ -40,10 +40,12 @@ struct auth_config {
 
 typedef struct auth auth;
 
-/* kr, db and rl (may be NULL) must outlive the auth context. */
+/* kr, db and rl (may be NULL) must outlive the auth context. Starts a sweeper
+ * thread that wipes expired cache entries (and the secret keys they hold)
+ * within a second of their expiry; auth_free stops and joins it. */
 cd_err auth_new(const struct auth_config *cfg, const crypto_keyring *kr, db_pool *db, ratelimit *rl,
                 auth **out);
-void auth_free(auth *a); /* wipes the cache; NULL is a no-op */
+void auth_free(auth *a); /* joins the sweeper, wipes the cache; NULL is a no-op */
 
 /* Who a request is, once authenticated. Holds the user's secret key: keep it
  * on the stack and call auth_principal_wipe when done. */
@@ -67,6 +69,11 @@ struct auth_credentials {
     size_t pass_len;
 };
 cd_err auth_parse_basic(const char *header, struct auth_credentials *out);
+/* The same, and *too_long tells whether it refused well-formed credentials
+ * only because the username exceeds AUTH_USER_MAX or the password
+ * AUTH_PASSWORD_MAX bytes (or the value is longer than any that fits them):
+ * create_account answers those 422, logins keep them 401 like any failure. */
+cd_err auth_parse_basic_len(const char *header, struct auth_credentials *out, bool *too_long);
 void auth_credentials_wipe(struct auth_credentials *c);
 
 /* Verifies credentials. CD_ERR_AUTH for an unknown user or a wrong password

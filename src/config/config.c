@@ -79,6 +79,7 @@ static const struct config_key config_keys[] = {
     U(rate_limit, 1, 100000000, "10"),
     U(rate_window, 1, 86400, "60"),
     S(memcached_servers, ""),
+    S(lockout_memcached_servers, ""),
     S(memcached_tls_ca, ""),
     S(memcached_tls_cert, ""),
     S(memcached_tls_key, ""),
@@ -290,6 +291,10 @@ cd_err config_validate(const struct config *cfg, char *err, size_t errlen)
         (cfg->memcached_tls_ca[0] == '\0' || cfg->memcached_tls_cert[0] == '\0' ||
          cfg->memcached_tls_key[0] == '\0')) {
         snprintf(err, errlen, "memcached_servers needs memcached_tls_ca, _cert and _key");
+        return CD_ERR_CONFIG;
+    }
+    if (cfg->lockout_memcached_servers[0] != '\0' && cfg->memcached_servers[0] == '\0') {
+        snprintf(err, errlen, "lockout_memcached_servers needs memcached_servers");
         return CD_ERR_CONFIG;
     }
     if (cfg->login_block_base > cfg->login_block_max) {

@@ -59,6 +59,8 @@ struct config {
     unsigned rate_limit;
     unsigned rate_window;
     char memcached_servers[CONFIG_STR_MAX]; /* comma-separated host:port; empty: in-process */
+    /* comma-separated host:port for lockout counters only; empty: memcached_servers */
+    char lockout_memcached_servers[CONFIG_STR_MAX];
     char memcached_tls_ca[CONFIG_STR_MAX];
     char memcached_tls_cert[CONFIG_STR_MAX];
     char memcached_tls_key[CONFIG_STR_MAX];

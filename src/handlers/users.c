@@ -14,9 +14,15 @@ static void hd_create_account(struct app *app, const struct http_request *req,
 {
     struct auth_credentials creds;
     char code[CRYPTO_RECOVERY_CODE_STRLEN];
+    bool too_long;
     cd_err rc;
 
-    if (auth_parse_basic(http_request_header(req, "Authorization"), &creds) != CD_OK) {
+    if (auth_parse_basic_len(http_request_header(req, "Authorization"), &creds, &too_long) !=
+        CD_OK) {
+        if (too_long) {
+            hd_error(resp, 422, HD_CREDENTIAL_RULES); /* a new name: nothing to hide */
+            goto out;
+        }
         hd_error(resp, 401, "Incorrect username or password");
         (void)http_response_header(resp, "WWW-Authenticate", HD_BASIC_CHALLENGE);
         goto out;

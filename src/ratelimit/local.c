@@ -127,25 +127,49 @@ static void entry_fill(struct local_entry *e, enum ratelimit_local_kind kind,
     e->expires = expires;
 }
 
-uint64_t ratelimit_local_incr(ratelimit_local *t, enum ratelimit_local_kind kind,
-                              const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, int64_t now,
-                              int64_t expires, bool refresh)
+uint64_t ratelimit_local_incr_by(ratelimit_local *t, enum ratelimit_local_kind kind,
+                                 const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, uint64_t n,
+                                 int64_t now, int64_t expires, bool refresh)
 {
     struct local_entry *e;
     uint64_t v;
 
+    if (n == 0)
+        n = 1;
     pthread_mutex_lock(&t->mu);
     e = local_find(t, kind, key, tag, now);
     if (e != NULL) {
-        if (e->value < UINT64_MAX)
-            e->value++;
+        e->value = e->value > UINT64_MAX - n ? UINT64_MAX : e->value + n;
         if (refresh)
             e->expires = expires;
     } else {
         e = local_slot(t, kind, key, tag);
-        entry_fill(e, kind, key, tag, 1, now, expires);
+        entry_fill(e, kind, key, tag, n, now, expires);
     }
     v = e->value;
+    pthread_mutex_unlock(&t->mu);
+    return v;
+}
+
+uint64_t ratelimit_local_incr(ratelimit_local *t, enum ratelimit_local_kind kind,
+                              const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, int64_t now,
+                              int64_t expires, bool refresh)
+{
+    return ratelimit_local_incr_by(t, kind, key, tag, 1, now, expires, refresh);
+}
+
+uint64_t ratelimit_local_take(ratelimit_local *t, enum ratelimit_local_kind kind,
+                              const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, int64_t now)
+{
+    struct local_entry *e;
+    uint64_t v = 0;
+
+    pthread_mutex_lock(&t->mu);
+    e = local_find(t, kind, key, tag, now);
+    if (e != NULL) {
+        v = e->value;
+        e->kind = 0;
+    }
     pthread_mutex_unlock(&t->mu);
     return v;
 }
@@ -162,6 +186,24 @@ void ratelimit_local_set(ratelimit_local *t, enum ratelimit_local_kind kind,
         e = local_slot(t, kind, key, tag);
     entry_fill(e, kind, key, tag, value, now, expires);
     pthread_mutex_unlock(&t->mu);
+}
+
+bool ratelimit_local_add(ratelimit_local *t, enum ratelimit_local_kind kind,
+                         const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, uint64_t value,
+                         int64_t now, int64_t expires)
+{
+    struct local_entry *e;
+    bool added = false;
+
+    pthread_mutex_lock(&t->mu);
+    e = local_find(t, kind, key, tag, now);
+    if (e == NULL) {
+        e = local_slot(t, kind, key, tag);
+        entry_fill(e, kind, key, tag, value, now, expires);
+        added = true;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return added;
 }
 
 bool ratelimit_local_get(ratelimit_local *t, enum ratelimit_local_kind kind,

@@ -16,6 +16,7 @@ enum ratelimit_local_kind {
     RATELIMIT_LOCAL_HITS = 1, /* requests of a client in one window (tag: window number) */
     RATELIMIT_LOCAL_FAILS,    /* consecutive failed logins of an account */
     RATELIMIT_LOCAL_BLOCK,    /* an account's current login block */
+    RATELIMIT_LOCAL_OWED,     /* login attempts counted here only (memcached was unreachable) */
 };
 
 /* Slots searched for a key; when all are taken by live entries, the oldest of
@@ -38,8 +39,20 @@ void ratelimit_local_free(ratelimit_local *t); /* NULL is a no-op */
 uint64_t ratelimit_local_incr(ratelimit_local *t, enum ratelimit_local_kind kind,
                               const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, int64_t now,
                               int64_t expires, bool refresh);
+/* The same, adding n (at least 1) instead of 1. */
+uint64_t ratelimit_local_incr_by(ratelimit_local *t, enum ratelimit_local_kind kind,
+                                 const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, uint64_t n,
+                                 int64_t now, int64_t expires, bool refresh);
+/* Removes the live entry and returns its value (0 when there is none). */
+uint64_t ratelimit_local_take(ratelimit_local *t, enum ratelimit_local_kind kind,
+                              const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, int64_t now);
 /* Stores value with expiry `expires`, replacing any previous entry. */
 void ratelimit_local_set(ratelimit_local *t, enum ratelimit_local_kind kind,
+                         const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, uint64_t value,
+                         int64_t now, int64_t expires);
+/* Stores value with expiry `expires` only when no live entry exists (atomic
+ * under the table's lock); true when it did. */
+bool ratelimit_local_add(ratelimit_local *t, enum ratelimit_local_kind kind,
                          const uint8_t key[CRYPTO_HASH_BYTES], uint64_t tag, uint64_t value,
                          int64_t now, int64_t expires);
 /* True when a live entry exists; then writes its value and expiry (either may be NULL). */

@@ -482,6 +482,34 @@ cd_err ratelimit_mc_set(ratelimit_mc_conn *c, const char *key, const char *value
     return strcmp(line, "HD") == 0 ? CD_OK : CD_ERR_INVALID;
 }
 
+cd_err ratelimit_mc_add(ratelimit_mc_conn *c, const char *key, const char *value, unsigned ttl_s,
+                        bool *stored)
+{
+    char req[RATELIMIT_MC_KEY_MAX + MC_VALUE_MAX + 64], line[RATELIMIT_MC_LINE_MAX];
+    size_t vlen = value != NULL ? strlen(value) : 0;
+    int64_t deadline;
+    int n;
+    cd_err err;
+
+    if (!key_ok(key) || value == NULL || stored == NULL || vlen > MC_VALUE_MAX || ttl_s == 0 ||
+        ttl_s > MC_TTL_MAX)
+        return CD_ERR_INVALID;
+    /* ME: mode "add", stores only when the key is missing (atomic in memcached). */
+    n = snprintf(req, sizeof(req), "ms %s %zu T%u ME\r\n%s\r\n", key, vlen, ttl_s, value);
+    if (n < 0 || (size_t)n >= sizeof(req))
+        return CD_ERR_INVALID;
+    err = mc_request(c, req, (size_t)n, line, sizeof(line), &deadline);
+    if (err != CD_OK)
+        return err;
+    if (strcmp(line, "HD") == 0)
+        *stored = true;
+    else if (strcmp(line, "NS") == 0)
+        *stored = false;
+    else
+        return CD_ERR_INVALID;
+    return CD_OK;
+}
+
 cd_err ratelimit_mc_delete(ratelimit_mc_conn *c, const char *key)
 {
     char req[RATELIMIT_MC_KEY_MAX + 16], line[RATELIMIT_MC_LINE_MAX];

@@ -54,6 +54,10 @@ cd_err ratelimit_mc_incr(ratelimit_mc_conn *c, const char *key, uint64_t delta, 
 cd_err ratelimit_mc_ttl(ratelimit_mc_conn *c, const char *key, bool *found, long long *ttl_s);
 /* `ms KEY <len> T<ttl>` with a short value (at most 64 bytes). */
 cd_err ratelimit_mc_set(ratelimit_mc_conn *c, const char *key, const char *value, unsigned ttl_s);
+/* `ms KEY <len> T<ttl> ME` (mode add): stores the short value only when the key
+ * is missing; *stored tells whether it did. Atomic in memcached. */
+cd_err ratelimit_mc_add(ratelimit_mc_conn *c, const char *key, const char *value, unsigned ttl_s,
+                        bool *stored);
 /* `md KEY`: deleting a missing key is not an error. */
 cd_err ratelimit_mc_delete(ratelimit_mc_conn *c, const char *key);
 

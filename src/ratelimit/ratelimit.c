@@ -91,8 +91,10 @@ struct ratelimit {
     const crypto_keyring *kr;
     ratelimit_mc_tls *tls;
     ratelimit_ring *ring;
-    struct server *servers;
+    struct server *servers; /* n_servers for rate limits, then n_lockout for lockout keys */
     size_t n_servers;
+    ratelimit_ring *lockout_ring; /* NULL: lockout keys share the rate-limit servers */
+    size_t n_lockout;
     ratelimit_local *local;
     atomic_uint n_down;
 };
@@ -405,7 +407,7 @@ static void pool_drop(struct server *s, ratelimit_mc_conn *c, bool stale)
 
 /* One memcached operation. */
 struct mc_op {
-    enum { OP_INCR, OP_TTL, OP_SET, OP_DEL } kind;
+    enum { OP_INCR, OP_TTL, OP_SET, OP_ADD, OP_DEL } kind;
     const char *key;
     const char *value;
     unsigned ttl_s;
@@ -413,6 +415,7 @@ struct mc_op {
     uint64_t delta; /* OP_INCR: 1 when 0 */
     uint64_t count; /* OP_INCR result */
     bool found;     /* OP_TTL results */
+    bool stored;    /* OP_ADD result */
     long long ttl_left;
 };
 
@@ -426,6 +429,8 @@ static cd_err op_run(ratelimit_mc_conn *c, struct mc_op *op)
         return ratelimit_mc_ttl(c, op->key, &op->found, &op->ttl_left);
     case OP_SET:
         return ratelimit_mc_set(c, op->key, op->value, op->ttl_s);
+    case OP_ADD:
+        return ratelimit_mc_add(c, op->key, op->value, op->ttl_s, &op->stored);
     case OP_DEL:
         return ratelimit_mc_delete(c, op->key);
     }
@@ -465,6 +470,16 @@ static struct server *server_for(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTE
     return &rl->servers[ratelimit_ring_lookup(rl->ring, h, CRYPTO_HASH_BYTES)];
 }
 
+/* The server of an account's lockout keys (lf:, lb:): one of the lockout
+ * servers when configured, so that rate-limit keys can never evict them. */
+static struct server *login_server(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES])
+{
+    if (rl->n_lockout == 0)
+        return server_for(rl, h);
+    return &rl->servers[rl->n_servers +
+                        ratelimit_ring_lookup(rl->lockout_ring, h, CRYPTO_HASH_BYTES)];
+}
+
 /* ---- life cycle ---- */
 
 static cd_err config_check(const struct ratelimit_config *cfg)
@@ -472,6 +487,10 @@ static cd_err config_check(const struct ratelimit_config *cfg)
     if (cfg->limit == 0 || cfg->window_s == 0 || cfg->window_s > TTL_MAX_S - WINDOW_TTL_SLACK_S)
         return CD_ERR_CONFIG;
     if (cfg->n_servers > RATELIMIT_MAX_SERVERS || cfg->pool_size > MAX_POOL_SIZE)
+        return CD_ERR_CONFIG;
+    /* Lockout servers without rate-limit servers would leave the rate limit in-process. */
+    if (cfg->n_lockout_servers > RATELIMIT_MAX_SERVERS ||
+        (cfg->n_lockout_servers > 0 && cfg->n_servers == 0))
         return CD_ERR_CONFIG;
     if (cfg->on_unavailable != RATELIMIT_FALLBACK_LOCAL &&
         cfg->on_unavailable != RATELIMIT_FALLBACK_REJECT)
@@ -528,18 +547,22 @@ cd_err ratelimit_new(const struct ratelimit_config *cfg, const crypto_keyring *k
     if (err != CD_OK)
         goto out;
     if (cfg->n_servers > 0) {
-        const char *names[RATELIMIT_MAX_SERVERS];
+        const char *names[2 * RATELIMIT_MAX_SERVERS];
+        size_t total = cfg->n_servers + cfg->n_lockout_servers;
 
         err = CD_ERR_NOMEM;
-        rl->servers = calloc(cfg->n_servers, sizeof(*rl->servers));
+        rl->servers = calloc(total, sizeof(*rl->servers));
         if (rl->servers == NULL)
             goto out;
         rl->n_servers = cfg->n_servers;
-        for (size_t i = 0; i < cfg->n_servers; i++) {
+        rl->n_lockout = cfg->n_lockout_servers;
+        for (size_t i = 0; i < total; i++) {
+            const char *spec =
+                i < cfg->n_servers ? cfg->servers[i] : cfg->lockout_servers[i - cfg->n_servers];
             err = server_init_sync(&rl->servers[i], rl->pool_size);
             if (err != CD_OK)
                 goto out;
-            err = server_parse(&rl->servers[i], cfg->servers[i], cfg->server_name);
+            err = server_parse(&rl->servers[i], spec, cfg->server_name);
             if (err != CD_OK)
                 goto out;
             names[i] = rl->servers[i].name;
@@ -547,6 +570,11 @@ cd_err ratelimit_new(const struct ratelimit_config *cfg, const crypto_keyring *k
         err = ratelimit_ring_new(names, rl->n_servers, &rl->ring);
         if (err != CD_OK)
             goto out;
+        if (rl->n_lockout > 0) {
+            err = ratelimit_ring_new(names + rl->n_servers, rl->n_lockout, &rl->lockout_ring);
+            if (err != CD_OK)
+                goto out;
+        }
         err = ratelimit_mc_tls_new(cfg->tls_ca, cfg->tls_cert, cfg->tls_key, &rl->tls);
         if (err != CD_OK)
             goto out;
@@ -563,10 +591,11 @@ void ratelimit_free(ratelimit *rl)
 {
     if (rl == NULL)
         return;
-    for (size_t i = 0; i < rl->n_servers; i++)
+    for (size_t i = 0; i < rl->n_servers + rl->n_lockout; i++)
         server_release(&rl->servers[i]);
     free(rl->servers);
     ratelimit_ring_free(rl->ring);
+    ratelimit_ring_free(rl->lockout_ring);
     ratelimit_mc_tls_free(rl->tls);
     ratelimit_local_free(rl->local);
     if (rl->leases != NULL) {
@@ -759,13 +788,47 @@ static unsigned loginfail_ttl(const ratelimit *rl)
     return t > LOGINFAIL_TTL_MIN_S ? t : LOGINFAIL_TTL_MIN_S;
 }
 
+/* Values of in-process block entries: a block decided in-process during an
+ * outage (it still counts once the outage is over), or the copy of a block
+ * decided in memcached (it counts only while memcached cannot be asked: a
+ * success on another replica deletes the memcached block, not this copy). */
+#define LOCAL_BLOCK_OUTAGE 1u
+#define LOCAL_BLOCK_MIRROR 2u
+
+/* Seconds left of the account's current block (0: none), from memcached and
+ * the in-process table. CD_ERR_UNAVAILABLE: memcached is down and
+ * on_unavailable is REJECT (*left still has the in-process part). */
+static cd_err login_block_left(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES], struct server *s,
+                               int64_t now, long long *left)
+{
+    char key[KEY_MAX];
+    int64_t expires;
+    uint64_t kind = 0;
+    bool asked = false;
+    cd_err err = CD_OK;
+
+    *left = 0;
+    if (s != NULL) {
+        struct mc_op op = {.kind = OP_TTL, .key = key};
+        make_key(key, "lb:", h, false, 0);
+        if (server_call(rl, s, &op) == CD_OK) {
+            asked = true;
+            if (op.found)
+                *left = op.ttl_left < 0 ? rl->login_block_max_s : op.ttl_left;
+        } else if (rl->on_unavailable == RATELIMIT_FALLBACK_REJECT) {
+            err = CD_ERR_UNAVAILABLE;
+        }
+    }
+    if (ratelimit_local_get(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0, now, &kind, &expires) &&
+        (!asked || kind != LOCAL_BLOCK_MIRROR) && expires - now > *left)
+        *left = expires - now;
+    return err;
+}
+
 cd_err ratelimit_login_check(ratelimit *rl, const char *username, size_t len,
                              unsigned *retry_after_s)
 {
     uint8_t h[CRYPTO_HASH_BYTES];
-    char key[KEY_MAX];
-    struct server *s;
-    int64_t now, expires;
     long long left = 0;
     cd_err err = CD_ERR_INVALID;
 
@@ -774,27 +837,15 @@ cd_err ratelimit_login_check(ratelimit *rl, const char *username, size_t len,
     err = login_hash(rl, username, len, h);
     if (err != CD_OK || rl->login_fail_limit == 0)
         goto out;
-    now = wall_s();
-    s = server_for(rl, h);
-    if (s != NULL) {
-        struct mc_op op = {.kind = OP_TTL, .key = key};
-        make_key(key, "lb:", h, false, 0);
-        err = server_call(rl, s, &op);
-        if (err == CD_OK && op.found)
-            left = op.ttl_left < 0 ? rl->login_block_max_s : op.ttl_left;
-        else if (err != CD_OK && rl->on_unavailable == RATELIMIT_FALLBACK_REJECT)
-            goto out;
-    }
-    /* Blocks recorded in-process during an outage still count once it is over. */
-    if (ratelimit_local_get(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0, now, NULL, &expires) &&
-        expires - now > left)
-        left = expires - now;
-    err = CD_OK;
+    err = login_block_left(rl, h, login_server(rl, h), wall_s(), &left);
+    if (err != CD_OK)
+        goto out;
     if (left > 0) {
         err = CD_ERR_LIMITED;
         *retry_after_s = (unsigned)left;
     }
 out:
+    crypto_wipe(h, sizeof(h));
     return err;
 }
 
@@ -822,7 +873,7 @@ void ratelimit_login_failed(ratelimit *rl, const char *username, size_t len)
         return;
     now = wall_s();
     ttl = loginfail_ttl(rl);
-    s = server_for(rl, h);
+    s = login_server(rl, h);
     if (s != NULL) {
         struct mc_op op = {.kind = OP_INCR, .key = key, .ttl_s = ttl, .refresh = true};
         make_key(key, "lf:", h, false, 0);
@@ -840,7 +891,8 @@ void ratelimit_login_failed(ratelimit *rl, const char *username, size_t len)
         if (server_call(rl, s, &op) == CD_OK)
             return;
     }
-    ratelimit_local_set(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0, 1, now, now + block);
+    ratelimit_local_set(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0, LOCAL_BLOCK_OUTAGE, now,
+                        now + block);
 }
 
 void ratelimit_login_succeeded(ratelimit *rl, const char *username, size_t len)
@@ -851,7 +903,7 @@ void ratelimit_login_succeeded(ratelimit *rl, const char *username, size_t len)
 
     if (login_hash(rl, username, len, h) != CD_OK || rl->login_fail_limit == 0)
         return;
-    s = server_for(rl, h);
+    s = login_server(rl, h);
     if (s != NULL) {
         struct mc_op op = {.kind = OP_DEL, .key = key};
         make_key(key, "lf:", h, false, 0);
@@ -863,4 +915,102 @@ void ratelimit_login_succeeded(ratelimit *rl, const char *username, size_t len)
     /* Counts made during an outage are dropped too. */
     ratelimit_local_del(rl->local, RATELIMIT_LOCAL_FAILS, h, 0);
     ratelimit_local_del(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0);
+    ratelimit_local_del(rl->local, RATELIMIT_LOCAL_OWED, h, 0);
+}
+
+/* One atomic increment of the account's attempt counter; returns the new
+ * count: memcached's (it sums every replica), or the in-process one while
+ * memcached cannot be asked. The in-process table counts every attempt of
+ * this process even while memcached answers, so a switch to the fallback
+ * (under a burst, a slow request marks a server down) does not start again
+ * from zero. Attempts counted only in-process are owed to memcached and added
+ * to the next increment that reaches it, so a server that is marked down and
+ * up again mid-burst does not let them pass a second time. */
+static uint64_t login_count(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES], struct server *s,
+                            int64_t now)
+{
+    char key[KEY_MAX];
+    unsigned ttl = loginfail_ttl(rl);
+    uint64_t count =
+        ratelimit_local_incr(rl->local, RATELIMIT_LOCAL_FAILS, h, 0, now, now + ttl, true);
+
+    if (s != NULL) {
+        uint64_t owed = ratelimit_local_take(rl->local, RATELIMIT_LOCAL_OWED, h, 0, now);
+        struct mc_op op = {.kind = OP_INCR, .key = key, .ttl_s = ttl, .refresh = true};
+
+        if (owed >= RATELIMIT_MC_DELTA_MAX)
+            owed = RATELIMIT_MC_DELTA_MAX - 1;
+        op.delta = 1 + owed;
+        make_key(key, "lf:", h, false, 0);
+        if (server_call(rl, s, &op) == CD_OK && op.count > 0)
+            return op.count;
+        ratelimit_local_incr_by(rl->local, RATELIMIT_LOCAL_OWED, h, 0, 1 + owed, now, now + ttl,
+                                true);
+    }
+    return count;
+}
+
+/* Creates the account's block of block_s seconds unless one exists (one
+ * atomic add in memcached, else in-process); true when this call created it.
+ * A block created in memcached is mirrored in-process, for the same reason as
+ * the count. */
+static bool login_block_add(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES], struct server *s,
+                            int64_t now, unsigned block_s)
+{
+    char key[KEY_MAX];
+
+    if (s != NULL) {
+        struct mc_op op = {.kind = OP_ADD, .key = key, .value = "1", .ttl_s = block_s};
+        make_key(key, "lb:", h, false, 0);
+        if (server_call(rl, s, &op) == CD_OK) {
+            if (op.stored)
+                ratelimit_local_set(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0, LOCAL_BLOCK_MIRROR, now,
+                                    now + block_s);
+            return op.stored;
+        }
+    }
+    return ratelimit_local_add(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0, LOCAL_BLOCK_OUTAGE, now,
+                               now + block_s);
+}
+
+/* See ratelimit.h. The count is taken before the password is verified, so
+ * concurrent guesses cannot all pass a check made before any of them failed:
+ * attempts 1 .. limit-1 pass on the count alone; from the limit-th on, an
+ * attempt passes only if it creates the block itself (an atomic add), so
+ * exactly one attempt passes per block period - the limit-th, then one after
+ * each block has run out - and its block (growing with the count) is already
+ * in place while its password is verified. A success deletes both keys. */
+cd_err ratelimit_login_begin(ratelimit *rl, const char *username, size_t len,
+                             unsigned *retry_after_s)
+{
+    uint8_t h[CRYPTO_HASH_BYTES];
+    struct server *s;
+    int64_t now;
+    long long left = 0;
+    uint64_t count;
+    cd_err err = CD_ERR_INVALID;
+
+    if (retry_after_s == NULL)
+        goto out;
+    err = login_hash(rl, username, len, h);
+    if (err != CD_OK || rl->login_fail_limit == 0)
+        goto out;
+    now = wall_s();
+    s = login_server(rl, h);
+    /* Refused during a block: not counted (a retrying user does not lengthen it). */
+    (void)login_block_left(rl, h, s, now, &left);
+    if (left > 0)
+        goto limited;
+    count = login_count(rl, h, s, now);
+    err = CD_OK;
+    if (count < rl->login_fail_limit || login_block_add(rl, h, s, now, block_seconds(rl, count)))
+        goto out;
+    /* Another attempt holds this block period: refused for its rest. */
+    (void)login_block_left(rl, h, s, now, &left);
+limited:
+    err = CD_ERR_LIMITED;
+    *retry_after_s = left >= 1 ? (unsigned)left : 1;
+out:
+    crypto_wipe(h, sizeof(h));
+    return err;
 }

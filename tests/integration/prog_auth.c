@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "auth/auth.h"
+#include "auth/auth_test.h"
 #include "crypto/crypto.h"
 #include "storage/db.h"
 
@@ -324,6 +325,48 @@ static void test_sliding_ttl(void **state)
     auth_free(a);
 }
 
+/* review_6_cache_sweep: an expired entry's secret key is wiped within a
+ * second of its expiry, with no request touching the cache meanwhile. */
+static void test_review_6_cache_sweep(void **state)
+{
+    struct auth_credentials c;
+    char code[CRYPTO_RECOVERY_CODE_STRLEN];
+    double ms, t_login, t_zero = 0;
+    auth *a = new_auth(2);
+    (void)state;
+
+    creds(&c, "sweepme", "sweeperpassword");
+    assert_int_equal(auth_create(a, &c, code), CD_OK);
+    auth_credentials_wipe(&c);
+    assert_int_equal(auth_test_cache_nonzero_slots(a), 0);
+    assert_int_equal(timed_login(a, "sweepme", "sweeperpassword", &ms), CD_OK);
+    t_login = now_ms();
+    assert_int_equal(auth_test_cache_nonzero_slots(a), 1);
+    /* A wrong password adds nothing. */
+    assert_int_equal(timed_login(a, "sweepme", "wrongpassword", &ms), CD_ERR_AUTH);
+    assert_int_equal(auth_test_cache_nonzero_slots(a), 1);
+    /* Not swept before it expires (2 s after the login). */
+    while (now_ms() - t_login < 1500)
+        usleep(50000);
+    assert_int_equal(auth_test_cache_nonzero_slots(a), 1);
+    /* Wiped within a second of its expiry. */
+    while (now_ms() - t_login < 4000) {
+        if (auth_test_cache_nonzero_slots(a) == 0) {
+            t_zero = now_ms();
+            break;
+        }
+        usleep(20000);
+    }
+    printf("cache sweep: wiped %.0f ms after the login (TTL 2000 ms)\n",
+           t_zero > 0 ? t_zero - t_login : -1.0);
+    assert_true(t_zero > 0);
+    assert_true(t_zero - t_login <= 3000.0);
+    /* The credential still works (verified again). */
+    assert_int_equal(timed_login(a, "sweepme", "sweeperpassword", &ms), CD_OK);
+    assert_int_equal(auth_test_cache_nonzero_slots(a), 1);
+    auth_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_bounded_hashing),
         cmocka_unit_test(test_single_flight),
         cmocka_unit_test(test_sliding_ttl),
+        cmocka_unit_test(test_review_6_cache_sweep),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -409,6 +409,122 @@ static void cmd_login(const char *servers)
     ratelimit_free(rl);
 }
 
+/* Attempts counted before verification (ratelimit_login_begin): limit 2,
+ * base 1 s, doubling, max 4 s: one attempt passes per block period. */
+static void begin_sequence(ratelimit *rl, const char *user)
+{
+    size_t n = strlen(user);
+    unsigned retry = 0;
+
+    CHECK(ratelimit_login_begin(rl, user, n, &retry) == CD_OK);
+    CHECK(ratelimit_login_begin(rl, user, n, &retry) == CD_OK); /* 2nd: starts a 1 s block */
+    CHECK(ratelimit_login_begin(rl, user, n, &retry) == CD_ERR_LIMITED);
+    CHECK(retry == 1);
+    CHECK(ratelimit_login_check(rl, user, n, &retry) == CD_ERR_LIMITED);
+    sleep_ms(1100);
+    CHECK(ratelimit_login_begin(rl, user, n, &retry) == CD_OK); /* 3rd: 2 s */
+    CHECK(ratelimit_login_begin(rl, user, n, &retry) == CD_ERR_LIMITED);
+    CHECK(retry >= 1 && retry <= 2);
+    sleep_ms(2100);
+    CHECK(ratelimit_login_begin(rl, user, n, &retry) == CD_OK); /* 4th: 4 s */
+    CHECK(ratelimit_login_begin(rl, user, n, &retry) == CD_ERR_LIMITED);
+    CHECK(retry >= 3 && retry <= 4);
+    /* Refused attempts were not counted: still the 4 s block, not longer. */
+    CHECK(ratelimit_login_check(rl, user, n, &retry) == CD_ERR_LIMITED);
+    CHECK(retry >= 3 && retry <= 4);
+    /* A success resets count and block. */
+    ratelimit_login_succeeded(rl, user, n);
+    CHECK(ratelimit_login_begin(rl, user, n, &retry) == CD_OK);
+    CHECK(ratelimit_login_begin(rl, user, n, &retry) == CD_OK);
+    CHECK(ratelimit_login_begin(rl, user, n, &retry) == CD_ERR_LIMITED);
+}
+
+struct burst {
+    ratelimit *rl;
+    const char *user;
+    pthread_barrier_t *go;
+    cd_err rc;
+};
+
+static void *burst_thread(void *arg)
+{
+    struct burst *b = arg;
+    unsigned retry = 0;
+
+    pthread_barrier_wait(b->go);
+    b->rc = ratelimit_login_begin(b->rl, b->user, strlen(b->user), &retry);
+    if (b->rc == CD_ERR_LIMITED)
+        CHECK(retry >= 1);
+    return NULL;
+}
+
+/* review_4_lockout_concurrent: 64 attempts at once, limit 10: exactly 10 pass. */
+static int begin_burst(ratelimit *rl, const char *user)
+{
+    enum { N = 64 };
+    pthread_t t[N];
+    struct burst b[N];
+    pthread_barrier_t go;
+    int passed = 0;
+
+    CHECK(pthread_barrier_init(&go, NULL, N) == 0);
+    for (int i = 0; i < N; i++) {
+        b[i] = (struct burst){.rl = rl, .user = user, .go = &go};
+        CHECK(pthread_create(&t[i], NULL, burst_thread, &b[i]) == 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        if (b[i].rc == CD_OK)
+            passed++;
+        else
+            CHECK(b[i].rc == CD_ERR_LIMITED);
+    }
+    pthread_barrier_destroy(&go);
+    return passed;
+}
+
+/* SERVERS, and the unreachable DEAD ("host:port" where nothing listens). */
+static void cmd_begin(const char *servers, const char *dead)
+{
+    struct ratelimit_config cfg;
+    ratelimit *rl = NULL;
+    char user[32], ghost[32];
+    unsigned char r[4];
+    int passed;
+
+    crypto_random(r, sizeof(r));
+    snprintf(user, sizeof(user), "begin%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
+    snprintf(ghost, sizeof(ghost), "ghost%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
+    config(&cfg, servers, 1000, 60);
+    CHECK(ratelimit_new(&cfg, kr, &rl) == CD_OK);
+    begin_sequence(rl, user);
+    CHECK(!ratelimit_degraded(rl));
+    ratelimit_free(rl);
+    printf("begin: sequence ok\n");
+
+    /* memcached, in-process only, and an unreachable server (fallback). */
+    for (int mode = 0; mode < 3; mode++) {
+        config(&cfg, mode == 0 ? servers : mode == 2 ? dead : "", 1000, 60);
+        cfg.io_timeout_ms = 5000;
+        cfg.pool_size = 8;
+        cfg.login_fail_limit = 10;
+        cfg.login_block_base_s = 60;
+        cfg.login_block_max_s = 600;
+        CHECK(ratelimit_new(&cfg, kr, &rl) == CD_OK);
+        passed = begin_burst(rl, mode == 1 ? user : ghost);
+        printf("begin: burst %s: %d of 64 passed\n",
+               mode == 0   ? "memcached"
+               : mode == 1 ? "in-process"
+                           : "fallback",
+               passed);
+        CHECK(passed == 10);
+        CHECK(mode != 2 || ratelimit_degraded(rl));
+        ratelimit_free(rl);
+        /* the next mode uses another user: memcached keeps this one's count */
+        ghost[0] = (char)('G' + mode);
+    }
+}
+
 /* A server certificate that does not name server_name is not trusted. */
 static void cmd_badname(const char *servers)
 {
@@ -458,6 +574,8 @@ int main(int argc, char **argv)
         cmd_outage(servers, argv[4]);
     else if (strcmp(cmd, "login") == 0)
         cmd_login(servers);
+    else if (strcmp(cmd, "begin") == 0 && argc == 5)
+        cmd_begin(servers, argv[4]);
     else if (strcmp(cmd, "badname") == 0)
         cmd_badname(servers);
     else {

@@ -54,6 +54,9 @@ echo "== key scheme: IPv4 vs IPv6, /64, mapped"
 timeout 90 "$PROG" "$C" "127.0.0.1:$P1" keys
 echo "== failed logins: growing block, reset on success"
 timeout 30 "$PROG" "$C" "127.0.0.1:$P1,127.0.0.1:$P2" login
+echo "== review_4_lockout_concurrent: attempts counted before verification"
+DEAD=$(free_port)
+timeout 60 "$PROG" "$C" "127.0.0.1:$P1,127.0.0.1:$P2" begin "127.0.0.1:$DEAD"
 echo "== a certificate not naming server_name is refused"
 timeout 30 "$PROG" "$C" "127.0.0.1:$P1" badname 2>"$T/badname.log"
 grep -q "certificate check failed" "$T/badname.log" || fail "no tls failure logged"

@@ -55,11 +55,38 @@ static void test_invalid(void **state)
     assert_int_equal(auth_parse_basic(big, &c), CD_ERR_INVALID);
 }
 
+/* review_consistency_create_422: over-long parts are told apart from malformed input. */
+static void test_too_long(void **state)
+{
+    struct auth_credentials c;
+    bool too_long = true;
+    char hdr[512] = "Basic ";
+    (void)state;
+    /* base64 of 66 'a' then ":password" */
+    strcat(hdr, "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh"
+                "YWFhYWFhYWFhOnBhc3N3b3Jk");
+    assert_int_equal(auth_parse_basic_len(hdr, &c, &too_long), CD_ERR_INVALID);
+    assert_true(too_long);
+    assert_int_equal(auth_parse_basic_len("Basic Ym9icm9zcw==", &c, &too_long), CD_ERR_INVALID);
+    assert_false(too_long); /* no colon: malformed, not too long */
+    assert_int_equal(auth_parse_basic_len("Basic !!!!", &c, &too_long), CD_ERR_INVALID);
+    assert_false(too_long);
+    assert_int_equal(auth_parse_basic_len("Basic YTpiOmM=", &c, &too_long), CD_OK);
+    assert_false(too_long);
+    static char big[8192];
+    memcpy(big, "Basic ", 6);
+    memset(big + 6, 'A', sizeof(big) - 7);
+    assert_int_equal(auth_parse_basic_len(big, &c, &too_long), CD_ERR_INVALID);
+    assert_true(too_long);
+    auth_credentials_wipe(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_too_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

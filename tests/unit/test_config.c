@@ -129,6 +129,12 @@ static void test_cross_rules(void **state)
     strcpy(cfg.memcached_tls_cert, "/b");
     strcpy(cfg.memcached_tls_key, "/c");
     assert_int_equal(config_validate(&cfg, err, sizeof(err)), CD_OK);
+    /* lockout counters on their own instance; it needs memcached_servers */
+    strcpy(cfg.lockout_memcached_servers, "127.0.0.1:11212");
+    assert_int_equal(config_validate(&cfg, err, sizeof(err)), CD_OK);
+    cfg.memcached_servers[0] = '\0';
+    assert_int_equal(config_validate(&cfg, err, sizeof(err)), CD_ERR_CONFIG);
+    strcpy(cfg.memcached_servers, "127.0.0.1:11211");
     strcpy(cfg.rate_limit_on_unavailable, "panic");
     assert_int_equal(config_validate(&cfg, err, sizeof(err)), CD_ERR_CONFIG);
 }

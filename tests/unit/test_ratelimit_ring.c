@@ -271,6 +271,68 @@ static void test_local_only_limiter(void **state)
     crypto_keyring_free(kr);
 }
 
+/* ratelimit_local_add stores only when no live entry exists. */
+static void test_local_add(void **state)
+{
+    ratelimit_local *t = NULL;
+    uint8_t k[CRYPTO_HASH_BYTES];
+    uint64_t v = 0;
+
+    (void)state;
+    memset(k, 0x33, sizeof(k));
+    assert_int_equal(ratelimit_local_new(64, &t), CD_OK);
+    assert_true(ratelimit_local_add(t, RATELIMIT_LOCAL_BLOCK, k, 0, 1, 100, 110));
+    assert_false(ratelimit_local_add(t, RATELIMIT_LOCAL_BLOCK, k, 0, 2, 105, 200));
+    assert_true(ratelimit_local_get(t, RATELIMIT_LOCAL_BLOCK, k, 0, 105, &v, NULL));
+    assert_int_equal(v, 1);
+    /* expired: added again */
+    assert_true(ratelimit_local_add(t, RATELIMIT_LOCAL_BLOCK, k, 0, 2, 110, 120));
+    assert_true(ratelimit_local_get(t, RATELIMIT_LOCAL_BLOCK, k, 0, 111, &v, NULL));
+    assert_int_equal(v, 2);
+    /* incr_by and take (attempts owed to memcached) */
+    assert_int_equal(ratelimit_local_incr_by(t, RATELIMIT_LOCAL_OWED, k, 0, 3, 100, 200, true), 3);
+    assert_int_equal(ratelimit_local_incr_by(t, RATELIMIT_LOCAL_OWED, k, 0, 2, 101, 200, true), 5);
+    assert_int_equal(ratelimit_local_take(t, RATELIMIT_LOCAL_OWED, k, 0, 102), 5);
+    assert_int_equal(ratelimit_local_take(t, RATELIMIT_LOCAL_OWED, k, 0, 102), 0);
+    ratelimit_local_free(t);
+}
+
+/* review_4_lockout_concurrent (in-process): attempts are counted before the
+ * verification; from the limit on, one attempt passes per block period. */
+static void test_login_begin_local(void **state)
+{
+    crypto_keyring *kr = test_keyring();
+    struct ratelimit_config cfg = {.limit = 5,
+                                   .window_s = 3600,
+                                   .login_fail_limit = 3,
+                                   .login_block_base_s = 10,
+                                   .login_block_max_s = 35};
+    ratelimit *rl = NULL;
+    unsigned retry = 0;
+
+    (void)state;
+    assert_int_equal(ratelimit_new(&cfg, kr, &rl), CD_OK);
+    assert_int_equal(ratelimit_login_begin(rl, "dave", 4, &retry), CD_OK);
+    assert_int_equal(ratelimit_login_begin(rl, "dave", 4, &retry), CD_OK);
+    /* the 3rd attempt passes and is already covered by a block */
+    assert_int_equal(ratelimit_login_begin(rl, "dave", 4, &retry), CD_OK);
+    assert_int_equal(ratelimit_login_check(rl, "dave", 4, &retry), CD_ERR_LIMITED);
+    assert_true(retry >= 9 && retry <= 10);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(ratelimit_login_begin(rl, "dave", 4, &retry), CD_ERR_LIMITED);
+        assert_true(retry >= 9 && retry <= 10);
+    }
+    /* another name is unaffected; a success resets */
+    assert_int_equal(ratelimit_login_begin(rl, "erin", 4, &retry), CD_OK);
+    ratelimit_login_succeeded(rl, "dave", 4);
+    assert_int_equal(ratelimit_login_begin(rl, "dave", 4, &retry), CD_OK);
+    assert_int_equal(ratelimit_login_begin(rl, "dave", 4, &retry), CD_OK);
+    assert_int_equal(ratelimit_login_begin(rl, "dave", 4, &retry), CD_OK);
+    assert_int_equal(ratelimit_login_begin(rl, "dave", 4, &retry), CD_ERR_LIMITED);
+    ratelimit_free(rl);
+    crypto_keyring_free(kr);
+}
+
 static void test_config_rejected(void **state)
 {
     crypto_keyring *kr = test_keyring();
@@ -292,6 +354,12 @@ static void test_config_rejected(void **state)
     cfg.servers[0] = "127.0.0.1:11211"; /* unreadable TLS files */
     assert_int_equal(ratelimit_new(&cfg, kr, &rl), CD_ERR_CONFIG);
     assert_null(rl);
+    /* lockout servers need rate-limit servers */
+    cfg.n_servers = 0;
+    cfg.n_lockout_servers = 1;
+    cfg.lockout_servers[0] = "127.0.0.1:11212";
+    assert_int_equal(ratelimit_new(&cfg, kr, &rl), CD_ERR_CONFIG);
+    assert_null(rl);
     ratelimit_free(NULL);
     crypto_keyring_free(kr);
 }
@@ -306,6 +374,8 @@ int main(void)
         cmocka_unit_test(test_local_bounded_evicts_oldest),
         cmocka_unit_test(test_addr_normalisation),
         cmocka_unit_test(test_local_only_limiter),
+        cmocka_unit_test(test_local_add),
+        cmocka_unit_test(test_login_begin_local),
         cmocka_unit_test(test_config_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
