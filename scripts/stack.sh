@@ -4,7 +4,8 @@
 #   scripts/stack.sh up            build if needed, provision keys, start what is not running
 #   scripts/stack.sh down          stop every process the stack started (gracefully)
 #   scripts/stack.sh status        one line per component; exit 0 when all run, 3 otherwise
-#   scripts/stack.sh stop NAME     stop one component (mariadb, memcached, api, nginx)
+#   scripts/stack.sh stop NAME     stop one component (mariadb, memcached, memcached-lockout,
+#                                  api, nginx)
 #
 # State lives under $CONFIDOC_STATE_DIR (default: /var/lib/confidoc as root,
 # var/ in the source tree otherwise); the layout and every variable are
@@ -14,7 +15,8 @@
 # each service owns only its leaf files and the directories it must write
 # (MariaDB's data/, tmp/, run/; nginx's temporary directories below tmp/).
 # Environment: CONFIDOC_STATE_DIR, CONFIDOC_HTTPS_PORT (default 8443),
-# CONFIDOC_API_PORT, CONFIDOC_DB_PORT, CONFIDOC_MEMCACHED_PORT (default: free
+# CONFIDOC_API_PORT, CONFIDOC_DB_PORT, CONFIDOC_MEMCACHED_PORT,
+# CONFIDOC_LOCKOUT_MEMCACHED_PORT (default: free
 # ports chosen at the first start and kept in STATE/ports.env),
 # CONFIDOC_BUILD_DIR (use these binaries and do not build), NGINX_USER (nginx
 # workers' user when root, default www-data), and every CONFIDOC_<KEY> of
@@ -23,7 +25,9 @@ set -euo pipefail
 umask 077
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-COMPONENTS=(mariadb memcached api nginx) # start order; stop order is the reverse
+# memcached-lockout holds only the failed-login counters (lockout_memcached_servers),
+# so that no flood of rate-limit keys can evict them.
+COMPONENTS=(mariadb memcached memcached-lockout api nginx) # start order; stop order is the reverse
 START_TIMEOUT=${CONFIDOC_START_TIMEOUT:-60}
 STOP_TIMEOUT=${CONFIDOC_STOP_TIMEOUT:-30}
 
@@ -83,6 +87,7 @@ expected_cmd() {
     case $1 in
     mariadb) echo "--defaults-file=$STATE/mariadb/my.cnf" ;;
     memcached) echo "ssl_chain_cert=$STATE/memcached/tls/server.crt" ;;
+    memcached-lockout) echo "ssl_chain_cert=$STATE/memcached-lockout/tls/server.crt" ;;
     api) echo "--config $STATE/api/api.conf" ;;
     nginx) echo "-p $STATE/nginx " ;;
     esac
@@ -91,7 +96,7 @@ expected_cmd() {
 expected_exe() {
     case $1 in
     mariadb) echo mariadbd ;;
-    memcached) echo memcached ;;
+    memcached | memcached-lockout) echo memcached ;;
     api) echo confidoc-api ;;
     nginx) echo nginx ;;
     esac
@@ -150,7 +155,8 @@ recorded() {
 # any component runs (RUNNING non-empty) no port may change.
 resolve_ports() {
     local var val rec running=$1
-    for var in CONFIDOC_HTTPS_PORT CONFIDOC_API_PORT CONFIDOC_DB_PORT CONFIDOC_MEMCACHED_PORT; do
+    for var in CONFIDOC_HTTPS_PORT CONFIDOC_API_PORT CONFIDOC_DB_PORT CONFIDOC_MEMCACHED_PORT \
+        CONFIDOC_LOCKOUT_MEMCACHED_PORT; do
         rec=$(recorded "$var")
         val=${!var:-$rec}
         if [ -n "$running" ] && [ -n "$rec" ] && [ "$val" != "$rec" ]; then
@@ -167,12 +173,14 @@ resolve_ports() {
     done
     HTTPS_PORT=$CONFIDOC_HTTPS_PORT API_PORT=$CONFIDOC_API_PORT
     DB_PORT=$CONFIDOC_DB_PORT MC_PORT=$CONFIDOC_MEMCACHED_PORT
+    LMC_PORT=$CONFIDOC_LOCKOUT_MEMCACHED_PORT
     {
         echo "# ports of this stack, chosen at its first start (scripts/stack.sh)"
         echo "CONFIDOC_HTTPS_PORT=$HTTPS_PORT"
         echo "CONFIDOC_API_PORT=$API_PORT"
         echo "CONFIDOC_DB_PORT=$DB_PORT"
         echo "CONFIDOC_MEMCACHED_PORT=$MC_PORT"
+        echo "CONFIDOC_LOCKOUT_MEMCACHED_PORT=$LMC_PORT"
     } | put_file "$STATE/ports.env" 0644 root
 }
 
@@ -362,6 +370,7 @@ PROVISIONED=(
     mariadb/tls/ca.crt mariadb/tls/server.crt mariadb/tls/server.key mariadb-key/keyfile
     migrate/db/ca.crt migrate/db/client.crt migrate/db/client.key
     memcached/tls/ca.crt memcached/tls/server.crt memcached/tls/server.key
+    memcached-lockout/tls/ca.crt memcached-lockout/tls/server.crt memcached-lockout/tls/server.key
     nginx/tls/server.crt nginx/tls/server.key nginx/tls/api-ca.crt nginx/tls/api-client.crt
     nginx/tls/api-client.key public/nginx-ca.crt
 )
@@ -389,6 +398,8 @@ provision() {
             die "user $DB_USER cannot read $STATE/mariadb-key/keyfile"
         as_service "$MC_USER" test -r "$STATE/memcached/tls/server.key" ||
             die "user $MC_USER cannot read $STATE/memcached/tls/server.key"
+        as_service "$MC_USER" test -r "$STATE/memcached-lockout/tls/server.key" ||
+            die "user $MC_USER cannot read $STATE/memcached-lockout/tls/server.key"
         as_service "$API_USER" test -r "$STATE/api/tls/server.key" ||
             die "user $API_USER cannot read $STATE/api/tls/server.key"
         as_service "$API_USER" test -x "$BINDIR/confidoc-api" ||
@@ -420,6 +431,7 @@ prepare_dirs() {
     root_dir "$STATE/mariadb-key" "$m" "$g_db"
     root_dir "$STATE/api" "$m" "$g_api"
     root_dir "$STATE/memcached" "$m" "$g_mc"
+    root_dir "$STATE/memcached-lockout" "$m" "$g_mc"
     root_dir "$STATE/nginx" "$m" "$g_ng"
     root_dir "$STATE/nginx/conf" 0700 root
     root_dir "$STATE/nginx/tmp" "$m" "$g_ng"
@@ -503,11 +515,13 @@ start_mariadb() {
         die "cannot create MariaDB's confidoc accounts"
 }
 
-start_memcached() {
-    local d=$STATE/memcached args=() line
-    check_port CONFIDOC_MEMCACHED_PORT "$MC_PORT" memcached
+# run_memcached NAME DIR PORT VAR MEGABYTES: one memcached instance from the
+# template, its arguments in DIR/memcached.conf (root's), TLS files in DIR/tls.
+run_memcached() {
+    local name=$1 d=$2 port=$3 var=$4 mb=$5 args=() line
+    check_port "$var" "$port" "$name"
     fill "$SRC/deploy/memcached/memcached.conf.in" "$d/memcached.conf" 0600 root \
-        "MEMCACHED_PORT=$MC_PORT" "MC_DIR=$d"
+        "MEMCACHED_PORT=$port" "MC_DIR=$d" "MEMCACHED_MB=$mb"
     while IFS= read -r line; do
         case $line in '' | '#'*) continue ;; esac
         # "-p 1234" is two arguments; "-o a=b,c=d" likewise.
@@ -515,9 +529,21 @@ start_memcached() {
         [ "${line#* }" = "$line" ] || args+=("${line#* }")
     done <"$d/memcached.conf"
     svc "$MC_USER"
-    launch memcached "$LOG/memcached.log" "${SVC[@]}" memcached "${args[@]}"
-    wait_until 10 memcached port_in_use "$MC_PORT" ||
-        die "memcached did not come up (see $LOG/memcached.log)"
+    launch "$name" "$LOG/$name.log" "${SVC[@]}" memcached "${args[@]}"
+    wait_until 10 "$name" port_in_use "$port" ||
+        die "$name did not come up (see $LOG/$name.log)"
+}
+
+# The rate limiter's counters (keys of client addresses).
+start_memcached() {
+    run_memcached memcached "$STATE/memcached" "$MC_PORT" CONFIDOC_MEMCACHED_PORT 64
+}
+
+# The failed-login counters alone: rate-limit keys never reach this instance,
+# so a flood of them from many addresses cannot evict a lockout.
+start_memcached-lockout() {
+    run_memcached memcached-lockout "$STATE/memcached-lockout" "$LMC_PORT" \
+        CONFIDOC_LOCKOUT_MEMCACHED_PORT 64
 }
 
 # Keys of confidoc-api that the stack sets itself (its wiring); the same
@@ -525,7 +551,7 @@ start_memcached() {
 WIRING_KEYS=(listen_addr listen_port tls_cert tls_key client_ca allowed_client_subjects
     trusted_proxy_subjects master_key_file db_host db_port db_name db_user db_tls_ca db_tls_cert
     db_tls_key db_verify_server_name memcached_servers memcached_tls_ca memcached_tls_cert
-    memcached_tls_key memcached_server_name)
+    memcached_tls_key memcached_server_name lockout_memcached_servers)
 
 # api_probe [PATH]: GET PATH (default /healthz) of the API directly, as nginx
 # does (mutual TLS, with its certificate, as its workers' user: root does not
@@ -594,6 +620,7 @@ db_tls_ca = $d/db/ca.crt
 db_tls_cert = $d/db/client.crt
 db_tls_key = $d/db/client.key
 memcached_servers = 127.0.0.1:$MC_PORT
+lockout_memcached_servers = 127.0.0.1:$LMC_PORT
 memcached_server_name = localhost
 memcached_tls_ca = $d/mc/ca.crt
 memcached_tls_cert = $d/mc/client.crt
@@ -673,9 +700,11 @@ CONFIDOC_HTTPS_PORT=$HTTPS_PORT
 CONFIDOC_API_ADDR=127.0.0.1:$API_PORT
 CONFIDOC_DB_ADDR=127.0.0.1:$DB_PORT
 CONFIDOC_MEMCACHED_ADDR=127.0.0.1:$MC_PORT
+CONFIDOC_LOCKOUT_MEMCACHED_ADDR=127.0.0.1:$LMC_PORT
 CONFIDOC_API_PORT=$API_PORT
 CONFIDOC_DB_PORT=$DB_PORT
 CONFIDOC_MEMCACHED_PORT=$MC_PORT
+CONFIDOC_LOCKOUT_MEMCACHED_PORT=$LMC_PORT
 CONFIDOC_API_CACERT=$s/nginx/tls/api-ca.crt
 CONFIDOC_PROXY_CLIENT_CERT=$s/nginx/tls/api-client.crt
 CONFIDOC_PROXY_CLIENT_KEY=$s/nginx/tls/api-client.key
@@ -692,6 +721,7 @@ CONFIDOC_MEMCACHED_CLIENT_KEY=$s/api/mc/client.key
 CONFIDOC_API_PIDFILE=$RUN/api.pid
 CONFIDOC_DB_PIDFILE=$RUN/mariadb.pid
 CONFIDOC_MEMCACHED_PIDFILE=$RUN/memcached.pid
+CONFIDOC_LOCKOUT_MEMCACHED_PIDFILE=$RUN/memcached-lockout.pid
 CONFIDOC_NGINX_PIDFILE=$RUN/nginx.pid
 CONFIDOC_LOG_DIR=$LOG
 EOF
@@ -748,6 +778,7 @@ cmd_up() {
         case $c in
         mariadb) check_port CONFIDOC_DB_PORT "$DB_PORT" MariaDB ;;
         memcached) check_port CONFIDOC_MEMCACHED_PORT "$MC_PORT" memcached ;;
+        memcached-lockout) check_port CONFIDOC_LOCKOUT_MEMCACHED_PORT "$LMC_PORT" memcached-lockout ;;
         api) check_port CONFIDOC_API_PORT "$API_PORT" confidoc-api ;;
         nginx) check_port CONFIDOC_HTTPS_PORT "$HTTPS_PORT" nginx ;;
         esac
@@ -803,7 +834,7 @@ cmd_down() {
 
 cmd_stop() {
     local c=${1:-}
-    case " ${COMPONENTS[*]} " in *" $c "*) ;; *) die "usage: stack.sh stop mariadb|memcached|api|nginx" ;; esac
+    case " ${COMPONENTS[*]} " in *" $c "*) ;; *) die "usage: stack.sh stop mariadb|memcached|memcached-lockout|api|nginx" ;; esac
     [ -d "$RUN" ] || return 0
     lock_state
     stop_one "$c"

@@ -99,14 +99,15 @@ else
 fi
 for f in "api/tls/server.key:$U_API" "api/master.keyring:$U_API" "api/db/client.key:$U_API" \
     "api/mc/client.key:$U_API" "mariadb/tls/server.key:$U_DB" "mariadb-key/keyfile:$U_DB" \
-    "memcached/tls/server.key:$U_MC" "nginx/tls/server.key:$U_NGINX" \
+    "memcached/tls/server.key:$U_MC" "memcached-lockout/tls/server.key:$U_MC" \
+    "nginx/tls/server.key:$U_NGINX" \
     "nginx/tls/api-client.key:$U_NGINX"; do
     t_eq "${f%%:*} is 0600 ${f#*:}" "$(stat -c '%a %U' "$S/${f%%:*}")" "600 ${f#*:}"
 done
 # As root the directories are root's, 0750 to the service's group (a service
 # that owned one could plant links for root's next make up: finding 2); the
 # service owns only its files and the directories it writes.
-for d in "api:$U_API" "mariadb:$U_DB" "mariadb-key:$U_DB" "memcached:$U_MC" "nginx:$U_NGINX"; do
+for d in "api:$U_API" "mariadb:$U_DB" "mariadb-key:$U_DB" "memcached:$U_MC" "memcached-lockout:$U_MC" "nginx:$U_NGINX"; do
     if [ "$(id -u)" -eq 0 ]; then
         t_eq "${d%%:*}/ is 0750 root:${d#*:}'s group" "$(stat -c '%a %U %G' "$S/${d%%:*}")" \
             "750 root $(id -gn "${d#*:}")"
@@ -143,6 +144,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 t_eq "MariaDB runs as $U_DB" "$(ps -o user= -p "$(stack_pid mariadb)")" "$U_DB"
 t_eq "memcached runs as $U_MC" "$(ps -o user= -p "$(stack_pid memcached)")" "$U_MC"
+t_eq "memcached-lockout runs as $U_MC" "$(ps -o user= -p "$(stack_pid memcached-lockout)")" "$U_MC"
 t_eq "confidoc-api runs as $U_API" "$(ps -o user= -p "$(stack_pid api)")" "$U_API"
 w=$(stack_children "$(stack_pid nginx)" | head -n 1)
 t_eq "nginx's worker runs as $U_NGINX" "$(ps -o user= -p "${w:-1}")" "$U_NGINX"
@@ -263,38 +265,60 @@ t_eq "a client's own X-Real-IP does not help" "$(from 127.0.0.3 -H 'X-Real-IP: 1
 t_eq "another address still passes" "$(from 127.0.0.4)" 200
 
 echo "# restart only the API with a raised limit (the environment reaches the API) [${SECONDS}s]"
-pids_before="$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid nginx)"
+pids_before="$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid memcached-lockout) $(stack_pid nginx)"
 old_api=$(stack_pid api)
 t_true "stop the API" stack stop api
 t_true "the API is gone" stack_wait_dead "$old_api"
 export CONFIDOC_RATE_LIMIT=1000000
 t_true "make up brings back the API" stack up
 t_eq "the other components were left alone" \
-    "$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid nginx)" "$pids_before"
+    "$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid memcached-lockout) $(stack_pid nginx)" "$pids_before"
 t_true "the API has a new process" test "$(stack_pid api)" != "$old_api"
 codes=""
 for _ in $(seq 1 12); do codes="$codes $(from 127.0.0.3)"; done
 t_eq "CONFIDOC_RATE_LIMIT reached the API: 12 more pass" "$codes" "$(printf ' 200%.0s' $(seq 1 12))"
 
+echo "# review_12_lockout_separate: failed-login counters live in their own memcached [${SECONDS}s]"
+# keys PORT PREFIX: how many keys starting with PREFIX memcached on PORT holds.
+keys() {
+    { printf 'lru_crawler metadump all\r\n'; sleep 1; } | timeout 5 openssl s_client -quiet \
+        -connect "127.0.0.1:$1" -CAfile "$CONFIDOC_MEMCACHED_CACERT" \
+        -cert "$CONFIDOC_MEMCACHED_CLIENT_CERT" -key "$CONFIDOC_MEMCACHED_CLIENT_KEY" 2>/dev/null |
+        tr -d '\r' | grep -c "^key=$2"
+}
+t_eq "stack.env names the lockout instance" "${CONFIDOC_LOCKOUT_MEMCACHED_ADDR:-}" \
+    "127.0.0.1:$CONFIDOC_LOCKOUT_MEMCACHED_PORT"
+# One wrong password, for a name nobody used.
+t_eq "a wrong password is 401" "$(stack_curl -o /dev/null -w '%{http_code}' --interface 127.0.0.6 \
+    -u "lockout-probe-$RANDOM:wrong-password" "$CONFIDOC_URL/users/me")" 401
+LMC=$CONFIDOC_LOCKOUT_MEMCACHED_PORT
+t_true "review_12_lockout_separate: the lockout instance holds failed-login counters" \
+    test "$(keys "$LMC" 'lf%3A')" -ge 1
+t_eq "review_12_lockout_separate: and no rate-limit key" "$(keys "$LMC" 'rl%3A')" 0
+t_true "review_12_lockout_separate: the rate limiter's instance holds rate-limit keys" \
+    test "$(keys "$MC_PORT" 'rl%3A')" -ge 1
+t_eq "review_12_lockout_separate: and no failed-login counter" \
+    "$(($(keys "$MC_PORT" 'lf%3A') + $(keys "$MC_PORT" 'lb%3A')))" 0
+
 echo "# make up on a healthy stack changes nothing [${SECONDS}s]"
-all_before="$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid api) $(stack_pid nginx)"
+all_before="$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid memcached-lockout) $(stack_pid api) $(stack_pid nginx)"
 : >"$STACK_LOG.tail"
 bash "$SRC/scripts/stack.sh" up >"$STACK_LOG.tail" 2>&1
 t_eq "make up succeeds" "$?" 0
 t_contains "it says so" "$(cat "$STACK_LOG.tail")" "already running"
 t_eq "no process changed" \
-    "$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid api) $(stack_pid nginx)" "$all_before"
+    "$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid memcached-lockout) $(stack_pid api) $(stack_pid nginx)" "$all_before"
 
 echo "# a port that is taken is an error naming it [${SECONDS}s]"
-out=$(env -u CONFIDOC_API_PORT -u CONFIDOC_DB_PORT -u CONFIDOC_MEMCACHED_PORT CONFIDOC_STATE_DIR="$WORK/second" bash "$SRC/scripts/stack.sh" up 2>&1)
+out=$(env -u CONFIDOC_API_PORT -u CONFIDOC_DB_PORT -u CONFIDOC_MEMCACHED_PORT -u CONFIDOC_LOCKOUT_MEMCACHED_PORT CONFIDOC_STATE_DIR="$WORK/second" bash "$SRC/scripts/stack.sh" up 2>&1)
 t_eq "a second stack on the same HTTPS port fails" "$?" 1
 t_contains "the error names the port" "$out" "port $CONFIDOC_HTTPS_PORT (CONFIDOC_HTTPS_PORT"
 t_eq "and starts nothing" "$(find "$WORK/second" -name "*.pid" 2>/dev/null | wc -l)" 0
 
 echo "# stop and restart each component in turn [${SECONDS}s]"
-for c in api mariadb memcached nginx; do
+for c in api mariadb memcached memcached-lockout nginx; do
     others=""
-    for o in api mariadb memcached nginx; do [ "$o" = "$c" ] || others="$others $(stack_pid "$o")"; done
+    for o in api mariadb memcached memcached-lockout nginx; do [ "$o" = "$c" ] || others="$others $(stack_pid "$o")"; done
     old=$(stack_pid "$c")
     stack stop "$c"
     t_true "$c stopped gracefully" stack_wait_dead "$old"
@@ -304,7 +328,7 @@ for c in api mariadb memcached nginx; do
     esac
     t_true "make up restarts $c" stack up
     now=""
-    for o in api mariadb memcached nginx; do [ "$o" = "$c" ] || now="$now $(stack_pid "$o")"; done
+    for o in api mariadb memcached memcached-lockout nginx; do [ "$o" = "$c" ] || now="$now $(stack_pid "$o")"; done
     t_eq "only $c was started" "$now" "$others"
     t_true "document 31 is readable after restarting $c" ok_within 15 /documents/31
 done
@@ -423,7 +447,7 @@ t_true "make up brings the API back" stack up
 t_true "document 31 is readable" ok_within 15 /documents/31
 
 echo "# make down [${SECONDS}s]"
-pids="$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid api) $(stack_pid nginx) $(stack_children "$(stack_pid nginx)")"
+pids="$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid memcached-lockout) $(stack_pid api) $(stack_pid nginx) $(stack_children "$(stack_pid nginx)")"
 t_true "make down" make -s -C "$SRC" down >>"$STACK_LOG" 2>&1
 left=""
 for p in $pids; do stack_alive "$p" && left="$left $p"; done

@@ -95,7 +95,7 @@ t_true "make up starts the stack" stack up
 stack_env
 
 # (confidoc-migrate runs only `confidoc-api --migrate`, before the API starts.)
-for cu in mariadb:mysql memcached:memcache api:confidoc api:confidoc-migrate nginx:www-data; do
+for cu in mariadb:mysql memcached:memcache memcached-lockout:memcache api:confidoc api:confidoc-migrate nginx:www-data; do
     c=${cu%%:*} u=${cu#*:}
     echo "# $c: stopped, links planted as $u, make up again [${SECONDS}s]"
     t_true "stop $c" stack stop "$c"
@@ -121,7 +121,7 @@ for u in mysql memcache confidoc www-data confidoc-migrate; do
     esac
     t_eq "review_2_stack_links: $u may write only its own directories" "$w" "$want"
 done
-for d in "" run log cas api api/tls mariadb mariadb/tls mariadb-key memcached nginx nginx/conf nginx/tmp migrate migrate/db; do
+for d in "" run log cas api api/tls mariadb mariadb/tls mariadb-key memcached memcached-lockout nginx nginx/conf nginx/tmp migrate migrate/db; do
     t_eq "review_2_stack_links: STATE/$d is root's" "$(stat -c %U "$S/$d")" root
 done
 t_eq "review_2_stack_links: the pid files are root's" \
