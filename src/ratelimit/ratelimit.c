@@ -438,8 +438,10 @@ static cd_err op_run(ratelimit_mc_conn *c, struct mc_op *op)
 }
 
 /* Runs op on server s. A failure on a pooled connection is retried once on a
- * new one (the server may have restarted); any other failure marks the server
- * down. CD_OK or CD_ERR_UNAVAILABLE (use the fallback). */
+ * new one (the server may have restarted), except a timeout: the request was
+ * sent and may have been applied, and running an increment twice would count
+ * one request twice. Any other failure marks the server down. CD_OK or
+ * CD_ERR_UNAVAILABLE (use the fallback). */
 static cd_err server_call(ratelimit *rl, struct server *s, struct mc_op *op)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -456,7 +458,7 @@ static cd_err server_call(ratelimit *rl, struct server *s, struct mc_op *op)
             return CD_OK;
         }
         pool_drop(s, c, !fresh);
-        if (fresh)
+        if (fresh || err == CD_ERR_TIMEOUT)
             break;
     }
     server_mark_down(rl, s);
