@@ -9,7 +9,7 @@
 #                               recovery give a new key; every data key is re-wrapped
 #                               (SQL), the old code is spent, every document still reads
 #   review_auth.sh upgrade      a database written by the code before issue 9 (binary named
-#                               by CONFIDOC_OLD_API; skipped without it) keeps every account
+#                               by CONFIDOC_OLD_API, else built from git history) keeps every account
 #                               and document after the upgrade, and its verifiers are bound
 set -uo pipefail
 SRC=${CONFIDOC_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -21,6 +21,8 @@ export CONFIDOC_BUILD_DIR=$BUILD
 . "$SRC/tests/lib/api.sh"
 
 MODE=${1:-}
+# The last commit before issue 9 changed the stored format (upgrade mode).
+PRE_ISSUE9=e88f001a1517aa51b5c0f39d6ee732776ac7fa44
 WORK=$(mktemp -d /tmp/confidoc-review-auth.XXXXXX)
 chmod 0711 "$WORK"
 cleanup() {
@@ -29,7 +31,7 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-t_watchdog 280
+t_watchdog "$([ "$MODE" = upgrade ] && echo 580 || echo 280)"
 trap 't_watchdog_stop; cleanup' EXIT
 
 certs_make "$WORK/certs" >/dev/null || exit 1
@@ -142,9 +144,22 @@ rotate-key)
     ;;
 upgrade)
     if [ -z "${CONFIDOC_OLD_API:-}" ]; then
-        echo "ok - skipped: CONFIDOC_OLD_API names no binary built from the code before issue 9"
-        t_finish
-        exit $?
+        # Build the API as it was before issue 9 from this repository's history
+        # (once per build directory). A tree without that history cannot.
+        if ! git -C "$SRC" cat-file -e "$PRE_ISSUE9^{commit}" 2>/dev/null; then
+            echo "ok - skipped: no git history holding $PRE_ISSUE9 (set CONFIDOC_OLD_API)"
+            t_finish
+            exit $?
+        fi
+        old=$BUILD/review-old-api-${PRE_ISSUE9:0:12}
+        if [ ! -x "$old/build/confidoc-api" ]; then
+            rm -rf "$old" && mkdir -p "$old/src" &&
+                git -C "$SRC" archive "$PRE_ISSUE9" | tar -x -C "$old/src" &&
+                cmake -S "$old/src" -B "$old/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$old/log" 2>&1 &&
+                cmake --build "$old/build" --target confidoc-api -j 2 >>"$old/log" 2>&1 ||
+                { tail -n 20 "$old/log"; t_fail "build the API of $PRE_ISSUE9"; t_finish; exit 1; }
+        fi
+        CONFIDOC_OLD_API=$old/build/confidoc-api
     fi
     mkdir -p "$WORK/old"
     ln -s "$CONFIDOC_OLD_API" "$WORK/old/confidoc-api"
