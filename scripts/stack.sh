@@ -45,7 +45,16 @@ init_paths() {
     if [ -z "$want" ]; then
         # root: a system location every service user can traverse (root's own
         # home is 0700 and stays so); a user: var/ in the tree.
-        if [ "$(id -u)" -eq 0 ]; then want=/var/lib/confidoc; else want=$SRC/var; fi
+        # A stack that an earlier make up made as root in var/ (the default
+        # before) stays where it is, so upgrading does not start an empty one.
+        if [ "$(id -u)" -ne 0 ]; then
+            want=$SRC/var
+        elif [ -f "$SRC/var/ports.env" ] && [ ! -L "$SRC/var" ]; then
+            want=$SRC/var
+            warn "using the state of an earlier make up in $want (root's default is now /var/lib/confidoc; CONFIDOC_STATE_DIR chooses)"
+        else
+            want=/var/lib/confidoc
+        fi
     fi
     case $want in /*) ;; *) want=$PWD/$want ;; esac
     # Paths end up in nginx.conf, my.cnf and command lines: keep them plain.
