@@ -885,6 +885,20 @@ out:
     return rc;
 }
 
+/* The account row of an authenticated principal, read again: CD_ERR_CONFLICT
+ * when the account is gone or changed since p was verified. */
+static cd_err auth_principal_row(auth *a, const struct auth_credentials *c,
+                                 const struct auth_principal *p, struct db_user *row)
+{
+    cd_err rc = auth_find_user(a, c->user, c->user_len, row);
+
+    if (rc == CD_ERR_NOT_FOUND)
+        return CD_ERR_CONFLICT;
+    if (rc == CD_OK && (row->id != p->id || row->auth_gen != p->auth_gen))
+        return CD_ERR_CONFLICT;
+    return rc;
+}
+
 cd_err auth_change_password(auth *a, const struct auth_credentials *c,
                             const struct auth_principal *p, const char *new_pw, size_t new_len)
 {
@@ -893,15 +907,9 @@ cd_err auth_change_password(auth *a, const struct auth_credentials *c,
 
     if (!validate_password(new_pw, new_len))
         return CD_ERR_INVALID;
-    rc = auth_find_user(a, c->user, c->user_len, &row);
-    if (rc == CD_ERR_NOT_FOUND)
-        return CD_ERR_CONFLICT;
+    rc = auth_principal_row(a, c, p, &row);
     if (rc != CD_OK)
-        return rc;
-    if (row.id != p->id || row.auth_gen != p->auth_gen) {
-        rc = CD_ERR_CONFLICT;
         goto out;
-    }
     /* Name hash, verifier and password wrap move to the newest version. */
     row.mk_version = crypto_keyring_newest(a->kr);
     rc = auth_uname_hash(a, row.mk_version, c->user, c->user_len, row.uname_hash);
@@ -1037,15 +1045,9 @@ cd_err auth_rotate_key(auth *a, const struct auth_credentials *c, const struct a
     struct db_user row;
     cd_err rc;
 
-    rc = auth_find_user(a, c->user, c->user_len, &row);
-    if (rc == CD_ERR_NOT_FOUND)
-        return CD_ERR_CONFLICT;
+    rc = auth_principal_row(a, c, p, &row);
     if (rc != CD_OK)
-        return rc;
-    if (row.id != p->id || row.auth_gen != p->auth_gen) {
-        rc = CD_ERR_CONFLICT;
         goto out;
-    }
     rc = auth_rekey(a, &row, c->user, c->user_len, c->pass, c->pass_len, p->sk, p->auth_gen, fresh);
     if (rc == CD_OK)
         memcpy(new_code, fresh, sizeof(fresh));
