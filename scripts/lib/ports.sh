@@ -5,10 +5,12 @@
 # (32768-60999), where an outgoing connection may already hold a port that
 # nothing listens on. Parallel callers (ctest -j, two stacks, a bench beside
 # the tests) never get the same port: each pick is claimed by an atomic mkdir
-# under $CONFIDOC_PORT_CLAIMS (default /tmp/confidoc-ports) that records the
-# claiming shell's PID; a claim whose process has gone is taken back.
+# under $CONFIDOC_PORT_CLAIMS (default /tmp/confidoc-ports-UID) that records the
+# claiming shell's PID; a claim whose process has gone is taken back. The
+# claims directory is the caller's own, 0700, never a link: nobody else can
+# swap a claim for a link to make root write elsewhere.
 
-CONFIDOC_PORT_CLAIMS=${CONFIDOC_PORT_CLAIMS:-${TMPDIR:-/tmp}/confidoc-ports}
+CONFIDOC_PORT_CLAIMS=${CONFIDOC_PORT_CLAIMS:-${TMPDIR:-/tmp}/confidoc-ports-$(id -u)}
 
 port_in_use() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
 
@@ -36,8 +38,13 @@ _port_claim() {
 # after 500 tries.
 pick_port() {
     local p
-    mkdir -p -m 1777 "$CONFIDOC_PORT_CLAIMS" 2>/dev/null
-    [ -d "$CONFIDOC_PORT_CLAIMS" ] && [ ! -L "$CONFIDOC_PORT_CLAIMS" ] || return 1
+    mkdir -m 0700 "$CONFIDOC_PORT_CLAIMS" 2>/dev/null
+    [ -d "$CONFIDOC_PORT_CLAIMS" ] && [ ! -L "$CONFIDOC_PORT_CLAIMS" ] &&
+        [ -O "$CONFIDOC_PORT_CLAIMS" ] &&
+        [ "$(stat -c %a "$CONFIDOC_PORT_CLAIMS")" = 700 ] || {
+        echo "ports: $CONFIDOC_PORT_CLAIMS must be a directory of this user's, mode 0700" >&2
+        return 1
+    }
     for _ in $(seq 1 500); do
         p=$(((RANDOM % 22000) + 10000))
         port_in_use "$p" && continue
