@@ -11,6 +11,20 @@
 # api_curl ARGS...   curl with the proxy's client certificate, trusting the test CA.
 
 api_start() {
+    local picked=
+    # A port we picked can be taken before the API binds it by a process that
+    # is not one of ours: then the API exits, and another port is tried.
+    [ -n "${API_PORT:-}" ] || picked=1
+    for _ in 1 2 3; do
+        _api_start_once "$@" && return 0
+        [ -n "$picked" ] && ! kill -0 "$API_PID" 2>/dev/null && port_in_use "$API_PORT" || return 1
+        echo "confidoc-api: port $API_PORT was taken meanwhile; another one" >&2
+        API_PORT=
+    done
+    return 1
+}
+
+_api_start_once() {
     local dir=$1 certs=$2
     shift 2
     mkdir -p "$dir"

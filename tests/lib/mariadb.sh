@@ -84,7 +84,7 @@ mariadb_sql() {
 }
 
 mariadb_start() {
-    local dir=$1 certdir=$2 port user d
+    local dir=$1 certdir=$2 port user d i
     if [ -z "$dir" ] || [ -z "$certdir" ]; then
         echo "usage: mariadb_start DIR CERTDIR" >&2
         return 2
@@ -143,7 +143,16 @@ EOF
         tail -n 30 "$dir/install.log" >&2
         return 1
     fi
-    _mariadb_launch "$dir" || return 1
+    # A port can be taken between the pick and the bind by a process that is
+    # not one of ours: then mariadbd exits, and another port is tried.
+    for i in 1 2 3; do
+        _mariadb_launch "$dir" && break
+        grep -q "Address already in use" "$dir/error.log" 2>/dev/null && [ "$i" -lt 3 ] || return 1
+        port=$(free_port) || return 1
+        echo "mariadb: the port was taken meanwhile; trying $port" >&2
+        sed -i "s/^port=.*/port=$port/" "$dir/my.cnf" && echo "$port" >"$dir/port" || return 1
+        : >"$dir/error.log"
+    done
     mariadb_sql "$dir" "CREATE DATABASE confidoc;
         CREATE USER 'confidoc'@'127.0.0.1'
             REQUIRE SUBJECT '/CN=confidoc-api-db' AND ISSUER '/CN=confidoc test CA';

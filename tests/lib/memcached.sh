@@ -21,10 +21,17 @@
 # memcached refuses to run as root, so it runs as user memcache; its key is
 # copied into DIR/tls (readable by memcache only).
 
+# _memcached_wait_port PORT [PID]: until memcached (PID, when given) listens on
+# PORT; fails at once when PID has exited (e.g. it lost a bind race).
 _memcached_wait_port() {
-    local port=$1 i
+    local port=$1 pid=${2:-} i
     for i in $(seq 1 50); do
-        if ss -Htln "sport = :$port" | grep -q .; then return 0; fi
+        if [ -n "$pid" ]; then
+            kill -0 "$pid" 2>/dev/null || return 1
+            if ss -Htlnp "sport = :$port" | grep -q "pid=$pid,"; then return 0; fi
+        elif ss -Htln "sport = :$port" | grep -q .; then
+            return 0
+        fi
         sleep 0.1
     done
     return 1
@@ -40,7 +47,7 @@ _memcached_launch() {
     echo "$MEMCACHED_PID" >"$dir/memcached.pid"
     echo "$port" >"$dir/memcached.port"
     export MEMCACHED_PID MEMCACHED_PORT=$port
-    _memcached_wait_port "$port"
+    _memcached_wait_port "$port" "$MEMCACHED_PID"
 }
 
 memcached_start() {
@@ -53,8 +60,17 @@ memcached_start() {
     # memcache must be able to reach DIR/tls through its parents.
     chmod o+x "$dir"
     echo "$certdir" >"$dir/memcached.certdir"
-    port=$(free_port) || return 1
-    _memcached_launch "$dir" "$port"
+    # A port can be taken between the pick and the bind by a process that is
+    # not one of ours: then memcached exits, and another port is tried.
+    for _ in 1 2 3; do
+        port=$(free_port) || return 1
+        _memcached_launch "$dir" "$port" && return 0
+        kill -0 "$MEMCACHED_PID" 2>/dev/null && { memcached_stop "$dir"; return 1; }
+        grep -q "Address already in use" "$dir/memcached.log" 2>/dev/null || return 1
+        echo "memcached: port $port was taken meanwhile; another one" >&2
+        : >"$dir/memcached.log"
+    done
+    return 1
 }
 
 memcached_stop() {
