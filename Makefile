@@ -34,8 +34,10 @@ format:
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h')
 
-# Static checks of the committed configuration: clang-format, cppcheck, clang-tidy.
+# Static checks of the committed configuration: clang-format, cppcheck, clang-tidy,
+# and the module boundaries that include paths cannot fence (scripts/check-boundaries.sh).
 lint: build format-check
+	bash scripts/check-boundaries.sh $(BUILD)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr -I src $$(git ls-files 'src/*.c')
 	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c') 2>/dev/null
