@@ -9,7 +9,7 @@
 #   scripts/check-boundaries.sh BUILD_DIR     exit 0 when both rules hold
 set -uo pipefail
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-BUILD=${1:-$SRC/build}
+BUILD=$(cd "${1:-$SRC/build}" 2>/dev/null && pwd -P) || { echo "boundary: no build directory ${1:-$SRC/build}"; exit 1; }
 fail=0
 
 # Third-party headers: pattern of the include, then the only files that may
