@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/num.h"
+
 struct cas_store {
     char root[PATH_MAX]; /* STATE/cas */
     int lockfd;
@@ -335,18 +337,14 @@ static cd_err secret_path(struct cas_store *st, const char *policy, const char *
 static bool meta_parse(const char *s, size_t len, struct store_meta *m)
 {
     const char *p = s, *end = s + len;
-    unsigned long v = 0;
-    size_t digits = 0;
+    uint64_t v = 0;
 
     if ((size_t)(end - p) < 8 || memcmp(p, "version ", 8) != 0)
         return false;
     p += 8;
-    while (p < end && *p >= '0' && *p <= '9' && digits < 9) {
-        v = v * 10 + (unsigned long)(*p - '0');
-        p++;
-        digits++;
-    }
-    if (digits == 0 || v == 0 || (size_t)(end - p) < 10 || memcmp(p, "\ntemplate ", 10) != 0)
+    /* At most nine digits: a tenth is not the newline that must follow. */
+    if (num_prefix(&p, end - p > 9 ? p + 9 : end, 999999999, &v) != CD_OK || v == 0 ||
+        (size_t)(end - p) < 10 || memcmp(p, "\ntemplate ", 10) != 0)
         return false;
     p += 10;
     m->version = (unsigned)v;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/num.h"
+
 enum config_type { CT_STR, CT_UINT, CT_ULONG, CT_BOOL };
 
 struct config_key {
@@ -109,8 +111,7 @@ static int config_set(struct config *cfg, const struct config_key *k, const char
                       const char **why)
 {
     char *field = (char *)cfg + k->offset;
-    unsigned long long v;
-    char *end;
+    uint64_t v;
 
     switch (k->type) {
     case CT_STR:
@@ -136,9 +137,7 @@ static int config_set(struct config *cfg, const struct config_key *k, const char
             *why = "expected a non-negative integer";
             return -1;
         }
-        errno = 0;
-        v = strtoull(value, &end, 10);
-        if (errno != 0 || *end != '\0') {
+        if (num_parse(value, strlen(value), UINT64_MAX, &v) != CD_OK) {
             *why = "expected a non-negative integer";
             return -1;
         }

@@ -10,6 +10,8 @@
 
 #include <sodium.h>
 
+#include "common/num.h"
+
 /* Largest keyring file read; a real one is a few hundred bytes. */
 #define KEYRING_FILE_MAX ((size_t)64 * 1024)
 #define KDF_CONTEXT "cdockeys"
@@ -149,14 +151,7 @@ static bool is_blank(char c)
 static bool parse_version(const char *s, size_t n, uint32_t *out)
 {
     uint64_t v = 0;
-    if (n == 0 || n > 10)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (v == 0 || v > CRYPTO_KEYRING_MAX_VERSION)
+    if (n == 0 || n > 10 || num_parse(s, n, CRYPTO_KEYRING_MAX_VERSION, &v) != CD_OK || v == 0)
         return false;
     *out = (uint32_t)v;
     return true;
