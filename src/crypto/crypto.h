@@ -221,6 +221,11 @@ cd_err crypto_doc_open(const uint8_t doc_kek[CRYPTO_KEY_BYTES], const struct cry
 
 /* ---- secret files (secret_file.c) ---- */
 
+/* common/file's allocator for secrets: guarded memory (crypto_secure_alloc),
+ * wiped on release. For file_read of key material. */
+struct file_mem;
+extern const struct file_mem crypto_file_mem;
+
 /* Largest secret file crypto_secret_file_read accepts at all. */
 #define CRYPTO_SECRET_FILE_MAX ((size_t)64 * 1024)
 
