@@ -182,7 +182,7 @@ static void make_key(char key[KEY_MAX], const char *prefix, const uint8_t h[CRYP
 
     memcpy(key, prefix, n);
     codec_hex_encode(h, CRYPTO_HASH_BYTES, key + n);
-    n += 2 * CRYPTO_HASH_BYTES;
+    n += (size_t)2 * CRYPTO_HASH_BYTES;
     if (with_tag)
         snprintf(key + n, KEY_MAX - n, ":%llu", (unsigned long long)tag);
     else
