@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cas/cas.h"
+#include "common/num.h"
 #include "log/log.h"
 
 #define MAX_VARS 64
@@ -39,12 +40,8 @@ static void harden(void)
 static time_t fake_now(void)
 {
     const char *s = getenv("CONFIDOC_CAS_NOW");
-    char *end = NULL;
-    if (s == NULL || *s == '\0')
-        return 0;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v <= 0)
+    uint64_t v;
+    if (s == NULL || num_parse(s, strlen(s), INT64_MAX, &v) != CD_OK || v == 0)
         return 0;
     return (time_t)v;
 }

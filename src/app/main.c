@@ -1,5 +1,4 @@
 /* main.c: confidoc-api: configuration, start-up, signal handling and shutdown. */
-#include <ctype.h>
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "common/codec.h"
 #include "config/config.h"
 #include "crypto/crypto.h"
 #include "handlers/handlers.h"
@@ -46,22 +46,6 @@ static int read_small_file(const char *path, char *buf, size_t cap)
     fclose(f);
     buf[n] = '\0';
     buf[strcspn(buf, "\r\n")] = '\0';
-    return 0;
-}
-
-static int parse_hex32(const char *hex, uint8_t out[32])
-{
-    if (strlen(hex) != 64)
-        return -1;
-    for (size_t i = 0; i < 32; i++) {
-        char pair[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
-        char *end;
-        unsigned long v;
-        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]))
-            return -1;
-        v = strtoul(pair, &end, 16);
-        out[i] = (uint8_t)v;
-    }
     return 0;
 }
 
@@ -183,7 +167,7 @@ int main(int argc, char **argv)
     if (cfg.escrow_public_key_file[0] != '\0') {
         char hex[80];
         if (read_small_file(cfg.escrow_public_key_file, hex, sizeof(hex)) != 0 ||
-            parse_hex32(hex, acfg.escrow_pk) != 0) {
+            codec_hex_decode(hex, strlen(hex), acfg.escrow_pk, 32) != CD_OK) {
             log_errorx("escrow_public_key_file: expected 64 hex digits in %s",
                        cfg.escrow_public_key_file);
             goto out;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/codec.h"
 #include "common/deadline.h"
 #include "log/log.h"
 #include "validate/validate.h"
@@ -159,57 +160,6 @@ void auth_credentials_wipe(struct auth_credentials *c)
 
 /* ---- HTTP Basic ---- */
 
-static int auth_b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Strict RFC 4648 base64 with padding; returns the decoded length or -1. */
-static long auth_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t outcap)
-{
-    size_t o = 0;
-
-    if (inlen == 0 || inlen % 4 != 0)
-        return -1;
-    for (size_t i = 0; i < inlen; i += 4) {
-        int v[4];
-        size_t pad = 0;
-        for (size_t k = 0; k < 4; k++) {
-            unsigned char c = (unsigned char)in[i + k];
-            if (c == '=' && i + 4 == inlen && k >= 2) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            if (pad > 0)
-                return -1;
-            v[k] = auth_b64_value(c);
-            if (v[k] < 0)
-                return -1;
-        }
-        uint32_t triple = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) |
-                          (uint32_t)v[3];
-        if (o + 3 - pad > outcap)
-            return -1;
-        out[o++] = (uint8_t)(triple >> 16);
-        if (pad < 2)
-            out[o++] = (uint8_t)(triple >> 8);
-        if (pad < 1)
-            out[o++] = (uint8_t)triple;
-    }
-    return (long)o;
-}
-
 cd_err auth_parse_basic(const char *header, struct auth_credentials *out)
 {
     bool too_long;
@@ -222,8 +172,7 @@ cd_err auth_parse_basic_len(const char *header, struct auth_credentials *out, bo
     uint8_t buf[AUTH_USER_MAX + 1 + AUTH_PASSWORD_MAX + 3];
     const char *p;
     const uint8_t *colon;
-    size_t len, user_len, pass_len;
-    long n;
+    size_t len, user_len, pass_len, n;
     cd_err rc = CD_ERR_INVALID;
 
     *too_long = false;
@@ -239,14 +188,13 @@ cd_err auth_parse_basic_len(const char *header, struct auth_credentials *out, bo
         *too_long = true; /* longer than any credential within the limits */
         return CD_ERR_INVALID;
     }
-    n = auth_b64_decode(p, len, buf, sizeof(buf));
-    if (n < 0)
+    if (codec_b64_decode(p, len, buf, sizeof(buf), &n) != CD_OK)
         goto out;
-    colon = memchr(buf, ':', (size_t)n);
+    colon = memchr(buf, ':', n);
     if (colon == NULL)
         goto out;
     user_len = (size_t)(colon - buf);
-    pass_len = (size_t)n - user_len - 1;
+    pass_len = n - user_len - 1;
     if (user_len > AUTH_USER_MAX || pass_len > AUTH_PASSWORD_MAX) {
         *too_long = true;
         goto out;
@@ -274,18 +222,13 @@ static cd_err auth_uname_hash(const auth *a, uint32_t version, const char *user,
 
 void auth_log_tag(const auth *a, const char *user, size_t len, char tag[17])
 {
-    static const char hex[] = "0123456789abcdef";
     uint8_t h[CRYPTO_HASH_BYTES];
 
     if (auth_uname_hash(a, crypto_keyring_newest(a->kr), user, len, h) != CD_OK) {
         memcpy(tag, "????????????????", 17);
         return;
     }
-    for (size_t i = 0; i < 8; i++) {
-        tag[2 * i] = hex[h[i] >> 4];
-        tag[2 * i + 1] = hex[h[i] & 15];
-    }
-    tag[16] = '\0';
+    codec_hex_encode(h, 8, tag);
 }
 
 /* The username's hash under every version of the keyring, newest first

@@ -9,111 +9,72 @@
 #include <unistd.h>
 
 #include "cas/store.h"
-
-struct grow {
-    char *p;
-    size_t len, cap;
-};
-
-static cd_err grow_add(struct grow *g, const char *s, size_t n)
-{
-    if (g->len + n + 1 > INJECT_FILE_MAX)
-        return CD_ERR_TOO_LARGE;
-    if (g->len + n + 1 > g->cap) {
-        size_t cap = g->cap == 0 ? 4096 : g->cap;
-        while (cap < g->len + n + 1)
-            cap *= 2;
-        char *np = malloc(cap);
-        if (np == NULL)
-            return CD_ERR_NOMEM;
-        if (g->p != NULL) {
-            memcpy(np, g->p, g->len);
-            pki_wipe(g->p, g->cap); /* may hold key material */
-            free(g->p);
-        }
-        g->p = np;
-        g->cap = cap;
-    }
-    memcpy(g->p + g->len, s, n);
-    g->len += n;
-    g->p[g->len] = '\0';
-    return CD_OK;
-}
-
-static void grow_release(struct grow *g)
-{
-    if (g->p != NULL) {
-        pki_wipe(g->p, g->cap);
-        free(g->p);
-    }
-    g->p = NULL;
-    g->len = g->cap = 0;
-}
+#include "common/buf.h"
+#include "common/codec.h"
 
 cd_err inject_render(const struct policy_file *f, inject_lookup_fn lookup, void *ctx,
                      struct pki_buf *out)
 {
     cd_err err = CD_OK;
-    struct grow g = {0};
+    struct buf g; /* may hold key material: buf wipes what it lets go */
     size_t pos = 0;
+
+    buf_init(&g, INJECT_FILE_MAX);
 
     for (size_t i = 0; i < f->nrefs; i++) {
         const struct policy_ref *r = &f->refs[i];
         struct pki_buf part = {0};
-        if ((err = grow_add(&g, f->content + pos, r->start - pos)) != CD_OK)
+        if ((err = buf_add(&g, f->content + pos, r->start - pos)) != CD_OK)
             goto out;
         err = lookup(ctx, r->secret, r->part, &part);
         if (err == CD_OK)
-            err = grow_add(&g, part.data, part.len);
+            err = buf_add(&g, part.data, part.len);
         pki_buf_release(&part);
         if (err != CD_OK)
             goto out;
         pos = r->end;
     }
-    if ((err = grow_add(&g, f->content + pos, f->content_len - pos)) != CD_OK)
+    if ((err = buf_add(&g, f->content + pos, f->content_len - pos)) != CD_OK)
         goto out;
-    out->data = g.p;
-    out->len = g.len;
-    g.p = NULL;
+    out->data = buf_detach(&g, &out->len);
 out:
-    grow_release(&g);
+    buf_release(&g);
     return err;
 }
 
 cd_err inject_symmetric_text(enum policy_part part, const unsigned char *const *keys,
                              const size_t *lens, size_t nkeys, struct pki_buf *out)
 {
-    static const char digits[] = "0123456789abcdef";
-    struct grow g = {0};
+    struct buf g;
     cd_err err = CD_OK;
-    char head[24];
+    char head[24], hx[3];
 
     if (nkeys == 0)
         return CD_ERR_INVALID;
+    buf_init(&g, INJECT_FILE_MAX);
     for (size_t v = part == POLICY_PART_HEX ? nkeys - 1 : 0; v < nkeys; v++) {
         if (part == POLICY_PART_KEYRING || part == POLICY_PART_MARIADB_KEYFILE) {
             int n = snprintf(head, sizeof(head), "%zu%c", v + 1,
                              part == POLICY_PART_KEYRING ? ':' : ';');
-            if ((err = grow_add(&g, head, (size_t)n)) != CD_OK)
+            if ((err = buf_add(&g, head, (size_t)n)) != CD_OK)
                 goto out;
         } else if (part != POLICY_PART_HEX) {
             err = CD_ERR_INVALID;
             goto out;
         }
         for (size_t i = 0; i < lens[v]; i++) {
-            char hx[2] = {digits[keys[v][i] >> 4], digits[keys[v][i] & 15]};
-            if ((err = grow_add(&g, hx, 2)) != CD_OK)
+            codec_hex_encode(&keys[v][i], 1, hx);
+            if ((err = buf_add(&g, hx, 2)) != CD_OK)
                 goto out;
         }
         pki_wipe(head, sizeof(head));
-        if (part != POLICY_PART_HEX && (err = grow_add(&g, "\n", 1)) != CD_OK)
+        if (part != POLICY_PART_HEX && (err = buf_add(&g, "\n", 1)) != CD_OK)
             goto out;
     }
-    out->data = g.p;
-    out->len = g.len;
-    g.p = NULL;
+    out->data = buf_detach(&g, &out->len);
 out:
-    grow_release(&g);
+    pki_wipe(hx, sizeof(hx));
+    buf_release(&g);
     return err;
 }
 

@@ -14,6 +14,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "common/codec.h"
+
 #define PKI_PEM_MAX ((size_t)64 * 1024)
 #define SAN_TEXT_MAX 8192
 
@@ -35,16 +37,6 @@ void pki_buf_release(struct pki_buf *b)
     b->len = 0;
 }
 
-static void to_hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 void pki_sha256_hex(const void *data, size_t len, char out[PKI_FP_HEX])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -54,7 +46,7 @@ void pki_sha256_hex(const void *data, size_t len, char out[PKI_FP_HEX])
         out[PKI_FP_HEX - 1] = '\0';
         return;
     }
-    to_hex(md, 32, out);
+    codec_hex_encode(md, 32, out);
 }
 
 cd_err pki_random(unsigned char *buf, size_t n)

@@ -14,6 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/file.h"
+#include "common/num.h"
+
 struct cas_store {
     char root[PATH_MAX]; /* STATE/cas */
     int lockfd;
@@ -159,45 +162,17 @@ void store_close(struct cas_store *st)
     free(st);
 }
 
-/* Reads the regular file open on fd (at most max bytes) into out. */
-static cd_err read_fd(int fd, size_t max, const struct stat *sb, struct pki_buf *out)
-{
-    struct pki_buf b = {0};
-
-    if (!S_ISREG(sb->st_mode))
-        return CD_ERR_IO;
-    if ((size_t)sb->st_size > max)
-        return CD_ERR_TOO_LARGE;
-    b.data = malloc((size_t)sb->st_size + 1);
-    if (b.data == NULL)
-        return CD_ERR_NOMEM;
-    while (b.len < (size_t)sb->st_size) {
-        ssize_t r = read(fd, b.data + b.len, (size_t)sb->st_size - b.len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            pki_buf_release(&b);
-            return CD_ERR_IO;
-        }
-        b.len += (size_t)r;
-    }
-    b.data[b.len] = '\0';
-    *out = b;
-    return CD_OK;
-}
-
 cd_err store_read_file(const char *path, size_t max, struct pki_buf *out)
 {
-    cd_err err = CD_ERR_IO;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-    struct stat sb;
+    const struct file_read_opts opts = {max, FILE_NOFOLLOW, NULL};
+    struct file_data file;
+    cd_err err = file_read(path, &opts, &file);
 
-    if (fd < 0)
-        return errno == ENOENT ? CD_ERR_NOT_FOUND : CD_ERR_IO;
-    if (fstat(fd, &sb) == 0)
-        err = read_fd(fd, max, &sb, out);
-    close(fd);
-    return err;
+    if (err != CD_OK)
+        return err;
+    out->data = file.data;
+    out->len = file.len;
+    return CD_OK;
 }
 
 /* Creates a new, empty temporary file ".NAME.RANDOM" in dirfd (O_EXCL: never
@@ -223,7 +198,8 @@ static int create_tmp(int dirfd, const char *name, char *tmp, size_t tmplen)
 static bool same_content_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
                             uid_t uid, gid_t gid, cd_err *err)
 {
-    struct pki_buf old = {0};
+    const struct file_read_opts opts = {STORE_FILE_MAX, 0, NULL};
+    struct file_data old = {0};
     struct stat sb;
     bool same = false;
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
@@ -231,7 +207,7 @@ static bool same_content_at(int dirfd, const char *name, const void *data, size_
     if (fd < 0)
         return false;
     if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size == len &&
-        read_fd(fd, STORE_FILE_MAX, &sb, &old) == CD_OK && old.len == len &&
+        file_read_fd(fd, &opts, &old) == CD_OK && old.len == len &&
         memcmp(old.data, data, len) == 0) {
         same = true;
         *err = CD_OK;
@@ -241,7 +217,7 @@ static bool same_content_at(int dirfd, const char *name, const void *data, size_
         if (*err == CD_OK && (sb.st_mode & 07777) != mode && fchmod(fd, mode) != 0)
             *err = CD_ERR_IO;
     }
-    pki_buf_release(&old);
+    file_data_release(&old, NULL);
     close(fd);
     return same;
 }
@@ -335,18 +311,14 @@ static cd_err secret_path(struct cas_store *st, const char *policy, const char *
 static bool meta_parse(const char *s, size_t len, struct store_meta *m)
 {
     const char *p = s, *end = s + len;
-    unsigned long v = 0;
-    size_t digits = 0;
+    uint64_t v = 0;
 
     if ((size_t)(end - p) < 8 || memcmp(p, "version ", 8) != 0)
         return false;
     p += 8;
-    while (p < end && *p >= '0' && *p <= '9' && digits < 9) {
-        v = v * 10 + (unsigned long)(*p - '0');
-        p++;
-        digits++;
-    }
-    if (digits == 0 || v == 0 || (size_t)(end - p) < 10 || memcmp(p, "\ntemplate ", 10) != 0)
+    /* At most nine digits: a tenth is not the newline that must follow. */
+    if (num_prefix(&p, end - p > 9 ? p + 9 : end, 999999999, &v) != CD_OK || v == 0 ||
+        (size_t)(end - p) < 10 || memcmp(p, "\ntemplate ", 10) != 0)
         return false;
     p += 10;
     m->version = (unsigned)v;

@@ -41,7 +41,8 @@ cd_err store_put(struct cas_store *st, const char *policy, const char *secret, u
 
 /* ---- generic file helpers (also used for injection files) ---- */
 
-/* Reads a regular file of at most max bytes (NUL-terminated copy). CD_ERR_NOT_FOUND if absent. */
+/* Reads a regular file of at most max bytes (NUL-terminated copy), never through a
+ * link; errors as common/file.h file_read (CD_ERR_NOT_FOUND if absent). */
 cd_err store_read_file(const char *path, size_t max, struct pki_buf *out);
 /* Writes path atomically (temporary file with mode, fsync, rename, fsync of the
  * directory) unless it already has exactly this content, mode and owner; then

@@ -1,4 +1,25 @@
-/* err.h: the project's one error type, returned by every module boundary. */
+/* err.h: the project's one error type, returned by every module boundary.
+ *
+ * The convention: a predicate (is it?, may it?) returns bool; anything that
+ * can fail returns cd_err, with results through out-parameters that are left
+ * untouched on failure. Counts may still be returned as a size_t/int where the
+ * only failure is "does not fit" (config_split_list).
+ *
+ * One cause, one code. For files (common/file.h applies it, and file readers
+ * should read through it):
+ *   no such file                                   CD_ERR_NOT_FOUND
+ *   exists, but cannot be opened, stat'ed or read  CD_ERR_IO
+ *   not a regular file, a refused link, an unsafe
+ *   owner or mode (the deployment must change)     CD_ERR_CONFIG
+ *   over its size cap                              CD_ERR_TOO_LARGE
+ * and for what a file or message holds:
+ *   bad content in configuration read at start-up
+ *   (config file, keyring, policies, CAS state)    CD_ERR_CONFIG
+ *   bad input from a client or peer at run time    CD_ERR_INVALID
+ * Two loaders keep an older, tested contract at their boundary and say so in
+ * their header: config_load_file reports every failure as CD_ERR_CONFIG (the
+ * cause is in its message), crypto_keyring_load a missing file as CD_ERR_IO.
+ * (The CAS store reports a corrupt metadata file as CD_ERR_IO, also tested.) */
 #ifndef CONFIDOC_ERR_H
 #define CONFIDOC_ERR_H
 

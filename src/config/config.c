@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/num.h"
+
 enum config_type { CT_STR, CT_UINT, CT_ULONG, CT_BOOL };
 
 struct config_key {
@@ -105,21 +107,20 @@ static const struct config_key *config_find(const char *name, size_t len)
 }
 
 /* Parses value into the field of k; writes a reason to why on failure. */
-static int config_set(struct config *cfg, const struct config_key *k, const char *value,
-                      const char **why)
+static cd_err config_set(struct config *cfg, const struct config_key *k, const char *value,
+                         const char **why)
 {
     char *field = (char *)cfg + k->offset;
-    unsigned long long v;
-    char *end;
+    uint64_t v;
 
     switch (k->type) {
     case CT_STR:
         if (strlen(value) >= k->size) {
             *why = "value too long";
-            return -1;
+            return CD_ERR_CONFIG;
         }
         memcpy(field, value, strlen(value) + 1);
-        return 0;
+        return CD_OK;
     case CT_BOOL:
         if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
             *(bool *)(void *)field = true;
@@ -127,33 +128,27 @@ static int config_set(struct config *cfg, const struct config_key *k, const char
             *(bool *)(void *)field = false;
         else {
             *why = "expected true or false";
-            return -1;
+            return CD_ERR_CONFIG;
         }
-        return 0;
+        return CD_OK;
     case CT_UINT:
     case CT_ULONG:
-        if (!isdigit((unsigned char)value[0])) {
+        if (num_parse(value, strlen(value), UINT64_MAX, &v) != CD_OK) {
             *why = "expected a non-negative integer";
-            return -1;
-        }
-        errno = 0;
-        v = strtoull(value, &end, 10);
-        if (errno != 0 || *end != '\0') {
-            *why = "expected a non-negative integer";
-            return -1;
+            return CD_ERR_CONFIG;
         }
         if (v < k->min || v > k->max) {
             *why = "out of range";
-            return -1;
+            return CD_ERR_CONFIG;
         }
         if (k->type == CT_UINT)
             *(unsigned *)(void *)field = (unsigned)v;
         else
             *(unsigned long *)(void *)field = (unsigned long)v;
-        return 0;
+        return CD_OK;
     }
     *why = "unknown type";
-    return -1;
+    return CD_ERR_CONFIG;
 }
 
 void config_defaults(struct config *cfg)
@@ -221,7 +216,7 @@ cd_err config_load_file(struct config *cfg, const char *path, char *err, size_t 
             rc = CD_ERR_CONFIG;
             goto out;
         }
-        if (config_set(cfg, k, value, &why) != 0) {
+        if (config_set(cfg, k, value, &why) != CD_OK) {
             snprintf(err, errlen, "%s:%u: %s: %s", path, lineno, k->name, why);
             rc = CD_ERR_CONFIG;
             goto out;
@@ -249,7 +244,7 @@ cd_err config_apply_env(struct config *cfg, char *err, size_t errlen)
         value = getenv(var);
         if (value == NULL)
             continue;
-        if (config_set(cfg, &config_keys[i], value, &why) != 0) {
+        if (config_set(cfg, &config_keys[i], value, &why) != CD_OK) {
             snprintf(err, errlen, "environment %s: %s", var, why);
             return CD_ERR_CONFIG;
         }

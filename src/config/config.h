@@ -79,7 +79,9 @@ struct config {
 /* Fills cfg with the defaults. */
 void config_defaults(struct config *cfg);
 /* Reads "key = value" lines ('#' starts a comment line). Unknown keys, bad
- * values and overlong lines are errors naming the file and line. */
+ * values and overlong lines are errors naming the file and line. Every
+ * failure, a missing or unreadable file too, is CD_ERR_CONFIG (the cause is
+ * in err). */
 cd_err config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
 /* Applies CONFIDOC_<KEY> variables from the environment (KEY upper-cased). */
 cd_err config_apply_env(struct config *cfg, char *err, size_t errlen);

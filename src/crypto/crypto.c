@@ -10,6 +10,9 @@
 
 #include <sodium.h>
 
+#include "common/file.h"
+#include "common/num.h"
+
 /* Largest keyring file read; a real one is a few hundred bytes. */
 #define KEYRING_FILE_MAX ((size_t)64 * 1024)
 #define KDF_CONTEXT "cdockeys"
@@ -149,14 +152,7 @@ static bool is_blank(char c)
 static bool parse_version(const char *s, size_t n, uint32_t *out)
 {
     uint64_t v = 0;
-    if (n == 0 || n > 10)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (v == 0 || v > CRYPTO_KEYRING_MAX_VERSION)
+    if (n == 0 || n > 10 || num_parse(s, n, CRYPTO_KEYRING_MAX_VERSION, &v) != CD_OK || v == 0)
         return false;
     *out = (uint32_t)v;
     return true;
@@ -253,15 +249,54 @@ static cd_err keyring_parse(crypto_keyring *kr, const char *buf, size_t len, con
     return CD_OK;
 }
 
+/* Key material and secret files go to guarded memory that is wiped on free. */
+static void *secure_alloc(size_t n)
+{
+    return sodium_malloc(n);
+}
+
+static void secure_release(void *p, size_t n)
+{
+    (void)n;
+    if (p != NULL)
+        sodium_free(p);
+}
+
+const struct file_mem crypto_file_mem = {secure_alloc, secure_release};
+
+/* The keyring's messages for a file common/file refused. A missing keyring is
+ * CD_ERR_IO here (the caller's contract since before common/file). */
+static cd_err keyring_file_error(const char *path, cd_err err, const struct file_data *fd,
+                                 char *errbuf, size_t errlen)
+{
+    switch (err) {
+    case CD_ERR_NOT_FOUND:
+    case CD_ERR_IO:
+        snprintf(errbuf, errlen, "%s: %s: %s", path, fd->why, strerror(errno));
+        return CD_ERR_IO;
+    case CD_ERR_TOO_LARGE:
+        snprintf(errbuf, errlen, "%s: larger than %zu bytes", path, KEYRING_FILE_MAX);
+        return err;
+    case CD_ERR_CONFIG:
+        if (S_ISREG(fd->mode))
+            snprintf(errbuf, errlen,
+                     "%s: accessible by group or others (mode %04o); use 0600 or 0400", path,
+                     (unsigned)(fd->mode & 07777));
+        else
+            snprintf(errbuf, errlen, "%s: not a regular file", path);
+        return err;
+    default:
+        return err;
+    }
+}
+
 cd_err crypto_keyring_load(const char *path, crypto_keyring **out, char *errbuf, size_t errlen)
 {
-    cd_err err = CD_OK;
-    int fd = -1;
-    char *buf = NULL;
-    size_t len = 0;
+    const struct file_read_opts opts = {KEYRING_FILE_MAX, FILE_NO_GROUP, &crypto_file_mem};
+    struct file_data file = {0};
     crypto_keyring *kr = NULL;
-    struct stat st;
     char dummy[1];
+    cd_err err;
 
     if (errbuf == NULL || errlen == 0) {
         errbuf = dummy;
@@ -272,64 +307,17 @@ cd_err crypto_keyring_load(const char *path, crypto_keyring **out, char *errbuf,
         snprintf(errbuf, errlen, "keyring: no path given");
         return CD_ERR_INVALID;
     }
-    /* O_NONBLOCK so that a FIFO cannot stall start-up; regular files ignore it. */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) {
-        snprintf(errbuf, errlen, "%s: cannot open: %s", path, strerror(errno));
-        err = CD_ERR_IO;
+    err = file_read(path, &opts, &file);
+    if (err != CD_OK) {
+        err = keyring_file_error(path, err, &file, errbuf, errlen);
         goto out;
-    }
-    if (fstat(fd, &st) != 0) {
-        snprintf(errbuf, errlen, "%s: cannot stat: %s", path, strerror(errno));
-        err = CD_ERR_IO;
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(errbuf, errlen, "%s: not a regular file", path);
-        err = CD_ERR_CONFIG;
-        goto out;
-    }
-    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        snprintf(errbuf, errlen, "%s: accessible by group or others (mode %04o); use 0600 or 0400",
-                 path, (unsigned)(st.st_mode & 07777));
-        err = CD_ERR_CONFIG;
-        goto out;
-    }
-    if (st.st_size > (off_t)KEYRING_FILE_MAX) {
-        snprintf(errbuf, errlen, "%s: larger than %zu bytes", path, KEYRING_FILE_MAX);
-        err = CD_ERR_TOO_LARGE;
-        goto out;
-    }
-    /* The file holds key material: read it into guarded memory that is wiped. */
-    buf = sodium_malloc(KEYRING_FILE_MAX + 1);
-    if (buf == NULL) {
-        err = CD_ERR_NOMEM;
-        goto out;
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf + len, KEYRING_FILE_MAX + 1 - len);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            snprintf(errbuf, errlen, "%s: cannot read: %s", path, strerror(errno));
-            err = CD_ERR_IO;
-            goto out;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-        if (len > KEYRING_FILE_MAX) {
-            snprintf(errbuf, errlen, "%s: larger than %zu bytes", path, KEYRING_FILE_MAX);
-            err = CD_ERR_TOO_LARGE;
-            goto out;
-        }
     }
     kr = keyring_alloc();
     if (kr == NULL) {
         err = CD_ERR_NOMEM;
         goto out;
     }
-    err = keyring_parse(kr, buf, len, path, errbuf, errlen);
+    err = keyring_parse(kr, file.data, file.len, path, errbuf, errlen);
     if (err != CD_OK)
         goto out;
     err = keyring_finish(kr);
@@ -340,10 +328,7 @@ cd_err crypto_keyring_load(const char *path, crypto_keyring **out, char *errbuf,
     *out = kr;
     kr = NULL;
 out:
-    if (buf != NULL)
-        sodium_free(buf);
-    if (fd >= 0)
-        close(fd);
+    file_data_release(&file, &crypto_file_mem);
     crypto_keyring_free(kr);
     return err;
 }

@@ -69,7 +69,9 @@ typedef struct crypto_keyring crypto_keyring;
  * hex digits alone (version 1); blank lines and lines starting with '#' are
  * ignored. The file must be a regular file not accessible by group or others.
  * Keys and derived subkeys live in locked memory. On failure writes a
- * message (never key material) to err. */
+ * message (never key material) to err. Errors: common/file's, except that a
+ * missing file is CD_ERR_IO (this function's contract from before
+ * common/file); CD_ERR_CONFIG for bad content. */
 cd_err crypto_keyring_load(const char *path, crypto_keyring **out, char *err, size_t errlen);
 /* Builds a one-version keyring from 32 raw bytes (tests, tools). */
 cd_err crypto_keyring_from_key(const uint8_t key[CRYPTO_KEY_BYTES], uint32_t version,
@@ -220,6 +222,11 @@ cd_err crypto_doc_open(const uint8_t doc_kek[CRYPTO_KEY_BYTES], const struct cry
                        size_t content_cap, size_t *content_len);
 
 /* ---- secret files (secret_file.c) ---- */
+
+/* common/file's allocator for secrets: guarded memory (crypto_secure_alloc),
+ * wiped on release. For file_read of key material. */
+struct file_mem;
+extern const struct file_mem crypto_file_mem;
 
 /* Largest secret file crypto_secret_file_read accepts at all. */
 #define CRYPTO_SECRET_FILE_MAX ((size_t)64 * 1024)

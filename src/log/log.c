@@ -18,16 +18,16 @@ void log_init(const char *ident, enum log_level level)
     log_min = level;
 }
 
-int log_level_parse(const char *name, enum log_level *out)
+cd_err log_level_parse(const char *name, enum log_level *out)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcmp(name, names[i]) == 0) {
             *out = (enum log_level)i;
-            return 0;
+            return CD_OK;
         }
     }
-    return -1;
+    return CD_ERR_INVALID;
 }
 
 /* Formats one whole line and writes it with a single write(2), so that lines

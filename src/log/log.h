@@ -6,12 +6,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/err.h"
+
 enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
 
 /* Sets the program name and the lowest level written. Safe to call again. */
 void log_init(const char *ident, enum log_level level);
-/* Parses "debug", "info", "warn" or "error"; returns 0 on success, -1 otherwise. */
-int log_level_parse(const char *name, enum log_level *out);
+/* Parses "debug", "info", "warn" or "error" into *out; CD_ERR_INVALID (and *out
+ * untouched) otherwise. */
+cd_err log_level_parse(const char *name, enum log_level *out);
 
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

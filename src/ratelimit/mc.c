@@ -20,6 +20,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "common/num.h"
+
 #define MC_TTL_MAX ((uint64_t)30 * 24 * 3600) /* larger TTLs mean absolute times to memcached */
 #define MC_VALUE_MAX 64
 
@@ -380,15 +382,8 @@ static bool parse_u64(const char *s, size_t n, uint64_t *out)
 {
     uint64_t v = 0;
 
-    if (n == 0 || n > 20)
+    if (n == 0 || n > 20 || num_parse(s, n, UINT64_MAX, &v) != CD_OK)
         return false;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-            return false;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
     *out = v;
     return true;
 }

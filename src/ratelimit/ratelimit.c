@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/codec.h"
 #include "log/log.h"
 #include "ratelimit/local.h"
 #include "ratelimit/mc.h"
@@ -177,14 +178,11 @@ cd_err ratelimit_parse_addr(const char *text, struct sockaddr_storage *out, sock
 static void make_key(char key[KEY_MAX], const char *prefix, const uint8_t h[CRYPTO_HASH_BYTES],
                      bool with_tag, uint64_t tag)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t n = strlen(prefix);
 
     memcpy(key, prefix, n);
-    for (size_t i = 0; i < CRYPTO_HASH_BYTES; i++) {
-        key[n++] = hex[h[i] >> 4];
-        key[n++] = hex[h[i] & 15];
-    }
+    codec_hex_encode(h, CRYPTO_HASH_BYTES, key + n);
+    n += (size_t)2 * CRYPTO_HASH_BYTES;
     if (with_tag)
         snprintf(key + n, KEY_MAX - n, ":%llu", (unsigned long long)tag);
     else
