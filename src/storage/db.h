@@ -165,37 +165,34 @@ struct db_doc {
     int64_t updated_us;
 };
 
-/* Frees content_ct of a struct filled by db_doc_get (NULL-safe) and wipes nothing
- * else: ciphertext is not secret. */
+/* Frees content_ct of a struct filled by db_doc_read (NULL-safe) and wipes
+ * nothing else: ciphertext is not secret. */
 void db_doc_release(struct db_doc *d);
 
 /* Inserts version d->version of a new document; CD_ERR_EXISTS when
  * (owner_id, record_id) exists. Timestamps are set by the database. */
 cd_err db_doc_insert(db_pool *pool, const struct db_doc *d);
+/* db_doc_insert in one statement that also checks that the owner's account
+ * still has auth_gen (a credential checked only against a cache is confirmed
+ * by the same round trip): CD_ERR_AUTH, with nothing inserted, when the
+ * account's credentials changed or it is gone. */
+cd_err db_doc_insert_if_gen(db_pool *pool, const struct db_doc *d, uint32_t auth_gen);
 /* Replaces the document with d (whose version must be expected_version + 1)
- * only if its current version is expected_version; CD_ERR_CONFLICT otherwise,
- * CD_ERR_NOT_FOUND if it does not exist. Keeps created_us. */
-cd_err db_doc_replace(db_pool *pool, const struct db_doc *d, uint64_t expected_version);
-/* db_doc_replace, only while the owner's account still has auth_gen
- * (CD_ERR_AUTH otherwise, nothing written); see db_user_rotate_key. */
+ * only if its current version is expected_version (CD_ERR_CONFLICT otherwise,
+ * CD_ERR_NOT_FOUND if it does not exist), and only while the owner's account
+ * still has auth_gen (CD_ERR_AUTH otherwise, nothing written; see
+ * db_user_rotate_key). Keeps created_us. */
 cd_err db_doc_replace_if_gen(db_pool *pool, const struct db_doc *d, uint64_t expected_version,
                              uint32_t auth_gen);
 /* Reads a document; content_ct is malloc'ed for the caller (release with
- * db_doc_release). */
-cd_err db_doc_get(db_pool *pool, uint64_t owner_id, int64_t record_id, struct db_doc *out);
-/* db_doc_insert and db_doc_get, each in one statement that also checks that
- * the owner's account still has auth_gen (a credential checked only against
- * a cache is confirmed by the same round trip): CD_ERR_AUTH, with nothing
- * inserted, when the account's credentials changed or it is gone. */
-cd_err db_doc_insert_if_gen(db_pool *pool, const struct db_doc *d, uint32_t auth_gen);
-cd_err db_doc_get_if_gen(db_pool *pool, uint64_t owner_id, uint32_t auth_gen, int64_t record_id,
-                         struct db_doc *out);
-/* Reads a document whose content is sent only when its ciphertext is at most
- * max_content bytes: otherwise CD_ERR_TOO_LARGE, with everything but the
- * content filled in (content_ct NULL, content_ct_len its size), so that the
- * caller can make room before asking again with a larger max_content. Reads
- * for more than DB_INLINE_CONTENT_MAX go through the large lane. auth_gen: NULL,
- * or as in db_doc_get_if_gen. db_doc_get and db_doc_get_if_gen read any size. */
+ * db_doc_release). The content is sent only when its ciphertext is at most
+ * max_content bytes (SIZE_MAX: any size): otherwise CD_ERR_TOO_LARGE, with
+ * everything but the content filled in (content_ct NULL, content_ct_len its
+ * size), so that the caller can make room before asking again with a larger
+ * max_content. Reads for more than DB_INLINE_CONTENT_MAX go through the large
+ * lane. auth_gen: NULL, or the generation the owner's account must still
+ * have, checked in the same statement (CD_ERR_AUTH when it changed or the
+ * account is gone, as in db_doc_insert_if_gen). */
 cd_err db_doc_read(db_pool *pool, uint64_t owner_id, const uint32_t *auth_gen, int64_t record_id,
                    size_t max_content, struct db_doc *out);
 /* Current version of a document, or CD_ERR_NOT_FOUND. */

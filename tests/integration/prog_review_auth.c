@@ -296,7 +296,7 @@ static void assert_doc_opens(const struct auth_principal *p, int64_t record_id)
     char ctype[256];
     size_t clen = 0;
 
-    assert_int_equal(db_doc_get(db, p->id, record_id, &d), CD_OK);
+    assert_int_equal(db_doc_read(db, p->id, NULL, record_id, SIZE_MAX, &d), CD_OK);
     auth_principal_doc_kek(p, kek);
     memcpy(ad.owner_uid, p->uid, sizeof(ad.owner_uid));
     ad.record_id = record_id;
@@ -563,7 +563,8 @@ static void test_review_8_rotate_key(void **state)
         assert_int_equal(db_doc_list_if_gen(db, now.id, now.auth_gen, ROT_DOCS, docs, 4, &n),
                          CD_OK);
         assert_int_equal(n, 0);
-        assert_int_equal(db_doc_get_if_gen(db, now.id, backup.auth_gen, 0, &gd), CD_ERR_AUTH);
+        assert_int_equal(db_doc_read(db, now.id, &(uint32_t){backup.auth_gen}, 0, SIZE_MAX, &gd),
+                         CD_ERR_AUTH);
     }
     /* The backup + the (still valid) password: no current document opens. */
     assert_false(backup_opens_any(&backup, sk, now.id));

@@ -270,7 +270,7 @@ static void test_doc(void **state)
     assert_int_equal(db_doc_insert(pool, &d), CD_ERR_EXISTS);
 
     memset(&got, 0, sizeof(got));
-    assert_int_equal(db_doc_get(pool, owner, 7, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 7, SIZE_MAX, &got), CD_OK);
     assert_doc_equal(&d, &got);
     assert_int_equal(got.content_ct_len, sizeof(c1));
     assert_memory_equal(got.content_ct, c1, sizeof(c1));
@@ -287,8 +287,8 @@ static void test_doc(void **state)
     /* Replace with the right version. */
     usleep(2000);
     make_doc(&r, owner, 7, 2, 30, c2, sizeof(c2));
-    assert_int_equal(db_doc_replace(pool, &r, 1), CD_OK);
-    assert_int_equal(db_doc_get(pool, owner, 7, &got), CD_OK);
+    assert_int_equal(db_doc_replace_if_gen(pool, &r, 1, 0), CD_OK);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 7, SIZE_MAX, &got), CD_OK);
     assert_doc_equal(&r, &got);
     assert_memory_equal(got.content_ct, c2, sizeof(c2));
     assert_true(got.updated_us > got.created_us);
@@ -296,27 +296,27 @@ static void test_doc(void **state)
 
     /* Stale version: conflict, nothing changes. */
     make_doc(&stale, owner, 7, 2, 40, c1, sizeof(c1));
-    assert_int_equal(db_doc_replace(pool, &stale, 1), CD_ERR_CONFLICT);
-    assert_int_equal(db_doc_get(pool, owner, 7, &got), CD_OK);
+    assert_int_equal(db_doc_replace_if_gen(pool, &stale, 1, 0), CD_ERR_CONFLICT);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 7, SIZE_MAX, &got), CD_OK);
     assert_int_equal(got.version, 2);
     assert_memory_equal(got.content_ct, c2, sizeof(c2));
     db_doc_release(&got);
     /* Version not expected + 1 is a caller bug. */
     stale.version = 5;
-    assert_int_equal(db_doc_replace(pool, &stale, 2), CD_ERR_INVALID);
+    assert_int_equal(db_doc_replace_if_gen(pool, &stale, 2, 0), CD_ERR_INVALID);
 
     /* Missing documents. */
     make_doc(&stale, owner, 8, 2, 40, c1, sizeof(c1));
-    assert_int_equal(db_doc_replace(pool, &stale, 1), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_doc_get(pool, owner, 8, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_replace_if_gen(pool, &stale, 1, 0), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 8, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
     assert_int_equal(db_doc_version(pool, owner, 8, &ver), CD_ERR_NOT_FOUND);
     assert_int_equal(db_doc_delete(pool, owner, 8), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_doc_get(pool, owner, -1, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, owner, NULL, -1, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
 
     /* Empty content round-trips. */
     make_doc(&d, owner, 9, 1, 50, NULL, 0);
     assert_int_equal(db_doc_insert(pool, &d), CD_OK);
-    assert_int_equal(db_doc_get(pool, owner, 9, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 9, SIZE_MAX, &got), CD_OK);
     assert_int_equal(got.content_ct_len, 0);
     assert_non_null(got.content_ct);
     db_doc_release(&got);
@@ -324,7 +324,7 @@ static void test_doc(void **state)
     /* Delete. */
     assert_int_equal(db_doc_delete(pool, owner, 7), CD_OK);
     assert_int_equal(db_doc_delete(pool, owner, 7), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_doc_get(pool, owner, 7, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 7, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
 
     /* Bad input never reaches the server. */
     make_doc(&d, owner, -5, 1, 50, NULL, 0);
@@ -348,7 +348,7 @@ static void *big_reader_main(void *arg)
     struct db_doc got;
 
     pthread_barrier_wait(r->start);
-    r->err = db_doc_get(r->p, r->owner, 1, &got);
+    r->err = db_doc_read(r->p, r->owner, NULL, 1, SIZE_MAX, &got);
     if (r->err == CD_OK)
         db_doc_release(&got);
     return NULL;
@@ -419,24 +419,24 @@ static void test_doc_if_gen(void **state)
     make_doc(&d, u.id, 5, 1, 71, c1, sizeof(c1));
     /* A stale generation inserts nothing. */
     assert_int_equal(db_doc_insert_if_gen(pool, &d, 1), CD_ERR_AUTH);
-    assert_int_equal(db_doc_get(pool, u.id, 5, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, u.id, NULL, 5, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
     assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
     assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_ERR_EXISTS);
 
     memset(&got, 0, sizeof(got));
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 0, 5, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){0}, 5, SIZE_MAX, &got), CD_OK);
     assert_doc_equal(&d, &got);
     assert_memory_equal(got.content_ct, c1, sizeof(c1));
     db_doc_release(&got);
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 0, 6, &got), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 0, -1, &got), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 1, 5, &got), CD_ERR_AUTH);
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 1, 6, &got), CD_ERR_AUTH);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){0}, 6, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){0}, -1, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){1}, 5, SIZE_MAX, &got), CD_ERR_AUTH);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){1}, 6, SIZE_MAX, &got), CD_ERR_AUTH);
 
     /* After a credential change the old generation is refused, the new one works. */
     assert_int_equal(db_user_update_credentials(pool, &u, 0), CD_OK); /* auth_gen 1 */
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 0, 5, &got), CD_ERR_AUTH);
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 1, 5, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){0}, 5, SIZE_MAX, &got), CD_ERR_AUTH);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){1}, 5, SIZE_MAX, &got), CD_OK);
     db_doc_release(&got);
     make_doc(&d, u.id, 6, 1, 72, c1, sizeof(c1));
     assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_ERR_AUTH);
@@ -444,7 +444,7 @@ static void test_doc_if_gen(void **state)
 
     /* A deleted account: refused, whatever the generation. */
     assert_int_equal(db_user_delete(pool, u.id), CD_OK);
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 1, 5, &got), CD_ERR_AUTH);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){1}, 5, SIZE_MAX, &got), CD_ERR_AUTH);
     make_doc(&d, u.id, 7, 1, 73, c1, sizeof(c1));
     assert_int_equal(db_doc_insert_if_gen(pool, &d, 1), CD_ERR_AUTH);
 }
@@ -460,14 +460,14 @@ static void test_doc_large(void **state)
     make_doc(&d, owner, 1, 1, 60, big, BIG_CONTENT);
     assert_int_equal(db_doc_insert(pool, &d), CD_OK);
     memset(&got, 0, sizeof(got));
-    assert_int_equal(db_doc_get(pool, owner, 1, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 1, SIZE_MAX, &got), CD_OK);
     assert_int_equal(got.content_ct_len, BIG_CONTENT);
     assert_true(memcmp(got.content_ct, big, BIG_CONTENT) == 0);
     db_doc_release(&got);
     /* And a replacement of the same size. */
     make_doc(&d, owner, 1, 2, 61, big, BIG_CONTENT);
-    assert_int_equal(db_doc_replace(pool, &d, 1), CD_OK);
-    assert_int_equal(db_doc_get(pool, owner, 1, &got), CD_OK);
+    assert_int_equal(db_doc_replace_if_gen(pool, &d, 1, 0), CD_OK);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 1, SIZE_MAX, &got), CD_OK);
     assert_true(got.content_ct_len == BIG_CONTENT && memcmp(got.content_ct, big, BIG_CONTENT) == 0);
     db_doc_release(&got);
     free(big);
@@ -517,12 +517,12 @@ static void test_doc_read(void **state)
                      CD_ERR_AUTH);
     /* Replacing across lanes: large to small and back. */
     make_doc(&d, u.id, 1, 2, 83, small, sizeof(small));
-    assert_int_equal(db_doc_replace(p, &d, 1), CD_OK);
+    assert_int_equal(db_doc_replace_if_gen(p, &d, 1, 0), CD_OK);
     assert_int_equal(db_doc_read(p, u.id, NULL, 1, DB_INLINE_CONTENT_MAX, &got), CD_OK);
     db_doc_release(&got);
     make_doc(&d, u.id, 1, 3, 84, big, 200 * 1024);
-    assert_int_equal(db_doc_replace(p, &d, 2), CD_OK);
-    assert_int_equal(db_doc_get(p, u.id, 1, &got), CD_OK);
+    assert_int_equal(db_doc_replace_if_gen(p, &d, 2, 0), CD_OK);
+    assert_int_equal(db_doc_read(p, u.id, NULL, 1, SIZE_MAX, &got), CD_OK);
     assert_memory_equal(got.content_ct, big, 200 * 1024);
     db_doc_release(&got);
     assert_int_equal(db_user_delete(p, u.id), CD_OK);
@@ -587,19 +587,20 @@ static void test_doc_list(void **state)
     assert_int_equal(n, 0);
 
     /* Per-owner isolation and extreme record ids. */
-    assert_int_equal(db_doc_get(pool, other, 3, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, other, NULL, 3, SIZE_MAX, &got), CD_OK);
     make_doc(&d, other, 3, 1, 200, c, sizeof(c));
     assert_doc_equal(&d, &got);
     db_doc_release(&got);
-    assert_int_equal(db_doc_get(pool, other, 5, &got), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_doc_get(pool, owner, 4, &got), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_doc_get(pool, owner, INT64_MAX, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, other, NULL, 5, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 4, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, owner, NULL, INT64_MAX, SIZE_MAX, &got), CD_OK);
     assert_int_equal(got.record_id, INT64_MAX);
     db_doc_release(&got);
-    assert_int_equal(db_doc_get(pool, owner, 0, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 0, SIZE_MAX, &got), CD_OK);
     db_doc_release(&got);
     assert_int_equal(db_doc_delete(pool, other, 3), CD_OK);
-    assert_int_equal(db_doc_get(pool, owner, 3, &got), CD_OK); /* the other's delete */
+    assert_int_equal(db_doc_read(pool, owner, NULL, 3, SIZE_MAX, &got),
+                     CD_OK); /* the other's delete */
     db_doc_release(&got);
     assert_int_equal(db_doc_list(pool, other, -1, out, 10, &n), CD_OK);
     assert_int_equal(n, 1);
@@ -609,7 +610,7 @@ static void test_doc_list(void **state)
     assert_int_equal(db_user_delete(pool, owner), CD_OK);
     assert_int_equal(db_doc_list(pool, owner, -1, out, 10, &n), CD_OK);
     assert_int_equal(n, 0);
-    assert_int_equal(db_doc_get(pool, owner, INT64_MAX, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, owner, NULL, INT64_MAX, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
     assert_int_equal(db_doc_list(pool, other, -1, out, 10, &n), CD_OK);
     assert_int_equal(n, 1);
     assert_int_equal(db_user_delete(pool, other), CD_OK);
@@ -634,7 +635,7 @@ static void *worker_main(void *arg)
         make_doc(&d, w->owner, rec, 1, (unsigned)rec, c, sizeof(c));
         if (db_doc_insert(w->p, &d) != CD_OK)
             w->failures++;
-        if (db_doc_get(w->p, w->owner, rec, &got) != CD_OK) {
+        if (db_doc_read(w->p, w->owner, NULL, rec, SIZE_MAX, &got) != CD_OK) {
             w->failures++;
             continue;
         }
@@ -642,7 +643,7 @@ static void *worker_main(void *arg)
             w->failures++;
         db_doc_release(&got);
         make_doc(&d, w->owner, rec, 2, (unsigned)rec + 1, c, sizeof(c));
-        if (db_doc_replace(w->p, &d, 1) != CD_OK)
+        if (db_doc_replace_if_gen(w->p, &d, 1, 0) != CD_OK)
             w->failures++;
         if (db_doc_version(w->p, w->owner, rec, &ver) != CD_OK || ver != 2)
             w->failures++;
@@ -765,7 +766,7 @@ static void test_persist_check(void **state)
     want.id = got.id;
     assert_user_equal(&want, &got);
     make_doc(&d, got.id, PERSIST_RECORD, 1, PERSIST_SEED, c, sizeof(c));
-    assert_int_equal(db_doc_get(pool, got.id, PERSIST_RECORD, &gd), CD_OK);
+    assert_int_equal(db_doc_read(pool, got.id, NULL, PERSIST_RECORD, SIZE_MAX, &gd), CD_OK);
     assert_doc_equal(&d, &gd);
     assert_int_equal(gd.content_ct_len, sizeof(c));
     assert_memory_equal(gd.content_ct, c, sizeof(c));
