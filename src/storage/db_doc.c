@@ -87,15 +87,11 @@ static unsigned doc_lane(size_t content_ct_len)
 /* gen: NULL, or the auth_gen the owner's account must still have. */
 static cd_err doc_insert(db_pool *pool, const struct db_doc *d, const uint32_t *gen)
 {
-    struct db_op op;
-    MYSQL_STMT *st = NULL;
     struct db_args in;
+    uint64_t n = 0;
     cd_err err;
 
     err = doc_check(d);
-    if (err != CD_OK)
-        return err;
-    err = db_op_begin(pool, &op, doc_lane(d->content_ct_len));
     if (err != CD_OK)
         return err;
     db_args_init(&in);
@@ -111,10 +107,10 @@ static cd_err doc_insert(db_pool *pool, const struct db_doc *d, const uint32_t *
         db_arg_u64(&in, &d->owner_id);
         db_arg_u32(&in, gen);
     }
-    err = db_op_run(&op, gen != NULL ? &st_doc_insert_if_gen : &st_doc_insert, &in, &st);
-    if (err == CD_OK && gen != NULL && mysql_stmt_affected_rows(st) != 1)
+    err = db_run(pool, doc_lane(d->content_ct_len),
+                 gen != NULL ? &st_doc_insert_if_gen : &st_doc_insert, &in, &n);
+    if (err == CD_OK && gen != NULL && n != 1)
         err = CD_ERR_AUTH; /* the account changed or is gone: nothing inserted */
-    db_op_end(&op);
     return err;
 }
 
@@ -287,7 +283,6 @@ cd_err db_doc_read(db_pool *pool, uint64_t owner_id, const uint32_t *auth_gen, i
 
 cd_err db_doc_version(db_pool *pool, uint64_t owner_id, int64_t record_id, uint64_t *version)
 {
-    struct db_op op;
     struct db_args in;
     struct db_cols cols;
     uint64_t v = 0;
@@ -296,43 +291,32 @@ cd_err db_doc_version(db_pool *pool, uint64_t owner_id, int64_t record_id, uint6
 
     if (record_id < 0)
         return CD_ERR_NOT_FOUND;
-    err = db_op_begin(pool, &op, LANE_SMALL);
-    if (err != CD_OK)
-        return err;
     db_args_init(&in);
     db_arg_u64(&in, &owner_id);
     db_arg_i64(&in, &record_id);
     db_cols_init(&cols);
     db_col_u64(&cols, &v);
-    err = db_op_row(&op, &st_doc_version, &in, &cols, &row);
+    err = db_run_row(pool, &st_doc_version, &in, &cols, &row, NULL);
     if (err == CD_OK && !row)
         err = CD_ERR_NOT_FOUND;
     if (err == CD_OK)
         *version = v;
-    db_op_end(&op);
     return err;
 }
 
 cd_err db_doc_delete(db_pool *pool, uint64_t owner_id, int64_t record_id)
 {
-    struct db_op op;
-    MYSQL_STMT *st = NULL;
     struct db_args in;
+    uint64_t n = 0;
     cd_err err;
 
     if (record_id < 0)
         return CD_ERR_NOT_FOUND;
-    err = db_op_begin(pool, &op, LANE_SMALL);
-    if (err != CD_OK)
-        return err;
     db_args_init(&in);
     db_arg_u64(&in, &owner_id);
     db_arg_i64(&in, &record_id);
-    err = db_op_run(&op, &st_doc_delete, &in, &st);
-    if (err == CD_OK && mysql_stmt_affected_rows(st) == 0)
-        err = CD_ERR_NOT_FOUND;
-    db_op_end(&op);
-    return err;
+    err = db_run(pool, LANE_SMALL, &st_doc_delete, &in, &n);
+    return err == CD_OK && n == 0 ? CD_ERR_NOT_FOUND : err;
 }
 
 /* Reads the rows of an executed list statement into out (at most max). */

@@ -93,6 +93,7 @@ struct db_op {
     struct db_conn *c;
     bool broken;         /* close the connection when it goes back to the pool */
     unsigned last_errno; /* of the last failed call, 0 if none */
+    const char *what;    /* the statement last run (debug logs) */
 };
 
 /* Input values of one statement, in placeholder order. The pointed-to values
@@ -259,6 +260,16 @@ cd_err db_op_tx(struct db_op *op, db_tx_fn body, void *cls);
 /* After an UPDATE matched no row: s selects the row by in; CD_ERR_CONFLICT if
  * it exists, else CD_ERR_NOT_FOUND. */
 cd_err db_op_exists(struct db_op *op, const struct db_stmt *s, struct db_args *in);
+
+/* One statement on a connection of its own (autocommitted): db_op_begin,
+ * db_op_run, db_op_end. *affected (may be NULL) receives the rows changed. */
+cd_err db_run(db_pool *pool, unsigned lane, const struct db_stmt *s, struct db_args *in,
+              uint64_t *affected);
+
+/* db_op_row on a connection of its own; *last_errno (may be NULL) receives
+ * the number of the error that failed it, 0 if none. */
+cd_err db_run_row(db_pool *pool, const struct db_stmt *s, struct db_args *in, struct db_cols *cols,
+                  bool *row, unsigned *last_errno);
 
 /* ---- db_user.c, for db_doc.c ---- */
 

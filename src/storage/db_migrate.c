@@ -134,28 +134,25 @@ static const struct db_stmt st_schema_version = {ST_SCHEMA_VERSION, "schema vers
 
 cd_err db_schema_version(db_pool *pool, unsigned *version)
 {
-    struct db_op op;
     struct db_cols cols;
     int64_t v = 0;
+    unsigned e = 0;
     bool row = false;
     cd_err err;
 
-    err = db_op_begin(pool, &op, LANE_SMALL);
-    if (err != CD_OK)
-        return err;
     db_cols_init(&cols);
     db_col_i64(&cols, &v);
-    err = db_op_row(&op, &st_schema_version, NULL, &cols, &row);
-    if (err != CD_OK && op.last_errno == ER_NO_SUCH_TABLE) {
+    err = db_run_row(pool, &st_schema_version, NULL, &cols, &row, &e);
+    if (err != CD_OK && e == ER_NO_SUCH_TABLE) {
         err = CD_OK; /* no table yet: nothing applied */
         row = false;
     }
-    if (err == CD_OK && (!row || cols.isnull[0]))
+    if (err != CD_OK)
+        return err;
+    if (!row || cols.isnull[0])
         v = 0;
-    if (err == CD_OK && (v < 0 || v > (int64_t)UINT32_MAX))
-        err = CD_ERR_INTERNAL;
-    if (err == CD_OK)
-        *version = (unsigned)v;
-    db_op_end(&op);
-    return err;
+    if (v < 0 || v > (int64_t)UINT32_MAX)
+        return CD_ERR_INTERNAL;
+    *version = (unsigned)v;
+    return CD_OK;
 }

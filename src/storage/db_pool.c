@@ -53,14 +53,9 @@ static void conn_close(struct db_conn *c)
     c->my = NULL;
 }
 
-/* Errors that leave the connection unusable: client-side (network, protocol)
- * errors and the server's own "going away" errors. */
-static bool err_breaks_conn(unsigned e)
+/* The server's own "going away" errors. */
+static bool err_server_gone(unsigned e)
 {
-    if (e >= CR_MIN_ERROR && e <= CR_MAX_ERROR)
-        return true;
-    if (e > CER_MIN_ERROR && e <= CR_MARIADB_LAST_ERROR)
-        return true;
     switch (e) {
     case ER_SERVER_SHUTDOWN:
     case ER_CONNECTION_KILLED:
@@ -69,11 +64,21 @@ static bool err_breaks_conn(unsigned e)
     case ER_NET_READ_INTERRUPTED:
     case ER_NET_ERROR_ON_WRITE:
     case ER_NET_WRITE_INTERRUPTED:
-    case ER_NET_PACKETS_OUT_OF_ORDER:
         return true;
     default:
         return false;
     }
+}
+
+/* Errors that leave the connection unusable: client-side (network, protocol)
+ * errors and the server's own "going away" errors. */
+static bool err_breaks_conn(unsigned e)
+{
+    if (e >= CR_MIN_ERROR && e <= CR_MAX_ERROR)
+        return true;
+    if (e > CER_MIN_ERROR && e <= CR_MARIADB_LAST_ERROR)
+        return true;
+    return err_server_gone(e) || e == ER_NET_PACKETS_OUT_OF_ORDER;
 }
 
 /* Client errors that mean "cannot reach the server" (503) rather than a bug. */
@@ -89,16 +94,9 @@ static bool err_is_network(unsigned e)
     case CR_SSL_CONNECTION_ERROR:
     case CR_SERVER_HANDSHAKE_ERR:
     case CR_IPSOCK_ERROR:
-    case ER_SERVER_SHUTDOWN:
-    case ER_CONNECTION_KILLED:
-    case ER_ABORTING_CONNECTION:
-    case ER_NET_READ_ERROR:
-    case ER_NET_READ_INTERRUPTED:
-    case ER_NET_ERROR_ON_WRITE:
-    case ER_NET_WRITE_INTERRUPTED:
         return true;
     default:
-        return false;
+        return err_server_gone(e);
     }
 }
 
@@ -113,7 +111,8 @@ static cd_err op_map_err(struct db_op *op, unsigned e, const char *sqlstate)
     /* InnoDB rolled the transaction back; the caller may run it again. */
     if (e == ER_LOCK_DEADLOCK)
         return CD_ERR_CONFLICT;
-    log_debug("db: error %u (%s)", e, sqlstate ? sqlstate : "?");
+    log_debug("db: %s: error %u (%s)", op->what != NULL ? op->what : "query", e,
+              sqlstate ? sqlstate : "?");
     if (err_breaks_conn(e)) {
         op->broken = true;
         return err_is_network(e) || e == 0 ? CD_ERR_UNAVAILABLE : CD_ERR_INTERNAL;
@@ -258,6 +257,7 @@ cd_err db_op_begin(db_pool *p, struct db_op *op, unsigned lane)
     op->c = c;
     op->broken = false;
     op->last_errno = 0;
+    op->what = NULL;
     if (c->my != NULL && !conn_alive(c)) {
         log_info("db: connection lost while idle; reconnecting");
         conn_close(c);
@@ -336,8 +336,10 @@ cd_err db_op_exec(struct db_op *op, MYSQL_STMT *st, struct db_args *in)
 
 cd_err db_op_run(struct db_op *op, const struct db_stmt *s, struct db_args *in, MYSQL_STMT **out)
 {
-    cd_err err = db_op_prepare(op, &op->c->st[s->id], s->sql, out);
+    cd_err err;
 
+    op->what = s->what;
+    err = db_op_prepare(op, &op->c->st[s->id], s->sql, out);
     return err != CD_OK ? err : db_op_exec(op, *out, in);
 }
 
@@ -390,6 +392,7 @@ cd_err db_op_query(struct db_op *op, const char *sql, long long *scalar)
     long long v = -1;
 
     atomic_fetch_add(&op->pool->statements, 1);
+    op->what = NULL;
     if (mysql_real_query(my, sql, (unsigned long)strlen(sql)))
         return db_op_err(op, NULL);
     res = mysql_store_result(my);
@@ -437,6 +440,40 @@ cd_err db_op_exists(struct db_op *op, const struct db_stmt *s, struct db_args *i
     if (err != CD_OK)
         return err;
     return row ? CD_ERR_CONFLICT : CD_ERR_NOT_FOUND;
+}
+
+cd_err db_run(db_pool *pool, unsigned lane, const struct db_stmt *s, struct db_args *in,
+              uint64_t *affected)
+{
+    struct db_op op;
+    MYSQL_STMT *st = NULL;
+    cd_err err;
+
+    err = db_op_begin(pool, &op, lane);
+    if (err != CD_OK)
+        return err;
+    err = db_op_run(&op, s, in, &st);
+    if (err == CD_OK && affected != NULL)
+        *affected = mysql_stmt_affected_rows(st);
+    db_op_end(&op);
+    return err;
+}
+
+cd_err db_run_row(db_pool *pool, const struct db_stmt *s, struct db_args *in, struct db_cols *cols,
+                  bool *row, unsigned *last_errno)
+{
+    struct db_op op;
+    cd_err err;
+
+    *row = false;
+    err = db_op_begin(pool, &op, LANE_SMALL);
+    if (err != CD_OK)
+        return err;
+    err = db_op_row(&op, s, in, cols, row);
+    if (last_errno != NULL)
+        *last_errno = op.last_errno;
+    db_op_end(&op);
+    return err;
 }
 
 /* ---- pool life cycle ---- */

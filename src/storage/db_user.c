@@ -178,6 +178,7 @@ static cd_err user_find_exec(struct db_op *op, const uint8_t (*hashes)[CRYPTO_HA
     for (size_t i = 0; i < n; i++)
         o += (size_t)snprintf(sql + o, sizeof(sql) - o, i == 0 ? "?" : ", ?");
     snprintf(sql + o, sizeof(sql) - o, ") ORDER BY id LIMIT 1%s", locking ? " FOR UPDATE" : "");
+    op->what = "user find";
     err = db_op_prepare(op, &op->c->st_find[locking][n], sql, &st);
     if (err != CD_OK)
         return err;
@@ -538,21 +539,14 @@ cd_err db_user_convert_verifiers(db_pool *pool, db_verifier_fn convert, void *cl
 
 cd_err db_user_delete(db_pool *pool, uint64_t id)
 {
-    struct db_op op;
-    MYSQL_STMT *st = NULL;
     struct db_args in;
+    uint64_t n = 0;
     cd_err err;
 
-    err = db_op_begin(pool, &op, LANE_SMALL);
-    if (err != CD_OK)
-        return err;
     db_args_init(&in);
     db_arg_u64(&in, &id);
     /* One statement: the foreign key's ON DELETE CASCADE removes the documents
      * in the same (autocommitted) transaction. */
-    err = db_op_run(&op, &st_user_delete, &in, &st);
-    if (err == CD_OK && mysql_stmt_affected_rows(st) == 0)
-        err = CD_ERR_NOT_FOUND;
-    db_op_end(&op);
-    return err;
+    err = db_run(pool, LANE_SMALL, &st_user_delete, &in, &n);
+    return err == CD_OK && n == 0 ? CD_ERR_NOT_FOUND : err;
 }
