@@ -169,13 +169,12 @@ struct db_doc {
  * nothing else: ciphertext is not secret. */
 void db_doc_release(struct db_doc *d);
 
-/* Inserts version d->version of a new document; CD_ERR_EXISTS when
- * (owner_id, record_id) exists. Timestamps are set by the database. */
-cd_err db_doc_insert(db_pool *pool, const struct db_doc *d);
-/* db_doc_insert in one statement that also checks that the owner's account
- * still has auth_gen (a credential checked only against a cache is confirmed
- * by the same round trip): CD_ERR_AUTH, with nothing inserted, when the
- * account's credentials changed or it is gone. */
+/* Inserts version d->version of a new document, in one statement that also
+ * checks that the owner's account still has auth_gen (a credential checked
+ * only against a cache is confirmed by the same round trip): CD_ERR_EXISTS
+ * when (owner_id, record_id) exists; CD_ERR_AUTH, with nothing inserted, when
+ * the account's credentials changed or it is gone. Timestamps are set by the
+ * database. */
 cd_err db_doc_insert_if_gen(db_pool *pool, const struct db_doc *d, uint32_t auth_gen);
 /* Replaces the document with d (whose version must be expected_version + 1)
  * only if its current version is expected_version (CD_ERR_CONFLICT otherwise,
@@ -192,7 +191,7 @@ cd_err db_doc_replace_if_gen(db_pool *pool, const struct db_doc *d, uint64_t exp
  * max_content. Reads for more than DB_INLINE_CONTENT_MAX go through the large
  * lane. auth_gen: NULL, or the generation the owner's account must still
  * have, checked in the same statement (CD_ERR_AUTH when it changed or the
- * account is gone, as in db_doc_insert_if_gen). */
+ * account is gone). */
 cd_err db_doc_read(db_pool *pool, uint64_t owner_id, const uint32_t *auth_gen, int64_t record_id,
                    size_t max_content, struct db_doc *out);
 /* Current version of a document, or CD_ERR_NOT_FOUND. */

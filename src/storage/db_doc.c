@@ -1,4 +1,4 @@
-/* db_doc.c: documents: insert, conditional replace, read (content inline or
+/* db_doc.c: documents: conditional insert and replace, read (content inline or
  * on the large lane), version, delete, list; each optionally conditional on
  * the owner's auth_gen. */
 #include "storage/db_int.h"
@@ -20,16 +20,15 @@
     "SELECT d.record_id, d.version, d.wrapped_dk, d.ctype_ct, d.size, " DB_TS_US(                  \
         "d.created_at") ", " DB_TS_US("d.updated_at")
 
-static const struct db_stmt st_doc_insert = {
-    ST_DOC_INSERT, "doc insert",
-    DOC_INSERT_COLS " VALUES (?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"};
-/* The same insert, made only while the owner's auth_gen is the given one. The
+/* A document is inserted only while the owner's auth_gen is the given one. The
  * shared lock on the account row (in any isolation level) orders it with a key
  * rotation, which holds that row FOR UPDATE. */
 static const struct db_stmt st_doc_insert_if_gen = {
     ST_DOC_INSERT_IF_GEN, "doc insert",
-    DOC_INSERT_COLS " SELECT u.id, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM"
-                    " users u WHERE u.id = ? AND u.auth_gen = ? LOCK IN SHARE MODE"};
+    "INSERT INTO documents (owner_id, record_id, version, wrapped_dk, ctype_ct, content_ct, size,"
+    " created_at, updated_at) SELECT u.id, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) "
+    "FROM"
+    " users u WHERE u.id = ? AND u.auth_gen = ? LOCK IN SHARE MODE"};
 static const struct db_stmt st_doc_update = {
     ST_DOC_UPDATE, "doc replace",
     "UPDATE documents SET version = ?, wrapped_dk = ?, ctype_ct = ?,"
@@ -84,8 +83,7 @@ static unsigned doc_lane(size_t content_ct_len)
     return content_ct_len > DB_INLINE_CONTENT_MAX ? LANE_LARGE : LANE_SMALL;
 }
 
-/* gen: NULL, or the auth_gen the owner's account must still have. */
-static cd_err doc_insert(db_pool *pool, const struct db_doc *d, const uint32_t *gen)
+cd_err db_doc_insert_if_gen(db_pool *pool, const struct db_doc *d, uint32_t auth_gen)
 {
     struct db_args in;
     uint64_t n = 0;
@@ -95,33 +93,18 @@ static cd_err doc_insert(db_pool *pool, const struct db_doc *d, const uint32_t *
     if (err != CD_OK)
         return err;
     db_args_init(&in);
-    if (gen == NULL)
-        db_arg_u64(&in, &d->owner_id);
     db_arg_i64(&in, &d->record_id);
     db_arg_u64(&in, &d->version);
     db_arg_blob(&in, d->wrapped_dk, sizeof(d->wrapped_dk));
     db_arg_blob(&in, d->ctype_ct, d->ctype_ct_len);
     db_arg_blob(&in, d->content_ct, d->content_ct_len);
     db_arg_u64(&in, &d->size);
-    if (gen != NULL) {
-        db_arg_u64(&in, &d->owner_id);
-        db_arg_u32(&in, gen);
-    }
-    err = db_run(pool, doc_lane(d->content_ct_len),
-                 gen != NULL ? &st_doc_insert_if_gen : &st_doc_insert, &in, &n);
-    if (err == CD_OK && gen != NULL && n != 1)
+    db_arg_u64(&in, &d->owner_id);
+    db_arg_u32(&in, &auth_gen);
+    err = db_run(pool, doc_lane(d->content_ct_len), &st_doc_insert_if_gen, &in, &n);
+    if (err == CD_OK && n != 1)
         err = CD_ERR_AUTH; /* the account changed or is gone: nothing inserted */
     return err;
-}
-
-cd_err db_doc_insert(db_pool *pool, const struct db_doc *d)
-{
-    return doc_insert(pool, d, NULL);
-}
-
-cd_err db_doc_insert_if_gen(db_pool *pool, const struct db_doc *d, uint32_t auth_gen)
-{
-    return doc_insert(pool, d, &auth_gen);
 }
 
 struct replace {

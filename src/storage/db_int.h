@@ -40,7 +40,6 @@ enum db_stmt_id {
     ST_USER_SET_VERIFIER,
     ST_DOC_KEYS,
     ST_DOC_SET_KEY,
-    ST_DOC_INSERT,
     ST_DOC_INSERT_IF_GEN,
     ST_DOC_UPDATE,
     ST_DOC_GET,

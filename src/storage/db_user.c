@@ -470,6 +470,7 @@ static cd_err legacy_batch(struct db_op *op, uint64_t *after, struct legacy *row
     cd_err err;
 
     *n = *fetched = 0;
+    memset(&row, 0, sizeof(row));
     db_args_init(&in);
     db_arg_u64(&in, after);
     db_arg_u32(&in, &limit);

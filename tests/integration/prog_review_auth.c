@@ -282,7 +282,7 @@ static void insert_legacy(const char *u, const char *pw, uint8_t doc_kek[CRYPTO_
                                      &d.ctype_ct_len, d.content_ct,
                                      sizeof(text) + CRYPTO_AEAD_OVERHEAD, &d.content_ct_len),
                      CD_OK);
-    assert_int_equal(db_doc_insert(db, &d), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(db, &d, row.auth_gen), CD_OK);
     db_doc_release(&d);
     crypto_wipe(sk, sizeof(sk));
     crypto_wipe(pwkey, sizeof(pwkey));

@@ -266,8 +266,8 @@ static void test_doc(void **state)
     (void)state;
 
     make_doc(&d, owner, 7, 1, 20, c1, sizeof(c1));
-    assert_int_equal(db_doc_insert(pool, &d), CD_OK);
-    assert_int_equal(db_doc_insert(pool, &d), CD_ERR_EXISTS);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_ERR_EXISTS);
 
     memset(&got, 0, sizeof(got));
     assert_int_equal(db_doc_read(pool, owner, NULL, 7, SIZE_MAX, &got), CD_OK);
@@ -315,7 +315,7 @@ static void test_doc(void **state)
 
     /* Empty content round-trips. */
     make_doc(&d, owner, 9, 1, 50, NULL, 0);
-    assert_int_equal(db_doc_insert(pool, &d), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
     assert_int_equal(db_doc_read(pool, owner, NULL, 9, SIZE_MAX, &got), CD_OK);
     assert_int_equal(got.content_ct_len, 0);
     assert_non_null(got.content_ct);
@@ -328,10 +328,10 @@ static void test_doc(void **state)
 
     /* Bad input never reaches the server. */
     make_doc(&d, owner, -5, 1, 50, NULL, 0);
-    assert_int_equal(db_doc_insert(pool, &d), CD_ERR_INVALID);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_ERR_INVALID);
     make_doc(&d, owner, 5, 1, 50, NULL, 0);
     d.ctype_ct_len = DB_CTYPE_CT_MAX + 1;
-    assert_int_equal(db_doc_insert(pool, &d), CD_ERR_INVALID);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_ERR_INVALID);
     assert_int_equal(db_user_delete(pool, owner), CD_OK);
 }
 
@@ -458,7 +458,7 @@ static void test_doc_large(void **state)
 
     assert_non_null(big);
     make_doc(&d, owner, 1, 1, 60, big, BIG_CONTENT);
-    assert_int_equal(db_doc_insert(pool, &d), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
     memset(&got, 0, sizeof(got));
     assert_int_equal(db_doc_read(pool, owner, NULL, 1, SIZE_MAX, &got), CD_OK);
     assert_int_equal(got.content_ct_len, BIG_CONTENT);
@@ -492,9 +492,9 @@ static void test_doc_read(void **state)
     make_user(&u, 80);
     assert_int_equal(db_user_insert(p, &u), CD_OK);
     make_doc(&d, u.id, 1, 1, 81, big, 200 * 1024);
-    assert_int_equal(db_doc_insert(p, &d), CD_OK); /* large lane */
+    assert_int_equal(db_doc_insert_if_gen(p, &d, 0), CD_OK); /* large lane */
     make_doc(&d, u.id, 2, 1, 82, small, sizeof(small));
-    assert_int_equal(db_doc_insert(p, &d), CD_OK); /* small lane */
+    assert_int_equal(db_doc_insert_if_gen(p, &d, 0), CD_OK); /* small lane */
 
     memset(&got, 0, sizeof(got));
     assert_int_equal(db_doc_read(p, u.id, NULL, 1, DB_INLINE_CONTENT_MAX, &got), CD_ERR_TOO_LARGE);
@@ -544,13 +544,13 @@ static void test_doc_list(void **state)
     assert_int_equal(n, 0);
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         make_doc(&d, owner, ids[i], 1, (unsigned)(100 + i), c, sizeof(c));
-        assert_int_equal(db_doc_insert(pool, &d), CD_OK);
+        assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
     }
     /* Same record ids under another owner: never seen by the first. */
     make_doc(&d, other, 3, 1, 200, c, sizeof(c));
-    assert_int_equal(db_doc_insert(pool, &d), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
     make_doc(&d, other, 4, 1, 201, c, sizeof(c));
-    assert_int_equal(db_doc_insert(pool, &d), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
 
     /* Whole list. */
     assert_int_equal(db_doc_list(pool, owner, -1, out, 10, &n), CD_OK);
@@ -633,7 +633,7 @@ static void *worker_main(void *arg)
     for (int i = 0; i < 25; i++) {
         int64_t rec = w->idx * 1000 + i;
         make_doc(&d, w->owner, rec, 1, (unsigned)rec, c, sizeof(c));
-        if (db_doc_insert(w->p, &d) != CD_OK)
+        if (db_doc_insert_if_gen(w->p, &d, 0) != CD_OK)
             w->failures++;
         if (db_doc_read(w->p, w->owner, NULL, rec, SIZE_MAX, &got) != CD_OK) {
             w->failures++;
@@ -745,7 +745,7 @@ static void test_persist_prepare(void **state)
     make_user(&u, PERSIST_SEED);
     assert_int_equal(db_user_insert(pool, &u), CD_OK);
     make_doc(&d, u.id, PERSIST_RECORD, 1, PERSIST_SEED, c, sizeof(c));
-    assert_int_equal(db_doc_insert(pool, &d), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
 }
 
 /* ---- phase 2 ---- */
