@@ -78,7 +78,7 @@ cd_err db_schema_version(db_pool *pool, unsigned *version);
 #define DB_UNAME_HASHES_MAX CRYPTO_KEYRING_MAX_KEYS
 
 struct db_user {
-    uint64_t id;                           /* assigned by db_user_insert */
+    uint64_t id;                           /* assigned by db_user_insert_unique */
     uint8_t uid[CRYPTO_UID_BYTES];         /* random, stable: binds ciphertexts */
     uint8_t uname_hash[CRYPTO_HASH_BYTES]; /* keyed hash of the username */
     uint32_t mk_version;   /* master key version of uname_hash, verifier and sk_pw */
@@ -96,11 +96,10 @@ struct db_user {
     uint32_t auth_gen; /* bumped on every credential change; invalidates caches */
 };
 
-/* Inserts a new account; sets u->id. CD_ERR_EXISTS if uname_hash or uid is taken. */
-cd_err db_user_insert(db_pool *pool, struct db_user *u);
-/* Inserts a new account unless any of the n (1..DB_UNAME_HASHES_MAX) hashes
- * (the name's hash under every keyring version) names one: CD_ERR_EXISTS
- * then. One transaction: a locking read of the n hashes, then the insert, so
+/* Inserts a new account and sets u->id, unless any of the n
+ * (1..DB_UNAME_HASHES_MAX) hashes (the name's hash under every keyring
+ * version) names one: CD_ERR_EXISTS then, or when uname_hash or uid is taken.
+ * One transaction: a locking read of the n hashes, then the insert, so
  * two creations of one name cannot both succeed. */
 cd_err db_user_insert_unique(db_pool *pool, struct db_user *u,
                              const uint8_t (*hashes)[CRYPTO_HASH_BYTES], size_t n);
@@ -108,9 +107,6 @@ cd_err db_user_insert_unique(db_pool *pool, struct db_user *u,
  * n and whether a row exists (the oldest account if several match). */
 cd_err db_user_find(db_pool *pool, const uint8_t (*hashes)[CRYPTO_HASH_BYTES], size_t n,
                     struct db_user *out);
-/* Looks an account up by its username hash (db_user_find with n = 1). */
-cd_err db_user_get_by_hash(db_pool *pool, const uint8_t uname_hash[CRYPTO_HASH_BYTES],
-                           struct db_user *out);
 /* Replaces the credential columns (uname_hash, mk_version, rc_version,
  * pw_salt, pw_opslimit, pw_memlimit_kib, verifier, verifier_kind, public_key,
  * sk_pw, sk_rc, sk_escrow) of account u->id and sets

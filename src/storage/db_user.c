@@ -89,21 +89,6 @@ static cd_err user_insert_exec(struct db_op *op, struct db_user *u)
     return CD_OK;
 }
 
-cd_err db_user_insert(db_pool *pool, struct db_user *u)
-{
-    struct db_op op;
-    cd_err err;
-
-    if (u->sk_escrow_len > DB_KEYBLOB_MAX)
-        return CD_ERR_INVALID;
-    err = db_op_begin(pool, &op, LANE_SMALL);
-    if (err != CD_OK)
-        return err;
-    err = user_insert_exec(&op, u);
-    db_op_end(&op);
-    return err;
-}
-
 /* Fetches one user row of a statement that selected USER_COLS (already
  * executed). CD_ERR_NOT_FOUND when there is none. */
 static cd_err user_fetch(struct db_op *op, MYSQL_STMT *st, struct db_user *out)
@@ -203,12 +188,6 @@ cd_err db_user_find(db_pool *pool, const uint8_t (*hashes)[CRYPTO_HASH_BYTES], s
     err = user_find_exec(&op, hashes, n, false, out);
     db_op_end(&op);
     return err;
-}
-
-cd_err db_user_get_by_hash(db_pool *pool, const uint8_t uname_hash[CRYPTO_HASH_BYTES],
-                           struct db_user *out)
-{
-    return db_user_find(pool, (const uint8_t(*)[CRYPTO_HASH_BYTES])uname_hash, 1, out);
 }
 
 struct insert_unique {

@@ -86,7 +86,7 @@ static cd_err row_under(uint32_t v, const char *u, struct db_user *row)
 {
     uint8_t h[CRYPTO_HASH_BYTES];
     name_hash(kr3, v, u, h);
-    return db_user_get_by_hash(db, h, row);
+    return db_user_find(db, (const uint8_t(*)[CRYPTO_HASH_BYTES])h, 1, row);
 }
 
 static int setup(void **state)
@@ -264,7 +264,9 @@ static void insert_legacy(const char *u, const char *pw, uint8_t doc_kek[CRYPTO_
     assert_int_equal(crypto_sk_wrap_password(kr1, 1, pwkey, row.uid, sk, row.sk_pw), CD_OK);
     crypto_recovery_code_new(rc_code, code_text);
     assert_int_equal(crypto_sk_wrap_recovery(kr1, 1, rc_code, row.uid, sk, row.sk_rc), CD_OK);
-    assert_int_equal(db_user_insert(db, &row), CD_OK);
+    assert_int_equal(
+        db_user_insert_unique(db, &row, (const uint8_t(*)[CRYPTO_HASH_BYTES])row.uname_hash, 1),
+        CD_OK);
 
     crypto_user_doc_kek(sk, doc_kek);
     memset(&d, 0, sizeof(d));

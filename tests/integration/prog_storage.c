@@ -86,6 +86,18 @@ static void fill(void *p, size_t n, unsigned seed)
     }
 }
 
+/* The service's account calls for one username hash (the tests use one
+ * keyring version). */
+static cd_err user_insert(db_pool *p, struct db_user *u)
+{
+    return db_user_insert_unique(p, u, (const uint8_t(*)[CRYPTO_HASH_BYTES])u->uname_hash, 1);
+}
+
+static cd_err user_by_hash(db_pool *p, const uint8_t h[CRYPTO_HASH_BYTES], struct db_user *out)
+{
+    return db_user_find(p, (const uint8_t(*)[CRYPTO_HASH_BYTES])h, 1, out);
+}
+
 static void make_user(struct db_user *u, unsigned seed)
 {
     memset(u, 0, sizeof(*u));
@@ -125,7 +137,7 @@ static uint64_t insert_user(unsigned seed)
 {
     struct db_user u;
     make_user(&u, seed);
-    assert_int_equal(db_user_insert(pool, &u), CD_OK);
+    assert_int_equal(user_insert(pool, &u), CD_OK);
     assert_true(u.id > 0);
     return u.id;
 }
@@ -191,26 +203,26 @@ static void test_user(void **state)
     make_user(&u, 1);
     u.sk_escrow_len = CRYPTO_ESCROWED_KEY_BYTES;
     fill(u.sk_escrow, u.sk_escrow_len, 77);
-    assert_int_equal(db_user_insert(pool, &u), CD_OK);
+    assert_int_equal(user_insert(pool, &u), CD_OK);
     assert_true(u.id > 0);
 
     memset(&got, 0xEE, sizeof(got));
-    assert_int_equal(db_user_get_by_hash(pool, u.uname_hash, &got), CD_OK);
+    assert_int_equal(user_by_hash(pool, u.uname_hash, &got), CD_OK);
     assert_user_equal(&u, &got);
 
     /* Same username hash, other uid; then same uid, other username hash. */
     make_user(&dup, 2);
     memcpy(dup.uname_hash, u.uname_hash, sizeof(dup.uname_hash));
     dup.id = 12345;
-    assert_int_equal(db_user_insert(pool, &dup), CD_ERR_EXISTS);
+    assert_int_equal(user_insert(pool, &dup), CD_ERR_EXISTS);
     assert_int_equal(dup.id, 12345); /* untouched on error */
     make_user(&dup, 2);
     memcpy(dup.uid, u.uid, sizeof(dup.uid));
-    assert_int_equal(db_user_insert(pool, &dup), CD_ERR_EXISTS);
+    assert_int_equal(user_insert(pool, &dup), CD_ERR_EXISTS);
 
     /* Unknown hash. */
     make_user(&dup, 3);
-    assert_int_equal(db_user_get_by_hash(pool, dup.uname_hash, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(user_by_hash(pool, dup.uname_hash, &got), CD_ERR_NOT_FOUND);
 
     /* Credential change with the right generation, without escrow. */
     upd = u;
@@ -224,23 +236,23 @@ static void test_user(void **state)
     fill(upd.sk_rc, sizeof(upd.sk_rc), 504);
     upd.sk_escrow_len = 0;
     assert_int_equal(db_user_update_credentials(pool, &upd, 0), CD_OK);
-    assert_int_equal(db_user_get_by_hash(pool, u.uname_hash, &got), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_user_get_by_hash(pool, upd.uname_hash, &got), CD_OK);
+    assert_int_equal(user_by_hash(pool, u.uname_hash, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(user_by_hash(pool, upd.uname_hash, &got), CD_OK);
     upd.auth_gen = 1;
     assert_user_equal(&upd, &got);
 
     /* A stale generation loses; the row is unchanged. */
     fill(upd.verifier, sizeof(upd.verifier), 600);
     assert_int_equal(db_user_update_credentials(pool, &upd, 0), CD_ERR_CONFLICT);
-    assert_int_equal(db_user_get_by_hash(pool, got.uname_hash, &dup), CD_OK);
+    assert_int_equal(user_by_hash(pool, got.uname_hash, &dup), CD_OK);
     assert_user_equal(&got, &dup);
     assert_int_equal(db_user_update_credentials(pool, &upd, 1), CD_OK);
-    assert_int_equal(db_user_get_by_hash(pool, upd.uname_hash, &got), CD_OK);
+    assert_int_equal(user_by_hash(pool, upd.uname_hash, &got), CD_OK);
     assert_int_equal(got.auth_gen, 2);
 
     /* Taking another account's username hash is a duplicate. */
     make_user(&dup, 4);
-    assert_int_equal(db_user_insert(pool, &dup), CD_OK);
+    assert_int_equal(user_insert(pool, &dup), CD_OK);
     upd = got;
     memcpy(upd.uname_hash, dup.uname_hash, sizeof(upd.uname_hash));
     assert_int_equal(db_user_update_credentials(pool, &upd, 2), CD_ERR_EXISTS);
@@ -415,7 +427,7 @@ static void test_doc_if_gen(void **state)
     (void)state;
 
     make_user(&u, 70);
-    assert_int_equal(db_user_insert(pool, &u), CD_OK); /* auth_gen 0 */
+    assert_int_equal(user_insert(pool, &u), CD_OK); /* auth_gen 0 */
     make_doc(&d, u.id, 5, 1, 71, c1, sizeof(c1));
     /* A stale generation inserts nothing. */
     assert_int_equal(db_doc_insert_if_gen(pool, &d, 1), CD_ERR_AUTH);
@@ -490,7 +502,7 @@ static void test_doc_read(void **state)
     c.large_pool_size = 1;
     assert_int_equal(db_pool_new(&c, &p), CD_OK);
     make_user(&u, 80);
-    assert_int_equal(db_user_insert(p, &u), CD_OK);
+    assert_int_equal(user_insert(p, &u), CD_OK);
     make_doc(&d, u.id, 1, 1, 81, big, 200 * 1024);
     assert_int_equal(db_doc_insert_if_gen(p, &d, 0), CD_OK); /* large lane */
     make_doc(&d, u.id, 2, 1, 82, small, sizeof(small));
@@ -743,7 +755,7 @@ static void test_persist_prepare(void **state)
     (void)state;
 
     make_user(&u, PERSIST_SEED);
-    assert_int_equal(db_user_insert(pool, &u), CD_OK);
+    assert_int_equal(user_insert(pool, &u), CD_OK);
     make_doc(&d, u.id, PERSIST_RECORD, 1, PERSIST_SEED, c, sizeof(c));
     assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
 }
@@ -762,7 +774,7 @@ static void test_persist_check(void **state)
     assert_int_equal(db_schema_version(pool, &v), CD_OK);
     assert_int_equal(v, 2);
     make_user(&want, PERSIST_SEED);
-    assert_int_equal(db_user_get_by_hash(pool, want.uname_hash, &got), CD_OK);
+    assert_int_equal(user_by_hash(pool, want.uname_hash, &got), CD_OK);
     want.id = got.id;
     assert_user_equal(&want, &got);
     make_doc(&d, got.id, PERSIST_RECORD, 1, PERSIST_SEED, c, sizeof(c));
@@ -801,17 +813,17 @@ static void test_reconnect(void **state)
 
     make_user(&want, PERSIST_SEED);
     for (int i = 0; i < 8; i++)
-        assert_int_equal(db_user_get_by_hash(pool, want.uname_hash, &got), CD_OK);
+        assert_int_equal(user_by_hash(pool, want.uname_hash, &got), CD_OK);
 
     sync_with_script("ready-stop", "stopped");
     assert_int_equal(db_ping(pool), CD_ERR_UNAVAILABLE);
-    assert_int_equal(db_user_get_by_hash(pool, want.uname_hash, &got), CD_ERR_UNAVAILABLE);
+    assert_int_equal(user_by_hash(pool, want.uname_hash, &got), CD_ERR_UNAVAILABLE);
     assert_int_equal(db_doc_version(pool, 1, PERSIST_RECORD, &ver), CD_ERR_UNAVAILABLE);
 
     sync_with_script("ready-start", "started");
     /* The same pool reconnects by itself. */
     for (int i = 0; i < 8; i++)
-        assert_int_equal(db_user_get_by_hash(pool, want.uname_hash, &got), CD_OK);
+        assert_int_equal(user_by_hash(pool, want.uname_hash, &got), CD_OK);
     assert_int_equal(db_doc_version(pool, got.id, PERSIST_RECORD, &ver), CD_OK);
     assert_int_equal(ver, 1);
     assert_int_equal(db_ping(pool), CD_OK);
@@ -819,7 +831,7 @@ static void test_reconnect(void **state)
     /* A restart while the pool is idle: its open connection is found dead
      * before anything is sent and replaced, so the next call succeeds. */
     sync_with_script("ready-restart", "restarted");
-    assert_int_equal(db_user_get_by_hash(pool, want.uname_hash, &got), CD_OK);
+    assert_int_equal(user_by_hash(pool, want.uname_hash, &got), CD_OK);
     assert_int_equal(db_doc_version(pool, got.id, PERSIST_RECORD, &ver), CD_OK);
 }
 
