@@ -96,21 +96,26 @@ struct db_op {
 };
 
 /* Input values of one statement, in placeholder order. The pointed-to values
- * must live until the statement ran. */
+ * must live until the statement ran. More than DB_ARGS_MAX values is a coding
+ * error: the set is marked full, and running it fails with CD_ERR_INTERNAL.
+ * (The username lookup, with up to DB_UNAME_HASHES_MAX values, binds its own
+ * array.) */
 #define DB_ARGS_MAX 16
 struct db_args {
     MYSQL_BIND b[DB_ARGS_MAX];
     unsigned n;
+    bool full;
 };
 
 /* Output columns of one statement, in select order, with each column's
- * length, truncation and NULL flags. */
+ * length, truncation and NULL flags (overflow as for struct db_args). */
 #define DB_COLS_MAX 16
 struct db_cols {
     MYSQL_BIND b[DB_COLS_MAX];
     unsigned long len[DB_COLS_MAX];
     my_bool trunc[DB_COLS_MAX], isnull[DB_COLS_MAX];
     unsigned n;
+    bool full;
 };
 
 static inline void db_args_init(struct db_args *a)
@@ -120,7 +125,13 @@ static inline void db_args_init(struct db_args *a)
 
 static inline MYSQL_BIND *db_args_next(struct db_args *a, enum enum_field_types type, bool uns)
 {
-    MYSQL_BIND *b = &a->b[a->n < DB_ARGS_MAX - 1 ? a->n++ : DB_ARGS_MAX - 1];
+    MYSQL_BIND *b;
+
+    if (a->n == DB_ARGS_MAX) {
+        a->full = true;
+        a->n--;
+    }
+    b = &a->b[a->n++];
     b->buffer_type = type;
     b->is_unsigned = uns ? 1 : 0;
     return b;
@@ -165,8 +176,15 @@ static inline void db_cols_init(struct db_cols *c)
 
 static inline MYSQL_BIND *db_cols_next(struct db_cols *c, enum enum_field_types type, bool uns)
 {
-    unsigned i = c->n < DB_COLS_MAX - 1 ? c->n++ : DB_COLS_MAX - 1;
-    MYSQL_BIND *b = &c->b[i];
+    unsigned i;
+    MYSQL_BIND *b;
+
+    if (c->n == DB_COLS_MAX) {
+        c->full = true;
+        c->n--;
+    }
+    i = c->n++;
+    b = &c->b[i];
     b->buffer_type = type;
     b->is_unsigned = uns ? 1 : 0;
     b->length = &c->len[i];
@@ -222,8 +240,8 @@ void db_op_end(struct db_op *op);
  * when the connection was broken) and returns it in *out. */
 cd_err db_op_prepare(struct db_op *op, MYSQL_STMT **slot, const char *sql, MYSQL_STMT **out);
 
-/* Binds in (may be NULL) and executes st. */
-cd_err db_op_exec(struct db_op *op, MYSQL_STMT *st, struct db_args *in);
+/* Binds params (may be NULL; the statement's arity) and executes st. */
+cd_err db_op_exec(struct db_op *op, MYSQL_STMT *st, MYSQL_BIND *params);
 
 /* db_op_prepare of s's slot, then db_op_exec. *out is the executed statement. */
 cd_err db_op_run(struct db_op *op, const struct db_stmt *s, struct db_args *in, MYSQL_STMT **out);

@@ -324,10 +324,10 @@ cd_err db_op_prepare(struct db_op *op, MYSQL_STMT **slot, const char *sql, MYSQL
     }
 }
 
-cd_err db_op_exec(struct db_op *op, MYSQL_STMT *st, struct db_args *in)
+cd_err db_op_exec(struct db_op *op, MYSQL_STMT *st, MYSQL_BIND *params)
 {
     atomic_fetch_add(&op->pool->statements, 1);
-    if (in != NULL && mysql_stmt_bind_param(st, in->b))
+    if (params != NULL && mysql_stmt_bind_param(st, params))
         return db_op_err(op, st);
     if (mysql_stmt_execute(st))
         return db_op_err(op, st);
@@ -339,14 +339,16 @@ cd_err db_op_run(struct db_op *op, const struct db_stmt *s, struct db_args *in, 
     cd_err err;
 
     op->what = s->what;
+    if (in != NULL && in->full)
+        return CD_ERR_INTERNAL;
     err = db_op_prepare(op, &op->c->st[s->id], s->sql, out);
-    return err != CD_OK ? err : db_op_exec(op, *out, in);
+    return err != CD_OK ? err : db_op_exec(op, *out, in != NULL ? in->b : NULL);
 }
 
 cd_err db_op_rows(struct db_op *op, const struct db_stmt *s, struct db_args *in,
                   struct db_cols *cols, MYSQL_STMT **out)
 {
-    cd_err err = db_op_run(op, s, in, out);
+    cd_err err = cols->full ? CD_ERR_INTERNAL : db_op_run(op, s, in, out);
 
     if (err == CD_OK && mysql_stmt_bind_result(*out, cols->b))
         err = db_op_err(op, *out);

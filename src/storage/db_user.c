@@ -150,7 +150,7 @@ static cd_err user_find_exec(struct db_op *op, const uint8_t (*hashes)[CRYPTO_HA
                              bool locking, struct db_user *out)
 {
     MYSQL_STMT *st = NULL;
-    struct db_args in;
+    MYSQL_BIND in[DB_UNAME_HASHES_MAX];
     char sql[sizeof("SELECT " USER_COLS " FROM users WHERE uname_hash IN () ORDER BY id LIMIT 1"
                     " FOR UPDATE") +
              (size_t)3 * DB_UNAME_HASHES_MAX];
@@ -167,10 +167,13 @@ static cd_err user_find_exec(struct db_op *op, const uint8_t (*hashes)[CRYPTO_HA
     err = db_op_prepare(op, &op->c->st_find[locking][n], sql, &st);
     if (err != CD_OK)
         return err;
-    db_args_init(&in);
-    for (size_t i = 0; i < n; i++)
-        db_arg_blob(&in, hashes[i], CRYPTO_HASH_BYTES);
-    err = db_op_exec(op, st, &in);
+    memset(in, 0, sizeof(in));
+    for (size_t i = 0; i < n; i++) {
+        in[i].buffer_type = MYSQL_TYPE_BLOB;
+        in[i].buffer = (void *)hashes[i];
+        in[i].buffer_length = CRYPTO_HASH_BYTES;
+    }
+    err = db_op_exec(op, st, in);
     if (err != CD_OK)
         return err;
     return user_fetch(op, st, out);

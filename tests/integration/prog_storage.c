@@ -269,6 +269,35 @@ static void test_user(void **state)
     assert_int_equal(db_user_delete(pool, u.id), CD_OK);
 }
 
+/* storage_find_all_versions: a lookup by as many username hashes as a keyring
+ * has versions (more than any other statement binds) finds the account by
+ * the last one, and nothing when none matches; a unique insert checks them
+ * all. */
+static void test_find_all_versions(void **state)
+{
+    static uint8_t h[DB_UNAME_HASHES_MAX][CRYPTO_HASH_BYTES];
+    struct db_user u, got, dup;
+    (void)state;
+
+    make_user(&u, 90);
+    assert_int_equal(user_insert(pool, &u), CD_OK);
+    for (unsigned i = 0; i < DB_UNAME_HASHES_MAX; i++)
+        fill(h[i], sizeof(h[i]), 9000 + i);
+    assert_int_equal(
+        db_user_find(pool, (const uint8_t(*)[CRYPTO_HASH_BYTES])h, DB_UNAME_HASHES_MAX, &got),
+        CD_ERR_NOT_FOUND);
+    memcpy(h[DB_UNAME_HASHES_MAX - 1], u.uname_hash, sizeof(u.uname_hash));
+    assert_int_equal(
+        db_user_find(pool, (const uint8_t(*)[CRYPTO_HASH_BYTES])h, DB_UNAME_HASHES_MAX, &got),
+        CD_OK);
+    assert_user_equal(&u, &got);
+    make_user(&dup, 91);
+    assert_int_equal(db_user_insert_unique(pool, &dup, (const uint8_t(*)[CRYPTO_HASH_BYTES])h,
+                                           DB_UNAME_HASHES_MAX),
+                     CD_ERR_EXISTS);
+    assert_int_equal(db_user_delete(pool, u.id), CD_OK);
+}
+
 static void test_doc(void **state)
 {
     uint64_t owner = insert_user(10), ver = 0;
@@ -840,6 +869,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest phase1[] = {
         cmocka_unit_test(test_migrate),
         cmocka_unit_test(test_user),
+        cmocka_unit_test(test_find_all_versions),
         cmocka_unit_test(test_doc),
         cmocka_unit_test(test_doc_if_gen),
         cmocka_unit_test(test_warm),
