@@ -78,6 +78,14 @@ static cd_err doc_check(const struct db_doc *d)
     return CD_OK;
 }
 
+/* A document's key: (owner_id, record_id), the arguments of several statements. */
+static void doc_key_args(struct db_args *in, const uint64_t *owner_id, const int64_t *record_id)
+{
+    db_args_init(in);
+    db_arg_u64(in, owner_id);
+    db_arg_i64(in, record_id);
+}
+
 static unsigned doc_lane(size_t content_ct_len)
 {
     return content_ct_len > DB_INLINE_CONTENT_MAX ? LANE_LARGE : LANE_SMALL;
@@ -139,9 +147,7 @@ static cd_err replace_tx(struct db_op *op, void *cls)
     err = db_op_run(op, &st_doc_update, &in, &st);
     if (err != CD_OK || mysql_stmt_affected_rows(st) == 1)
         return err;
-    db_args_init(&in);
-    db_arg_u64(&in, &d->owner_id);
-    db_arg_i64(&in, &d->record_id);
+    doc_key_args(&in, &d->owner_id, &d->record_id);
     return db_op_exists(op, &st_doc_version, &in);
 }
 
@@ -274,9 +280,7 @@ cd_err db_doc_version(db_pool *pool, uint64_t owner_id, int64_t record_id, uint6
 
     if (record_id < 0)
         return CD_ERR_NOT_FOUND;
-    db_args_init(&in);
-    db_arg_u64(&in, &owner_id);
-    db_arg_i64(&in, &record_id);
+    doc_key_args(&in, &owner_id, &record_id);
     db_cols_init(&cols);
     db_col_u64(&cols, &v);
     err = db_run_row(pool, &st_doc_version, &in, &cols, &row, NULL);
@@ -295,9 +299,7 @@ cd_err db_doc_delete(db_pool *pool, uint64_t owner_id, int64_t record_id)
 
     if (record_id < 0)
         return CD_ERR_NOT_FOUND;
-    db_args_init(&in);
-    db_arg_u64(&in, &owner_id);
-    db_arg_i64(&in, &record_id);
+    doc_key_args(&in, &owner_id, &record_id);
     err = db_run(pool, LANE_SMALL, &st_doc_delete, &in, &n);
     return err == CD_OK && n == 0 ? CD_ERR_NOT_FOUND : err;
 }
