@@ -90,7 +90,7 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
  * verified recently (the entry's idle TTL and max age hold). The principal is
  * NOT confirmed: the account may have changed on another replica since.
  * The caller must confirm out->auth_gen in the same database statement that
- * uses the principal (db_doc_get_if_gen, db_doc_insert_if_gen), and on
+ * uses the principal (db_doc_read with auth_gen, db_doc_insert_if_gen), and on
  * CD_ERR_AUTH from it fall back to auth_login, which reads the account and
  * drops the stale entry. CD_ERR_NOT_FOUND: not cached; use auth_login. */
 cd_err auth_login_cached(auth *a, const struct auth_credentials *c, struct auth_principal *out);

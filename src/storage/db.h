@@ -78,7 +78,7 @@ cd_err db_schema_version(db_pool *pool, unsigned *version);
 #define DB_UNAME_HASHES_MAX CRYPTO_KEYRING_MAX_KEYS
 
 struct db_user {
-    uint64_t id;                           /* assigned by db_user_insert */
+    uint64_t id;                           /* assigned by db_user_insert_unique */
     uint8_t uid[CRYPTO_UID_BYTES];         /* random, stable: binds ciphertexts */
     uint8_t uname_hash[CRYPTO_HASH_BYTES]; /* keyed hash of the username */
     uint32_t mk_version;   /* master key version of uname_hash, verifier and sk_pw */
@@ -96,11 +96,10 @@ struct db_user {
     uint32_t auth_gen; /* bumped on every credential change; invalidates caches */
 };
 
-/* Inserts a new account; sets u->id. CD_ERR_EXISTS if uname_hash or uid is taken. */
-cd_err db_user_insert(db_pool *pool, struct db_user *u);
-/* Inserts a new account unless any of the n (1..DB_UNAME_HASHES_MAX) hashes
- * (the name's hash under every keyring version) names one: CD_ERR_EXISTS
- * then. One transaction: a locking read of the n hashes, then the insert, so
+/* Inserts a new account and sets u->id, unless any of the n
+ * (1..DB_UNAME_HASHES_MAX) hashes (the name's hash under every keyring
+ * version) names one: CD_ERR_EXISTS then, or when uname_hash or uid is taken.
+ * One transaction: a locking read of the n hashes, then the insert, so
  * two creations of one name cannot both succeed. */
 cd_err db_user_insert_unique(db_pool *pool, struct db_user *u,
                              const uint8_t (*hashes)[CRYPTO_HASH_BYTES], size_t n);
@@ -108,9 +107,6 @@ cd_err db_user_insert_unique(db_pool *pool, struct db_user *u,
  * n and whether a row exists (the oldest account if several match). */
 cd_err db_user_find(db_pool *pool, const uint8_t (*hashes)[CRYPTO_HASH_BYTES], size_t n,
                     struct db_user *out);
-/* Looks an account up by its username hash (db_user_find with n = 1). */
-cd_err db_user_get_by_hash(db_pool *pool, const uint8_t uname_hash[CRYPTO_HASH_BYTES],
-                           struct db_user *out);
 /* Replaces the credential columns (uname_hash, mk_version, rc_version,
  * pw_salt, pw_opslimit, pw_memlimit_kib, verifier, verifier_kind, public_key,
  * sk_pw, sk_rc, sk_escrow) of account u->id and sets
@@ -165,37 +161,33 @@ struct db_doc {
     int64_t updated_us;
 };
 
-/* Frees content_ct of a struct filled by db_doc_get (NULL-safe) and wipes nothing
- * else: ciphertext is not secret. */
+/* Frees content_ct of a struct filled by db_doc_read (NULL-safe) and wipes
+ * nothing else: ciphertext is not secret. */
 void db_doc_release(struct db_doc *d);
 
-/* Inserts version d->version of a new document; CD_ERR_EXISTS when
- * (owner_id, record_id) exists. Timestamps are set by the database. */
-cd_err db_doc_insert(db_pool *pool, const struct db_doc *d);
+/* Inserts version d->version of a new document, in one statement that also
+ * checks that the owner's account still has auth_gen (a credential checked
+ * only against a cache is confirmed by the same round trip): CD_ERR_EXISTS
+ * when (owner_id, record_id) exists; CD_ERR_AUTH, with nothing inserted, when
+ * the account's credentials changed or it is gone. Timestamps are set by the
+ * database. */
+cd_err db_doc_insert_if_gen(db_pool *pool, const struct db_doc *d, uint32_t auth_gen);
 /* Replaces the document with d (whose version must be expected_version + 1)
- * only if its current version is expected_version; CD_ERR_CONFLICT otherwise,
- * CD_ERR_NOT_FOUND if it does not exist. Keeps created_us. */
-cd_err db_doc_replace(db_pool *pool, const struct db_doc *d, uint64_t expected_version);
-/* db_doc_replace, only while the owner's account still has auth_gen
- * (CD_ERR_AUTH otherwise, nothing written); see db_user_rotate_key. */
+ * only if its current version is expected_version (CD_ERR_CONFLICT otherwise,
+ * CD_ERR_NOT_FOUND if it does not exist), and only while the owner's account
+ * still has auth_gen (CD_ERR_AUTH otherwise, nothing written; see
+ * db_user_rotate_key). Keeps created_us. */
 cd_err db_doc_replace_if_gen(db_pool *pool, const struct db_doc *d, uint64_t expected_version,
                              uint32_t auth_gen);
 /* Reads a document; content_ct is malloc'ed for the caller (release with
- * db_doc_release). */
-cd_err db_doc_get(db_pool *pool, uint64_t owner_id, int64_t record_id, struct db_doc *out);
-/* db_doc_insert and db_doc_get, each in one statement that also checks that
- * the owner's account still has auth_gen (a credential checked only against
- * a cache is confirmed by the same round trip): CD_ERR_AUTH, with nothing
- * inserted, when the account's credentials changed or it is gone. */
-cd_err db_doc_insert_if_gen(db_pool *pool, const struct db_doc *d, uint32_t auth_gen);
-cd_err db_doc_get_if_gen(db_pool *pool, uint64_t owner_id, uint32_t auth_gen, int64_t record_id,
-                         struct db_doc *out);
-/* Reads a document whose content is sent only when its ciphertext is at most
- * max_content bytes: otherwise CD_ERR_TOO_LARGE, with everything but the
- * content filled in (content_ct NULL, content_ct_len its size), so that the
- * caller can make room before asking again with a larger max_content. Reads
- * for more than DB_INLINE_CONTENT_MAX go through the large lane. auth_gen: NULL,
- * or as in db_doc_get_if_gen. db_doc_get and db_doc_get_if_gen read any size. */
+ * db_doc_release). The content is sent only when its ciphertext is at most
+ * max_content bytes (SIZE_MAX: any size): otherwise CD_ERR_TOO_LARGE, with
+ * everything but the content filled in (content_ct NULL, content_ct_len its
+ * size), so that the caller can make room before asking again with a larger
+ * max_content. Reads for more than DB_INLINE_CONTENT_MAX go through the large
+ * lane. auth_gen: NULL, or the generation the owner's account must still
+ * have, checked in the same statement (CD_ERR_AUTH when it changed or the
+ * account is gone). */
 cd_err db_doc_read(db_pool *pool, uint64_t owner_id, const uint32_t *auth_gen, int64_t record_id,
                    size_t max_content, struct db_doc *out);
 /* Current version of a document, or CD_ERR_NOT_FOUND. */

@@ -86,7 +86,7 @@ static cd_err row_under(uint32_t v, const char *u, struct db_user *row)
 {
     uint8_t h[CRYPTO_HASH_BYTES];
     name_hash(kr3, v, u, h);
-    return db_user_get_by_hash(db, h, row);
+    return db_user_find(db, (const uint8_t(*)[CRYPTO_HASH_BYTES])h, 1, row);
 }
 
 static int setup(void **state)
@@ -264,7 +264,9 @@ static void insert_legacy(const char *u, const char *pw, uint8_t doc_kek[CRYPTO_
     assert_int_equal(crypto_sk_wrap_password(kr1, 1, pwkey, row.uid, sk, row.sk_pw), CD_OK);
     crypto_recovery_code_new(rc_code, code_text);
     assert_int_equal(crypto_sk_wrap_recovery(kr1, 1, rc_code, row.uid, sk, row.sk_rc), CD_OK);
-    assert_int_equal(db_user_insert(db, &row), CD_OK);
+    assert_int_equal(
+        db_user_insert_unique(db, &row, (const uint8_t(*)[CRYPTO_HASH_BYTES])row.uname_hash, 1),
+        CD_OK);
 
     crypto_user_doc_kek(sk, doc_kek);
     memset(&d, 0, sizeof(d));
@@ -282,7 +284,7 @@ static void insert_legacy(const char *u, const char *pw, uint8_t doc_kek[CRYPTO_
                                      &d.ctype_ct_len, d.content_ct,
                                      sizeof(text) + CRYPTO_AEAD_OVERHEAD, &d.content_ct_len),
                      CD_OK);
-    assert_int_equal(db_doc_insert(db, &d), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(db, &d, row.auth_gen), CD_OK);
     db_doc_release(&d);
     crypto_wipe(sk, sizeof(sk));
     crypto_wipe(pwkey, sizeof(pwkey));
@@ -296,7 +298,7 @@ static void assert_doc_opens(const struct auth_principal *p, int64_t record_id)
     char ctype[256];
     size_t clen = 0;
 
-    assert_int_equal(db_doc_get(db, p->id, record_id, &d), CD_OK);
+    assert_int_equal(db_doc_read(db, p->id, NULL, record_id, SIZE_MAX, &d), CD_OK);
     auth_principal_doc_kek(p, kek);
     memcpy(ad.owner_uid, p->uid, sizeof(ad.owner_uid));
     ad.record_id = record_id;
@@ -563,7 +565,8 @@ static void test_review_8_rotate_key(void **state)
         assert_int_equal(db_doc_list_if_gen(db, now.id, now.auth_gen, ROT_DOCS, docs, 4, &n),
                          CD_OK);
         assert_int_equal(n, 0);
-        assert_int_equal(db_doc_get_if_gen(db, now.id, backup.auth_gen, 0, &gd), CD_ERR_AUTH);
+        assert_int_equal(db_doc_read(db, now.id, &(uint32_t){backup.auth_gen}, 0, SIZE_MAX, &gd),
+                         CD_ERR_AUTH);
     }
     /* The backup + the (still valid) password: no current document opens. */
     assert_false(backup_opens_any(&backup, sk, now.id));

@@ -86,6 +86,18 @@ static void fill(void *p, size_t n, unsigned seed)
     }
 }
 
+/* The service's account calls for one username hash (the tests use one
+ * keyring version). */
+static cd_err user_insert(db_pool *p, struct db_user *u)
+{
+    return db_user_insert_unique(p, u, (const uint8_t(*)[CRYPTO_HASH_BYTES])u->uname_hash, 1);
+}
+
+static cd_err user_by_hash(db_pool *p, const uint8_t h[CRYPTO_HASH_BYTES], struct db_user *out)
+{
+    return db_user_find(p, (const uint8_t(*)[CRYPTO_HASH_BYTES])h, 1, out);
+}
+
 static void make_user(struct db_user *u, unsigned seed)
 {
     memset(u, 0, sizeof(*u));
@@ -125,7 +137,7 @@ static uint64_t insert_user(unsigned seed)
 {
     struct db_user u;
     make_user(&u, seed);
-    assert_int_equal(db_user_insert(pool, &u), CD_OK);
+    assert_int_equal(user_insert(pool, &u), CD_OK);
     assert_true(u.id > 0);
     return u.id;
 }
@@ -191,26 +203,26 @@ static void test_user(void **state)
     make_user(&u, 1);
     u.sk_escrow_len = CRYPTO_ESCROWED_KEY_BYTES;
     fill(u.sk_escrow, u.sk_escrow_len, 77);
-    assert_int_equal(db_user_insert(pool, &u), CD_OK);
+    assert_int_equal(user_insert(pool, &u), CD_OK);
     assert_true(u.id > 0);
 
     memset(&got, 0xEE, sizeof(got));
-    assert_int_equal(db_user_get_by_hash(pool, u.uname_hash, &got), CD_OK);
+    assert_int_equal(user_by_hash(pool, u.uname_hash, &got), CD_OK);
     assert_user_equal(&u, &got);
 
     /* Same username hash, other uid; then same uid, other username hash. */
     make_user(&dup, 2);
     memcpy(dup.uname_hash, u.uname_hash, sizeof(dup.uname_hash));
     dup.id = 12345;
-    assert_int_equal(db_user_insert(pool, &dup), CD_ERR_EXISTS);
+    assert_int_equal(user_insert(pool, &dup), CD_ERR_EXISTS);
     assert_int_equal(dup.id, 12345); /* untouched on error */
     make_user(&dup, 2);
     memcpy(dup.uid, u.uid, sizeof(dup.uid));
-    assert_int_equal(db_user_insert(pool, &dup), CD_ERR_EXISTS);
+    assert_int_equal(user_insert(pool, &dup), CD_ERR_EXISTS);
 
     /* Unknown hash. */
     make_user(&dup, 3);
-    assert_int_equal(db_user_get_by_hash(pool, dup.uname_hash, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(user_by_hash(pool, dup.uname_hash, &got), CD_ERR_NOT_FOUND);
 
     /* Credential change with the right generation, without escrow. */
     upd = u;
@@ -224,23 +236,23 @@ static void test_user(void **state)
     fill(upd.sk_rc, sizeof(upd.sk_rc), 504);
     upd.sk_escrow_len = 0;
     assert_int_equal(db_user_update_credentials(pool, &upd, 0), CD_OK);
-    assert_int_equal(db_user_get_by_hash(pool, u.uname_hash, &got), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_user_get_by_hash(pool, upd.uname_hash, &got), CD_OK);
+    assert_int_equal(user_by_hash(pool, u.uname_hash, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(user_by_hash(pool, upd.uname_hash, &got), CD_OK);
     upd.auth_gen = 1;
     assert_user_equal(&upd, &got);
 
     /* A stale generation loses; the row is unchanged. */
     fill(upd.verifier, sizeof(upd.verifier), 600);
     assert_int_equal(db_user_update_credentials(pool, &upd, 0), CD_ERR_CONFLICT);
-    assert_int_equal(db_user_get_by_hash(pool, got.uname_hash, &dup), CD_OK);
+    assert_int_equal(user_by_hash(pool, got.uname_hash, &dup), CD_OK);
     assert_user_equal(&got, &dup);
     assert_int_equal(db_user_update_credentials(pool, &upd, 1), CD_OK);
-    assert_int_equal(db_user_get_by_hash(pool, upd.uname_hash, &got), CD_OK);
+    assert_int_equal(user_by_hash(pool, upd.uname_hash, &got), CD_OK);
     assert_int_equal(got.auth_gen, 2);
 
     /* Taking another account's username hash is a duplicate. */
     make_user(&dup, 4);
-    assert_int_equal(db_user_insert(pool, &dup), CD_OK);
+    assert_int_equal(user_insert(pool, &dup), CD_OK);
     upd = got;
     memcpy(upd.uname_hash, dup.uname_hash, sizeof(upd.uname_hash));
     assert_int_equal(db_user_update_credentials(pool, &upd, 2), CD_ERR_EXISTS);
@@ -257,6 +269,35 @@ static void test_user(void **state)
     assert_int_equal(db_user_delete(pool, u.id), CD_OK);
 }
 
+/* storage_find_all_versions: a lookup by as many username hashes as a keyring
+ * has versions (more than any other statement binds) finds the account by
+ * the last one, and nothing when none matches; a unique insert checks them
+ * all. */
+static void test_find_all_versions(void **state)
+{
+    static uint8_t h[DB_UNAME_HASHES_MAX][CRYPTO_HASH_BYTES];
+    struct db_user u, got, dup;
+    (void)state;
+
+    make_user(&u, 90);
+    assert_int_equal(user_insert(pool, &u), CD_OK);
+    for (unsigned i = 0; i < DB_UNAME_HASHES_MAX; i++)
+        fill(h[i], sizeof(h[i]), 9000 + i);
+    assert_int_equal(
+        db_user_find(pool, (const uint8_t(*)[CRYPTO_HASH_BYTES])h, DB_UNAME_HASHES_MAX, &got),
+        CD_ERR_NOT_FOUND);
+    memcpy(h[DB_UNAME_HASHES_MAX - 1], u.uname_hash, sizeof(u.uname_hash));
+    assert_int_equal(
+        db_user_find(pool, (const uint8_t(*)[CRYPTO_HASH_BYTES])h, DB_UNAME_HASHES_MAX, &got),
+        CD_OK);
+    assert_user_equal(&u, &got);
+    make_user(&dup, 91);
+    assert_int_equal(db_user_insert_unique(pool, &dup, (const uint8_t(*)[CRYPTO_HASH_BYTES])h,
+                                           DB_UNAME_HASHES_MAX),
+                     CD_ERR_EXISTS);
+    assert_int_equal(db_user_delete(pool, u.id), CD_OK);
+}
+
 static void test_doc(void **state)
 {
     uint64_t owner = insert_user(10), ver = 0;
@@ -266,11 +307,11 @@ static void test_doc(void **state)
     (void)state;
 
     make_doc(&d, owner, 7, 1, 20, c1, sizeof(c1));
-    assert_int_equal(db_doc_insert(pool, &d), CD_OK);
-    assert_int_equal(db_doc_insert(pool, &d), CD_ERR_EXISTS);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_ERR_EXISTS);
 
     memset(&got, 0, sizeof(got));
-    assert_int_equal(db_doc_get(pool, owner, 7, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 7, SIZE_MAX, &got), CD_OK);
     assert_doc_equal(&d, &got);
     assert_int_equal(got.content_ct_len, sizeof(c1));
     assert_memory_equal(got.content_ct, c1, sizeof(c1));
@@ -287,8 +328,8 @@ static void test_doc(void **state)
     /* Replace with the right version. */
     usleep(2000);
     make_doc(&r, owner, 7, 2, 30, c2, sizeof(c2));
-    assert_int_equal(db_doc_replace(pool, &r, 1), CD_OK);
-    assert_int_equal(db_doc_get(pool, owner, 7, &got), CD_OK);
+    assert_int_equal(db_doc_replace_if_gen(pool, &r, 1, 0), CD_OK);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 7, SIZE_MAX, &got), CD_OK);
     assert_doc_equal(&r, &got);
     assert_memory_equal(got.content_ct, c2, sizeof(c2));
     assert_true(got.updated_us > got.created_us);
@@ -296,27 +337,27 @@ static void test_doc(void **state)
 
     /* Stale version: conflict, nothing changes. */
     make_doc(&stale, owner, 7, 2, 40, c1, sizeof(c1));
-    assert_int_equal(db_doc_replace(pool, &stale, 1), CD_ERR_CONFLICT);
-    assert_int_equal(db_doc_get(pool, owner, 7, &got), CD_OK);
+    assert_int_equal(db_doc_replace_if_gen(pool, &stale, 1, 0), CD_ERR_CONFLICT);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 7, SIZE_MAX, &got), CD_OK);
     assert_int_equal(got.version, 2);
     assert_memory_equal(got.content_ct, c2, sizeof(c2));
     db_doc_release(&got);
     /* Version not expected + 1 is a caller bug. */
     stale.version = 5;
-    assert_int_equal(db_doc_replace(pool, &stale, 2), CD_ERR_INVALID);
+    assert_int_equal(db_doc_replace_if_gen(pool, &stale, 2, 0), CD_ERR_INVALID);
 
     /* Missing documents. */
     make_doc(&stale, owner, 8, 2, 40, c1, sizeof(c1));
-    assert_int_equal(db_doc_replace(pool, &stale, 1), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_doc_get(pool, owner, 8, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_replace_if_gen(pool, &stale, 1, 0), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 8, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
     assert_int_equal(db_doc_version(pool, owner, 8, &ver), CD_ERR_NOT_FOUND);
     assert_int_equal(db_doc_delete(pool, owner, 8), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_doc_get(pool, owner, -1, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, owner, NULL, -1, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
 
     /* Empty content round-trips. */
     make_doc(&d, owner, 9, 1, 50, NULL, 0);
-    assert_int_equal(db_doc_insert(pool, &d), CD_OK);
-    assert_int_equal(db_doc_get(pool, owner, 9, &got), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 9, SIZE_MAX, &got), CD_OK);
     assert_int_equal(got.content_ct_len, 0);
     assert_non_null(got.content_ct);
     db_doc_release(&got);
@@ -324,14 +365,14 @@ static void test_doc(void **state)
     /* Delete. */
     assert_int_equal(db_doc_delete(pool, owner, 7), CD_OK);
     assert_int_equal(db_doc_delete(pool, owner, 7), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_doc_get(pool, owner, 7, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 7, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
 
     /* Bad input never reaches the server. */
     make_doc(&d, owner, -5, 1, 50, NULL, 0);
-    assert_int_equal(db_doc_insert(pool, &d), CD_ERR_INVALID);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_ERR_INVALID);
     make_doc(&d, owner, 5, 1, 50, NULL, 0);
     d.ctype_ct_len = DB_CTYPE_CT_MAX + 1;
-    assert_int_equal(db_doc_insert(pool, &d), CD_ERR_INVALID);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_ERR_INVALID);
     assert_int_equal(db_user_delete(pool, owner), CD_OK);
 }
 
@@ -348,7 +389,7 @@ static void *big_reader_main(void *arg)
     struct db_doc got;
 
     pthread_barrier_wait(r->start);
-    r->err = db_doc_get(r->p, r->owner, 1, &got);
+    r->err = db_doc_read(r->p, r->owner, NULL, 1, SIZE_MAX, &got);
     if (r->err == CD_OK)
         db_doc_release(&got);
     return NULL;
@@ -415,28 +456,28 @@ static void test_doc_if_gen(void **state)
     (void)state;
 
     make_user(&u, 70);
-    assert_int_equal(db_user_insert(pool, &u), CD_OK); /* auth_gen 0 */
+    assert_int_equal(user_insert(pool, &u), CD_OK); /* auth_gen 0 */
     make_doc(&d, u.id, 5, 1, 71, c1, sizeof(c1));
     /* A stale generation inserts nothing. */
     assert_int_equal(db_doc_insert_if_gen(pool, &d, 1), CD_ERR_AUTH);
-    assert_int_equal(db_doc_get(pool, u.id, 5, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, u.id, NULL, 5, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
     assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
     assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_ERR_EXISTS);
 
     memset(&got, 0, sizeof(got));
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 0, 5, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){0}, 5, SIZE_MAX, &got), CD_OK);
     assert_doc_equal(&d, &got);
     assert_memory_equal(got.content_ct, c1, sizeof(c1));
     db_doc_release(&got);
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 0, 6, &got), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 0, -1, &got), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 1, 5, &got), CD_ERR_AUTH);
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 1, 6, &got), CD_ERR_AUTH);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){0}, 6, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){0}, -1, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){1}, 5, SIZE_MAX, &got), CD_ERR_AUTH);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){1}, 6, SIZE_MAX, &got), CD_ERR_AUTH);
 
     /* After a credential change the old generation is refused, the new one works. */
     assert_int_equal(db_user_update_credentials(pool, &u, 0), CD_OK); /* auth_gen 1 */
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 0, 5, &got), CD_ERR_AUTH);
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 1, 5, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){0}, 5, SIZE_MAX, &got), CD_ERR_AUTH);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){1}, 5, SIZE_MAX, &got), CD_OK);
     db_doc_release(&got);
     make_doc(&d, u.id, 6, 1, 72, c1, sizeof(c1));
     assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_ERR_AUTH);
@@ -444,7 +485,7 @@ static void test_doc_if_gen(void **state)
 
     /* A deleted account: refused, whatever the generation. */
     assert_int_equal(db_user_delete(pool, u.id), CD_OK);
-    assert_int_equal(db_doc_get_if_gen(pool, u.id, 1, 5, &got), CD_ERR_AUTH);
+    assert_int_equal(db_doc_read(pool, u.id, &(uint32_t){1}, 5, SIZE_MAX, &got), CD_ERR_AUTH);
     make_doc(&d, u.id, 7, 1, 73, c1, sizeof(c1));
     assert_int_equal(db_doc_insert_if_gen(pool, &d, 1), CD_ERR_AUTH);
 }
@@ -458,16 +499,16 @@ static void test_doc_large(void **state)
 
     assert_non_null(big);
     make_doc(&d, owner, 1, 1, 60, big, BIG_CONTENT);
-    assert_int_equal(db_doc_insert(pool, &d), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
     memset(&got, 0, sizeof(got));
-    assert_int_equal(db_doc_get(pool, owner, 1, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 1, SIZE_MAX, &got), CD_OK);
     assert_int_equal(got.content_ct_len, BIG_CONTENT);
     assert_true(memcmp(got.content_ct, big, BIG_CONTENT) == 0);
     db_doc_release(&got);
     /* And a replacement of the same size. */
     make_doc(&d, owner, 1, 2, 61, big, BIG_CONTENT);
-    assert_int_equal(db_doc_replace(pool, &d, 1), CD_OK);
-    assert_int_equal(db_doc_get(pool, owner, 1, &got), CD_OK);
+    assert_int_equal(db_doc_replace_if_gen(pool, &d, 1, 0), CD_OK);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 1, SIZE_MAX, &got), CD_OK);
     assert_true(got.content_ct_len == BIG_CONTENT && memcmp(got.content_ct, big, BIG_CONTENT) == 0);
     db_doc_release(&got);
     free(big);
@@ -490,11 +531,11 @@ static void test_doc_read(void **state)
     c.large_pool_size = 1;
     assert_int_equal(db_pool_new(&c, &p), CD_OK);
     make_user(&u, 80);
-    assert_int_equal(db_user_insert(p, &u), CD_OK);
+    assert_int_equal(user_insert(p, &u), CD_OK);
     make_doc(&d, u.id, 1, 1, 81, big, 200 * 1024);
-    assert_int_equal(db_doc_insert(p, &d), CD_OK); /* large lane */
+    assert_int_equal(db_doc_insert_if_gen(p, &d, 0), CD_OK); /* large lane */
     make_doc(&d, u.id, 2, 1, 82, small, sizeof(small));
-    assert_int_equal(db_doc_insert(p, &d), CD_OK); /* small lane */
+    assert_int_equal(db_doc_insert_if_gen(p, &d, 0), CD_OK); /* small lane */
 
     memset(&got, 0, sizeof(got));
     assert_int_equal(db_doc_read(p, u.id, NULL, 1, DB_INLINE_CONTENT_MAX, &got), CD_ERR_TOO_LARGE);
@@ -517,12 +558,12 @@ static void test_doc_read(void **state)
                      CD_ERR_AUTH);
     /* Replacing across lanes: large to small and back. */
     make_doc(&d, u.id, 1, 2, 83, small, sizeof(small));
-    assert_int_equal(db_doc_replace(p, &d, 1), CD_OK);
+    assert_int_equal(db_doc_replace_if_gen(p, &d, 1, 0), CD_OK);
     assert_int_equal(db_doc_read(p, u.id, NULL, 1, DB_INLINE_CONTENT_MAX, &got), CD_OK);
     db_doc_release(&got);
     make_doc(&d, u.id, 1, 3, 84, big, 200 * 1024);
-    assert_int_equal(db_doc_replace(p, &d, 2), CD_OK);
-    assert_int_equal(db_doc_get(p, u.id, 1, &got), CD_OK);
+    assert_int_equal(db_doc_replace_if_gen(p, &d, 2, 0), CD_OK);
+    assert_int_equal(db_doc_read(p, u.id, NULL, 1, SIZE_MAX, &got), CD_OK);
     assert_memory_equal(got.content_ct, big, 200 * 1024);
     db_doc_release(&got);
     assert_int_equal(db_user_delete(p, u.id), CD_OK);
@@ -544,13 +585,13 @@ static void test_doc_list(void **state)
     assert_int_equal(n, 0);
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         make_doc(&d, owner, ids[i], 1, (unsigned)(100 + i), c, sizeof(c));
-        assert_int_equal(db_doc_insert(pool, &d), CD_OK);
+        assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
     }
     /* Same record ids under another owner: never seen by the first. */
     make_doc(&d, other, 3, 1, 200, c, sizeof(c));
-    assert_int_equal(db_doc_insert(pool, &d), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
     make_doc(&d, other, 4, 1, 201, c, sizeof(c));
-    assert_int_equal(db_doc_insert(pool, &d), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
 
     /* Whole list. */
     assert_int_equal(db_doc_list(pool, owner, -1, out, 10, &n), CD_OK);
@@ -587,19 +628,20 @@ static void test_doc_list(void **state)
     assert_int_equal(n, 0);
 
     /* Per-owner isolation and extreme record ids. */
-    assert_int_equal(db_doc_get(pool, other, 3, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, other, NULL, 3, SIZE_MAX, &got), CD_OK);
     make_doc(&d, other, 3, 1, 200, c, sizeof(c));
     assert_doc_equal(&d, &got);
     db_doc_release(&got);
-    assert_int_equal(db_doc_get(pool, other, 5, &got), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_doc_get(pool, owner, 4, &got), CD_ERR_NOT_FOUND);
-    assert_int_equal(db_doc_get(pool, owner, INT64_MAX, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, other, NULL, 5, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 4, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, owner, NULL, INT64_MAX, SIZE_MAX, &got), CD_OK);
     assert_int_equal(got.record_id, INT64_MAX);
     db_doc_release(&got);
-    assert_int_equal(db_doc_get(pool, owner, 0, &got), CD_OK);
+    assert_int_equal(db_doc_read(pool, owner, NULL, 0, SIZE_MAX, &got), CD_OK);
     db_doc_release(&got);
     assert_int_equal(db_doc_delete(pool, other, 3), CD_OK);
-    assert_int_equal(db_doc_get(pool, owner, 3, &got), CD_OK); /* the other's delete */
+    assert_int_equal(db_doc_read(pool, owner, NULL, 3, SIZE_MAX, &got),
+                     CD_OK); /* the other's delete */
     db_doc_release(&got);
     assert_int_equal(db_doc_list(pool, other, -1, out, 10, &n), CD_OK);
     assert_int_equal(n, 1);
@@ -609,7 +651,7 @@ static void test_doc_list(void **state)
     assert_int_equal(db_user_delete(pool, owner), CD_OK);
     assert_int_equal(db_doc_list(pool, owner, -1, out, 10, &n), CD_OK);
     assert_int_equal(n, 0);
-    assert_int_equal(db_doc_get(pool, owner, INT64_MAX, &got), CD_ERR_NOT_FOUND);
+    assert_int_equal(db_doc_read(pool, owner, NULL, INT64_MAX, SIZE_MAX, &got), CD_ERR_NOT_FOUND);
     assert_int_equal(db_doc_list(pool, other, -1, out, 10, &n), CD_OK);
     assert_int_equal(n, 1);
     assert_int_equal(db_user_delete(pool, other), CD_OK);
@@ -632,9 +674,9 @@ static void *worker_main(void *arg)
     for (int i = 0; i < 25; i++) {
         int64_t rec = w->idx * 1000 + i;
         make_doc(&d, w->owner, rec, 1, (unsigned)rec, c, sizeof(c));
-        if (db_doc_insert(w->p, &d) != CD_OK)
+        if (db_doc_insert_if_gen(w->p, &d, 0) != CD_OK)
             w->failures++;
-        if (db_doc_get(w->p, w->owner, rec, &got) != CD_OK) {
+        if (db_doc_read(w->p, w->owner, NULL, rec, SIZE_MAX, &got) != CD_OK) {
             w->failures++;
             continue;
         }
@@ -642,7 +684,7 @@ static void *worker_main(void *arg)
             w->failures++;
         db_doc_release(&got);
         make_doc(&d, w->owner, rec, 2, (unsigned)rec + 1, c, sizeof(c));
-        if (db_doc_replace(w->p, &d, 1) != CD_OK)
+        if (db_doc_replace_if_gen(w->p, &d, 1, 0) != CD_OK)
             w->failures++;
         if (db_doc_version(w->p, w->owner, rec, &ver) != CD_OK || ver != 2)
             w->failures++;
@@ -742,9 +784,9 @@ static void test_persist_prepare(void **state)
     (void)state;
 
     make_user(&u, PERSIST_SEED);
-    assert_int_equal(db_user_insert(pool, &u), CD_OK);
+    assert_int_equal(user_insert(pool, &u), CD_OK);
     make_doc(&d, u.id, PERSIST_RECORD, 1, PERSIST_SEED, c, sizeof(c));
-    assert_int_equal(db_doc_insert(pool, &d), CD_OK);
+    assert_int_equal(db_doc_insert_if_gen(pool, &d, 0), CD_OK);
 }
 
 /* ---- phase 2 ---- */
@@ -761,11 +803,11 @@ static void test_persist_check(void **state)
     assert_int_equal(db_schema_version(pool, &v), CD_OK);
     assert_int_equal(v, 2);
     make_user(&want, PERSIST_SEED);
-    assert_int_equal(db_user_get_by_hash(pool, want.uname_hash, &got), CD_OK);
+    assert_int_equal(user_by_hash(pool, want.uname_hash, &got), CD_OK);
     want.id = got.id;
     assert_user_equal(&want, &got);
     make_doc(&d, got.id, PERSIST_RECORD, 1, PERSIST_SEED, c, sizeof(c));
-    assert_int_equal(db_doc_get(pool, got.id, PERSIST_RECORD, &gd), CD_OK);
+    assert_int_equal(db_doc_read(pool, got.id, NULL, PERSIST_RECORD, SIZE_MAX, &gd), CD_OK);
     assert_doc_equal(&d, &gd);
     assert_int_equal(gd.content_ct_len, sizeof(c));
     assert_memory_equal(gd.content_ct, c, sizeof(c));
@@ -800,17 +842,17 @@ static void test_reconnect(void **state)
 
     make_user(&want, PERSIST_SEED);
     for (int i = 0; i < 8; i++)
-        assert_int_equal(db_user_get_by_hash(pool, want.uname_hash, &got), CD_OK);
+        assert_int_equal(user_by_hash(pool, want.uname_hash, &got), CD_OK);
 
     sync_with_script("ready-stop", "stopped");
     assert_int_equal(db_ping(pool), CD_ERR_UNAVAILABLE);
-    assert_int_equal(db_user_get_by_hash(pool, want.uname_hash, &got), CD_ERR_UNAVAILABLE);
+    assert_int_equal(user_by_hash(pool, want.uname_hash, &got), CD_ERR_UNAVAILABLE);
     assert_int_equal(db_doc_version(pool, 1, PERSIST_RECORD, &ver), CD_ERR_UNAVAILABLE);
 
     sync_with_script("ready-start", "started");
     /* The same pool reconnects by itself. */
     for (int i = 0; i < 8; i++)
-        assert_int_equal(db_user_get_by_hash(pool, want.uname_hash, &got), CD_OK);
+        assert_int_equal(user_by_hash(pool, want.uname_hash, &got), CD_OK);
     assert_int_equal(db_doc_version(pool, got.id, PERSIST_RECORD, &ver), CD_OK);
     assert_int_equal(ver, 1);
     assert_int_equal(db_ping(pool), CD_OK);
@@ -818,7 +860,7 @@ static void test_reconnect(void **state)
     /* A restart while the pool is idle: its open connection is found dead
      * before anything is sent and replaced, so the next call succeeds. */
     sync_with_script("ready-restart", "restarted");
-    assert_int_equal(db_user_get_by_hash(pool, want.uname_hash, &got), CD_OK);
+    assert_int_equal(user_by_hash(pool, want.uname_hash, &got), CD_OK);
     assert_int_equal(db_doc_version(pool, got.id, PERSIST_RECORD, &ver), CD_OK);
 }
 
@@ -827,6 +869,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest phase1[] = {
         cmocka_unit_test(test_migrate),
         cmocka_unit_test(test_user),
+        cmocka_unit_test(test_find_all_versions),
         cmocka_unit_test(test_doc),
         cmocka_unit_test(test_doc_if_gen),
         cmocka_unit_test(test_warm),
