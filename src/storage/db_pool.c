@@ -18,6 +18,7 @@
 #include <mysqld_error.h>
 
 #include "common/deadline.h"
+#include "common/num.h"
 #include "log/log.h"
 
 #define DB_POOL_MAX 1024u
@@ -406,9 +407,15 @@ cd_err db_op_query(struct db_op *op, const char *sql, long long *scalar)
         return CD_OK;
     }
     row = mysql_fetch_row(res);
-    /* TODO(issue 10, common/num): the shared decimal parser replaces strtoll. */
-    if (row != NULL && mysql_num_fields(res) > 0 && row[0] != NULL)
-        v = strtoll(row[0], NULL, 10);
+    if (row != NULL && mysql_num_fields(res) > 0 && row[0] != NULL) {
+        uint64_t u;
+
+        if (num_parse(row[0], strlen(row[0]), INT64_MAX, &u) != CD_OK) {
+            mysql_free_result(res);
+            return CD_ERR_INTERNAL; /* scalars here are counts, versions, lock results */
+        }
+        v = (long long)u;
+    }
     mysql_free_result(res);
     if (scalar != NULL)
         *scalar = v;
