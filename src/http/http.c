@@ -521,6 +521,33 @@ internal:
     return queue_error(conn, rq, 500, ERR_INTERNAL, 0);
 }
 
+/* A header value: no control character but TAB. */
+static bool header_value_ok(const char *value, size_t vl)
+{
+    for (size_t i = 0; i < vl; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+cd_err http_response_content_type(struct http_response *resp, const char *ctype)
+{
+    size_t n;
+
+    if (resp == NULL || ctype == NULL)
+        return CD_ERR_INVALID;
+    n = strlen(ctype);
+    if (n == 0 || !header_value_ok(ctype, n))
+        return CD_ERR_INVALID;
+    if (n >= sizeof(resp->content_type_store))
+        return CD_ERR_TOO_LARGE;
+    memcpy(resp->content_type_store, ctype, n + 1);
+    resp->content_type = resp->content_type_store;
+    return CD_OK;
+}
+
 cd_err http_response_header(struct http_response *resp, const char *name, const char *value)
 {
     size_t nl;
@@ -538,11 +565,8 @@ cd_err http_response_header(struct http_response *resp, const char *name, const 
         if (c <= 0x20 || c >= 0x7f || c == ':')
             return CD_ERR_INVALID;
     }
-    for (size_t i = 0; i < vl; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return CD_ERR_INVALID;
-    }
+    if (!header_value_ok(value, vl))
+        return CD_ERR_INVALID;
     if (resp->n_headers >= HTTP_MAX_RESPONSE_HEADERS || nl + vl + 2 > HTTP_RESPONSE_HEADER_STORE)
         return CD_ERR_TOO_LARGE;
     slot = resp->header_store[resp->n_headers];

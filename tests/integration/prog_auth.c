@@ -64,7 +64,7 @@ static cd_err timed_login(auth *a, const char *u, const char *p, double *ms)
     cd_err rc;
 
     creds(&c, u, p);
-    rc = auth_login(a, &c, &pr, &retry);
+    rc = auth_login(a, &c, &pr, &retry, NULL);
     *ms = now_ms() - t0;
     auth_principal_wipe(&pr);
     return rc;
@@ -157,7 +157,7 @@ static void test_invalidation_across_replicas(void **state)
     assert_int_equal(timed_login(b, "replicated", "firstpassword", &ms), CD_OK);
 
     /* Replica A changes the password: B must refuse the old one at once. */
-    assert_int_equal(auth_login(a, &c, &p, &retry), CD_OK);
+    assert_int_equal(auth_login(a, &c, &p, &retry, NULL), CD_OK);
     assert_int_equal(auth_change_password(a, &c, &p, "secondpassword", 14), CD_OK);
     auth_principal_wipe(&p);
     assert_int_equal(timed_login(b, "replicated", "firstpassword", &ms), CD_ERR_AUTH);
@@ -177,7 +177,7 @@ static void test_invalidation_across_replicas(void **state)
 
     /* Deletion on A: B's cached entry stops working. */
     creds(&c, "replicated", "thirdpassword");
-    assert_int_equal(auth_login(a, &c, &p, &retry), CD_OK);
+    assert_int_equal(auth_login(a, &c, &p, &retry, NULL), CD_OK);
     assert_int_equal(auth_delete(a, &p), CD_OK);
     auth_principal_wipe(&p);
     assert_int_equal(timed_login(b, "replicated", "thirdpassword", &ms), CD_ERR_AUTH);
