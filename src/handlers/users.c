@@ -52,34 +52,30 @@ out:
 
 void hd_change_password(struct hd_req *r)
 {
-    struct app *app = r->app;
-    const struct http_request *req = r->req;
-    struct http_response *resp = r->resp;
-    const struct auth_credentials *creds = &r->creds;
-    const struct auth_principal *p = &r->p;
-    json_t *body = hd_parse_object(req, resp), *pw;
+    json_t *body = hd_parse_object(r->req, r->resp), *pw;
     cd_err rc;
 
     if (body == NULL)
         return;
     pw = json_object_get(body, "new_password");
     if (!json_is_string(pw)) {
-        hd_error(resp, 422, "new_password must be a string");
+        hd_error(r->resp, 422, "new_password must be a string");
         goto out;
     }
-    rc = auth_change_password(app->auth, creds, p, json_string_value(pw), json_string_length(pw));
+    rc = auth_change_password(r->app->auth, &r->creds, &r->p, json_string_value(pw),
+                              json_string_length(pw));
     switch (rc) {
     case CD_OK:
-        resp->status = 204;
+        r->resp->status = 204;
         break;
     case CD_ERR_INVALID:
-        hd_error(resp, 422, "Passwords are 8 to 1024 bytes of UTF-8");
+        hd_error(r->resp, 422, "Passwords are 8 to 1024 bytes of UTF-8");
         break;
     case CD_ERR_CONFLICT:
-        hd_error(resp, 409, "The credentials changed meanwhile; authenticate again");
+        hd_error(r->resp, 409, "The credentials changed meanwhile; authenticate again");
         break;
     default:
-        hd_fail(resp, rc, req, "change password");
+        hd_fail(r->resp, rc, r->req, "change password");
         break;
     }
 out:
@@ -133,36 +129,31 @@ out:
 /* A new user key (POST /users/me/rotate-key): no body, or an empty object. */
 void hd_rotate_key(struct hd_req *r)
 {
-    struct app *app = r->app;
-    const struct http_request *req = r->req;
-    struct http_response *resp = r->resp;
-    const struct auth_credentials *creds = &r->creds;
-    const struct auth_principal *p = &r->p;
     json_t *body = NULL;
     char fresh[CRYPTO_RECOVERY_CODE_STRLEN];
     cd_err rc;
 
-    if (req->body_len > 0) {
-        body = hd_parse_object(req, resp);
+    if (r->req->body_len > 0) {
+        body = hd_parse_object(r->req, r->resp);
         if (body == NULL)
             return;
         if (json_object_size(body) != 0) {
-            hd_error(resp, 422, "rotate-key takes no parameters");
+            hd_error(r->resp, 422, "rotate-key takes no parameters");
             goto out;
         }
     }
-    rc = auth_rotate_key(app->auth, creds, p, fresh);
+    rc = auth_rotate_key(r->app->auth, &r->creds, &r->p, fresh);
     switch (rc) {
     case CD_OK:
-        hd_json(resp, 200,
-                json_pack("{s:s%,s:s}", "username", creds->user, creds->user_len, "recovery_code",
-                          fresh));
+        hd_json(r->resp, 200,
+                json_pack("{s:s%,s:s}", "username", r->creds.user, r->creds.user_len,
+                          "recovery_code", fresh));
         break;
     case CD_ERR_CONFLICT:
-        hd_error(resp, 409, "The credentials changed meanwhile; authenticate again");
+        hd_error(r->resp, 409, "The credentials changed meanwhile; authenticate again");
         break;
     default:
-        hd_fail(resp, rc, req, "rotate key");
+        hd_fail(r->resp, rc, r->req, "rotate key");
         break;
     }
 out:

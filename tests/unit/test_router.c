@@ -73,7 +73,7 @@ static void test_every_route(void **state)
 
 /* One id per (path, method): no two accepted pairs share an id, and every id
  * but ROUTE_NONE is reached by exactly one pair. */
-static void test_one_id_per_method(void **state)
+static void test_issue10_1_one_id_per_method(void **state)
 {
     static const struct {
         const char *method, *path;
@@ -215,9 +215,12 @@ static void test_param_is_raw(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_route),        cmocka_unit_test(test_one_id_per_method),
-        cmocka_unit_test(test_method_not_allowed), cmocka_unit_test(test_not_found),
-        cmocka_unit_test(test_allow_buffer_small), cmocka_unit_test(test_param_lengths),
+        cmocka_unit_test(test_every_route),
+        cmocka_unit_test(test_issue10_1_one_id_per_method),
+        cmocka_unit_test(test_method_not_allowed),
+        cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_allow_buffer_small),
+        cmocka_unit_test(test_param_lengths),
         cmocka_unit_test(test_param_is_raw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
