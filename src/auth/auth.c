@@ -517,6 +517,13 @@ static void auth_cache_forget_user(auth *a, uint64_t user_id)
  * then find the cache filled. They wait at most hash_wait_ms, then verify
  * themselves, and so does everyone when all flight slots are taken. */
 
+/* The caller's hook (auth_login), before a wait of this module's own. */
+static void auth_hook_run(const struct auth_hook *hook)
+{
+    if (hook != NULL && hook->before_hash != NULL)
+        hook->before_hash(hook->cls);
+}
+
 /* Now + hash_wait_ms on the realtime clock (for timed waits). */
 static void auth_wait_deadline(const auth *a, struct timespec *deadline)
 {
@@ -526,12 +533,6 @@ static void auth_wait_deadline(const auth *a, struct timespec *deadline)
 /* True: this thread verifies (and must call auth_flight_end with *slot).
  * False: another thread verified the same credential meanwhile (or the wait
  * timed out); the caller looks in the cache again. */
-static void auth_hook_run(const struct auth_hook *hook)
-{
-    if (hook != NULL && hook->before_hash != NULL)
-        hook->before_hash(hook->cls);
-}
-
 static bool auth_flight_begin(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], int *slot,
                               const struct auth_hook *hook)
 {
