@@ -870,6 +870,7 @@ static enum MHD_Result run_handler(http_server *srv, struct MHD_Connection *conn
     release_body(rq); /* the request body is no longer needed */
     ret = queue_handler_response(conn, rq, &resp);
     explicit_bzero(resp.header_store, sizeof(resp.header_store));
+    explicit_bzero(resp.content_type_store, sizeof(resp.content_type_store)); /* a document's */
     return ret;
 }
 
