@@ -983,31 +983,13 @@ static void server_free(http_server *srv)
     free(srv);
 }
 
-cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn handler, void *ctx,
+/* The server object for cfg (already checked by http_server_start), without
+ * its daemon. CD_ERR_CONFIG for an unusable allowed subject. */
+static cd_err server_new(const struct http_server_config *cfg, http_handler_fn handler, void *ctx,
                          http_server **out)
 {
-    struct sockaddr_storage ss;
-    http_server *srv = NULL;
-    char *cert = NULL, *key = NULL, *ca = NULL;
-    size_t certlen = 0, keylen = 0, calen = 0;
     pthread_condattr_t ca_attr;
-    const union MHD_DaemonInfo *di;
-    unsigned int flags;
-    size_t pool_size;
-    int ipv6 = 0;
-    cd_err err;
-
-    if (cfg == NULL || handler == NULL || out == NULL || cfg->tls_cert == NULL ||
-        cfg->tls_key == NULL || cfg->client_ca == NULL ||
-        cfg->n_allowed_subjects > HTTP_MAX_ALLOWED_SUBJECTS || cfg->max_connections == 0 ||
-        cfg->max_header_bytes == 0 || cfg->max_header_bytes > (size_t)1024 * 1024 ||
-        cfg->max_inflight_body_bytes < cfg->max_body_bytes)
-        return CD_ERR_CONFIG;
-    err = parse_bind(cfg->bind_addr, cfg->port, &ss, &ipv6);
-    if (err != CD_OK) {
-        log_errorx("bind address is not an IPv4 or IPv6 literal");
-        return err;
-    }
+    http_server *srv;
 
     srv = calloc(1, sizeof(*srv));
     if (srv == NULL)
@@ -1036,6 +1018,38 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
     pthread_condattr_setclock(&ca_attr, CLOCK_MONOTONIC);
     pthread_cond_init(&srv->idle, &ca_attr);
     pthread_condattr_destroy(&ca_attr);
+    *out = srv;
+    return CD_OK;
+}
+
+cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn handler, void *ctx,
+                         http_server **out)
+{
+    struct sockaddr_storage ss;
+    http_server *srv = NULL;
+    char *cert = NULL, *key = NULL, *ca = NULL;
+    size_t certlen = 0, keylen = 0, calen = 0;
+    const union MHD_DaemonInfo *di;
+    unsigned int flags;
+    size_t pool_size;
+    int ipv6 = 0;
+    cd_err err;
+
+    if (cfg == NULL || handler == NULL || out == NULL || cfg->tls_cert == NULL ||
+        cfg->tls_key == NULL || cfg->client_ca == NULL ||
+        cfg->n_allowed_subjects > HTTP_MAX_ALLOWED_SUBJECTS || cfg->max_connections == 0 ||
+        cfg->max_header_bytes == 0 || cfg->max_header_bytes > (size_t)1024 * 1024 ||
+        cfg->max_inflight_body_bytes < cfg->max_body_bytes)
+        return CD_ERR_CONFIG;
+    err = parse_bind(cfg->bind_addr, cfg->port, &ss, &ipv6);
+    if (err != CD_OK) {
+        log_errorx("bind address is not an IPv4 or IPv6 literal");
+        return err;
+    }
+
+    err = server_new(cfg, handler, ctx, &srv);
+    if (err != CD_OK)
+        return err;
 
     if ((err = read_pem(cfg->tls_cert, &cert, &certlen)) != CD_OK ||
         (err = read_pem(cfg->tls_key, &key, &keylen)) != CD_OK ||
