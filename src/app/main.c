@@ -161,8 +161,6 @@ int main(int argc, char **argv)
         .cache_entries = cfg.auth_cache_entries,
         .cache_ttl_s = cfg.auth_cache_ttl,
         .cache_max_age_s = cfg.auth_cache_max_age,
-        .before_hash = handlers_before_hash,
-        .hook_cls = &app,
     };
     if (cfg.escrow_public_key_file[0] != '\0') {
         char hex[80];

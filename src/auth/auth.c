@@ -460,6 +460,13 @@ static void auth_cache_forget_user(auth *a, uint64_t user_id)
  * then find the cache filled. They wait at most hash_wait_ms, then verify
  * themselves, and so does everyone when all flight slots are taken. */
 
+/* The caller's hook (auth_login), before a wait of this module's own. */
+static void auth_hook_run(const struct auth_hook *hook)
+{
+    if (hook != NULL && hook->before_hash != NULL)
+        hook->before_hash(hook->cls);
+}
+
 /* Now + hash_wait_ms on the realtime clock (for timed waits). */
 static void auth_wait_deadline(const auth *a, struct timespec *deadline)
 {
@@ -469,7 +476,8 @@ static void auth_wait_deadline(const auth *a, struct timespec *deadline)
 /* True: this thread verifies (and must call auth_flight_end with *slot).
  * False: another thread verified the same credential meanwhile (or the wait
  * timed out); the caller looks in the cache again. */
-static bool auth_flight_begin(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], int *slot)
+static bool auth_flight_begin(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], int *slot,
+                              const struct auth_hook *hook)
 {
     struct timespec deadline;
     int free_slot = -1;
@@ -486,9 +494,9 @@ static bool auth_flight_begin(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], int
         if (!crypto_equal(a->flights[i].key, key, CRYPTO_HASH_BYTES))
             continue;
         /* Same credential in flight: wait until its slot is released. */
-        if (a->cfg.before_hash != NULL) {
+        if (hook != NULL) {
             pthread_mutex_unlock(&a->lock);
-            a->cfg.before_hash(a->cfg.hook_cls);
+            auth_hook_run(hook);
             pthread_mutex_lock(&a->lock);
         }
         while (a->flights[i].busy && crypto_equal(a->flights[i].key, key, CRYPTO_HASH_BYTES)) {
@@ -522,13 +530,12 @@ static void auth_flight_end(auth *a, int slot)
 static cd_err auth_derive(auth *a, const char *pw, size_t pwlen,
                           const uint8_t salt[CRYPTO_SALT_BYTES],
                           const struct crypto_pwparams *params, uint8_t verifier[CRYPTO_HASH_BYTES],
-                          uint8_t pwkey[CRYPTO_KEY_BYTES])
+                          uint8_t pwkey[CRYPTO_KEY_BYTES], const struct auth_hook *hook)
 {
     struct timespec deadline;
     cd_err rc;
 
-    if (a->cfg.before_hash != NULL)
-        a->cfg.before_hash(a->cfg.hook_cls);
+    auth_hook_run(hook);
     auth_wait_deadline(a, &deadline);
     while (sem_timedwait(&a->hash_slots, &deadline) != 0) {
         if (errno == EINTR)
@@ -575,7 +582,8 @@ static void auth_row_params(const struct db_user *row, struct crypto_pwparams *p
 
 /* The same Argon2id work as a real verification, for an account that does not
  * exist: the salt is derived from the username so repeated attempts look alike. */
-static cd_err auth_dummy_work(auth *a, const char *user, size_t ulen, const char *pw, size_t pwlen)
+static cd_err auth_dummy_work(auth *a, const char *user, size_t ulen, const char *pw, size_t pwlen,
+                              const struct auth_hook *hook)
 {
     uint8_t salt_src[CRYPTO_HASH_BYTES], verifier[CRYPTO_HASH_BYTES], pwkey[CRYPTO_KEY_BYTES];
     struct crypto_part parts[2] = {{"dummy-salt", 10}, {user, ulen}};
@@ -584,7 +592,7 @@ static cd_err auth_dummy_work(auth *a, const char *user, size_t ulen, const char
     rc = crypto_keyed_hash(a->kr, crypto_keyring_newest(a->kr), CRYPTO_PURPOSE_USERNAME, parts, 2,
                            salt_src);
     if (rc == CD_OK)
-        rc = auth_derive(a, pw, pwlen, salt_src, &a->cfg.pwparams, verifier, pwkey);
+        rc = auth_derive(a, pw, pwlen, salt_src, &a->cfg.pwparams, verifier, pwkey, hook);
     crypto_wipe(pwkey, sizeof(pwkey));
     return rc;
 }
@@ -665,7 +673,7 @@ static void auth_upgrade(auth *a, const struct auth_credentials *c, const struct
 }
 
 cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_principal *out,
-                  unsigned *retry_after_s)
+                  unsigned *retry_after_s, const struct auth_hook *hook)
 {
     uint8_t key[CRYPTO_HASH_BYTES], verifier[CRYPTO_HASH_BYTES], pwkey[CRYPTO_KEY_BYTES];
     uint8_t stored[CRYPTO_HASH_BYTES];
@@ -688,7 +696,7 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
     if (rc != CD_OK && rc != CD_ERR_NOT_FOUND)
         goto wipe;
     /* Another request verifying the same credential: wait for its result. */
-    if (rc == CD_OK && !auth_flight_begin(a, key, &slot) && auth_cache_get(a, key, &row, out))
+    if (rc == CD_OK && !auth_flight_begin(a, key, &slot, hook) && auth_cache_get(a, key, &row, out))
         goto wipe;
 
     if (auth_check_blocked(a, c->user, c->user_len, retry_after_s) == CD_ERR_LIMITED) {
@@ -697,7 +705,7 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
         goto out;
     }
     if (rc == CD_ERR_NOT_FOUND) {
-        rc = auth_dummy_work(a, c->user, c->user_len, c->pass, c->pass_len);
+        rc = auth_dummy_work(a, c->user, c->user_len, c->pass, c->pass_len, hook);
         if (rc != CD_OK)
             goto out;
         auth_failed(a, c->user, c->user_len, "bad credentials");
@@ -705,7 +713,7 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
         goto out;
     }
     auth_row_params(&row, &params);
-    rc = auth_derive(a, c->pass, c->pass_len, row.pw_salt, &params, verifier, pwkey);
+    rc = auth_derive(a, c->pass, c->pass_len, row.pw_salt, &params, verifier, pwkey, hook);
     if (rc == CD_OK)
         rc = auth_stored_verifier(a, &row, verifier, stored);
     if (rc != CD_OK)
@@ -756,7 +764,7 @@ static cd_err auth_set_password(auth *a, struct db_user *row, const char *pw, si
     crypto_random(row->pw_salt, sizeof(row->pw_salt));
     row->pw_opslimit = (uint32_t)a->cfg.pwparams.opslimit;
     row->pw_memlimit_kib = (uint32_t)(a->cfg.pwparams.memlimit / 1024u);
-    rc = auth_derive(a, pw, pwlen, row->pw_salt, &a->cfg.pwparams, v, pwkey);
+    rc = auth_derive(a, pw, pwlen, row->pw_salt, &a->cfg.pwparams, v, pwkey, NULL);
     if (rc == CD_OK)
         rc = crypto_verifier_bind(a->kr, row->mk_version, row->uid, v, row->verifier);
     row->verifier_kind = DB_VERIFIER_KEYED;
@@ -959,7 +967,7 @@ cd_err auth_recover(auth *a, const char *user, size_t user_len, const char *code
     if (rc == CD_ERR_NOT_FOUND || crypto_recovery_code_parse(code_text, code_len, code) != CD_OK ||
         crypto_sk_unwrap_recovery(a->kr, row.rc_version, code, row.uid, row.sk_rc, sk) != CD_OK) {
         /* Pay the Argon2id a success would pay, so the answer time tells nothing. */
-        rc = auth_dummy_work(a, user, user_len, new_pw, new_len);
+        rc = auth_dummy_work(a, user, user_len, new_pw, new_len, NULL);
         if (rc == CD_OK) {
             auth_failed(a, user, user_len, "bad recovery code");
             rc = CD_ERR_AUTH;

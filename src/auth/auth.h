@@ -30,15 +30,19 @@ struct auth_config {
     unsigned cache_ttl_s;     /* an entry unused this long is dropped */
     unsigned cache_max_age_s; /* and any entry this long after its verification
                                * (0: cache_ttl_s, a fixed lifetime) */
-    /* Optional: called before a request starts waiting for and running an
-     * Argon2id (tens of ms), with hook_cls. */
-    void (*before_hash)(void *cls);
-    void *hook_cls;
-    bool have_escrow; /* seal new secret keys to escrow_pk too */
+    bool have_escrow;         /* seal new secret keys to escrow_pk too */
     uint8_t escrow_pk[CRYPTO_KEY_BYTES];
 };
 
 typedef struct auth auth;
+
+/* A caller's hook for one call (auth_login): before_hash(cls) runs before the
+ * request starts waiting for a same-credential verification or for and
+ * running an Argon2id (tens of ms), e.g. to give up a place it holds. */
+struct auth_hook {
+    void (*before_hash)(void *cls);
+    void *cls;
+};
 
 /* kr, db and rl (may be NULL) must outlive the auth context. Starts a sweeper
  * thread that wipes expired cache entries (and the secret keys they hold)
@@ -84,7 +88,7 @@ void auth_credentials_wipe(struct auth_credentials *c);
  * after failed logins (*retry_after_s set) or no hash slot freed in time
  * (*retry_after_s = 0); CD_ERR_UNAVAILABLE when the database is down. */
 cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_principal *out,
-                  unsigned *retry_after_s);
+                  unsigned *retry_after_s, const struct auth_hook *hook); /* hook: NULL ok */
 
 /* The cache alone, without the database: CD_OK when these credentials were
  * verified recently (the entry's idle TTL and max age hold). The principal is

@@ -28,28 +28,6 @@
 /* Clients with large transfers under way at once; more: 503. */
 #define HD_LARGE_CLIENTS 1024
 
-/* Everything a handler needs to know about the caller and the document. */
-struct hd_doc_ctx {
-    struct app *app;
-    const struct http_request *req;
-    struct http_response *resp;
-    const struct auth_credentials *creds;
-    const struct auth_principal *p;
-    uint8_t kek[CRYPTO_KEY_BYTES];
-    /* p comes from the credential cache alone (auth_login_cached): the one
-     * database statement of the request confirms its auth_gen. */
-    bool unconfirmed;
-    /* That statement found the account changed: nothing was done and no
-     * answer was written; hd_documents verifies the credentials and retries. */
-    bool stale;
-    /* That statement ran and found the account unchanged. An answer written
-     * without it (a validation error) is not let out before the credentials
-     * are verified the usual way: a stale password must get 401, not 422. */
-    bool confirmed;
-    /* The client's entry in hd_shares while this request holds a share. */
-    struct hd_share *share;
-};
-
 /* A client's share of the large-transfer places. */
 struct hd_share {
     unsigned char key[17]; /* address family, then the IPv4 address or the IPv6 /64 */
@@ -63,7 +41,7 @@ static struct {
     struct hd_share c[HD_LARGE_CLIENTS];
 } hd_shares = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {{{0}, 0, NULL}}};
 
-static void hd_share_key(const struct hd_doc_ctx *c, unsigned char key[17])
+static void hd_share_key(const struct hd_req *c, unsigned char key[17])
 {
     struct sockaddr_storage addr;
     socklen_t len = 0;
@@ -102,7 +80,7 @@ static struct hd_share *hd_share_find(const unsigned char key[17], gate *g)
 /* Takes one of the client's share, waiting until deadline (CLOCK_REALTIME,
  * as hd_shares.freed uses) for one of its own to come back; NULL on timeout
  * or when the table is full. */
-static struct hd_share *hd_share_take(struct hd_doc_ctx *c, const struct timespec *deadline)
+static struct hd_share *hd_share_take(struct hd_req *c, const struct timespec *deadline)
 {
     unsigned slots = gate_slots(c->app->large);
     unsigned share = (slots + HD_LARGE_SHARE_DIV - 1) / HD_LARGE_SHARE_DIV;
@@ -135,24 +113,24 @@ static void hd_share_give(struct hd_share *e)
     pthread_mutex_unlock(&hd_shares.lock);
 }
 
-/* Notes what a statement with auth_gen said of an unconfirmed principal.
- * True when it refused auth_gen (c->stale set). */
-static bool hd_stale(struct hd_doc_ctx *c, cd_err rc)
+/* Notes what a statement with auth_gen said of the principal (c->auth).
+ * True when it refused auth_gen (HD_AUTH_STALE). */
+static bool hd_stale(struct hd_req *c, cd_err rc)
 {
     /* Confirmed principals too: every document statement checks auth_gen, so
      * a key rotation committed since the login is seen, never written over. */
     if (rc == CD_ERR_AUTH)
-        c->stale = true;
-    else if (c->unconfirmed && (rc == CD_OK || rc == CD_ERR_NOT_FOUND || rc == CD_ERR_EXISTS ||
-                                rc == CD_ERR_TOO_LARGE))
-        c->confirmed = true; /* the statement matched the account's auth_gen */
-    return c->stale;
+        c->auth = HD_AUTH_STALE;
+    else if (c->auth == HD_AUTH_UNCONFIRMED && (rc == CD_OK || rc == CD_ERR_NOT_FOUND ||
+                                                rc == CD_ERR_EXISTS || rc == CD_ERR_TOO_LARGE))
+        c->auth = HD_AUTH_CONFIRMED; /* the statement matched the account's auth_gen */
+    return c->auth == HD_AUTH_STALE;
 }
 
-static void hd_ad(const struct hd_doc_ctx *c, int64_t record_id, uint64_t version,
+static void hd_ad(const struct hd_req *c, int64_t record_id, uint64_t version,
                   struct crypto_doc_ad *ad)
 {
-    memcpy(ad->owner_uid, c->p->uid, sizeof(ad->owner_uid));
+    memcpy(ad->owner_uid, c->p.uid, sizeof(ad->owner_uid));
     ad->record_id = record_id;
     ad->version = version;
 }
@@ -181,14 +159,14 @@ static bool hd_path_record_id(const struct route_match *m, struct http_response 
  * app->max_large at once, in arrival order: each holds its ciphertext, its
  * plaintext or answer, and a database buffer of its size; this bounds that
  * memory (docs/performance.md). CD_ERR_LIMITED after HD_LARGE_WAIT_MS. */
-static cd_err hd_large_enter(struct hd_doc_ctx *c)
+static cd_err hd_large_enter(struct hd_req *c)
 {
     struct timespec deadline, start, now;
     struct hd_share *share;
     long long waited_ms;
     unsigned left_ms;
 
-    hd_active_leave(c->app); /* large transfers are bounded by their own gate */
+    hd_active_leave(c); /* large transfers are bounded by their own gate */
     if (c->app->large == NULL)
         return CD_OK;
     clock_gettime(CLOCK_MONOTONIC, &start);
@@ -218,7 +196,7 @@ static void hd_large_leave(void *cls)
 }
 
 /* Gives the place back now, if *held. */
-static void hd_large_release(struct hd_doc_ctx *c, bool *held)
+static void hd_large_release(struct hd_req *c, bool *held)
 {
     if (*held) {
         hd_share_give(c->share);
@@ -229,7 +207,7 @@ static void hd_large_release(struct hd_doc_ctx *c, bool *held)
 }
 
 /* The answer holds the place until the server has sent and freed it. */
-static void hd_large_until_sent(struct hd_doc_ctx *c, bool *held)
+static void hd_large_until_sent(struct hd_req *c, bool *held)
 {
     if (!*held)
         return;
@@ -241,7 +219,7 @@ static void hd_large_until_sent(struct hd_doc_ctx *c, bool *held)
 
 /* Encrypts and stores a version of record_id; tries again when a concurrent
  * writer won. create_only: 409 instead of replacing. *created tells which. */
-static cd_err hd_store(struct hd_doc_ctx *c, int64_t record_id, const char *ctype,
+static cd_err hd_store(struct hd_req *c, int64_t record_id, const char *ctype,
                        const uint8_t *content, size_t len, bool create_only, bool *created,
                        uint64_t *version_out)
 {
@@ -261,7 +239,7 @@ static cd_err hd_store(struct hd_doc_ctx *c, int64_t record_id, const char *ctyp
         hd_large_release(c, &large);
         return CD_ERR_NOMEM;
     }
-    d.owner_id = c->p->id;
+    d.owner_id = c->p.id;
     d.record_id = record_id;
     d.size = len;
     for (int attempt = 0; attempt < HD_PUT_ATTEMPTS; attempt++) {
@@ -269,7 +247,7 @@ static cd_err hd_store(struct hd_doc_ctx *c, int64_t record_id, const char *ctyp
         uint64_t current = 0;
 
         if (!create_only) {
-            rc = db_doc_version(c->app->db, c->p->id, record_id, &current);
+            rc = db_doc_version(c->app->db, c->p.id, record_id, &current);
             if (rc == CD_ERR_NOT_FOUND)
                 current = 0;
             else if (rc != CD_OK)
@@ -283,14 +261,14 @@ static cd_err hd_store(struct hd_doc_ctx *c, int64_t record_id, const char *ctyp
         if (rc != CD_OK)
             break;
         if (current == 0) {
-            rc = db_doc_insert_if_gen(c->app->db, &d, c->p->auth_gen);
+            rc = db_doc_insert_if_gen(c->app->db, &d, c->p.auth_gen);
             if (hd_stale(c, rc))
                 break;
             if (rc == CD_ERR_EXISTS && !create_only)
                 continue; /* created concurrently: replace it */
             *created = true;
         } else {
-            rc = db_doc_replace_if_gen(c->app->db, &d, current, c->p->auth_gen);
+            rc = db_doc_replace_if_gen(c->app->db, &d, current, c->p.auth_gen);
             if (hd_stale(c, rc))
                 break;
             if (rc == CD_ERR_CONFLICT || rc == CD_ERR_NOT_FOUND)
@@ -309,17 +287,17 @@ static cd_err hd_store(struct hd_doc_ctx *c, int64_t record_id, const char *ctyp
 /* Reads and decrypts a document. content is malloc'ed (caller wipes and frees).
  * A large document takes a large-transfer place first: *large_held tells the
  * caller to pass it on with hd_large_until_sent (or to leave the gate). */
-static cd_err hd_load(struct hd_doc_ctx *c, int64_t record_id, struct db_doc *d, char *ctype,
+static cd_err hd_load(struct hd_req *c, int64_t record_id, struct db_doc *d, char *ctype,
                       size_t ctype_cap, uint8_t **content, size_t *len, bool *large_held)
 {
-    const uint32_t *gen = &c->p->auth_gen;
+    const uint32_t *gen = &c->p.auth_gen;
     struct crypto_doc_ad ad;
     size_t ctype_len;
     uint8_t *buf;
     cd_err rc;
 
     *large_held = false;
-    rc = db_doc_read(c->app->db, c->p->id, gen, record_id, DB_INLINE_CONTENT_MAX, d);
+    rc = db_doc_read(c->app->db, c->p.id, gen, record_id, DB_INLINE_CONTENT_MAX, d);
     if (hd_stale(c, rc))
         return rc;
     if (rc == CD_ERR_TOO_LARGE) {
@@ -328,7 +306,7 @@ static cd_err hd_load(struct hd_doc_ctx *c, int64_t record_id, struct db_doc *d,
         if (rc != CD_OK)
             return rc;
         *large_held = c->app->large != NULL;
-        rc = db_doc_read(c->app->db, c->p->id, gen, record_id, SIZE_MAX, d);
+        rc = db_doc_read(c->app->db, c->p.id, gen, record_id, SIZE_MAX, d);
     }
     if (rc != CD_OK)
         return rc;
@@ -354,7 +332,7 @@ static cd_err hd_load(struct hd_doc_ctx *c, int64_t record_id, struct db_doc *d,
     return CD_OK;
 }
 
-static void hd_load_failed(struct hd_doc_ctx *c, cd_err rc)
+static void hd_load_failed(struct hd_req *c, cd_err rc)
 {
     if (hd_stale(c, rc))
         return;
@@ -363,7 +341,7 @@ static void hd_load_failed(struct hd_doc_ctx *c, cd_err rc)
     } else if (rc == CD_ERR_CRYPTO) {
         /* A row that does not decrypt was altered or moved: refuse it loudly. */
         log_errorx("req=%s document of user id %llu fails authentication", c->req->request_id,
-                   (unsigned long long)c->p->id);
+                   (unsigned long long)c->p.id);
         hd_error(c->resp, 500, "Internal server error");
     } else {
         hd_fail(c->resp, rc, c->req, "read document");
@@ -407,24 +385,27 @@ static json_t *hd_base64(const uint8_t *in, size_t len)
 
 /* GET /documents/{id}: the original's JSON view. Text documents carry their
  * text in "content"; binary ones carry base64 and say so. */
-static void hd_get(struct hd_doc_ctx *c, int64_t record_id)
+void hd_get(struct hd_req *c)
 {
     char ctype[VALIDATE_CTYPE_MAX + 1];
     struct db_doc d;
     uint8_t *content = NULL;
     size_t len = 0;
     bool large = false;
+    int64_t record_id;
     json_t *obj;
     cd_err rc;
 
+    if (!hd_path_record_id(c->m, c->resp, &record_id))
+        return;
     rc = hd_load(c, record_id, &d, ctype, sizeof(ctype), &content, &len, &large);
     if (rc != CD_OK) {
         hd_large_release(c, &large);
         hd_load_failed(c, rc);
         return;
     }
-    obj = json_pack("{s:I,s:s%}", "record_id", (json_int_t)record_id, "owner", c->creds->user,
-                    c->creds->user_len);
+    obj = json_pack("{s:I,s:s%}", "record_id", (json_int_t)record_id, "owner", c->creds.user,
+                    c->creds.user_len);
     if (obj != NULL) {
         if (hd_is_text(ctype, content, len)) {
             json_object_set_new(obj, "content", json_stringn((const char *)content, len));
@@ -480,22 +461,26 @@ static bool hd_attachment_headers(struct http_response *resp, int64_t record_id,
 
 /* GET /documents/{id}/content: the bytes, with the stored content type, as
  * an attachment. */
-static void hd_get_content(struct hd_doc_ctx *c, int64_t record_id)
+void hd_get_content(struct hd_req *c)
 {
-    static __thread char ctype[VALIDATE_CTYPE_MAX + 1];
+    char ctype[VALIDATE_CTYPE_MAX + 1];
     struct db_doc d;
     uint8_t *content = NULL;
     size_t len = 0;
     bool large = false;
+    int64_t record_id;
     cd_err rc;
 
+    if (!hd_path_record_id(c->m, c->resp, &record_id))
+        return;
     rc = hd_load(c, record_id, &d, ctype, sizeof(ctype), &content, &len, &large);
     if (rc != CD_OK) {
         hd_large_release(c, &large);
         hd_load_failed(c, rc);
         return;
     }
-    if (!hd_attachment_headers(c->resp, record_id, ctype)) {
+    if (!hd_attachment_headers(c->resp, record_id, ctype) ||
+        http_response_content_type(c->resp, ctype) != CD_OK) {
         crypto_wipe(content, len);
         free(content);
         hd_large_release(c, &large);
@@ -503,13 +488,12 @@ static void hd_get_content(struct hd_doc_ctx *c, int64_t record_id)
         return;
     }
     hd_large_until_sent(c, &large);
-    c->resp->status = 200;
-    c->resp->content_type = ctype; /* thread-local: valid until this thread's next request */
+    c->resp->status = 200; /* content type: copied into resp above */
     c->resp->body = content;
     c->resp->body_len = len;
 }
 
-static void hd_create_document(struct hd_doc_ctx *c)
+void hd_create_document(struct hd_req *c)
 {
     json_t *body = hd_parse_object(c->req, c->resp), *rid, *content;
     bool created = false;
@@ -553,7 +537,7 @@ static bool hd_is_json_ctype(const char *ctype)
 
 /* PUT /documents/{id}: JSON {"content": text} stores text; any other body is
  * stored as bytes with its Content-Type. */
-static void hd_put(struct hd_doc_ctx *c, int64_t record_id)
+void hd_put(struct hd_req *c)
 {
     const char *ctype = http_request_header(c->req, "Content-Type");
     const uint8_t *content = c->req->body;
@@ -561,8 +545,11 @@ static void hd_put(struct hd_doc_ctx *c, int64_t record_id)
     json_t *body = NULL;
     bool created = false;
     uint64_t version = 0;
+    int64_t record_id;
     cd_err rc;
 
+    if (!hd_path_record_id(c->m, c->resp, &record_id))
+        return;
     if (hd_is_json_ctype(ctype)) {
         json_t *text, *rid;
         int64_t body_rid;
@@ -601,10 +588,14 @@ out:
     json_decref(body);
 }
 
-static void hd_delete(struct hd_doc_ctx *c, int64_t record_id)
+void hd_delete(struct hd_req *c)
 {
-    cd_err rc = db_doc_delete(c->app->db, c->p->id, record_id);
+    int64_t record_id;
+    cd_err rc;
 
+    if (!hd_path_record_id(c->m, c->resp, &record_id))
+        return;
+    rc = db_doc_delete(c->app->db, c->p.id, record_id);
     if (rc == CD_OK)
         c->resp->status = 204;
     else if (rc == CD_ERR_NOT_FOUND)
@@ -639,7 +630,7 @@ static bool hd_query_u64(const struct http_request *req, const char *name, int64
 }
 
 /* GET /documents?limit=N&after=ID: the caller's documents in record id order. */
-static void hd_list(struct hd_doc_ctx *c)
+void hd_list(struct hd_req *c)
 {
     unsigned max = c->app->list_page_max;
     struct db_doc *docs = NULL;
@@ -663,7 +654,7 @@ static void hd_list(struct hd_doc_ctx *c)
         hd_fail(c->resp, CD_ERR_NOMEM, c->req, "list documents");
         return;
     }
-    rc = db_doc_list_if_gen(c->app->db, c->p->id, c->p->auth_gen, after, docs, (size_t)limit, &n);
+    rc = db_doc_list_if_gen(c->app->db, c->p.id, c->p.auth_gen, after, docs, (size_t)limit, &n);
     if (rc != CD_OK) {
         free(docs);
         json_decref(arr);
@@ -694,85 +685,4 @@ static void hd_list(struct hd_doc_ctx *c)
                             n == (size_t)limit ? json_integer(docs[n - 1].record_id) : json_null());
     free(docs);
     hd_json(c->resp, 200, obj);
-}
-
-static void hd_dispatch(struct hd_doc_ctx *c, const struct route_match *m)
-{
-    const struct http_request *req = c->req;
-    struct http_response *resp = c->resp;
-    int64_t record_id = 0;
-
-    switch (m->id) {
-    case ROUTE_CREATE_DOCUMENT:
-        hd_create_document(c);
-        break;
-    case ROUTE_DOCUMENTS:
-        hd_list(c);
-        break;
-    case ROUTE_DOCUMENT_CONTENT:
-        if (hd_path_record_id(m, resp, &record_id))
-            hd_get_content(c, record_id);
-        break;
-    case ROUTE_DOCUMENT:
-        if (!hd_path_record_id(m, resp, &record_id))
-            break;
-        if (strcmp(req->method, "GET") == 0)
-            hd_get(c, record_id);
-        else if (strcmp(req->method, "PUT") == 0)
-            hd_put(c, record_id);
-        else
-            hd_delete(c, record_id);
-        break;
-    default:
-        hd_error(resp, 404, "Not Found");
-        break;
-    }
-}
-
-/* Routes whose one statement can confirm a cached credential (the _if_gen
- * forms of storage): they skip reading the account row first. */
-static bool hd_one_statement(const struct route_match *m, const struct http_request *req)
-{
-    return m->id == ROUTE_CREATE_DOCUMENT || m->id == ROUTE_DOCUMENT_CONTENT ||
-           (m->id == ROUTE_DOCUMENT && strcmp(req->method, "GET") == 0);
-}
-
-void hd_documents(struct app *app, const struct route_match *m, const struct http_request *req,
-                  struct http_response *resp)
-{
-    struct auth_credentials creds;
-    struct auth_principal p;
-    struct hd_doc_ctx c = {app, req, resp, &creds, &p, {0}, false, false, false, NULL};
-
-    memset(&p, 0, sizeof(p));
-    memset(&creds, 0, sizeof(creds));
-    if (hd_one_statement(m, req) &&
-        auth_parse_basic(http_request_header(req, "Authorization"), &creds) == CD_OK &&
-        auth_login_cached(app->auth, &creds, &p) == CD_OK)
-        c.unconfirmed = true;
-    else if (!hd_authenticate(app, req, resp, &creds, &p))
-        goto out;
-    auth_principal_doc_kek(&p, c.kek);
-    hd_dispatch(&c, m);
-    if (c.stale || (c.unconfirmed && !c.confirmed)) {
-        /* The cached credential is out of date (password changed, recovery,
-         * or account deleted, maybe on another replica), or the answer came
-         * before any statement could tell: verify the credentials against
-         * the account as any uncached request, then do the work once more. */
-        hd_response_reset(resp);
-        crypto_wipe(c.kek, sizeof(c.kek));
-        auth_principal_wipe(&p);
-        c.unconfirmed = false;
-        c.stale = false;
-        if (!hd_authenticate(app, req, resp, &creds, &p))
-            goto out;
-        auth_principal_doc_kek(&p, c.kek);
-        hd_dispatch(&c, m);
-        if (c.stale) /* changed again meanwhile */
-            hd_error(resp, 409, "The credentials changed meanwhile; authenticate again");
-    }
-out:
-    crypto_wipe(c.kek, sizeof(c.kek));
-    auth_principal_wipe(&p);
-    auth_credentials_wipe(&creds);
 }

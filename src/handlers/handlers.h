@@ -35,10 +35,6 @@ struct app {
  * carry document text and passwords). Call once before serving. */
 void handlers_init(void);
 
-/* For auth_config.before_hash (cls: the struct app): a request about to run
- * Argon2id gives up its active place (hd_active_*, handlers.c). */
-void handlers_before_hash(void *cls);
-
 /* Body limit of every route that is not a document's content: the largest
  * well-formed body of recover or password change (username, recovery code and
  * a 1024-byte password written with \u escapes, 6 bytes each) fits. */

@@ -1,4 +1,8 @@
-/* handlers_int.h: helpers shared by the handler files; private to src/handlers. */
+/* handlers_int.h: the per-request context and the reply helpers (reply.c)
+ * shared by the handler files; private to src/handlers.
+ *
+ * Dependencies run one way: dispatch.c (the route table) calls the handlers
+ * of users.c and documents.c, which answer through reply.c. */
 #ifndef CONFIDOC_HANDLERS_INT_H
 #define CONFIDOC_HANDLERS_INT_H
 
@@ -17,28 +21,74 @@
 #define HD_JSON_MAX_DEPTH 16
 #define HD_JSON_MAX_VALUES 1024
 
+/* How far the caller's principal is known to be current. */
+enum hd_auth_state {
+    /* Verified against the account row (auth_login), or not authenticated. */
+    HD_AUTH_VERIFIED = 0,
+    /* From the credential cache alone (auth_login_cached): the one database
+     * statement of the request confirms its auth_gen. An answer written in
+     * this state (a validation error) is not let out: the credentials are
+     * verified the usual way first (a stale password must get 401, not 422). */
+    HD_AUTH_UNCONFIRMED,
+    /* From the cache, and a statement found the account unchanged. */
+    HD_AUTH_CONFIRMED,
+    /* A statement found the account changed (auth_gen refused): nothing was
+     * done and no answer written; dispatch verifies the credentials and runs
+     * the handler once more. */
+    HD_AUTH_STALE,
+};
+
+struct hd_share; /* documents.c: a client's share of the large-transfer places */
+
+/* One request, built by handlers_dispatch on its stack and passed down; what
+ * it holds is wiped and given back in one place when the request ends. */
+struct hd_req {
+    struct app *app;
+    const struct http_request *req;
+    struct http_response *resp;
+    const struct route_match *m;
+    /* Holds one of app->active's places (hd_active_leave gives it back). */
+    bool active_held;
+    /* Routes with HD_AUTH: the caller, once authenticated. */
+    enum hd_auth_state auth;
+    struct auth_credentials creds;
+    struct auth_principal p;
+    uint8_t kek[CRYPTO_KEY_BYTES]; /* wraps the caller's document keys */
+    /* The client's share of the large-transfer places while this request
+     * holds one (documents.c). */
+    struct hd_share *share;
+};
+
+typedef void (*hd_handler_fn)(struct hd_req *r);
+
 /* Response builders. Each sets status, body and content type. */
 void hd_json(struct http_response *resp, int status, json_t *obj); /* steals obj */
 void hd_error(struct http_response *resp, int status, const char *detail);
 /* 503 with Retry-After for a dependency that is down. */
 void hd_unavailable(struct http_response *resp);
-/* Maps a storage/auth error that the handler does not treat itself. */
+/* Maps a storage/auth error that the handler does not treat itself; logs it
+ * once, with the request id (lower layers do not log it again). */
 void hd_fail(struct http_response *resp, cd_err err, const struct http_request *req,
              const char *what);
 void hd_retry_after(struct http_response *resp, unsigned seconds);
+/* 401 with the Basic challenge. */
+void hd_unauthorized(struct http_response *resp);
+/* 429 for an account blocked after failed logins (retry > 0), else hd_fail. */
+void hd_login_limited(struct http_response *resp, unsigned retry, const struct http_request *req,
+                      const char *what);
 /* Drops an answer already written (body wiped and freed, headers, on_done
  * called): back to the server's initial 500 with no body. */
 void hd_response_reset(struct http_response *resp);
 
-/* Authenticates the request's Basic credentials. On failure fills resp (401,
- * 429 or 503) and returns false. creds and p must be wiped by the caller. */
-bool hd_authenticate(struct app *app, const struct http_request *req, struct http_response *resp,
-                     struct auth_credentials *creds, struct auth_principal *p);
+/* Authenticates the request's Basic credentials into r->creds and r->p (hook
+ * passed to auth_login, NULL allowed). On failure fills r->resp (401, 429 or
+ * 503) and returns false. */
+bool hd_authenticate(struct hd_req *r, const struct auth_hook *hook);
 
-/* Gives up the calling request's active place, if it holds one: before long
- * waits of their own (Argon2id, a large transfer) that must not hold up the
- * short requests queued behind it. */
-void hd_active_leave(struct app *app);
+/* Gives up the request's active place, if it holds one: before long waits of
+ * their own (Argon2id, a large transfer) that must not hold up the short
+ * requests queued behind it. */
+void hd_active_leave(struct hd_req *r);
 
 /* The address a request counts against (rate limit, large-transfer share):
  * the TCP peer, or the X-Real-IP that a trusted proxy set. */
@@ -50,9 +100,20 @@ json_t *hd_parse_object(const struct http_request *req, struct http_response *re
 /* A record id from JSON: a non-negative integer or a string of digits. */
 bool hd_record_id_from_json(const json_t *v, int64_t *out);
 
-void hd_users(struct app *app, const struct route_match *m, const struct http_request *req,
-              struct http_response *resp);
-void hd_documents(struct app *app, const struct route_match *m, const struct http_request *req,
-                  struct http_response *resp);
+/* users.c */
+void hd_create_account(struct hd_req *r);
+void hd_recover(struct hd_req *r);
+void hd_me(struct hd_req *r);
+void hd_me_delete(struct hd_req *r);
+void hd_change_password(struct hd_req *r);
+void hd_rotate_key(struct hd_req *r);
+
+/* documents.c */
+void hd_create_document(struct hd_req *r);
+void hd_list(struct hd_req *r);
+void hd_get(struct hd_req *r);
+void hd_get_content(struct hd_req *r);
+void hd_put(struct hd_req *r);
+void hd_delete(struct hd_req *r);
 
 #endif

@@ -9,9 +9,11 @@
     "Usernames are 1 to 64 characters of A-Z a-z 0-9 . _ @ -; passwords are 8 to 1024 bytes of "   \
     "UTF-8"
 
-static void hd_create_account(struct app *app, const struct http_request *req,
-                              struct http_response *resp)
+void hd_create_account(struct hd_req *r)
 {
+    struct app *app = r->app;
+    const struct http_request *req = r->req;
+    struct http_response *resp = r->resp;
     struct auth_credentials creds;
     char code[CRYPTO_RECOVERY_CODE_STRLEN];
     bool too_long;
@@ -23,8 +25,7 @@ static void hd_create_account(struct app *app, const struct http_request *req,
             hd_error(resp, 422, HD_CREDENTIAL_RULES); /* a new name: nothing to hide */
             goto out;
         }
-        hd_error(resp, 401, "Incorrect username or password");
-        (void)http_response_header(resp, "WWW-Authenticate", HD_BASIC_CHALLENGE);
+        hd_unauthorized(resp);
         goto out;
     }
     rc = auth_create(app->auth, &creds, code);
@@ -49,41 +50,43 @@ out:
     auth_credentials_wipe(&creds);
 }
 
-static void hd_change_password(struct app *app, const struct http_request *req,
-                               struct http_response *resp, const struct auth_credentials *creds,
-                               const struct auth_principal *p)
+void hd_change_password(struct hd_req *r)
 {
-    json_t *body = hd_parse_object(req, resp), *pw;
+    json_t *body = hd_parse_object(r->req, r->resp), *pw;
     cd_err rc;
 
     if (body == NULL)
         return;
     pw = json_object_get(body, "new_password");
     if (!json_is_string(pw)) {
-        hd_error(resp, 422, "new_password must be a string");
+        hd_error(r->resp, 422, "new_password must be a string");
         goto out;
     }
-    rc = auth_change_password(app->auth, creds, p, json_string_value(pw), json_string_length(pw));
+    rc = auth_change_password(r->app->auth, &r->creds, &r->p, json_string_value(pw),
+                              json_string_length(pw));
     switch (rc) {
     case CD_OK:
-        resp->status = 204;
+        r->resp->status = 204;
         break;
     case CD_ERR_INVALID:
-        hd_error(resp, 422, "Passwords are 8 to 1024 bytes of UTF-8");
+        hd_error(r->resp, 422, "Passwords are 8 to 1024 bytes of UTF-8");
         break;
     case CD_ERR_CONFLICT:
-        hd_error(resp, 409, "The credentials changed meanwhile; authenticate again");
+        hd_error(r->resp, 409, "The credentials changed meanwhile; authenticate again");
         break;
     default:
-        hd_fail(resp, rc, req, "change password");
+        hd_fail(r->resp, rc, r->req, "change password");
         break;
     }
 out:
     json_decref(body);
 }
 
-static void hd_recover(struct app *app, const struct http_request *req, struct http_response *resp)
+void hd_recover(struct hd_req *r)
 {
+    struct app *app = r->app;
+    const struct http_request *req = r->req;
+    struct http_response *resp = r->resp;
     json_t *body = hd_parse_object(req, resp), *user, *code, *pw;
     char fresh[CRYPTO_RECOVERY_CODE_STRLEN];
     unsigned retry = 0;
@@ -112,12 +115,7 @@ static void hd_recover(struct app *app, const struct http_request *req, struct h
         hd_error(resp, 401, "Incorrect username or recovery code");
         break;
     case CD_ERR_LIMITED:
-        if (retry > 0) {
-            hd_error(resp, 429, "Too many failed logins for this account; try again later");
-            hd_retry_after(resp, retry);
-        } else {
-            hd_fail(resp, rc, req, "recover");
-        }
+        hd_login_limited(resp, retry, req, "recover");
         break;
     default:
         hd_fail(resp, rc, req, "recover");
@@ -129,35 +127,33 @@ out:
 }
 
 /* A new user key (POST /users/me/rotate-key): no body, or an empty object. */
-static void hd_rotate_key(struct app *app, const struct http_request *req,
-                          struct http_response *resp, const struct auth_credentials *creds,
-                          const struct auth_principal *p)
+void hd_rotate_key(struct hd_req *r)
 {
     json_t *body = NULL;
     char fresh[CRYPTO_RECOVERY_CODE_STRLEN];
     cd_err rc;
 
-    if (req->body_len > 0) {
-        body = hd_parse_object(req, resp);
+    if (r->req->body_len > 0) {
+        body = hd_parse_object(r->req, r->resp);
         if (body == NULL)
             return;
         if (json_object_size(body) != 0) {
-            hd_error(resp, 422, "rotate-key takes no parameters");
+            hd_error(r->resp, 422, "rotate-key takes no parameters");
             goto out;
         }
     }
-    rc = auth_rotate_key(app->auth, creds, p, fresh);
+    rc = auth_rotate_key(r->app->auth, &r->creds, &r->p, fresh);
     switch (rc) {
     case CD_OK:
-        hd_json(resp, 200,
-                json_pack("{s:s%,s:s}", "username", creds->user, creds->user_len, "recovery_code",
-                          fresh));
+        hd_json(r->resp, 200,
+                json_pack("{s:s%,s:s}", "username", r->creds.user, r->creds.user_len,
+                          "recovery_code", fresh));
         break;
     case CD_ERR_CONFLICT:
-        hd_error(resp, 409, "The credentials changed meanwhile; authenticate again");
+        hd_error(r->resp, 409, "The credentials changed meanwhile; authenticate again");
         break;
     default:
-        hd_fail(resp, rc, req, "rotate key");
+        hd_fail(r->resp, rc, r->req, "rotate key");
         break;
     }
 out:
@@ -165,38 +161,19 @@ out:
     json_decref(body);
 }
 
-void hd_users(struct app *app, const struct route_match *m, const struct http_request *req,
-              struct http_response *resp)
+/* GET /users/me */
+void hd_me(struct hd_req *r)
 {
-    struct auth_credentials creds;
-    struct auth_principal p;
-    cd_err rc;
+    hd_json(r->resp, 200, json_pack("{s:s%}", "username", r->creds.user, r->creds.user_len));
+}
 
-    if (m->id == ROUTE_CREATE_ACCOUNT) {
-        hd_create_account(app, req, resp);
-        return;
-    }
-    if (m->id == ROUTE_RECOVER) {
-        hd_recover(app, req, resp);
-        return;
-    }
-    memset(&p, 0, sizeof(p));
-    if (!hd_authenticate(app, req, resp, &creds, &p))
-        goto out;
-    if (m->id == ROUTE_ME_PASSWORD) {
-        hd_change_password(app, req, resp, &creds, &p);
-    } else if (m->id == ROUTE_ME_ROTATE_KEY) {
-        hd_rotate_key(app, req, resp, &creds, &p);
-    } else if (strcmp(req->method, "DELETE") == 0) {
-        rc = auth_delete(app->auth, &p);
-        if (rc == CD_OK || rc == CD_ERR_NOT_FOUND)
-            resp->status = 204;
-        else
-            hd_fail(resp, rc, req, "delete account");
-    } else {
-        hd_json(resp, 200, json_pack("{s:s%}", "username", creds.user, creds.user_len));
-    }
-out:
-    auth_principal_wipe(&p);
-    auth_credentials_wipe(&creds);
+/* DELETE /users/me */
+void hd_me_delete(struct hd_req *r)
+{
+    cd_err rc = auth_delete(r->app->auth, &r->p);
+
+    if (rc == CD_OK || rc == CD_ERR_NOT_FOUND)
+        r->resp->status = 204;
+    else
+        hd_fail(r->resp, rc, r->req, "delete account");
 }

@@ -241,14 +241,16 @@ static cd_err make_request_id(char out[HTTP_REQUEST_ID_LEN + 1])
     return CD_OK;
 }
 
-static int reserve_body(http_server *srv, size_t n)
+/* Counts n more body bytes against the server's budget; CD_ERR_LIMITED (and
+ * nothing counted) when they do not fit. */
+static cd_err reserve_body(http_server *srv, size_t n)
 {
     size_t prev = atomic_fetch_add(&srv->inflight_body, n);
     if (prev + n < prev || prev + n > srv->max_inflight_body_bytes) {
         atomic_fetch_sub(&srv->inflight_body, n);
-        return 0;
+        return CD_ERR_LIMITED;
     }
-    return 1;
+    return CD_OK;
 }
 
 static void release_body(struct http_req *rq)
@@ -294,8 +296,9 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 /* ---- client certificates ---------------------------------------------- */
 
 /* Checks the client certificate of this connection: present, chains to the
- * configured CA, allowed for TLS client use, subject in the allow list. */
-static int verify_client(http_server *srv, struct MHD_Connection *conn, struct http_conn *hc)
+ * configured CA, allowed for TLS client use, subject in the allow list.
+ * CD_ERR_AUTH when refused: logged here, where the connection is refused. */
+static cd_err verify_client(http_server *srv, struct MHD_Connection *conn, struct http_conn *hc)
 {
     const union MHD_ConnectionInfo *ci;
     gnutls_session_t session;
@@ -305,7 +308,7 @@ static int verify_client(http_server *srv, struct MHD_Connection *conn, struct h
     gnutls_x509_crt_t crt = NULL;
     gnutls_datum_t dn = {NULL, 0};
     const char *why = NULL;
-    int ok = 0;
+    bool ok = false;
 
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (ci == NULL || ci->tls_session == NULL) {
@@ -345,7 +348,7 @@ static int verify_client(http_server *srv, struct MHD_Connection *conn, struct h
             goto out;
         }
     }
-    ok = 1;
+    ok = true;
 out:
     if (!ok) {
         explicit_bzero(hc->subject, sizeof(hc->subject));
@@ -354,7 +357,7 @@ out:
     gnutls_free(dn.data);
     if (crt != NULL)
         gnutls_x509_crt_deinit(crt);
-    return ok;
+    return ok ? CD_OK : CD_ERR_AUTH;
 }
 
 /* New connection: make the handshake itself require a client certificate
@@ -419,13 +422,17 @@ static void response_done(struct http_response *resp)
         fn(resp->on_done_cls);
 }
 
-static int add_common_headers(struct MHD_Response *r, const char *content_type)
+/* Content type and the headers every answer carries; CD_ERR_NOMEM when MHD
+ * cannot add one. */
+static cd_err add_common_headers(struct MHD_Response *r, const char *content_type)
 {
     if (content_type != NULL &&
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES)
-        return 0;
-    return MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES &&
-           MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") == MHD_YES;
+        return CD_ERR_NOMEM;
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES ||
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") != MHD_YES)
+        return CD_ERR_NOMEM;
+    return CD_OK;
 }
 
 /* Queues one of the server's own JSON errors (static body). */
@@ -438,7 +445,7 @@ static enum MHD_Result queue_error(struct MHD_Connection *conn, struct http_req 
     r = MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_PERSISTENT);
     if (r == NULL)
         return MHD_NO;
-    if (!add_common_headers(r, "application/json") ||
+    if (add_common_headers(r, "application/json") != CD_OK ||
         (retry_after && MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1") != MHD_YES) ||
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)
         goto out;
@@ -488,7 +495,7 @@ static enum MHD_Result queue_handler_response(struct MHD_Connection *conn, struc
         if (r == NULL)
             goto internal;
     }
-    if (!add_common_headers(r, resp->content_type))
+    if (add_common_headers(r, resp->content_type) != CD_OK)
         goto bad_header;
     for (size_t i = 0; i < resp->n_headers; i++) {
         const struct http_header *h = &resp->headers[i];
@@ -521,6 +528,33 @@ internal:
     return queue_error(conn, rq, 500, ERR_INTERNAL, 0);
 }
 
+/* A header value: no control character but TAB. */
+static bool header_value_ok(const char *value, size_t vl)
+{
+    for (size_t i = 0; i < vl; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+cd_err http_response_content_type(struct http_response *resp, const char *ctype)
+{
+    size_t n;
+
+    if (resp == NULL || ctype == NULL)
+        return CD_ERR_INVALID;
+    n = strlen(ctype);
+    if (n == 0 || !header_value_ok(ctype, n))
+        return CD_ERR_INVALID;
+    if (n >= sizeof(resp->content_type_store))
+        return CD_ERR_TOO_LARGE;
+    memcpy(resp->content_type_store, ctype, n + 1);
+    resp->content_type = resp->content_type_store;
+    return CD_OK;
+}
+
 cd_err http_response_header(struct http_response *resp, const char *name, const char *value)
 {
     size_t nl;
@@ -538,11 +572,8 @@ cd_err http_response_header(struct http_response *resp, const char *name, const 
         if (c <= 0x20 || c >= 0x7f || c == ':')
             return CD_ERR_INVALID;
     }
-    for (size_t i = 0; i < vl; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return CD_ERR_INVALID;
-    }
+    if (!header_value_ok(value, vl))
+        return CD_ERR_INVALID;
     if (resp->n_headers >= HTTP_MAX_RESPONSE_HEADERS || nl + vl + 2 > HTTP_RESPONSE_HEADER_STORE)
         return CD_ERR_TOO_LARGE;
     slot = resp->header_store[resp->n_headers];
@@ -573,12 +604,12 @@ const char *http_request_query(const struct http_request *req, const char *name)
 static enum MHD_Result nul_check(void *cls, enum MHD_ValueKind kind, const char *key,
                                  size_t key_size, const char *value, size_t value_size)
 {
-    int *found = cls;
+    bool *found = cls;
 
     (void)kind;
     if ((key != NULL && memchr(key, '\0', key_size) != NULL) ||
         (value != NULL && memchr(value, '\0', value_size) != NULL)) {
-        *found = 1;
+        *found = true;
         return MHD_NO;
     }
     return MHD_YES;
@@ -586,9 +617,9 @@ static enum MHD_Result nul_check(void *cls, enum MHD_ValueKind kind, const char 
 
 /* A header or query argument whose name or value holds a NUL byte: handlers
  * see C strings, which would silently cut it ("limit=1%00abc" as "1"). */
-static int has_nul_value(struct MHD_Connection *conn)
+static bool has_nul_value(struct MHD_Connection *conn)
 {
-    int found = 0;
+    bool found = false;
 
     MHD_get_connection_values_n(conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, nul_check, &found);
     return found;
@@ -630,20 +661,20 @@ static void wipe_credentials(struct MHD_Connection *conn)
     MHD_get_connection_values_n(conn, MHD_HEADER_KIND, wipe_value, NULL);
 }
 
-/* Strict decimal Content-Length; 0 on success. */
-static int parse_length(const char *s, size_t *out)
+/* Strict decimal Content-Length; CD_ERR_INVALID when malformed or too big. */
+static cd_err parse_length(const char *s, size_t *out)
 {
     size_t v = 0;
 
     if (s == NULL || *s == '\0')
-        return -1;
+        return CD_ERR_INVALID;
     for (; *s != '\0'; s++) {
         if (*s < '0' || *s > '9' || v > (SIZE_MAX - 9) / 10)
-            return -1;
+            return CD_ERR_INVALID;
         v = v * 10 + (size_t)(*s - '0');
     }
     *out = v;
-    return 0;
+    return CD_OK;
 }
 
 /* The first call for a request: client certificate, limits, body buffer.
@@ -664,7 +695,7 @@ static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *co
     if (hc == NULL)
         return MHD_NO;
     if (hc->verdict == 0)
-        hc->verdict = verify_client(srv, conn, hc) ? 1 : -1;
+        hc->verdict = verify_client(srv, conn, hc) == CD_OK ? 1 : -1;
     if (hc->verdict != 1)
         return MHD_NO; /* close without processing the request */
     decoded_nul = hc->decoded_nul;
@@ -709,11 +740,11 @@ static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *co
     cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl == NULL)
         return MHD_YES;
-    if (parse_length(cl, &len) != 0 || len > rq->limit)
+    if (parse_length(cl, &len) != CD_OK || len > rq->limit)
         return queue_error(conn, rq, 413, ERR_TOO_LARGE, 0);
     if (len == 0)
         return MHD_YES;
-    if (!reserve_body(srv, len))
+    if (reserve_body(srv, len) != CD_OK)
         return queue_error(conn, rq, 503, ERR_BUSY, 1);
     rq->reserved = len;
     rq->body = malloc(len);
@@ -723,8 +754,10 @@ static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *co
     return MHD_YES;
 }
 
-/* Grows a chunked body's buffer to hold need bytes; 0 when refused. */
-static int grow_body(struct http_req *rq, size_t need)
+/* Grows a chunked body's buffer to hold need bytes. CD_ERR_TOO_LARGE over
+ * the request's limit, CD_ERR_LIMITED over the server's body budget,
+ * CD_ERR_NOMEM. */
+static cd_err grow_body(struct http_req *rq, size_t need)
 {
     http_server *srv = rq->srv;
     size_t cap = rq->body_cap > 0 ? rq->body_cap : HTTP_CHUNKED_START;
@@ -735,19 +768,19 @@ static int grow_body(struct http_req *rq, size_t need)
     if (cap > rq->limit)
         cap = rq->limit;
     if (cap < need)
-        return 0;
-    if (!reserve_body(srv, cap - rq->body_cap))
-        return 0;
+        return CD_ERR_TOO_LARGE;
+    if (reserve_body(srv, cap - rq->body_cap) != CD_OK)
+        return CD_ERR_LIMITED;
     rq->reserved += cap - rq->body_cap;
     nb = malloc(cap);
     if (nb == NULL)
-        return 0; /* the reservation is returned with the request */
+        return CD_ERR_NOMEM; /* the reservation is returned with the request */
     if (rq->body_len > 0)
         memcpy(nb, rq->body, rq->body_len);
     wipe_free(rq->body, rq->body_cap);
     rq->body = nb;
     rq->body_cap = cap;
-    return 1;
+    return CD_OK;
 }
 
 /* Body bytes sit in MHD's connection memory (its read buffer, which MHD
@@ -789,7 +822,7 @@ static enum MHD_Result on_body_keep(struct http_req *rq, const char *data, size_
         return MHD_YES;
     }
     if (n > rq->body_cap - rq->body_len) {
-        if (!rq->chunked || !grow_body(rq, rq->body_len + n)) {
+        if (!rq->chunked || grow_body(rq, rq->body_len + n) != CD_OK) {
             rq->reject = 503;
             rq->discarded = n;
             release_body(rq);
@@ -837,6 +870,7 @@ static enum MHD_Result run_handler(http_server *srv, struct MHD_Connection *conn
     release_body(rq); /* the request body is no longer needed */
     ret = queue_handler_response(conn, rq, &resp);
     explicit_bzero(resp.header_store, sizeof(resp.header_store));
+    explicit_bzero(resp.content_type_store, sizeof(resp.content_type_store)); /* a document's */
     return ret;
 }
 
@@ -949,31 +983,13 @@ static void server_free(http_server *srv)
     free(srv);
 }
 
-cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn handler, void *ctx,
+/* The server object for cfg (already checked by http_server_start), without
+ * its daemon. CD_ERR_CONFIG for an unusable allowed subject. */
+static cd_err server_new(const struct http_server_config *cfg, http_handler_fn handler, void *ctx,
                          http_server **out)
 {
-    struct sockaddr_storage ss;
-    http_server *srv = NULL;
-    char *cert = NULL, *key = NULL, *ca = NULL;
-    size_t certlen = 0, keylen = 0, calen = 0;
     pthread_condattr_t ca_attr;
-    const union MHD_DaemonInfo *di;
-    unsigned int flags;
-    size_t pool_size;
-    int ipv6 = 0;
-    cd_err err;
-
-    if (cfg == NULL || handler == NULL || out == NULL || cfg->tls_cert == NULL ||
-        cfg->tls_key == NULL || cfg->client_ca == NULL ||
-        cfg->n_allowed_subjects > HTTP_MAX_ALLOWED_SUBJECTS || cfg->max_connections == 0 ||
-        cfg->max_header_bytes == 0 || cfg->max_header_bytes > (size_t)1024 * 1024 ||
-        cfg->max_inflight_body_bytes < cfg->max_body_bytes)
-        return CD_ERR_CONFIG;
-    err = parse_bind(cfg->bind_addr, cfg->port, &ss, &ipv6);
-    if (err != CD_OK) {
-        log_errorx("bind address is not an IPv4 or IPv6 literal");
-        return err;
-    }
+    http_server *srv;
 
     srv = calloc(1, sizeof(*srv));
     if (srv == NULL)
@@ -1002,6 +1018,38 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
     pthread_condattr_setclock(&ca_attr, CLOCK_MONOTONIC);
     pthread_cond_init(&srv->idle, &ca_attr);
     pthread_condattr_destroy(&ca_attr);
+    *out = srv;
+    return CD_OK;
+}
+
+cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn handler, void *ctx,
+                         http_server **out)
+{
+    struct sockaddr_storage ss;
+    http_server *srv = NULL;
+    char *cert = NULL, *key = NULL, *ca = NULL;
+    size_t certlen = 0, keylen = 0, calen = 0;
+    const union MHD_DaemonInfo *di;
+    unsigned int flags;
+    size_t pool_size;
+    int ipv6 = 0;
+    cd_err err;
+
+    if (cfg == NULL || handler == NULL || out == NULL || cfg->tls_cert == NULL ||
+        cfg->tls_key == NULL || cfg->client_ca == NULL ||
+        cfg->n_allowed_subjects > HTTP_MAX_ALLOWED_SUBJECTS || cfg->max_connections == 0 ||
+        cfg->max_header_bytes == 0 || cfg->max_header_bytes > (size_t)1024 * 1024 ||
+        cfg->max_inflight_body_bytes < cfg->max_body_bytes)
+        return CD_ERR_CONFIG;
+    err = parse_bind(cfg->bind_addr, cfg->port, &ss, &ipv6);
+    if (err != CD_OK) {
+        log_errorx("bind address is not an IPv4 or IPv6 literal");
+        return err;
+    }
+
+    err = server_new(cfg, handler, ctx, &srv);
+    if (err != CD_OK)
+        return err;
 
     if ((err = read_pem(cfg->tls_cert, &cert, &certlen)) != CD_OK ||
         (err = read_pem(cfg->tls_key, &key, &keylen)) != CD_OK ||

@@ -27,6 +27,8 @@
 #define HTTP_MAX_RESPONSE_HEADERS 4
 /* Room for one header added with http_response_header: "name\0value\0". */
 #define HTTP_RESPONSE_HEADER_STORE 320
+/* Longest content type http_response_content_type copies. */
+#define HTTP_CONTENT_TYPE_MAX 255
 
 struct http_request;
 
@@ -85,8 +87,9 @@ const char *http_request_query(const struct http_request *req, const char *name)
 /* What a handler answers. The server initialises it to 500 with no body. */
 struct http_response {
     int status;
-    const char *content_type; /* static or owned by the handler until the call returns */
-    uint8_t *body;            /* malloc'ed; the server takes ownership, wipes and frees it */
+    /* A static string, or the copy http_response_content_type made. */
+    const char *content_type;
+    uint8_t *body; /* malloc'ed; the server takes ownership, wipes and frees it */
     size_t body_len;
     struct http_header
         headers[HTTP_MAX_RESPONSE_HEADERS]; /* static strings or copied by the server */
@@ -100,7 +103,14 @@ struct http_response {
     void *on_done_cls;
     /* Private to http_response_header: the copies its headers point into. */
     char header_store[HTTP_MAX_RESPONSE_HEADERS][HTTP_RESPONSE_HEADER_STORE];
+    /* Private to http_response_content_type: its copy. */
+    char content_type_store[HTTP_CONTENT_TYPE_MAX + 1];
 };
+
+/* Sets the content type from a string that need not outlive the handler call:
+ * it is copied into resp. CD_ERR_TOO_LARGE over HTTP_CONTENT_TYPE_MAX bytes,
+ * CD_ERR_INVALID when empty or holding a control character. */
+cd_err http_response_content_type(struct http_response *resp, const char *ctype);
 
 /* Adds a header; name and value are copied into resp. Returns CD_ERR_TOO_LARGE
  * when full or when name and value do not fit HTTP_RESPONSE_HEADER_STORE,

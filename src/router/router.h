@@ -4,19 +4,25 @@
 
 #include <stddef.h>
 
+/* One id per (path, method): the handlers' route table (handlers/dispatch.c)
+ * is indexed by it, so what a request gets is decided in one place. */
 enum route_id {
     ROUTE_NONE = 0,
-    ROUTE_HEALTHZ,          /* GET /healthz */
-    ROUTE_READYZ,           /* GET /readyz */
-    ROUTE_CREATE_ACCOUNT,   /* GET|POST /users/create_account */
-    ROUTE_ME,               /* GET|DELETE /users/me */
-    ROUTE_ME_PASSWORD,      /* POST /users/me/password */
-    ROUTE_RECOVER,          /* POST /users/recover */
-    ROUTE_CREATE_DOCUMENT,  /* POST /documents/create_document */
-    ROUTE_DOCUMENTS,        /* GET /documents */
-    ROUTE_DOCUMENT,         /* GET|PUT|DELETE /documents/{record_id} */
-    ROUTE_DOCUMENT_CONTENT, /* GET /documents/{record_id}/content */
-    ROUTE_ME_ROTATE_KEY,    /* POST /users/me/rotate-key */
+    ROUTE_HEALTHZ,             /* GET /healthz */
+    ROUTE_READYZ,              /* GET /readyz */
+    ROUTE_CREATE_ACCOUNT_GET,  /* GET /users/create_account */
+    ROUTE_CREATE_ACCOUNT_POST, /* POST /users/create_account */
+    ROUTE_ME_GET,              /* GET /users/me */
+    ROUTE_ME_DELETE,           /* DELETE /users/me */
+    ROUTE_ME_PASSWORD,         /* POST /users/me/password */
+    ROUTE_RECOVER,             /* POST /users/recover */
+    ROUTE_CREATE_DOCUMENT,     /* POST /documents/create_document */
+    ROUTE_DOCUMENTS,           /* GET /documents */
+    ROUTE_DOCUMENT_GET,        /* GET /documents/{record_id} */
+    ROUTE_DOCUMENT_PUT,        /* PUT /documents/{record_id} */
+    ROUTE_DOCUMENT_DELETE,     /* DELETE /documents/{record_id} */
+    ROUTE_DOCUMENT_CONTENT,    /* GET /documents/{record_id}/content */
+    ROUTE_ME_ROTATE_KEY,       /* POST /users/me/rotate-key */
     ROUTE__COUNT
 };
 

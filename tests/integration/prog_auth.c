@@ -64,7 +64,7 @@ static cd_err timed_login(auth *a, const char *u, const char *p, double *ms)
     cd_err rc;
 
     creds(&c, u, p);
-    rc = auth_login(a, &c, &pr, &retry);
+    rc = auth_login(a, &c, &pr, &retry, NULL);
     *ms = now_ms() - t0;
     auth_principal_wipe(&pr);
     return rc;
@@ -157,7 +157,7 @@ static void test_invalidation_across_replicas(void **state)
     assert_int_equal(timed_login(b, "replicated", "firstpassword", &ms), CD_OK);
 
     /* Replica A changes the password: B must refuse the old one at once. */
-    assert_int_equal(auth_login(a, &c, &p, &retry), CD_OK);
+    assert_int_equal(auth_login(a, &c, &p, &retry, NULL), CD_OK);
     assert_int_equal(auth_change_password(a, &c, &p, "secondpassword", 14), CD_OK);
     auth_principal_wipe(&p);
     assert_int_equal(timed_login(b, "replicated", "firstpassword", &ms), CD_ERR_AUTH);
@@ -177,7 +177,7 @@ static void test_invalidation_across_replicas(void **state)
 
     /* Deletion on A: B's cached entry stops working. */
     creds(&c, "replicated", "thirdpassword");
-    assert_int_equal(auth_login(a, &c, &p, &retry), CD_OK);
+    assert_int_equal(auth_login(a, &c, &p, &retry, NULL), CD_OK);
     assert_int_equal(auth_delete(a, &p), CD_OK);
     auth_principal_wipe(&p);
     assert_int_equal(timed_login(b, "replicated", "thirdpassword", &ms), CD_ERR_AUTH);
@@ -281,6 +281,42 @@ static void test_single_flight(void **state)
     auth_free(a);
 }
 
+static void count_hook(void *cls)
+{
+    (*(unsigned *)cls)++;
+}
+
+/* Issue 10, item 4: the hook is an argument of one auth_login call, with
+ * that call's cls (it was one process-wide pointer in auth_config): called
+ * before an Argon2id (a miss, a wrong password), not for a cache hit. */
+static void test_issue10_4_hook_per_call(void **state)
+{
+    struct auth_credentials c;
+    struct auth_principal pr;
+    char code[CRYPTO_RECOVERY_CODE_STRLEN];
+    unsigned miss = 0, hit = 0, wrong = 0, retry;
+    const struct auth_hook hmiss = {count_hook, &miss}, hhit = {count_hook, &hit},
+                           hwrong = {count_hook, &wrong};
+    auth *a = new_auth(60);
+    (void)state;
+
+    creds(&c, "hooky", "hookypassword");
+    assert_int_equal(auth_create(a, &c, code), CD_OK);
+    assert_int_equal(auth_login(a, &c, &pr, &retry, &hmiss), CD_OK);
+    auth_principal_wipe(&pr);
+    assert_true(miss >= 1);
+    assert_int_equal(auth_login(a, &c, &pr, &retry, &hhit), CD_OK);
+    auth_principal_wipe(&pr);
+    assert_int_equal(hit, 0);
+    assert_int_equal(auth_login(a, &c, &pr, &retry, NULL), CD_OK); /* NULL: no hook */
+    auth_principal_wipe(&pr);
+    creds(&c, "hooky", "wrongpassword");
+    assert_int_equal(auth_login(a, &c, &pr, &retry, &hwrong), CD_ERR_AUTH);
+    assert_true(wrong >= 1);
+    auth_credentials_wipe(&c);
+    auth_free(a);
+}
+
 /* The idle TTL moves with use; the max age does not. */
 static void test_sliding_ttl(void **state)
 {
@@ -376,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_single_flight),
         cmocka_unit_test(test_sliding_ttl),
         cmocka_unit_test(test_review_6_cache_sweep),
+        cmocka_unit_test(test_issue10_4_hook_per_call),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -69,7 +69,7 @@ static cd_err login(auth *a, const char *u, const char *pw, struct auth_principa
     cd_err rc;
 
     creds(&c, u, pw);
-    rc = auth_login(a, &c, p, &retry);
+    rc = auth_login(a, &c, p, &retry, NULL);
     auth_credentials_wipe(&c);
     return rc;
 }

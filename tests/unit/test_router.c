@@ -51,21 +51,60 @@ static void test_every_route(void **state)
     (void)state;
     expect_ok("GET", "/healthz", ROUTE_HEALTHZ, "/healthz", "");
     expect_ok("GET", "/readyz", ROUTE_READYZ, "/readyz", "");
-    expect_ok("GET", "/users/create_account", ROUTE_CREATE_ACCOUNT, "/users/create_account", "");
-    expect_ok("POST", "/users/create_account", ROUTE_CREATE_ACCOUNT, "/users/create_account", "");
-    expect_ok("GET", "/users/me", ROUTE_ME, "/users/me", "");
-    expect_ok("DELETE", "/users/me", ROUTE_ME, "/users/me", "");
+    expect_ok("GET", "/users/create_account", ROUTE_CREATE_ACCOUNT_GET, "/users/create_account",
+              "");
+    expect_ok("POST", "/users/create_account", ROUTE_CREATE_ACCOUNT_POST, "/users/create_account",
+              "");
+    expect_ok("GET", "/users/me", ROUTE_ME_GET, "/users/me", "");
+    expect_ok("DELETE", "/users/me", ROUTE_ME_DELETE, "/users/me", "");
     expect_ok("POST", "/users/me/password", ROUTE_ME_PASSWORD, "/users/me/password", "");
     expect_ok("POST", "/users/recover", ROUTE_RECOVER, "/users/recover", "");
     expect_ok("POST", "/users/me/rotate-key", ROUTE_ME_ROTATE_KEY, "/users/me/rotate-key", "");
     expect_ok("POST", "/documents/create_document", ROUTE_CREATE_DOCUMENT,
               "/documents/create_document", "");
     expect_ok("GET", "/documents", ROUTE_DOCUMENTS, "/documents", "");
-    expect_ok("GET", "/documents/abc123", ROUTE_DOCUMENT, "/documents/{record_id}", "abc123");
-    expect_ok("PUT", "/documents/abc123", ROUTE_DOCUMENT, "/documents/{record_id}", "abc123");
-    expect_ok("DELETE", "/documents/abc123", ROUTE_DOCUMENT, "/documents/{record_id}", "abc123");
+    expect_ok("GET", "/documents/abc123", ROUTE_DOCUMENT_GET, "/documents/{record_id}", "abc123");
+    expect_ok("PUT", "/documents/abc123", ROUTE_DOCUMENT_PUT, "/documents/{record_id}", "abc123");
+    expect_ok("DELETE", "/documents/abc123", ROUTE_DOCUMENT_DELETE, "/documents/{record_id}",
+              "abc123");
     expect_ok("GET", "/documents/x/content", ROUTE_DOCUMENT_CONTENT,
               "/documents/{record_id}/content", "x");
+}
+
+/* One id per (path, method): no two accepted pairs share an id, and every id
+ * but ROUTE_NONE is reached by exactly one pair. */
+static void test_issue10_1_one_id_per_method(void **state)
+{
+    static const struct {
+        const char *method, *path;
+    } pairs[] = {
+        {"GET", "/healthz"},
+        {"GET", "/readyz"},
+        {"GET", "/users/create_account"},
+        {"POST", "/users/create_account"},
+        {"GET", "/users/me"},
+        {"DELETE", "/users/me"},
+        {"POST", "/users/me/password"},
+        {"POST", "/users/recover"},
+        {"POST", "/users/me/rotate-key"},
+        {"POST", "/documents/create_document"},
+        {"GET", "/documents"},
+        {"GET", "/documents/1"},
+        {"PUT", "/documents/1"},
+        {"DELETE", "/documents/1"},
+        {"GET", "/documents/1/content"},
+    };
+    int seen[ROUTE__COUNT] = {0};
+    struct route_match m;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        assert_int_equal(router_match(pairs[i].method, pairs[i].path, &m, NULL, 0), ROUTER_OK);
+        assert_true(m.id > ROUTE_NONE && m.id < ROUTE__COUNT);
+        seen[m.id]++;
+    }
+    for (int id = ROUTE_NONE + 1; id < ROUTE__COUNT; id++)
+        assert_int_equal(seen[id], 1);
 }
 
 static void test_method_not_allowed(void **state)
@@ -148,7 +187,7 @@ static void test_param_lengths(void **state)
     seg[150] = '\0';
     snprintf(path, sizeof(path), "/documents/%s", seg);
     assert_int_equal(router_match("DELETE", path, &m, allow, sizeof(allow)), ROUTER_OK);
-    assert_int_equal(m.id, ROUTE_DOCUMENT);
+    assert_int_equal(m.id, ROUTE_DOCUMENT_DELETE);
     assert_int_equal(m.param_too_long, 1);
     assert_string_equal(m.param, "");
 }
@@ -176,9 +215,13 @@ static void test_param_is_raw(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_route),   cmocka_unit_test(test_method_not_allowed),
-        cmocka_unit_test(test_not_found),     cmocka_unit_test(test_allow_buffer_small),
-        cmocka_unit_test(test_param_lengths), cmocka_unit_test(test_param_is_raw),
+        cmocka_unit_test(test_every_route),
+        cmocka_unit_test(test_issue10_1_one_id_per_method),
+        cmocka_unit_test(test_method_not_allowed),
+        cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_allow_buffer_small),
+        cmocka_unit_test(test_param_lengths),
+        cmocka_unit_test(test_param_is_raw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

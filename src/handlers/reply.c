@@ -1,0 +1,244 @@
+/* reply.c: the handlers' answers (JSON, errors), body parsing, Basic
+ * authentication and the request's active place: what every handler uses. */
+#include "handlers/handlers_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log/log.h"
+#include "validate/validate.h"
+
+/* jansson's allocations carry their size in front so that free can wipe them:
+ * parsed bodies and serialised answers hold passwords and document text. */
+struct hd_alloc_hdr {
+    size_t size;
+    size_t pad; /* keeps the payload 16-byte aligned */
+};
+
+static void *hd_json_malloc(size_t n)
+{
+    struct hd_alloc_hdr *h;
+
+    if (n > SIZE_MAX - sizeof(*h))
+        return NULL;
+    h = malloc(sizeof(*h) + n);
+    if (h == NULL)
+        return NULL;
+    h->size = n;
+    return h + 1;
+}
+
+static void hd_json_free(void *p)
+{
+    struct hd_alloc_hdr *h;
+
+    if (p == NULL)
+        return;
+    h = (struct hd_alloc_hdr *)p - 1;
+    crypto_wipe(p, h->size);
+    free(h);
+}
+
+void handlers_init(void)
+{
+    json_set_alloc_funcs(hd_json_malloc, hd_json_free);
+}
+
+void hd_retry_after(struct http_response *resp, unsigned seconds)
+{
+    char buf[16];
+    snprintf(buf, sizeof(buf), "%u", seconds);
+    (void)http_response_header(resp, "Retry-After", buf);
+}
+
+void hd_response_reset(struct http_response *resp)
+{
+    void (*done)(void *) = resp->on_done;
+
+    if (resp->body != NULL) {
+        crypto_wipe(resp->body, resp->body_len);
+        free(resp->body);
+    }
+    resp->body = NULL;
+    resp->body_len = 0;
+    resp->status = 500;
+    resp->content_type = NULL;
+    resp->n_headers = 0;
+    resp->on_done = NULL;
+    if (done != NULL)
+        done(resp->on_done_cls);
+}
+
+void hd_json(struct http_response *resp, int status, json_t *obj)
+{
+    char *text;
+    size_t len;
+
+    if (obj == NULL) {
+        resp->status = 500;
+        return;
+    }
+    /* Serialise into a malloc'ed buffer the server can own and free. */
+    len = json_dumpb(obj, NULL, 0, JSON_COMPACT);
+    text = len > 0 ? malloc(len) : NULL;
+    if (text == NULL || json_dumpb(obj, text, len, JSON_COMPACT) != len) {
+        free(text);
+        json_decref(obj);
+        resp->status = 500;
+        return;
+    }
+    json_decref(obj);
+    resp->status = status;
+    resp->content_type = "application/json";
+    resp->body = (uint8_t *)text;
+    resp->body_len = len;
+}
+
+void hd_error(struct http_response *resp, int status, const char *detail)
+{
+    hd_json(resp, status, json_pack("{s:s}", "detail", detail));
+}
+
+void hd_unavailable(struct http_response *resp)
+{
+    hd_error(resp, 503, "Service temporarily unavailable");
+    hd_retry_after(resp, 1);
+}
+
+void hd_fail(struct http_response *resp, cd_err err, const struct http_request *req,
+             const char *what)
+{
+    switch (err) {
+    case CD_ERR_UNAVAILABLE:
+    case CD_ERR_TIMEOUT:
+        log_warnx("req=%s %s: %s", req->request_id, what, cd_strerror(err));
+        hd_unavailable(resp);
+        return;
+    case CD_ERR_LIMITED:
+        hd_error(resp, 503, "Server busy");
+        hd_retry_after(resp, 1);
+        return;
+    case CD_ERR_TOO_LARGE:
+        hd_error(resp, 413, "Request body too large");
+        return;
+    default:
+        log_errorx("req=%s %s: %s", req->request_id, what, cd_strerror(err));
+        hd_error(resp, 500, "Internal server error");
+        return;
+    }
+}
+
+void hd_unauthorized(struct http_response *resp)
+{
+    hd_error(resp, 401, "Incorrect username or password");
+    (void)http_response_header(resp, "WWW-Authenticate", HD_BASIC_CHALLENGE);
+}
+
+void hd_login_limited(struct http_response *resp, unsigned retry, const struct http_request *req,
+                      const char *what)
+{
+    if (retry > 0) {
+        hd_error(resp, 429, "Too many failed logins for this account; try again later");
+        hd_retry_after(resp, retry);
+    } else {
+        hd_fail(resp, CD_ERR_LIMITED, req, what);
+    }
+}
+
+bool hd_authenticate(struct hd_req *r, const struct auth_hook *hook)
+{
+    unsigned retry = 0;
+    cd_err rc;
+
+    if (auth_parse_basic(http_request_header(r->req, "Authorization"), &r->creds) != CD_OK) {
+        hd_unauthorized(r->resp);
+        return false;
+    }
+    rc = auth_login(r->app->auth, &r->creds, &r->p, &retry, hook);
+    switch (rc) {
+    case CD_OK:
+        return true;
+    case CD_ERR_AUTH:
+        hd_unauthorized(r->resp);
+        return false;
+    case CD_ERR_LIMITED:
+        hd_login_limited(r->resp, retry, r->req, "login");
+        return false;
+    default:
+        hd_fail(r->resp, rc, r->req, "login");
+        return false;
+    }
+}
+
+json_t *hd_parse_object(const struct http_request *req, struct http_response *resp)
+{
+    json_error_t jerr;
+    json_t *root;
+
+    if (req->body_len == 0) {
+        hd_error(resp, 422, "Request body must be a JSON object");
+        return NULL;
+    }
+    if (!validate_json_shape((const char *)req->body, req->body_len, HD_JSON_MAX_DEPTH,
+                             HD_JSON_MAX_VALUES)) {
+        hd_error(resp, 422, "JSON body nests too deeply or holds too many values");
+        return NULL;
+    }
+    root = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        hd_error(resp, 422, "Malformed JSON body");
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        hd_error(resp, 422, "Request body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+bool hd_record_id_from_json(const json_t *v, int64_t *out)
+{
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i < 0)
+            return false;
+        *out = (int64_t)i;
+        return true;
+    }
+    if (json_is_string(v))
+        return validate_record_id_text(json_string_value(v), json_string_length(v), out);
+    return false;
+}
+
+/* The address a request counts against: the TCP peer, or the X-Real-IP that a
+ * trusted proxy (identified by its client certificate) set. */
+void hd_client_address(const struct app *app, const struct http_request *req,
+                       struct sockaddr_storage *addr, socklen_t *len)
+{
+    *addr = req->peer;
+    *len = req->peer_len;
+    if (req->client_subject == NULL)
+        return;
+    for (size_t i = 0; i < app->n_trusted_proxies; i++) {
+        if (strcmp(req->client_subject, app->trusted_proxies[i]) == 0) {
+            const char *real = http_request_header(req, "X-Real-IP");
+            struct sockaddr_storage tmp;
+            socklen_t tmplen;
+            if (real != NULL && ratelimit_parse_addr(real, &tmp, &tmplen) == CD_OK) {
+                *addr = tmp;
+                *len = tmplen;
+            }
+            return;
+        }
+    }
+}
+
+void hd_active_leave(struct hd_req *r)
+{
+    if (!r->active_held)
+        return;
+    r->active_held = false;
+    gate_leave(r->app->active);
+}
