@@ -26,11 +26,12 @@ certs_make "$WORK/certs" || exit 1
 C=$WORK/certs
 mariadb_start "$WORK/db" "$C" || exit 1
 memcached_start "$WORK/mc" "$C" || exit 1
-# memcached_timeout_ms: these checks count exactly with memcached reachable; a
+# memcached_(connect_)timeout_ms: these checks count exactly with memcached reachable; a
 # sanitizer build on two loaded cores can miss the default 50 ms, which is an
 # outage by design (fallback), not what is tested here.
 api_start "$WORK/api" "$C" \
     "memcached_servers = 127.0.0.1:$MEMCACHED_PORT" "memcached_timeout_ms = 1000" \
+    "memcached_connect_timeout_ms = 3000" \
     "memcached_tls_ca = $C/ca.crt" "memcached_tls_cert = $C/mc-client.crt" \
     "memcached_tls_key = $C/mc-client.key" \
     "rate_limit = 10" "rate_window = 60" \

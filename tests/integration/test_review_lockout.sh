@@ -38,7 +38,8 @@ MC2=$MEMCACHED_PORT
 # (memcached_timeout_ms: counts are checked with memcached reachable; a sanitizer
 # build on two loaded cores can miss the default 50 ms, an outage by design.)
 MCTLS=("memcached_tls_ca = $C/ca.crt" "memcached_tls_cert = $C/mc-client.crt"
-    "memcached_tls_key = $C/mc-client.key" "memcached_timeout_ms = 1000")
+    "memcached_tls_key = $C/mc-client.key" "memcached_timeout_ms = 1000"
+    "memcached_connect_timeout_ms = 3000")
 LOCKOUT=("login_fail_limit = 10" "login_block_base = 60" "login_block_max = 600")
 
 status_of() {
