@@ -12,6 +12,7 @@
 
 #include "auth/auth.h"
 #include "common/codec.h"
+#include "common/file.h"
 #include "config/config.h"
 #include "crypto/crypto.h"
 #include "handlers/handlers.h"
@@ -33,20 +34,18 @@ static void usage(FILE *out)
                  "schema (e.g. CONFIDOC_DB_USER and its certificate) and exits.\n");
 }
 
-/* Reads a small file whose first line is the escrow public key (not secret;
- * secrets go through crypto_secret_file_read); strips the newline. */
-static int read_small_file(const char *path, char *buf, size_t cap)
+/* The escrow public key: one line of 64 hex digits (a newline may follow). */
+static cd_err read_escrow_key(const char *path, uint8_t pk[32])
 {
-    FILE *f = fopen(path, "re");
-    size_t n;
+    struct file_read_opts opts = {.max = 256, .flags = 0, .mem = NULL};
+    struct file_data f;
+    cd_err rc = file_read(path, &opts, &f);
 
-    if (f == NULL)
-        return -1;
-    n = fread(buf, 1, cap - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return 0;
+    if (rc != CD_OK)
+        return rc;
+    rc = codec_hex_decode(f.data, strcspn(f.data, "\r\n"), pk, 32);
+    file_data_release(&f, NULL);
+    return rc;
 }
 
 /* Keeps secrets out of core dumps and away from ptrace by other users. */
@@ -163,10 +162,8 @@ int main(int argc, char **argv)
         .cache_max_age_s = cfg.auth_cache_max_age,
     };
     if (cfg.escrow_public_key_file[0] != '\0') {
-        char hex[80];
-        if (read_small_file(cfg.escrow_public_key_file, hex, sizeof(hex)) != 0 ||
-            codec_hex_decode(hex, strlen(hex), acfg.escrow_pk, 32) != CD_OK) {
-            log_errorx("escrow_public_key_file: expected 64 hex digits in %s",
+        if (read_escrow_key(cfg.escrow_public_key_file, acfg.escrow_pk) != CD_OK) {
+            log_errorx("escrow_public_key_file: expected a file of 64 hex digits in %s",
                        cfg.escrow_public_key_file);
             goto out;
         }

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/codec.h"
 #include "common/deadline.h"
 #include "log/log.h"
 #include "validate/validate.h"
@@ -359,26 +360,15 @@ static bool hd_is_text(const char *ctype, const uint8_t *content, size_t len)
 /* Standard base64 of in, as a jansson string. */
 static json_t *hd_base64(const uint8_t *in, size_t len)
 {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t outlen = ((len + 2) / 3) * 4, o = 0;
-    char *out = malloc(outlen + 1);
-    json_t *s;
+    size_t cap = CODEC_B64_LEN(len);
+    char *out = malloc(cap);
+    json_t *s = NULL;
 
     if (out == NULL)
         return NULL;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? tab[v & 63] : '=';
-    }
-    s = json_stringn(out, outlen);
-    crypto_wipe(out, outlen);
+    if (codec_b64_encode(in, len, out, cap) == CD_OK)
+        s = json_stringn(out, cap - 1);
+    crypto_wipe(out, cap);
     free(out);
     return s;
 }

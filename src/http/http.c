@@ -22,6 +22,9 @@
 #include <gnutls/x509.h>
 #include <microhttpd.h>
 
+#include "common/codec.h"
+#include "common/file.h"
+#include "common/num.h"
 #include "log/log.h"
 
 /* PEM files (certificate chain, key, CA bundle) larger than this are refused. */
@@ -131,51 +134,26 @@ static void wipe_free(void *p, size_t n)
     free(p);
 }
 
-/* Reads a whole PEM file (at most HTTP_PEM_MAX bytes) into a NUL-terminated
- * heap buffer. The caller wipes and frees it. */
+/* Reads a whole PEM file (1..HTTP_PEM_MAX bytes) into a NUL-terminated heap
+ * buffer (common/file). The caller wipes and frees it. */
 static cd_err read_pem(const char *path, char **out, size_t *outlen)
 {
-    cd_err err = CD_ERR_CONFIG;
-    char *buf = NULL;
-    size_t len = 0;
-    struct stat st;
-    int fd;
+    struct file_read_opts opts = {.max = HTTP_PEM_MAX, .flags = 0, .mem = NULL};
+    struct file_data f;
+    cd_err err = file_read(path, &opts, &f);
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        log_error("cannot open %s", path);
+    if (err != CD_OK) {
+        log_errorx("%s: %s (a regular file of 1..%zu bytes)", path, f.why, HTTP_PEM_MAX);
+        return err == CD_ERR_NOMEM ? err : CD_ERR_CONFIG;
+    }
+    if (f.len == 0) {
+        file_data_release(&f, NULL);
+        log_errorx("%s: empty (a regular file of 1..%zu bytes)", path, HTTP_PEM_MAX);
         return CD_ERR_CONFIG;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-        (size_t)st.st_size > HTTP_PEM_MAX) {
-        log_errorx("%s: not a regular file of 1..%zu bytes", path, HTTP_PEM_MAX);
-        goto out;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        err = CD_ERR_NOMEM;
-        goto out;
-    }
-    while (len < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            log_error("cannot read %s", path);
-            goto out;
-        }
-        len += (size_t)r;
-    }
-    buf[len] = '\0';
-    *out = buf;
-    *outlen = len;
-    buf = NULL;
-    err = CD_OK;
-out:
-    if (buf != NULL)
-        wipe_free(buf, (size_t)st.st_size + 1);
-    close(fd);
-    return err;
+    *out = f.data;
+    *outlen = f.len;
+    return CD_OK;
 }
 
 /* Loads the key pair and the CA into throw-away GnuTLS credentials, so that a
@@ -226,18 +204,18 @@ static void seed_request_id(void)
 
 static cd_err make_request_id(char out[HTTP_REQUEST_ID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
+    uint8_t be[HTTP_REQUEST_ID_LEN / 2];
     uint64_t v;
 
     pthread_once(&request_id_once, seed_request_id);
     if (!atomic_load(&request_id_seeded))
         return CD_ERR_INTERNAL;
     v = atomic_fetch_add(&next_request_id, 1);
-    for (int i = HTTP_REQUEST_ID_LEN - 1; i >= 0; i--) {
-        out[i] = hex[v & 0xf];
-        v >>= 4;
+    for (int i = (int)sizeof(be) - 1; i >= 0; i--) {
+        be[i] = (uint8_t)(v & 0xff);
+        v >>= 8;
     }
-    out[HTTP_REQUEST_ID_LEN] = '\0';
+    codec_hex_encode(be, sizeof(be), out); /* HTTP_REQUEST_ID_LEN digits and a NUL */
     return CD_OK;
 }
 
@@ -664,16 +642,15 @@ static void wipe_credentials(struct MHD_Connection *conn)
 /* Strict decimal Content-Length; CD_ERR_INVALID when malformed or too big. */
 static cd_err parse_length(const char *s, size_t *out)
 {
-    size_t v = 0;
+    uint64_t v;
+    cd_err err;
 
-    if (s == NULL || *s == '\0')
+    if (s == NULL)
         return CD_ERR_INVALID;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9' || v > (SIZE_MAX - 9) / 10)
-            return CD_ERR_INVALID;
-        v = v * 10 + (size_t)(*s - '0');
-    }
-    *out = v;
+    err = num_parse(s, strlen(s), SIZE_MAX, &v);
+    if (err != CD_OK)
+        return CD_ERR_INVALID;
+    *out = (size_t)v;
     return CD_OK;
 }
 
