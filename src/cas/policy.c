@@ -18,6 +18,15 @@ void policy_diag_init(struct policy_diag *d)
     d->count = 0;
 }
 
+/* A message quotes policy text (values, parts, file names): its control bytes
+ * become '?', so that each problem stays one line (found by fuzz_policy). */
+static void one_line(char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 void policy_diag_vadd(struct policy_diag *d, const char *file, int line, const char *secret,
                       const char *fmt, va_list ap)
 {
@@ -33,6 +42,8 @@ void policy_diag_vadd(struct policy_diag *d, const char *file, int line, const c
         snprintf(head, sizeof(head), "%s:%d: ", file != NULL ? file : "-", line);
     else
         snprintf(head, sizeof(head), "%s: ", file != NULL ? file : "-");
+    one_line(msg);
+    one_line(head);
     if (d->len >= sizeof(d->text) - 1)
         return;
     if (secret != NULL)

@@ -61,7 +61,8 @@ static char *substitute(struct pctx *c, int line, const char *s, size_t n, size_
             size_t j = i + 2;
             while (j < n && s[j] != '}' && j - (i + 2) <= POLICY_VAR_NAME_MAX)
                 j++;
-            if (j >= n || s[j] != '}') {
+            /* j stops one past the longest name: 65 bytes then '}' is too long too */
+            if (j >= n || s[j] != '}' || j - (i + 2) > POLICY_VAR_NAME_MAX) {
                 perr(c, line, "unterminated or too long ${...}");
                 goto fail;
             }
