@@ -101,7 +101,10 @@ struct policy_ref {
 
 struct policy_file {
     char *path; /* relative to the state directory, validated (no "..", not absolute) */
-    int line;
+    int line;   /* of the content's first line */
+    /* The content's line breaks come from lines of the file (not a double-quoted
+     * scalar's "\n" escapes): a reference's line adds those before it. */
+    bool count_breaks;
     char *content; /* after ${VAR} substitution */
     size_t content_len;
     struct policy_ref refs[POLICY_MAX_REFS];

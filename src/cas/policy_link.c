@@ -231,10 +231,22 @@ static void compute_pathlen(struct policy_set *set)
     }
 }
 
+/* The line of the file at content offset off of an injection file. (A double-
+ * quoted scalar's "\n" escapes are not lines of the file: its first line, found
+ * by fuzz_policy. A ${VAR} value's line breaks still count.) */
+static int ref_line(const struct policy_file *f, size_t off)
+{
+    int line = f->line;
+    if (f->count_breaks)
+        for (size_t i = 0; i < off; i++)
+            if (f->content[i] == '\n')
+                line++;
+    return line;
+}
+
 /* Finds the $$CAS::NAME.part$$ references of an injection file; each names a
  * part and a secret of policy p. */
-static bool parse_refs(const struct policy *p, struct policy_file *f, int content_line,
-                       struct policy_diag *d)
+static bool parse_refs(const struct policy *p, struct policy_file *f, struct policy_diag *d)
 {
     const char *s = f->content;
     size_t n = f->content_len;
@@ -246,10 +258,7 @@ static bool parse_refs(const struct policy *p, struct policy_file *f, int conten
         if (hit == NULL)
             break;
         size_t start = (size_t)(hit - s);
-        int line = content_line;
-        for (size_t i = 0; i < start; i++)
-            if (s[i] == '\n')
-                line++;
+        int line = ref_line(f, start);
         const char *name = hit + olen;
         const char *close = memmem(name, n - (start + olen), REF_CLOSE, strlen(REF_CLOSE));
         const char *dot = close != NULL ? memchr(name, '.', (size_t)(close - name)) : NULL;
@@ -334,18 +343,14 @@ static cd_err link_files(struct policy_set *set, struct policy_diag *d)
         struct policy *p = set->policies[pi];
         for (size_t fi = 0; fi < p->nfiles; fi++) {
             struct policy_file *f = &p->files[fi];
-            if (!parse_refs(p, f, f->line, d))
+            if (!parse_refs(p, f, d))
                 continue;
             for (size_t r = 0; r < f->nrefs; r++) {
                 const char *why = NULL;
                 if (!part_fits(f->refs[r].secret, f->refs[r].part, &why)) {
-                    int line = f->line;
-                    for (size_t i = 0; i < f->refs[r].start; i++)
-                        if (f->content[i] == '\n')
-                            line++;
-                    policy_diag_add(d, p->file, line, f->refs[r].secret->name,
-                                    "injection file %s: part '%s' %s", f->path,
-                                    policy_part_name(f->refs[r].part), why);
+                    policy_diag_add(d, p->file, ref_line(f, f->refs[r].start),
+                                    f->refs[r].secret->name, "injection file %s: part '%s' %s",
+                                    f->path, policy_part_name(f->refs[r].part), why);
                 }
             }
             /* the same path twice, in any policy */

@@ -645,6 +645,7 @@ static bool parse_file(struct pctx *c, struct policy_file *f, yaml_node_t *m)
         cline++;
     /* References are resolved after all secrets are known (link_files). */
     f->line = cline; /* kept for ref lines */
+    f->count_breaks = content->data.scalar.style != YAML_DOUBLE_QUOTED_SCALAR_STYLE;
     return true;
 }
 
