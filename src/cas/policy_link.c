@@ -58,6 +58,19 @@ static cd_err add_implicit_keys(struct policy *p)
     return CD_OK;
 }
 
+/* The secret named by s's private_key: or issuer: (what) in its own policy p,
+ * declared there (not an implicit key); NULL, reported, otherwise. */
+static struct policy_secret *local_ref(struct policy_diag *d, const struct policy *p,
+                                       const struct policy_secret *s, const char *name, int line,
+                                       const char *what)
+{
+    struct policy_secret *t = policy_find_secret(p, name);
+    if (t != NULL && !t->implicit)
+        return t;
+    serr(d, s, line, "%s '%s' is not declared in policy %s", what, name, p->name);
+    return NULL;
+}
+
 /* Resolves names to pointers (imports, private_key, issuer, export targets). */
 static void link_names(struct policy_set *set, struct policy_diag *d)
 {
@@ -91,22 +104,10 @@ static void link_names(struct policy_set *set, struct policy_diag *d)
                 else
                     s->import_ref = t;
             }
-            if (s->private_key != NULL) {
-                s->key_ref = policy_find_secret(p, s->private_key);
-                if (s->key_ref == NULL || s->key_ref->implicit) {
-                    s->key_ref = NULL;
-                    serr(d, s, s->private_key_line, "private_key '%s' is not declared in policy %s",
-                         s->private_key, p->name);
-                }
-            }
-            if (s->issuer != NULL) {
-                s->issuer_ref = policy_find_secret(p, s->issuer);
-                if (s->issuer_ref == NULL || s->issuer_ref->implicit) {
-                    s->issuer_ref = NULL;
-                    serr(d, s, s->issuer_line, "issuer '%s' is not declared in policy %s",
-                         s->issuer, p->name);
-                }
-            }
+            if (s->private_key != NULL)
+                s->key_ref = local_ref(d, p, s, s->private_key, s->private_key_line, "private_key");
+            if (s->issuer != NULL)
+                s->issuer_ref = local_ref(d, p, s, s->issuer, s->issuer_line, "issuer");
         }
     }
 }

@@ -225,9 +225,13 @@ static yaml_node_t *map_get(struct pctx *c, yaml_node_t *m, const char *key)
     return NULL;
 }
 
-/* A sequence of strings into arr (at most POLICY_MAX_LIST). */
-static bool get_string_list(struct pctx *c, yaml_node_t *n, const char *key, char **arr,
-                            size_t *count, int *lines)
+/* Calls item(c, entry, arg) for each entry of the list node n (key: its name
+ * in messages), refusing more than max entries (*count: how many item has
+ * added): "KEY: more than MAX entries", or with what "more than MAX WHAT" (a
+ * top-level list: no secret named). */
+static bool parse_list(struct pctx *c, yaml_node_t *n, const char *key, const char *what,
+                       const size_t *count, size_t max,
+                       bool (*item)(struct pctx *, yaml_node_t *, void *), void *arg)
 {
     if (n->type != YAML_SEQUENCE_NODE) {
         perr(c, node_line(n), "%s: expected a list", key);
@@ -238,18 +242,44 @@ static bool get_string_list(struct pctx *c, yaml_node_t *n, const char *key, cha
         yaml_node_t *e = yaml_document_get_node(c->doc, *it);
         if (e == NULL)
             continue;
-        if (*count >= POLICY_MAX_LIST) {
-            perr(c, node_line(e), "%s: more than %d entries", key, POLICY_MAX_LIST);
+        if (*count >= max && what != NULL) {
+            c->secret = NULL;
+            perr(c, node_line(e), "more than %zu %s", max, what);
             return false;
         }
-        char *s = NULL;
-        if (!get_string(c, e, key, &s))
+        if (*count >= max) {
+            perr(c, node_line(e), "%s: more than %zu entries", key, max);
             return false;
-        if (lines != NULL)
-            lines[*count] = node_line(e);
-        arr[(*count)++] = s;
+        }
+        if (!item(c, e, arg))
+            return false;
     }
     return true;
+}
+
+struct string_list {
+    const char *key;
+    char **arr;
+    size_t *count;
+};
+
+static bool string_item(struct pctx *c, yaml_node_t *e, void *arg)
+{
+    struct string_list *l = arg;
+    char *s = NULL;
+
+    if (!get_string(c, e, l->key, &s))
+        return false;
+    l->arr[(*l->count)++] = s;
+    return true;
+}
+
+/* A sequence of strings into arr (at most POLICY_MAX_LIST). */
+static bool get_string_list(struct pctx *c, yaml_node_t *n, const char *key, char **arr,
+                            size_t *count)
+{
+    struct string_list l = {key, arr, count};
+    return parse_list(c, n, key, NULL, count, POLICY_MAX_LIST, string_item, &l);
 }
 
 /* ---- secrets ---- */
@@ -397,7 +427,7 @@ static bool parse_usage(struct pctx *c, struct policy_secret *s, yaml_node_t *n)
 {
     char *items[POLICY_MAX_LIST];
     size_t count = 0;
-    bool ok = get_string_list(c, n, "usage", items, &count, NULL);
+    bool ok = get_string_list(c, n, "usage", items, &count);
     for (size_t i = 0; i < count; i++) {
         if (ok && strcmp(items[i], "server") == 0)
             s->usage |= POLICY_USAGE_SERVER;
@@ -416,6 +446,34 @@ static bool parse_usage(struct pctx *c, struct policy_secret *s, yaml_node_t *n)
     return ok;
 }
 
+/* get_string, then the string must pass valid: "KEY: WHY" otherwise. */
+static bool get_checked_string(struct pctx *c, yaml_node_t *v, const char *key, char **out,
+                               bool (*valid)(const char *), const char *why)
+{
+    if (!get_string(c, v, key, out))
+        return false;
+    if (!valid(*out)) {
+        perr(c, node_line(v), "%s: %s", key, why);
+        return false;
+    }
+    return true;
+}
+
+/* get_string_list, then each entry must pass valid: "KEY: 'ENTRY' WHY" otherwise. */
+static bool get_checked_list(struct pctx *c, yaml_node_t *v, const char *key, char **arr,
+                             size_t *count, bool (*valid)(const char *), const char *why)
+{
+    if (!get_string_list(c, v, key, arr, count))
+        return false;
+    for (size_t i = 0; i < *count; i++) {
+        if (!valid(arr[i])) {
+            perr(c, node_line(v), "%s: '%s' %s", key, arr[i], why);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool parse_secret_value(struct pctx *c, struct policy_secret *s, unsigned bit,
                                yaml_node_t *k, yaml_node_t *v)
 {
@@ -430,13 +488,8 @@ static bool parse_secret_value(struct pctx *c, struct policy_secret *s, unsigned
     case K_EXPORT_PUBLIC:
         return get_bool(c, v, "export_public", &s->export_public);
     case K_PUBLIC_NAME:
-        if (!get_string(c, v, "public_name", &s->public_name))
-            return false;
-        if (!policy_valid_file_name(s->public_name)) {
-            perr(c, node_line(v), "public_name: must be a plain file name");
-            return false;
-        }
-        return true;
+        return get_checked_string(c, v, "public_name", &s->public_name, policy_valid_file_name,
+                                  "must be a plain file name");
     case K_PRIVATE_KEY:
         s->private_key_line = node_line(v);
         return get_string(c, v, "private_key", &s->private_key);
@@ -444,33 +497,14 @@ static bool parse_secret_value(struct pctx *c, struct policy_secret *s, unsigned
         s->issuer_line = node_line(v);
         return get_string(c, v, "issuer", &s->issuer);
     case K_COMMON_NAME:
-        if (!get_string(c, v, "common_name", &s->common_name))
-            return false;
-        if (!policy_valid_common_name(s->common_name)) {
-            perr(c, node_line(v), "common_name: 1 to 64 printable characters");
-            return false;
-        }
-        return true;
+        return get_checked_string(c, v, "common_name", &s->common_name, policy_valid_common_name,
+                                  "1 to 64 printable characters");
     case K_DNS:
-        if (!get_string_list(c, v, "dns", s->dns, &s->ndns, NULL))
-            return false;
-        for (size_t i = 0; i < s->ndns; i++) {
-            if (!policy_valid_dns(s->dns[i])) {
-                perr(c, node_line(v), "dns: '%s' is not a host name", s->dns[i]);
-                return false;
-            }
-        }
-        return true;
+        return get_checked_list(c, v, "dns", s->dns, &s->ndns, policy_valid_dns,
+                                "is not a host name");
     case K_IP:
-        if (!get_string_list(c, v, "ip", s->ip, &s->nip, NULL))
-            return false;
-        for (size_t i = 0; i < s->nip; i++) {
-            if (!policy_valid_ip(s->ip[i])) {
-                perr(c, node_line(v), "ip: '%s' is not an IPv4 or IPv6 address", s->ip[i]);
-                return false;
-            }
-        }
-        return true;
+        return get_checked_list(c, v, "ip", s->ip, &s->nip, policy_valid_ip,
+                                "is not an IPv4 or IPv6 address");
     case K_USAGE:
         return parse_usage(c, s, v);
     case K_VALIDITY:
@@ -734,60 +768,28 @@ static bool parse_policy_keys(struct pctx *c, yaml_node_t *root, yaml_node_t **s
     return true;
 }
 
-static bool parse_secret_list(struct pctx *c, yaml_node_t *secrets)
+static bool secret_item(struct pctx *c, yaml_node_t *e, void *arg)
 {
+    (void)arg;
     struct policy *p = c->p;
+    struct policy_secret *s = parse_secret(c, e);
 
-    if (secrets->type != YAML_SEQUENCE_NODE) {
-        perr(c, node_line(secrets), "secrets: expected a list");
+    if (s == NULL)
+        return false;
+    s->policy = p;
+    if (policy_find_secret(p, s->name) != NULL) {
+        perr(c, s->line, "declared twice");
+        policy_secret_free(s);
         return false;
     }
-    for (yaml_node_item_t *it = secrets->data.sequence.items.start;
-         it < secrets->data.sequence.items.top; it++) {
-        yaml_node_t *e = yaml_document_get_node(c->doc, *it);
-        if (e == NULL)
-            continue;
-        if (p->nsecrets >= POLICY_MAX_SECRETS) {
-            c->secret = NULL;
-            perr(c, node_line(e), "more than %d secrets", POLICY_MAX_SECRETS);
-            return false;
-        }
-        struct policy_secret *s = parse_secret(c, e);
-        if (s == NULL)
-            return false;
-        s->policy = p;
-        if (policy_find_secret(p, s->name) != NULL) {
-            perr(c, s->line, "declared twice");
-            policy_secret_free(s);
-            return false;
-        }
-        p->secrets[p->nsecrets++] = s;
-    }
+    p->secrets[p->nsecrets++] = s;
     return true;
 }
 
-static bool parse_file_list(struct pctx *c, yaml_node_t *files)
+static bool file_item(struct pctx *c, yaml_node_t *e, void *arg)
 {
-    struct policy *p = c->p;
-
-    if (files->type != YAML_SEQUENCE_NODE) {
-        perr(c, node_line(files), "injection_files: expected a list");
-        return false;
-    }
-    for (yaml_node_item_t *it = files->data.sequence.items.start;
-         it < files->data.sequence.items.top; it++) {
-        yaml_node_t *e = yaml_document_get_node(c->doc, *it);
-        if (e == NULL)
-            continue;
-        if (p->nfiles >= POLICY_MAX_FILES) {
-            perr(c, node_line(e), "more than %d injection files", POLICY_MAX_FILES);
-            return false;
-        }
-        struct policy_file *f = &p->files[p->nfiles++];
-        if (!parse_file(c, f, e))
-            return false;
-    }
-    return true;
+    (void)arg;
+    return parse_file(c, &c->p->files[c->p->nfiles++], e);
 }
 
 static cd_err parse_policy_doc(struct pctx *c, yaml_node_t *root, const char *base)
@@ -807,10 +809,12 @@ static cd_err parse_policy_doc(struct pctx *c, yaml_node_t *root, const char *ba
             goto bad;
         }
     }
-    if (secrets != NULL && !parse_secret_list(c, secrets))
+    if (secrets != NULL && !parse_list(c, secrets, "secrets", "secrets", &p->nsecrets,
+                                       POLICY_MAX_SECRETS, secret_item, NULL))
         goto bad;
     c->secret = NULL;
-    if (files != NULL && !parse_file_list(c, files))
+    if (files != NULL && !parse_list(c, files, "injection_files", "injection files", &p->nfiles,
+                                     POLICY_MAX_FILES, file_item, NULL))
         goto bad;
     return CD_OK;
 bad:

@@ -622,6 +622,14 @@ static void test_policy_var_name_65(void **state)
     expect_one("p.yaml", text, "p.yaml:2: unterminated or too long ${...}");
 }
 
+/* Lines 1 to 5: a symmetric key K and an injection file a. */
+#define K_FILE                                                                                     \
+    "name: p\n"                                                                                    \
+    "secrets:\n"                                                                                   \
+    "  - {name: K, kind: symmetric-key}\n"                                                         \
+    "injection_files:\n"                                                                           \
+    "  - path: a\n"
+
 /* Found by fuzz_policy: a reference's line counted the "\n" escapes of a
  * double-quoted content as lines of the file (line 9 of a 3-line file); it is
  * the content's line. Block and plain content still count their lines. */
@@ -634,23 +642,13 @@ static void test_fuzz_policy_ref_line_quoted(void **state)
                "  - {path: a, content: \"\\n\\n\\n\\n\\n\\n$$CAS::NOPE.crt$$\"}\n", /* 3 */
                "p.yaml:3: secret NOPE: referenced by injection file a but not declared");
     expect_one("p.yaml",
-               "name: p\n"
-               "secrets:\n"
-               "  - {name: K, kind: symmetric-key}\n"
-               "injection_files:\n"
-               "  - path: a\n"
-               "    content: \"x\\n$$CAS::K.hex$$\\n\n" /* 6 */
-               "      $$CAS::K.crt$$\"\n",              /* 7, named by the first line, 6 */
+               K_FILE "    content: \"x\\n$$CAS::K.hex$$\\n\n" /* 6 */
+                      "      $$CAS::K.crt$$\"\n",              /* 7, named by the first line, 6 */
                "p.yaml:6: secret K: injection file a: part 'crt' needs a certificate");
     expect_one("p.yaml",
-               "name: p\n"
-               "secrets:\n"
-               "  - {name: K, kind: symmetric-key}\n"
-               "injection_files:\n"
-               "  - path: a\n"
-               "    content: |\n"
-               "      x\n"               /* 7 */
-               "      $$CAS::K.crt$$\n", /* 8 */
+               K_FILE "    content: |\n"
+                      "      x\n"               /* 7 */
+                      "      $$CAS::K.crt$$\n", /* 8 */
                "p.yaml:8: secret K: injection file a: part 'crt' needs a certificate");
 }
 
