@@ -132,8 +132,9 @@ struct policy_set {
     size_t norder;
 };
 
-/* Variables for ${NAME}: the pairs given here first, then the environment
- * variable CONFIDOC_CAS_VAR_<NAME>. names/values are borrowed. */
+/* Variables for ${NAME}: the pairs given here first (the last pair of a name
+ * wins), then, for policy_set_load only, the environment variable
+ * CONFIDOC_CAS_VAR_<NAME>. names/values are borrowed. */
 struct policy_vars {
     const char *const *names;
     const char *const *values;
