@@ -3,7 +3,8 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps check test asan-check format format-check lint clean fuzz fuzz-smoke up down bench
+.PHONY: all build deps check test asan-check format format-check lint clean fuzz fuzz-smoke up down bench \
+        print-fuzz-targets
 
 all: build
 
@@ -49,7 +50,7 @@ FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 # target:max_len (a little over the largest input each parser accepts)
 FUZZ_TARGETS ?= router:512 basic:2048 validate:2048 config:4096 recovery_code:256 \
-                json_body:4096 keyring:4096 codec:2048 num:64
+                json_body:4096 keyring:4096 codec:2048 num:64 policy:2048
 FUZZ_CONFIGURE = cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONFIDOC_SANITIZE=ON -DCONFIDOC_FUZZ=ON >/dev/null && \
 	cmake --build $(FUZZ_BUILD) --target fuzzers -j $(JOBS)
@@ -71,6 +72,9 @@ FUZZ_RUN = @work=$$(mktemp -d /tmp/confidoc-fuzz.XXXXXX); trap 'rm -rf "$$work"'
 	  else echo "FAILED (see $$log)"; tail -n 30 $$log; failed="$$failed $$t"; fi; \
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
+
+print-fuzz-targets:
+	@echo $(FUZZ_TARGETS)
 
 fuzz: deps
 	$(FUZZ_CONFIGURE)

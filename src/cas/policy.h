@@ -4,8 +4,10 @@
  * A policy set is the content of one directory of *.yaml files. Loading it is
  * all-or-nothing: policy_set_load either returns a fully linked set whose every
  * reference resolves, or a policy error with one message per problem, each of
- * the form "FILE:LINE: secret NAME: what is wrong". This module is pure (libyaml
- * only): it never touches key material. */
+ * the form "FILE:LINE: secret NAME: what is wrong". The module never touches key
+ * material. policy_set_load reads the directory, its files and the environment
+ * (CONFIDOC_CAS_VAR_<NAME>); policy_parse_buffer and everything else are pure
+ * (libyaml only). docs/internals/cas.md describes the files of the module. */
 #ifndef CONFIDOC_CAS_POLICY_H
 #define CONFIDOC_CAS_POLICY_H
 
@@ -99,7 +101,10 @@ struct policy_ref {
 
 struct policy_file {
     char *path; /* relative to the state directory, validated (no "..", not absolute) */
-    int line;
+    int line;   /* of the content's first line */
+    /* The content's line breaks come from lines of the file (not a double-quoted
+     * scalar's "\n" escapes): a reference's line adds those before it. */
+    bool count_breaks;
     char *content; /* after ${VAR} substitution */
     size_t content_len;
     struct policy_ref refs[POLICY_MAX_REFS];
@@ -127,8 +132,9 @@ struct policy_set {
     size_t norder;
 };
 
-/* Variables for ${NAME}: the pairs given here first, then the environment
- * variable CONFIDOC_CAS_VAR_<NAME>. names/values are borrowed. */
+/* Variables for ${NAME}: the pairs given here first (the last pair of a name
+ * wins), then, for policy_set_load only, the environment variable
+ * CONFIDOC_CAS_VAR_<NAME>. names/values are borrowed. */
 struct policy_vars {
     const char *const *names;
     const char *const *values;
@@ -155,6 +161,16 @@ void policy_diag_add(struct policy_diag *d, const char *file, int line, const ch
 cd_err policy_set_load(const char *dir, const struct policy_vars *vars, struct policy_set **out,
                        struct policy_diag *diag);
 void policy_set_free(struct policy_set *set); /* NULL is a no-op */
+
+/* Parses one policy from buf[0..len) (which need not be NUL-terminated) and
+ * links it as a set of one, without any I/O: name is the file name used in
+ * messages, and without its directories and last extension the policy name
+ * when the document has no name:; ${NAME} comes from vars only (no
+ * environment), so imports from other policies are refused as unknown. Errors,
+ * *out and ownership as policy_set_load (never CD_ERR_IO). */
+cd_err policy_parse_buffer(const char *name, const char *buf, size_t len,
+                           const struct policy_vars *vars, struct policy_set **out,
+                           struct policy_diag *diag);
 
 /* The policy named name, or NULL. */
 struct policy *policy_set_find(const struct policy_set *set, const char *name);

@@ -8,7 +8,9 @@ BUILD=${CONFIDOC_BUILD_DIR:-$SRC/build}
 # A build directory of its own, so the normal and ASan builds' trees are not touched.
 FUZZ_BUILD=$BUILD/fuzz-smoke-build
 SECONDS_EACH=${CONFIDOC_FUZZ_SMOKE_SECONDS:-5}
-TARGETS="router:512 basic:2048 validate:2048 config:4096 recovery_code:256 json_body:4096 keyring:4096"
+# The Makefile's FUZZ_TARGETS (target:max_len), the one list of the harnesses.
+TARGETS=$(make -s -C "$SRC" --no-print-directory print-fuzz-targets)
+[ -n "$TARGETS" ] || { echo "FAIL - no FUZZ_TARGETS in the Makefile"; exit 1; }
 
 TMP=$(mktemp -d /tmp/confidoc-fuzz-smoke.XXXXXX)
 cleanup() { rm -rf "$TMP"; }

@@ -489,6 +489,169 @@ static void test_yaml_limits(void **state)
                "p.yaml:6: secret CA: dependency cycle: issuer p/CA leads back");
 }
 
+/* policy_parse_buffer: one policy from memory, linked as a set of one, with the
+ * same answers as policy_set_load; the environment is not read. */
+static void test_parse_buffer(void **state)
+{
+    static const char text[] = CA_LINES "  - name: LEAF\n"        /* 6 */
+                                        "    kind: x509\n"        /* 7 */
+                                        "    issuer: CA\n"        /* 8 */
+                                        "    common_name: leaf\n" /* 9 */
+                                        "    dns: [\"${API_HOST}\"]\n"
+                                        "    usage: [server]\n"
+                                        "injection_files:\n"
+                                        "  - path: p/leaf.pem\n"
+                                        "    content: $$CAS::LEAF.chain$$\n";
+    struct policy_set *set = NULL, *loaded = NULL;
+    struct policy_diag d;
+    struct tmpdir t;
+    (void)state;
+
+    /* not NUL-terminated: the length bounds the parse */
+    char *exact = malloc(sizeof(text) - 1);
+    assert_non_null(exact);
+    memcpy(exact, text, sizeof(text) - 1);
+    policy_diag_init(&d);
+    assert_int_equal(
+        policy_parse_buffer("dir/p.yaml", exact, sizeof(text) - 1, &stack_vars, &set, &d), CD_OK);
+    free(exact);
+    assert_int_equal(d.count, 0);
+    assert_int_equal(set->npolicies, 1);
+    assert_string_equal(set->policies[0]->name, "p");
+    assert_string_equal(set->policies[0]->file, "dir/p.yaml");
+    assert_string_equal(policy_find_secret(set->policies[0], "LEAF")->dns[0], "localhost");
+    assert_int_equal(set->policies[0]->files[0].nrefs, 1);
+
+    tmp_make(&t);
+    tmp_add(&t, "p.yaml", text);
+    policy_diag_init(&d);
+    assert_int_equal(policy_set_load(t.path, &stack_vars, &loaded, &d), CD_OK);
+    assert_int_equal(loaded->norder, set->norder);
+    for (size_t i = 0; i < set->norder; i++)
+        assert_string_equal(loaded->order[i]->name, set->order[i]->name);
+    policy_set_free(loaded);
+    tmp_remove(&t);
+    policy_set_free(set);
+
+    /* no name: the base of the given name; errors name it with the line */
+    set = NULL;
+    policy_diag_init(&d);
+    assert_int_equal(policy_parse_buffer("a/q.yaml", "secrets:\n  - name: K\n", 21, NULL, &set, &d),
+                     CD_ERR_INVALID);
+    assert_null(set);
+    assert_non_null(strstr(d.text, "a/q.yaml:2: secret K: needs kind: (or import:)"));
+
+    /* the environment is not consulted */
+    setenv("CONFIDOC_CAS_VAR_FROM_ENV", "env.example", 1);
+    policy_diag_init(&d);
+    assert_int_equal(
+        policy_parse_buffer("p.yaml", "name: p\nowner: ${FROM_ENV}\n", 27, &stack_vars, &set, &d),
+        CD_ERR_INVALID);
+    unsetenv("CONFIDOC_CAS_VAR_FROM_ENV");
+    assert_non_null(strstr(d.text, "p.yaml:2: unknown variable ${FROM_ENV}\n"));
+
+    /* imports name other policies: refused in a set of one */
+    policy_diag_init(&d);
+    const char *imp = "name: p\nsecrets:\n  - name: I\n    import: {policy: o, secret: S}\n";
+    assert_int_equal(policy_parse_buffer("p.yaml", imp, strlen(imp), NULL, &set, &d),
+                     CD_ERR_INVALID);
+    assert_non_null(strstr(d.text, "p.yaml:4: secret I: imported from unknown policy 'o'"));
+
+    /* bounds and arguments */
+    policy_diag_init(&d);
+    assert_int_equal(policy_parse_buffer("p.yaml", "", POLICY_FILE_MAX + 1, NULL, &set, &d),
+                     CD_ERR_INVALID);
+    assert_non_null(strstr(d.text, "p.yaml: larger than"));
+    assert_int_equal(policy_parse_buffer(NULL, "", 0, NULL, &set, &d), CD_ERR_INVALID);
+    assert_null(set);
+}
+
+/* Found by fuzz_policy: a message quoted the policy's text with its line breaks,
+ * so one problem spanned several lines of "FILE:LINE: ..." output. */
+static void test_fuzz_policy_diag_one_line(void **state)
+{
+    struct policy_set *set = NULL;
+    struct policy_diag d;
+    const char *text = "name: p\n"
+                       "secrets:\n"
+                       "  - {name: K, kind: symmetric-key}\n"
+                       "injection_files:\n"
+                       "  - path: p/k\n"
+                       "    content: \"$$CAS::K.he\\nx\\r\\t$$\"\n"; /* 6 */
+    (void)state;
+
+    policy_diag_init(&d);
+    assert_int_equal(policy_parse_buffer("p.yaml", text, strlen(text), NULL, &set, &d),
+                     CD_ERR_INVALID);
+    assert_int_equal(d.count, 1);
+    assert_string_equal(d.text, "p.yaml:6: secret K: injection file p/k: unknown part 'he?x?"
+                                "?' "
+                                "(crt, chain, key, ca, keyring, mariadb_keyfile, hex)\n");
+    expect_one("p\x01.yaml", "name: p\nowner: \"a\\nb/\"\n", "p?.yaml:2: owner: not a user name\n");
+}
+
+/* A ${NAME} of 65 bytes closed by '}' passed the length check and wrote one
+ * byte past the name buffer (UBSan: index 65 out of bounds); 64 is the limit. */
+static void test_policy_var_name_65(void **state)
+{
+    char text[256];
+    char name[66];
+    const char *const names[] = {name};
+    const char *const values[] = {"u1"};
+    const struct policy_vars vars = {names, values, 1};
+    struct policy_set *set = NULL;
+    struct policy_diag d;
+    (void)state;
+
+    memset(name, 'A', 64);
+    name[64] = '\0';
+    snprintf(text, sizeof(text), "name: p\nowner: \"${%s}\"\n", name);
+    policy_diag_init(&d);
+    assert_int_equal(policy_parse_buffer("p.yaml", text, strlen(text), &vars, &set, &d), CD_OK);
+    assert_string_equal(set->policies[0]->owner, "u1");
+    policy_set_free(set);
+    set = NULL;
+
+    name[64] = 'A';
+    name[65] = '\0';
+    snprintf(text, sizeof(text), "name: p\nowner: \"${%s}\"\n", name);
+    policy_diag_init(&d);
+    assert_int_equal(policy_parse_buffer("p.yaml", text, strlen(text), &vars, &set, &d),
+                     CD_ERR_INVALID);
+    assert_string_equal(d.text, "p.yaml:2: unterminated or too long ${...}\n");
+    expect_one("p.yaml", text, "p.yaml:2: unterminated or too long ${...}");
+}
+
+/* Lines 1 to 5: a symmetric key K and an injection file a. */
+#define K_FILE                                                                                     \
+    "name: p\n"                                                                                    \
+    "secrets:\n"                                                                                   \
+    "  - {name: K, kind: symmetric-key}\n"                                                         \
+    "injection_files:\n"                                                                           \
+    "  - path: a\n"
+
+/* Found by fuzz_policy: a reference's line counted the "\n" escapes of a
+ * double-quoted content as lines of the file (line 9 of a 3-line file); it is
+ * the content's line. Block and plain content still count their lines. */
+static void test_fuzz_policy_ref_line_quoted(void **state)
+{
+    (void)state;
+    expect_one("p.yaml",
+               "name: p\n"
+               "injection_files:\n"
+               "  - {path: a, content: \"\\n\\n\\n\\n\\n\\n$$CAS::NOPE.crt$$\"}\n", /* 3 */
+               "p.yaml:3: secret NOPE: referenced by injection file a but not declared");
+    expect_one("p.yaml",
+               K_FILE "    content: \"x\\n$$CAS::K.hex$$\\n\n" /* 6 */
+                      "      $$CAS::K.crt$$\"\n",              /* 7, named by the first line, 6 */
+               "p.yaml:6: secret K: injection file a: part 'crt' needs a certificate");
+    expect_one("p.yaml",
+               K_FILE "    content: |\n"
+                      "      x\n"               /* 7 */
+                      "      $$CAS::K.crt$$\n", /* 8 */
+               "p.yaml:8: secret K: injection file a: part 'crt' needs a certificate");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +668,10 @@ int main(void)
         cmocka_unit_test(test_unknown_var),
         cmocka_unit_test(test_bad_type),
         cmocka_unit_test(test_yaml_limits),
+        cmocka_unit_test(test_parse_buffer),
+        cmocka_unit_test(test_fuzz_policy_diag_one_line),
+        cmocka_unit_test(test_policy_var_name_65),
+        cmocka_unit_test(test_fuzz_policy_ref_line_quoted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

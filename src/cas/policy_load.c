@@ -1,0 +1,196 @@
+/* policy_load.c: the policy module's I/O: a directory of policy files, each file
+ * (bounded), and the environment for ${VAR}; parsing and linking are pure
+ * (policy_yaml.c, policy_link.c). */
+#include "cas/policy_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ${NAME} not given as a --var pair: CONFIDOC_CAS_VAR_<NAME>. */
+static const char *env_var(const char *name)
+{
+    char env[sizeof(POLICY_VAR_ENV_PREFIX) + POLICY_VAR_NAME_MAX];
+    snprintf(env, sizeof(env), "%s%s", POLICY_VAR_ENV_PREFIX, name);
+    return getenv(env);
+}
+
+static cd_err read_bounded(const char *path, char **out, size_t *outlen, struct policy_diag *d)
+{
+    cd_err err = CD_ERR_IO;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    char *buf = NULL;
+    size_t len = 0;
+    struct stat st;
+
+    if (fd < 0) {
+        policy_diag_add(d, path, 0, NULL, "cannot open: %s", strerror(errno));
+        goto out;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        policy_diag_add(d, path, 0, NULL, "not a regular file");
+        goto out;
+    }
+    if (st.st_size > (off_t)POLICY_FILE_MAX) {
+        policy_diag_add(d, path, 0, NULL, "larger than %zu bytes", POLICY_FILE_MAX);
+        err = CD_ERR_INVALID;
+        goto out;
+    }
+    buf = malloc(POLICY_FILE_MAX + 1);
+    if (buf == NULL) {
+        err = CD_ERR_NOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + len, POLICY_FILE_MAX + 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            policy_diag_add(d, path, 0, NULL, "cannot read: %s", strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+        if (len > POLICY_FILE_MAX) {
+            policy_diag_add(d, path, 0, NULL, "larger than %zu bytes", POLICY_FILE_MAX);
+            err = CD_ERR_INVALID;
+            goto out;
+        }
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *outlen = len;
+    buf = NULL;
+    err = CD_OK;
+out:
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return err;
+}
+
+static cd_err load_one(const char *dir, const char *fname, const struct policy_vars *vars,
+                       struct policy **out, struct policy_diag *d)
+{
+    cd_err err = CD_OK;
+    char *buf = NULL;
+    size_t len = 0;
+    char base[NAME_MAX + 1];
+
+    size_t flen = strlen(dir) + strlen(fname) + 2;
+    char *file = malloc(flen);
+    if (file == NULL)
+        return CD_ERR_NOMEM;
+    snprintf(file, flen, "%s/%s", dir, fname);
+    snprintf(base, sizeof(base), "%s", fname);
+    char *dot = strrchr(base, '.');
+    if (dot != NULL)
+        *dot = '\0';
+    err = read_bounded(file, &buf, &len, d);
+    if (err == CD_OK)
+        err = policy_yaml_parse(file, base, buf, len, vars, env_var, out, d);
+    free(buf);
+    free(file);
+    return err;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names of dir's *.yaml files (not hidden ones), sorted; *nnames of them in names. */
+static cd_err list_dir(const char *dir, char **names, size_t *nnames, struct policy_diag *diag)
+{
+    cd_err err = CD_OK;
+    DIR *dh = opendir(dir);
+
+    if (dh == NULL) {
+        policy_diag_add(diag, dir, 0, NULL, "cannot open policy directory: %s", strerror(errno));
+        return CD_ERR_IO;
+    }
+    for (struct dirent *de; (de = readdir(dh)) != NULL;) {
+        size_t n = strlen(de->d_name);
+        if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".yaml") != 0)
+            continue;
+        if (*nnames >= POLICY_MAX_POLICIES) {
+            policy_diag_add(diag, dir, 0, NULL, "more than %d policy files", POLICY_MAX_POLICIES);
+            err = CD_ERR_INVALID;
+            goto out;
+        }
+        names[*nnames] = strdup(de->d_name);
+        if (names[*nnames] == NULL) {
+            err = CD_ERR_NOMEM;
+            goto out;
+        }
+        (*nnames)++;
+    }
+    if (*nnames == 0) {
+        policy_diag_add(diag, dir, 0, NULL, "no *.yaml policy file");
+        err = CD_ERR_INVALID;
+        goto out;
+    }
+    qsort(names, *nnames, sizeof(names[0]), cmp_names);
+out:
+    closedir(dh);
+    return err;
+}
+
+cd_err policy_set_load(const char *dir, const struct policy_vars *vars, struct policy_set **out,
+                       struct policy_diag *diag)
+{
+    cd_err err = CD_OK;
+    struct policy_set *set = NULL;
+    char *names[POLICY_MAX_POLICIES + 1];
+    size_t nnames = 0;
+    bool invalid = false;
+
+    if (dir == NULL || out == NULL || diag == NULL)
+        return CD_ERR_INVALID;
+    const unsigned before = diag->count;
+    set = calloc(1, sizeof(*set));
+    if (set == NULL)
+        return CD_ERR_NOMEM;
+    err = list_dir(dir, names, &nnames, diag);
+    if (err != CD_OK)
+        goto out;
+    for (size_t i = 0; i < nnames; i++) {
+        struct policy *p = NULL;
+        err = load_one(dir, names[i], vars, &p, diag);
+        if (err == CD_ERR_INVALID) {
+            invalid = true;
+            continue;
+        }
+        if (err != CD_OK)
+            goto out;
+        if (policy_set_find(set, p->name) != NULL) {
+            policy_diag_add(diag, p->file, p->line, NULL, "policy name '%s' is used twice",
+                            p->name);
+            invalid = true;
+            policy_free(p);
+            continue;
+        }
+        set->policies[set->npolicies++] = p;
+    }
+    if (invalid) {
+        err = CD_ERR_INVALID;
+        goto out;
+    }
+    err = policy_set_link(set, diag, before);
+    if (err != CD_OK)
+        goto out;
+    *out = set;
+    set = NULL;
+out:
+    for (size_t i = 0; i < nnames; i++)
+        free(names[i]);
+    policy_set_free(set);
+    return err;
+}
