@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file.h"
+
 /* ${NAME} not given as a --var pair: CONFIDOC_CAS_VAR_<NAME>. */
 static const char *env_var(const char *name)
 {
@@ -23,57 +25,27 @@ static const char *env_var(const char *name)
 
 static cd_err read_bounded(const char *path, char **out, size_t *outlen, struct policy_diag *d)
 {
-    cd_err err = CD_ERR_IO;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    char *buf = NULL;
-    size_t len = 0;
-    struct stat st;
+    struct file_read_opts opts = {.max = POLICY_FILE_MAX, .flags = 0, .mem = NULL};
+    struct file_data f;
+    cd_err err = file_read(path, &opts, &f);
 
-    if (fd < 0) {
-        policy_diag_add(d, path, 0, NULL, "cannot open: %s", strerror(errno));
-        goto out;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        policy_diag_add(d, path, 0, NULL, "not a regular file");
-        goto out;
-    }
-    if (st.st_size > (off_t)POLICY_FILE_MAX) {
+    switch (err) {
+    case CD_OK:
+        *out = f.data; /* malloc'ed; the caller frees it */
+        *outlen = f.len;
+        return CD_OK;
+    case CD_ERR_TOO_LARGE:
         policy_diag_add(d, path, 0, NULL, "larger than %zu bytes", POLICY_FILE_MAX);
-        err = CD_ERR_INVALID;
-        goto out;
+        return CD_ERR_INVALID;
+    case CD_ERR_NOMEM:
+        return err;
+    case CD_ERR_CONFIG:
+        policy_diag_add(d, path, 0, NULL, "%s", f.why);
+        return CD_ERR_IO;
+    default:
+        policy_diag_add(d, path, 0, NULL, "%s: %s", f.why, strerror(errno));
+        return CD_ERR_IO;
     }
-    buf = malloc(POLICY_FILE_MAX + 1);
-    if (buf == NULL) {
-        err = CD_ERR_NOMEM;
-        goto out;
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf + len, POLICY_FILE_MAX + 1 - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            policy_diag_add(d, path, 0, NULL, "cannot read: %s", strerror(errno));
-            goto out;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-        if (len > POLICY_FILE_MAX) {
-            policy_diag_add(d, path, 0, NULL, "larger than %zu bytes", POLICY_FILE_MAX);
-            err = CD_ERR_INVALID;
-            goto out;
-        }
-    }
-    buf[len] = '\0';
-    *out = buf;
-    *outlen = len;
-    buf = NULL;
-    err = CD_OK;
-out:
-    free(buf);
-    if (fd >= 0)
-        close(fd);
-    return err;
 }
 
 static cd_err load_one(const char *dir, const char *fname, const struct policy_vars *vars,

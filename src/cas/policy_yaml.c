@@ -9,6 +9,8 @@
 
 #include <yaml.h>
 
+#include "common/num.h"
+
 /* ---- parsing context ---- */
 
 struct pctx {
@@ -149,13 +151,11 @@ static bool is_plain(const yaml_node_t *n)
 static bool get_uint(struct pctx *c, yaml_node_t *n, const char *key, unsigned min, unsigned max,
                      unsigned *out)
 {
-    unsigned long v = 0;
-    bool ok = is_plain(n) && n->data.scalar.length > 0 && n->data.scalar.length <= 9;
-    for (size_t i = 0; ok && i < n->data.scalar.length; i++) {
-        unsigned char d = n->data.scalar.value[i];
-        ok = d >= '0' && d <= '9';
-        v = v * 10 + (unsigned long)(d - '0');
-    }
+    uint64_t v = 0;
+    /* At most 9 digits (leading zeros included), as policies always had. */
+    bool ok = is_plain(n) && n->data.scalar.length <= 9 &&
+              num_parse((const char *)n->data.scalar.value, n->data.scalar.length, 999999999u,
+                        &v) == CD_OK;
     if (!ok) {
         perr(c, node_line(n), "%s: expected an integer", key);
         return false;
