@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "common/num.h"
+
 bool validate_utf8(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -67,17 +69,10 @@ bool validate_password(const char *s, size_t len)
 
 bool validate_record_id_text(const char *s, size_t len, int64_t *out)
 {
-    uint64_t v = 0;
+    uint64_t v;
 
-    if (len == 0 || len > 64)
+    if (len > 64 || num_parse(s, len, INT64_MAX, &v) != CD_OK)
         return false;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        if (v > (UINT64_C(0x7fffffffffffffff) - (uint64_t)(s[i] - '0')) / 10)
-            return false;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
     *out = (int64_t)v;
     return true;
 }
