@@ -373,6 +373,24 @@ static json_t *hd_base64(const uint8_t *in, size_t len)
     return s;
 }
 
+/* The document the path names, loaded and opened; false when an answer (404,
+ * 503, ...) has been written instead. */
+static bool hd_load_path(struct hd_req *c, int64_t *record_id, struct db_doc *d, char *ctype,
+                         size_t ctype_cap, uint8_t **content, size_t *len, bool *large)
+{
+    cd_err rc;
+
+    if (!hd_path_record_id(c->m, c->resp, record_id))
+        return false;
+    rc = hd_load(c, *record_id, d, ctype, ctype_cap, content, len, large);
+    if (rc != CD_OK) {
+        hd_large_release(c, large);
+        hd_load_failed(c, rc);
+        return false;
+    }
+    return true;
+}
+
 /* GET /documents/{id}: the original's JSON view. Text documents carry their
  * text in "content"; binary ones carry base64 and say so. */
 void hd_get(struct hd_req *c)
@@ -384,16 +402,9 @@ void hd_get(struct hd_req *c)
     bool large = false;
     int64_t record_id;
     json_t *obj;
-    cd_err rc;
 
-    if (!hd_path_record_id(c->m, c->resp, &record_id))
+    if (!hd_load_path(c, &record_id, &d, ctype, sizeof(ctype), &content, &len, &large))
         return;
-    rc = hd_load(c, record_id, &d, ctype, sizeof(ctype), &content, &len, &large);
-    if (rc != CD_OK) {
-        hd_large_release(c, &large);
-        hd_load_failed(c, rc);
-        return;
-    }
     obj = json_pack("{s:I,s:s%}", "record_id", (json_int_t)record_id, "owner", c->creds.user,
                     c->creds.user_len);
     if (obj != NULL) {
@@ -459,16 +470,9 @@ void hd_get_content(struct hd_req *c)
     size_t len = 0;
     bool large = false;
     int64_t record_id;
-    cd_err rc;
 
-    if (!hd_path_record_id(c->m, c->resp, &record_id))
+    if (!hd_load_path(c, &record_id, &d, ctype, sizeof(ctype), &content, &len, &large))
         return;
-    rc = hd_load(c, record_id, &d, ctype, sizeof(ctype), &content, &len, &large);
-    if (rc != CD_OK) {
-        hd_large_release(c, &large);
-        hd_load_failed(c, rc);
-        return;
-    }
     if (!hd_attachment_headers(c->resp, record_id, ctype) ||
         http_response_content_type(c->resp, ctype) != CD_OK) {
         crypto_wipe(content, len);
