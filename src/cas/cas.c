@@ -103,6 +103,55 @@ static cd_err do_private_key(struct run *run, const struct policy_secret *s, str
     return err;
 }
 
+/* Issues the certificate of s (its key, its issuer's certificate and key, or
+ * self-signed) and stores it as the given version. */
+static cd_err issue_cert(struct run *run, const struct policy_secret *s, struct sstate *ss,
+                         const struct sstate *key, const struct sstate *issuer,
+                         const struct sstate *issuer_key, unsigned version)
+{
+    struct pki_cert_req req = {
+        .common_name = s->common_name,
+        .is_ca = s->kind == POLICY_KIND_X509_CA,
+        .pathlen = s->pathlen,
+        .usage = (s->usage & POLICY_USAGE_SERVER ? PKI_USAGE_SERVER : 0) |
+                 (s->usage & POLICY_USAGE_CLIENT ? PKI_USAGE_CLIENT : 0),
+        .dns = (const char *const *)s->dns,
+        .ndns = s->ndns,
+        .ip = (const char *const *)s->ip,
+        .nip = s->nip,
+        .validity_days = s->validity_days,
+        .now = run->real,
+    };
+    time_t not_after = 0;
+    cd_err err;
+
+    err = pki_cert_issue(
+        &req, key->key.data, key->key.len, issuer != NULL ? issuer->cert.data : NULL,
+        issuer != NULL ? issuer->cert.len : 0, issuer_key != NULL ? issuer_key->key.data : NULL,
+        issuer_key != NULL ? issuer_key->key.len : 0, &ss->cert);
+    if (err == CD_OK)
+        err = pki_cert_info(ss->cert.data, ss->cert.len, &not_after, ss->fp);
+    if (err == CD_OK)
+        err = store_put(run->store, s->policy->name, s->name, version, "pem", ss->cert.data,
+                        ss->cert.len);
+    if (err != CD_OK)
+        runtime_err(run, s, "cannot issue certificate", err);
+    return err;
+}
+
+/* The next version of s's metadata, made from template tmpl, written. */
+static cd_err meta_advance(struct run *run, const struct policy_secret *s, struct store_meta *m,
+                           const char *tmpl)
+{
+    cd_err err;
+
+    m->version++;
+    snprintf(m->tmpl, sizeof(m->tmpl), "%s", tmpl);
+    if ((err = store_meta_put(run->store, s->policy->name, s->name, m)) != CD_OK)
+        runtime_err(run, s, "cannot write metadata", err);
+    return err;
+}
+
 static cd_err do_symmetric(struct run *run, const struct policy_secret *s, struct sstate *ss)
 {
     struct store_meta m = {0};
@@ -148,12 +197,8 @@ static cd_err do_symmetric(struct run *run, const struct policy_secret *s, struc
             runtime_err(run, s, "cannot create key", err);
             return err;
         }
-        m.version++;
-        snprintf(m.tmpl, sizeof(m.tmpl), "%s", tmpl);
-        if ((err = store_meta_put(run->store, s->policy->name, s->name, &m)) != CD_OK) {
-            runtime_err(run, s, "cannot write metadata", err);
+        if ((err = meta_advance(run, s, &m, tmpl)) != CD_OK)
             return err;
-        }
         say(run,
             m.version == 1 ? "created"
             : why != NULL  ? "renewed"
@@ -236,39 +281,10 @@ static cd_err do_cert(struct run *run, const struct policy_secret *s, struct sst
         }
     }
     if (action != NULL) {
-        struct pki_cert_req req = {
-            .common_name = s->common_name,
-            .is_ca = s->kind == POLICY_KIND_X509_CA,
-            .pathlen = s->pathlen,
-            .usage = (s->usage & POLICY_USAGE_SERVER ? PKI_USAGE_SERVER : 0) |
-                     (s->usage & POLICY_USAGE_CLIENT ? PKI_USAGE_CLIENT : 0),
-            .dns = (const char *const *)s->dns,
-            .ndns = s->ndns,
-            .ip = (const char *const *)s->ip,
-            .nip = s->nip,
-            .validity_days = s->validity_days,
-            .now = run->real,
-        };
-        time_t not_after = 0;
-        err = pki_cert_issue(
-            &req, key->key.data, key->key.len, issuer != NULL ? issuer->cert.data : NULL,
-            issuer != NULL ? issuer->cert.len : 0, issuer_key != NULL ? issuer_key->key.data : NULL,
-            issuer_key != NULL ? issuer_key->key.len : 0, &ss->cert);
-        if (err == CD_OK)
-            err = pki_cert_info(ss->cert.data, ss->cert.len, &not_after, ss->fp);
-        if (err == CD_OK)
-            err = store_put(run->store, s->policy->name, s->name, m.version + 1, "pem",
-                            ss->cert.data, ss->cert.len);
-        if (err != CD_OK) {
-            runtime_err(run, s, "cannot issue certificate", err);
+        if ((err = issue_cert(run, s, ss, key, issuer, issuer_key, m.version + 1)) != CD_OK)
             return err;
-        }
-        m.version++;
-        snprintf(m.tmpl, sizeof(m.tmpl), "%s", tmpl);
-        if ((err = store_meta_put(run->store, s->policy->name, s->name, &m)) != CD_OK) {
-            runtime_err(run, s, "cannot write metadata", err);
+        if ((err = meta_advance(run, s, &m, tmpl)) != CD_OK)
             return err;
-        }
         say(run, action, s, m.version, why);
     } else {
         say(run, "kept", s, m.version, NULL);

@@ -191,6 +191,46 @@ static cd_err san_text(const struct pki_cert_req *req, char *out, size_t outlen)
     return CD_OK;
 }
 
+/* The extensions of a certificate: basic constraints, key usage, extended key
+ * usage (leaves), key identifiers and the subject alternative names. */
+static cd_err add_extensions(X509 *x, X509V3_CTX *ctx, const struct pki_cert_req *req)
+{
+    char san[SAN_TEXT_MAX];
+    char bc[64];
+    cd_err err;
+
+    if (req->is_ca)
+        snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%d",
+                 req->pathlen < 0 ? 0 : req->pathlen);
+    else
+        snprintf(bc, sizeof(bc), "critical,CA:FALSE");
+    if ((err = add_ext(x, ctx, NID_basic_constraints, bc)) != CD_OK)
+        return err;
+    err = add_ext(x, ctx, NID_key_usage,
+                  req->is_ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
+    if (err != CD_OK)
+        return err;
+    if (!req->is_ca && req->usage != 0) {
+        const char *eku = (req->usage & PKI_USAGE_SERVER) && (req->usage & PKI_USAGE_CLIENT)
+                              ? "serverAuth,clientAuth"
+                          : (req->usage & PKI_USAGE_SERVER) ? "serverAuth"
+                                                            : "clientAuth";
+        if ((err = add_ext(x, ctx, NID_ext_key_usage, eku)) != CD_OK)
+            return err;
+    }
+    if ((err = add_ext(x, ctx, NID_subject_key_identifier, "hash")) != CD_OK)
+        return err;
+    if ((err = add_ext(x, ctx, NID_authority_key_identifier, "keyid:always")) != CD_OK)
+        return err;
+    if (req->ndns + req->nip > 0) {
+        if ((err = san_text(req, san, sizeof(san))) != CD_OK)
+            return err;
+        if ((err = add_ext(x, ctx, NID_subject_alt_name, san)) != CD_OK)
+            return err;
+    }
+    return CD_OK;
+}
+
 cd_err pki_cert_issue(const struct pki_cert_req *req, const char *key_pem, size_t key_len,
                       const char *issuer_cert_pem, size_t issuer_cert_len,
                       const char *issuer_key_pem, size_t issuer_key_len, struct pki_buf *pem_out)
@@ -202,8 +242,6 @@ cd_err pki_cert_issue(const struct pki_cert_req *req, const char *key_pem, size_
     BIO *bio = NULL;
     struct pki_buf b = {0};
     X509V3_CTX ctx;
-    char san[SAN_TEXT_MAX];
-    char bc[64];
     bool self_signed = issuer_cert_pem == NULL;
 
     if (req == NULL || req->common_name == NULL || req->validity_days == 0 ||
@@ -246,35 +284,8 @@ cd_err pki_cert_issue(const struct pki_cert_req *req, const char *key_pem, size_
     X509V3_set_ctx(&ctx, self_signed ? x : issuer, x, NULL, NULL, 0);
     if (self_signed && X509V3_set_issuer_pkey(&ctx, ikey) != 1)
         goto out;
-    if (req->is_ca)
-        snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%d",
-                 req->pathlen < 0 ? 0 : req->pathlen);
-    else
-        snprintf(bc, sizeof(bc), "critical,CA:FALSE");
-    if ((err = add_ext(x, &ctx, NID_basic_constraints, bc)) != CD_OK)
+    if ((err = add_extensions(x, &ctx, req)) != CD_OK)
         goto out;
-    err = add_ext(x, &ctx, NID_key_usage,
-                  req->is_ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
-    if (err != CD_OK)
-        goto out;
-    if (!req->is_ca && req->usage != 0) {
-        const char *eku = (req->usage & PKI_USAGE_SERVER) && (req->usage & PKI_USAGE_CLIENT)
-                              ? "serverAuth,clientAuth"
-                          : (req->usage & PKI_USAGE_SERVER) ? "serverAuth"
-                                                            : "clientAuth";
-        if ((err = add_ext(x, &ctx, NID_ext_key_usage, eku)) != CD_OK)
-            goto out;
-    }
-    if ((err = add_ext(x, &ctx, NID_subject_key_identifier, "hash")) != CD_OK)
-        goto out;
-    if ((err = add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always")) != CD_OK)
-        goto out;
-    if (req->ndns + req->nip > 0) {
-        if ((err = san_text(req, san, sizeof(san))) != CD_OK)
-            goto out;
-        if ((err = add_ext(x, &ctx, NID_subject_alt_name, san)) != CD_OK)
-            goto out;
-    }
     err = CD_ERR_CRYPTO;
     if (X509_sign(x, ikey, EVP_sha256()) <= 0)
         goto out;
