@@ -46,13 +46,46 @@ static time_t fake_now(void)
     return (time_t)v;
 }
 
+/* Runs cmd (check, provision or rotate) with o; prints what it found, the
+ * diagnostics on stderr. Returns the exit status. */
+static int run_command(const char *cmd, struct cas_options *o)
+{
+    struct policy_diag *diag = malloc(sizeof(*diag));
+    int status;
+    cd_err err;
+
+    if (diag == NULL)
+        return EXIT_RUNTIME;
+    policy_diag_init(diag);
+    if (strcmp(cmd, "check") == 0) {
+        err = cas_check(o, diag);
+    } else {
+        struct cas_requester operator= {.kind = CAS_REQUESTER_OPERATOR};
+        err = cas_provision(o, &operator, diag);
+    }
+    fflush(stdout);
+    if (err == CD_OK) {
+        status = 0;
+        if (strcmp(cmd, "check") == 0)
+            printf("policies in %s are valid\n", o->policies_dir);
+    } else {
+        fputs(diag->text, stderr);
+        if (diag->count > 0 && diag->len >= sizeof(diag->text) - 1)
+            fprintf(stderr, "confidoc-cas: %u errors in all\n", diag->count);
+        if (diag->count == 0)
+            fprintf(stderr, "confidoc-cas: %s\n", cd_strerror(err));
+        status = err == CD_ERR_INVALID ? EXIT_POLICY : EXIT_RUNTIME;
+    }
+    free(diag);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     const char *names[MAX_VARS], *values[MAX_VARS];
     char *owned[MAX_VARS];
     size_t nvars = 0;
     struct cas_options o = {.out = stdout};
-    struct policy_diag *diag = NULL;
     const char *cmd = NULL;
     int status = EXIT_RUNTIME;
 
@@ -108,34 +141,9 @@ int main(int argc, char **argv)
     o.vars.values = values;
     o.vars.n = nvars;
     o.now = fake_now();
-    diag = malloc(sizeof(*diag));
-    if (diag == NULL)
-        goto out;
-    policy_diag_init(diag);
-
-    cd_err err;
-    if (strcmp(cmd, "check") == 0) {
-        err = cas_check(&o, diag);
-    } else {
-        struct cas_requester operator= {.kind = CAS_REQUESTER_OPERATOR};
-        err = cas_provision(&o, &operator, diag);
-    }
-    fflush(stdout);
-    if (err == CD_OK) {
-        status = 0;
-        if (strcmp(cmd, "check") == 0)
-            printf("policies in %s are valid\n", o.policies_dir);
-    } else {
-        fputs(diag->text, stderr);
-        if (diag->count > 0 && diag->len >= sizeof(diag->text) - 1)
-            fprintf(stderr, "confidoc-cas: %u errors in all\n", diag->count);
-        if (diag->count == 0)
-            fprintf(stderr, "confidoc-cas: %s\n", cd_strerror(err));
-        status = err == CD_ERR_INVALID ? EXIT_POLICY : EXIT_RUNTIME;
-    }
+    status = run_command(cmd, &o);
 out:
     for (size_t i = 0; i < nvars; i++)
         free(owned[i]);
-    free(diag);
     return status;
 }
