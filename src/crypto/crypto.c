@@ -1,35 +1,13 @@
-/* crypto.c: confidoc's cryptography on libsodium (the only file that sees sodium.h). */
+/* crypto.c: confidoc's cryptography on libsodium (only the crypto module sees sodium.h). */
 #include "crypto/crypto.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <sodium.h>
 
-#include "common/file.h"
-#include "common/num.h"
+#include "crypto/crypto_int.h"
 
-/* Largest keyring file read; a real one is a few hundred bytes. */
-#define KEYRING_FILE_MAX ((size_t)64 * 1024)
-#define KDF_CONTEXT "cdockeys"
-
-_Static_assert(crypto_kdf_CONTEXTBYTES == sizeof(KDF_CONTEXT) - 1, "kdf context length");
 _Static_assert(crypto_generichash_KEYBYTES == CRYPTO_KEY_BYTES, "generichash key size");
-_Static_assert(crypto_kdf_KEYBYTES == CRYPTO_KEY_BYTES, "kdf key size");
-
-/* The whole keyring lives in one sodium_malloc'ed (guarded, locked) region that
- * is read-only once loaded, so threads share it without locks. versions[] is
- * sorted newest (highest) first. */
-struct crypto_keyring {
-    size_t count;
-    uint32_t versions[CRYPTO_KEYRING_MAX_KEYS];
-    uint8_t master[CRYPTO_KEYRING_MAX_KEYS][CRYPTO_KEY_BYTES];
-    uint8_t subkeys[CRYPTO_KEYRING_MAX_KEYS][CRYPTO_PURPOSE__COUNT][CRYPTO_KEY_BYTES];
-};
 
 cd_err crypto_init(void)
 {
@@ -70,302 +48,6 @@ void crypto_random(void *buf, size_t n)
         randombytes_buf(buf, n);
 }
 
-/* ---- master keyring ---- */
-
-static crypto_keyring *keyring_alloc(void)
-{
-    crypto_keyring *kr = sodium_malloc(sizeof(*kr));
-    if (kr == NULL)
-        return NULL;
-    sodium_memzero(kr, sizeof(*kr));
-    return kr;
-}
-
-/* Sorts newest first, derives the subkeys and makes the region read-only. */
-static cd_err keyring_finish(crypto_keyring *kr)
-{
-    /* Insertion sort: at most CRYPTO_KEYRING_MAX_KEYS entries. */
-    uint8_t tmp[CRYPTO_KEY_BYTES];
-    for (size_t i = 1; i < kr->count; i++) {
-        uint32_t v = kr->versions[i];
-        memcpy(tmp, kr->master[i], sizeof(tmp));
-        size_t j = i;
-        while (j > 0 && kr->versions[j - 1] < v) {
-            kr->versions[j] = kr->versions[j - 1];
-            memcpy(kr->master[j], kr->master[j - 1], CRYPTO_KEY_BYTES);
-            j--;
-        }
-        kr->versions[j] = v;
-        memcpy(kr->master[j], tmp, sizeof(tmp));
-    }
-    sodium_memzero(tmp, sizeof(tmp));
-
-    for (size_t i = 0; i < kr->count; i++) {
-        for (unsigned p = 1; p < CRYPTO_PURPOSE__COUNT; p++) {
-            if (crypto_kdf_derive_from_key(kr->subkeys[i][p], CRYPTO_KEY_BYTES, p, KDF_CONTEXT,
-                                           kr->master[i]) != 0)
-                return CD_ERR_INTERNAL;
-        }
-    }
-    if (sodium_mprotect_readonly(kr) != 0)
-        return CD_ERR_INTERNAL;
-    return CD_OK;
-}
-
-void crypto_keyring_free(crypto_keyring *kr)
-{
-    /* sodium_free makes the region writable again and wipes it. */
-    if (kr != NULL)
-        sodium_free(kr);
-}
-
-cd_err crypto_keyring_from_key(const uint8_t key[CRYPTO_KEY_BYTES], uint32_t version,
-                               crypto_keyring **out)
-{
-    cd_err err = CD_OK;
-    crypto_keyring *kr = NULL;
-
-    if (key == NULL || out == NULL || version == 0 || version > CRYPTO_KEYRING_MAX_VERSION)
-        return CD_ERR_INVALID;
-    kr = keyring_alloc();
-    if (kr == NULL)
-        return CD_ERR_NOMEM;
-    kr->count = 1;
-    kr->versions[0] = version;
-    memcpy(kr->master[0], key, CRYPTO_KEY_BYTES);
-    err = keyring_finish(kr);
-    if (err != CD_OK)
-        goto out;
-    *out = kr;
-    kr = NULL;
-out:
-    crypto_keyring_free(kr);
-    return err;
-}
-
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r';
-}
-
-/* Parses a decimal version in 1..CRYPTO_KEYRING_MAX_VERSION, digits only. */
-static bool parse_version(const char *s, size_t n, uint32_t *out)
-{
-    uint64_t v = 0;
-    if (n == 0 || n > 10 || num_parse(s, n, CRYPTO_KEYRING_MAX_VERSION, &v) != CD_OK || v == 0)
-        return false;
-    *out = (uint32_t)v;
-    return true;
-}
-
-/* Parses one non-comment line (already trimmed) into the next slot of kr. */
-static cd_err keyring_parse_line(crypto_keyring *kr, const char *line, size_t n, const char *path,
-                                 unsigned lineno, char *errbuf, size_t errlen)
-{
-    uint32_t version = 1;
-    const char *hex = line;
-    size_t hexlen = n;
-    const char *colon = memchr(line, ':', n);
-
-    if (colon != NULL) {
-        size_t vlen = (size_t)(colon - line);
-        while (vlen > 0 && is_blank(line[vlen - 1]))
-            vlen--;
-        if (!parse_version(line, vlen, &version)) {
-            snprintf(errbuf, errlen, "%s:%u: version must be a decimal in 1..%u", path, lineno,
-                     CRYPTO_KEYRING_MAX_VERSION);
-            return CD_ERR_CONFIG;
-        }
-        hex = colon + 1;
-        hexlen = n - (size_t)(hex - line);
-        while (hexlen > 0 && is_blank(*hex)) {
-            hex++;
-            hexlen--;
-        }
-    }
-    if (hexlen != (size_t)2 * CRYPTO_KEY_BYTES) {
-        snprintf(errbuf, errlen, "%s:%u: key must be %d hex digits", path, lineno,
-                 2 * CRYPTO_KEY_BYTES);
-        return CD_ERR_CONFIG;
-    }
-    for (size_t i = 0; i < kr->count; i++) {
-        if (kr->versions[i] == version) {
-            snprintf(errbuf, errlen, "%s:%u: duplicate key version %u", path, lineno,
-                     (unsigned)version);
-            return CD_ERR_CONFIG;
-        }
-    }
-    if (kr->count >= CRYPTO_KEYRING_MAX_KEYS) {
-        snprintf(errbuf, errlen, "%s:%u: more than %d keys", path, lineno, CRYPTO_KEYRING_MAX_KEYS);
-        return CD_ERR_CONFIG;
-    }
-    size_t binlen = 0;
-    const char *end = NULL;
-    if (sodium_hex2bin(kr->master[kr->count], CRYPTO_KEY_BYTES, hex, hexlen, NULL, &binlen, &end) !=
-            0 ||
-        binlen != CRYPTO_KEY_BYTES || end != hex + hexlen) {
-        sodium_memzero(kr->master[kr->count], CRYPTO_KEY_BYTES);
-        snprintf(errbuf, errlen, "%s:%u: key is not valid hex", path, lineno);
-        return CD_ERR_CONFIG;
-    }
-    kr->versions[kr->count] = version;
-    kr->count++;
-    return CD_OK;
-}
-
-static cd_err keyring_parse(crypto_keyring *kr, const char *buf, size_t len, const char *path,
-                            char *errbuf, size_t errlen)
-{
-    unsigned lineno = 0;
-    size_t pos = 0;
-
-    while (pos < len) {
-        const char *line = buf + pos;
-        const char *nl = memchr(line, '\n', len - pos);
-        size_t n = nl != NULL ? (size_t)(nl - line) : len - pos;
-        pos += n + (nl != NULL ? 1 : 0);
-        lineno++;
-
-        while (n > 0 && is_blank(*line)) {
-            line++;
-            n--;
-        }
-        while (n > 0 && is_blank(line[n - 1]))
-            n--;
-        if (n == 0 || line[0] == '#')
-            continue;
-        if (memchr(line, '\0', n) != NULL) {
-            snprintf(errbuf, errlen, "%s:%u: NUL byte in line", path, lineno);
-            return CD_ERR_CONFIG;
-        }
-        cd_err err = keyring_parse_line(kr, line, n, path, lineno, errbuf, errlen);
-        if (err != CD_OK)
-            return err;
-    }
-    if (kr->count == 0) {
-        snprintf(errbuf, errlen, "%s: no key in keyring file", path);
-        return CD_ERR_CONFIG;
-    }
-    return CD_OK;
-}
-
-/* Key material and secret files go to guarded memory that is wiped on free. */
-static void *secure_alloc(size_t n)
-{
-    return sodium_malloc(n);
-}
-
-static void secure_release(void *p, size_t n)
-{
-    (void)n;
-    if (p != NULL)
-        sodium_free(p);
-}
-
-const struct file_mem crypto_file_mem = {secure_alloc, secure_release};
-
-/* The keyring's messages for a file common/file refused. A missing keyring is
- * CD_ERR_IO here (the caller's contract since before common/file). */
-static cd_err keyring_file_error(const char *path, cd_err err, const struct file_data *fd,
-                                 char *errbuf, size_t errlen)
-{
-    switch (err) {
-    case CD_ERR_NOT_FOUND:
-    case CD_ERR_IO:
-        snprintf(errbuf, errlen, "%s: %s: %s", path, fd->why, strerror(errno));
-        return CD_ERR_IO;
-    case CD_ERR_TOO_LARGE:
-        snprintf(errbuf, errlen, "%s: larger than %zu bytes", path, KEYRING_FILE_MAX);
-        return err;
-    case CD_ERR_CONFIG:
-        if (S_ISREG(fd->mode))
-            snprintf(errbuf, errlen,
-                     "%s: accessible by group or others (mode %04o); use 0600 or 0400", path,
-                     (unsigned)(fd->mode & 07777));
-        else
-            snprintf(errbuf, errlen, "%s: not a regular file", path);
-        return err;
-    default:
-        return err;
-    }
-}
-
-cd_err crypto_keyring_load(const char *path, crypto_keyring **out, char *errbuf, size_t errlen)
-{
-    const struct file_read_opts opts = {KEYRING_FILE_MAX, FILE_NO_GROUP, &crypto_file_mem};
-    struct file_data file = {0};
-    crypto_keyring *kr = NULL;
-    char dummy[1];
-    cd_err err;
-
-    if (errbuf == NULL || errlen == 0) {
-        errbuf = dummy;
-        errlen = sizeof(dummy);
-    }
-    errbuf[0] = '\0';
-    if (path == NULL || out == NULL) {
-        snprintf(errbuf, errlen, "keyring: no path given");
-        return CD_ERR_INVALID;
-    }
-    err = file_read(path, &opts, &file);
-    if (err != CD_OK) {
-        err = keyring_file_error(path, err, &file, errbuf, errlen);
-        goto out;
-    }
-    kr = keyring_alloc();
-    if (kr == NULL) {
-        err = CD_ERR_NOMEM;
-        goto out;
-    }
-    err = keyring_parse(kr, file.data, file.len, path, errbuf, errlen);
-    if (err != CD_OK)
-        goto out;
-    err = keyring_finish(kr);
-    if (err != CD_OK) {
-        snprintf(errbuf, errlen, "%s: cannot derive subkeys", path);
-        goto out;
-    }
-    *out = kr;
-    kr = NULL;
-out:
-    file_data_release(&file, &crypto_file_mem);
-    crypto_keyring_free(kr);
-    return err;
-}
-
-uint32_t crypto_keyring_newest(const crypto_keyring *kr)
-{
-    if (kr == NULL || kr->count == 0)
-        return 0;
-    return kr->versions[0];
-}
-
-size_t crypto_keyring_versions(const crypto_keyring *kr, uint32_t *out, size_t max)
-{
-    if (kr == NULL)
-        return 0;
-    for (size_t i = 0; i < kr->count && i < max && out != NULL; i++)
-        out[i] = kr->versions[i];
-    return kr->count;
-}
-
-static const uint8_t *keyring_subkey(const crypto_keyring *kr, uint32_t version,
-                                     enum crypto_purpose purpose)
-{
-    for (size_t i = 0; i < kr->count; i++) {
-        if (kr->versions[i] == version)
-            return kr->subkeys[i][purpose];
-    }
-    return NULL;
-}
-
-bool crypto_keyring_has(const crypto_keyring *kr, uint32_t version)
-{
-    if (kr == NULL || version == 0)
-        return false;
-    return keyring_subkey(kr, version, CRYPTO_PURPOSE_USERNAME) != NULL;
-}
-
 static void store_le64(uint8_t out[8], uint64_t v)
 {
     for (int i = 0; i < 8; i++)
@@ -389,7 +71,7 @@ cd_err crypto_keyed_hash(const crypto_keyring *kr, uint32_t version, enum crypto
         if (parts[i].p == NULL && parts[i].n > 0)
             return CD_ERR_INVALID;
     }
-    key = keyring_subkey(kr, version, purpose);
+    key = crypto_keyring_subkey(kr, version, purpose);
     if (key == NULL)
         return CD_ERR_NOT_FOUND;
 
@@ -540,12 +222,34 @@ void crypto_user_doc_kek(const uint8_t sk[CRYPTO_KEY_BYTES], uint8_t kek[CRYPTO_
 #define SK_AD_TAG_LEN (sizeof(SK_AD_PASSWORD) - 1)
 _Static_assert(sizeof(SK_AD_PASSWORD) == sizeof(SK_AD_RECOVERY), "sk ad tags");
 
-/* Shared body of the password and recovery wrappings: KEK = H(subkey, secret,
- * uid), AD = tag || uid. */
-static cd_err sk_wrap(const crypto_keyring *kr, uint32_t version, enum crypto_purpose purpose,
-                      const char *tag, const uint8_t *secret, size_t secretlen,
-                      const uint8_t uid[CRYPTO_UID_BYTES], const uint8_t sk[CRYPTO_KEY_BYTES],
-                      uint8_t out[CRYPTO_WRAPPED_KEY_BYTES])
+/* A kind of secret-key wrapping: the KEK's purpose, the AD tag and the length
+ * of the secret the KEK is derived from. */
+struct sk_kind {
+    enum crypto_purpose purpose;
+    const char *tag;
+    size_t secretlen;
+};
+
+static const struct sk_kind sk_password = {CRYPTO_PURPOSE_PASSWORD_KEK, SK_AD_PASSWORD,
+                                           CRYPTO_KEY_BYTES};
+static const struct sk_kind sk_recovery = {CRYPTO_PURPOSE_RECOVERY_KEK, SK_AD_RECOVERY,
+                                           CRYPTO_RECOVERY_CODE_BYTES};
+
+/* Shared start of the wrappings: KEK = H(subkey, secret, uid), AD = tag || uid. */
+static cd_err sk_kek(const crypto_keyring *kr, uint32_t version, const struct sk_kind *kind,
+                     const uint8_t *secret, const uint8_t uid[CRYPTO_UID_BYTES],
+                     uint8_t kek[CRYPTO_KEY_BYTES], uint8_t ad[SK_AD_TAG_LEN + CRYPTO_UID_BYTES])
+{
+    const struct crypto_part parts[2] = {{secret, kind->secretlen}, {uid, CRYPTO_UID_BYTES}};
+
+    memcpy(ad, kind->tag, SK_AD_TAG_LEN);
+    memcpy(ad + SK_AD_TAG_LEN, uid, CRYPTO_UID_BYTES);
+    return crypto_keyed_hash(kr, version, kind->purpose, parts, 2, kek);
+}
+
+static cd_err sk_wrap(const crypto_keyring *kr, uint32_t version, const struct sk_kind *kind,
+                      const uint8_t *secret, const uint8_t uid[CRYPTO_UID_BYTES],
+                      const uint8_t sk[CRYPTO_KEY_BYTES], uint8_t out[CRYPTO_WRAPPED_KEY_BYTES])
 {
     cd_err err;
     uint8_t kek[CRYPTO_KEY_BYTES];
@@ -554,22 +258,16 @@ static cd_err sk_wrap(const crypto_keyring *kr, uint32_t version, enum crypto_pu
 
     if (secret == NULL || uid == NULL || sk == NULL || out == NULL)
         return CD_ERR_INVALID;
-    const struct crypto_part parts[2] = {{secret, secretlen}, {uid, CRYPTO_UID_BYTES}};
-    err = crypto_keyed_hash(kr, version, purpose, parts, 2, kek);
-    if (err != CD_OK)
-        goto out;
-    memcpy(ad, tag, SK_AD_TAG_LEN);
-    memcpy(ad + SK_AD_TAG_LEN, uid, CRYPTO_UID_BYTES);
-    err = crypto_aead_seal(kek, ad, sizeof(ad), sk, CRYPTO_KEY_BYTES, out, CRYPTO_WRAPPED_KEY_BYTES,
-                           &outlen);
-out:
+    err = sk_kek(kr, version, kind, secret, uid, kek, ad);
+    if (err == CD_OK)
+        err = crypto_aead_seal(kek, ad, sizeof(ad), sk, CRYPTO_KEY_BYTES, out,
+                               CRYPTO_WRAPPED_KEY_BYTES, &outlen);
     sodium_memzero(kek, sizeof(kek));
     return err;
 }
 
-static cd_err sk_unwrap(const crypto_keyring *kr, uint32_t version, enum crypto_purpose purpose,
-                        const char *tag, const uint8_t *secret, size_t secretlen,
-                        const uint8_t uid[CRYPTO_UID_BYTES],
+static cd_err sk_unwrap(const crypto_keyring *kr, uint32_t version, const struct sk_kind *kind,
+                        const uint8_t *secret, const uint8_t uid[CRYPTO_UID_BYTES],
                         const uint8_t in[CRYPTO_WRAPPED_KEY_BYTES], uint8_t sk[CRYPTO_KEY_BYTES])
 {
     cd_err err;
@@ -580,12 +278,9 @@ static cd_err sk_unwrap(const crypto_keyring *kr, uint32_t version, enum crypto_
 
     if (secret == NULL || uid == NULL || in == NULL || sk == NULL)
         return CD_ERR_INVALID;
-    const struct crypto_part parts[2] = {{secret, secretlen}, {uid, CRYPTO_UID_BYTES}};
-    err = crypto_keyed_hash(kr, version, purpose, parts, 2, kek);
+    err = sk_kek(kr, version, kind, secret, uid, kek, ad);
     if (err != CD_OK)
         goto out;
-    memcpy(ad, tag, SK_AD_TAG_LEN);
-    memcpy(ad + SK_AD_TAG_LEN, uid, CRYPTO_UID_BYTES);
     err = crypto_aead_open(kek, ad, sizeof(ad), in, CRYPTO_WRAPPED_KEY_BYTES, tmp, sizeof(tmp),
                            &outlen);
     if (err != CD_OK)
@@ -607,8 +302,7 @@ cd_err crypto_sk_wrap_password(const crypto_keyring *kr, uint32_t version,
                                const uint8_t sk[CRYPTO_KEY_BYTES],
                                uint8_t out[CRYPTO_WRAPPED_KEY_BYTES])
 {
-    return sk_wrap(kr, version, CRYPTO_PURPOSE_PASSWORD_KEK, SK_AD_PASSWORD, pwkey,
-                   CRYPTO_KEY_BYTES, uid, sk, out);
+    return sk_wrap(kr, version, &sk_password, pwkey, uid, sk, out);
 }
 
 cd_err crypto_sk_unwrap_password(const crypto_keyring *kr, uint32_t version,
@@ -617,8 +311,7 @@ cd_err crypto_sk_unwrap_password(const crypto_keyring *kr, uint32_t version,
                                  const uint8_t in[CRYPTO_WRAPPED_KEY_BYTES],
                                  uint8_t sk[CRYPTO_KEY_BYTES])
 {
-    return sk_unwrap(kr, version, CRYPTO_PURPOSE_PASSWORD_KEK, SK_AD_PASSWORD, pwkey,
-                     CRYPTO_KEY_BYTES, uid, in, sk);
+    return sk_unwrap(kr, version, &sk_password, pwkey, uid, in, sk);
 }
 
 cd_err crypto_sk_wrap_recovery(const crypto_keyring *kr, uint32_t version,
@@ -627,8 +320,7 @@ cd_err crypto_sk_wrap_recovery(const crypto_keyring *kr, uint32_t version,
                                const uint8_t sk[CRYPTO_KEY_BYTES],
                                uint8_t out[CRYPTO_WRAPPED_KEY_BYTES])
 {
-    return sk_wrap(kr, version, CRYPTO_PURPOSE_RECOVERY_KEK, SK_AD_RECOVERY, code,
-                   CRYPTO_RECOVERY_CODE_BYTES, uid, sk, out);
+    return sk_wrap(kr, version, &sk_recovery, code, uid, sk, out);
 }
 
 cd_err crypto_sk_unwrap_recovery(const crypto_keyring *kr, uint32_t version,
@@ -637,8 +329,7 @@ cd_err crypto_sk_unwrap_recovery(const crypto_keyring *kr, uint32_t version,
                                  const uint8_t in[CRYPTO_WRAPPED_KEY_BYTES],
                                  uint8_t sk[CRYPTO_KEY_BYTES])
 {
-    return sk_unwrap(kr, version, CRYPTO_PURPOSE_RECOVERY_KEK, SK_AD_RECOVERY, code,
-                     CRYPTO_RECOVERY_CODE_BYTES, uid, in, sk);
+    return sk_unwrap(kr, version, &sk_recovery, code, uid, in, sk);
 }
 
 cd_err crypto_sk_escrow(const uint8_t escrow_pk[CRYPTO_KEY_BYTES],

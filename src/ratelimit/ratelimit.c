@@ -1,6 +1,7 @@
-/* ratelimit.c: per-client request limits and failed-login blocking, counted in
- * memcached (consistent hashing over a pool of TLS connections per server),
- * with an in-process fallback while a server is unreachable. */
+/* ratelimit.c: per-client request limits counted in memcached (consistent
+ * hashing over a pool of TLS connections per server, with leases), with an
+ * in-process fallback while a server is unreachable; failed logins are in
+ * ratelimit_login.c. */
 #include "ratelimit/ratelimit.h"
 
 #include <arpa/inet.h>
@@ -17,6 +18,7 @@
 #include "log/log.h"
 #include "ratelimit/local.h"
 #include "ratelimit/mc.h"
+#include "ratelimit/ratelimit_int.h"
 #include "ratelimit/ring.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 500
@@ -33,36 +35,13 @@
 #define BACKOFF_MAX_MS 5000
 #define LOCAL_CAPACITY 16384
 #define TTL_MAX_S (30u * 24 * 3600)
-/* Failure counters live at least this long after the last failure. */
-#define LOGINFAIL_TTL_MIN_S 86400u
 /* memcached's clock ticks in seconds: keep counters a little past their window. */
 #define WINDOW_TTL_SLACK_S 2
-#define HOST_MAX 256
-/* "rl:" + 64 hex + ":" + window number */
-#define KEY_MAX 96
 /* Leases (see ratelimit_hit): a replica takes at most limit / LEASE_DIVISOR
  * requests of a client at once, and never more than LEASE_MAX. */
 #define LEASE_DIVISOR 64u
 #define LEASE_MAX 4096u
 #define LEASE_SLOTS 4096u
-#define LEASE_STRIPES 64u
-
-struct server {
-    char name[HOST_MAX + 8]; /* "host:port", for the ring and the log */
-    char verify_name[HOST_MAX];
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    /* Guarded by mu: */
-    ratelimit_mc_conn **idle;
-    size_t n_idle;
-    unsigned n_open; /* idle + in use + being connected */
-    bool down;
-    int64_t retry_at_ms;
-    unsigned backoff_ms;
-    bool sync_init;
-};
 
 /* Requests of one client granted by memcached to this process and not used
  * yet, in one window. Direct-mapped by the key's hash: a colliding client
@@ -76,43 +55,12 @@ struct lease {
     bool full;     /* memcached refused: the client is over the limit until the window ends */
 };
 
-struct ratelimit {
-    unsigned limit;
-    unsigned lease_max; /* 1: every passing request is counted in memcached */
-    struct lease *leases;
-    pthread_mutex_t lease_mu[LEASE_STRIPES];
-    unsigned window_s;
-    unsigned connect_timeout_ms;
-    unsigned io_timeout_ms;
-    unsigned pool_size;
-    enum ratelimit_on_unavailable on_unavailable;
-    unsigned login_fail_limit;
-    unsigned login_block_base_s;
-    unsigned login_block_max_s;
-    const crypto_keyring *kr;
-    ratelimit_mc_tls *tls;
-    ratelimit_ring *ring;
-    struct server *servers; /* n_servers for rate limits, then n_lockout for lockout keys */
-    size_t n_servers;
-    ratelimit_ring *lockout_ring; /* NULL: lockout keys share the rate-limit servers */
-    size_t n_lockout;
-    ratelimit_local *local;
-    atomic_uint n_down;
-};
-
 static int64_t mono_ms(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wall-clock seconds: windows are aligned to it so that every instance of the
- * service agrees on the current window. */
-static int64_t wall_s(void)
-{
-    return (int64_t)time(NULL);
 }
 
 /* ---- addresses ---- */
@@ -175,8 +123,8 @@ cd_err ratelimit_parse_addr(const char *text, struct sockaddr_storage *out, sock
 }
 
 /* key = prefix + lowercase hex of the hash [+ ":" + tag]. */
-static void make_key(char key[KEY_MAX], const char *prefix, const uint8_t h[CRYPTO_HASH_BYTES],
-                     bool with_tag, uint64_t tag)
+void ratelimit_make_key(char key[KEY_MAX], const char *prefix, const uint8_t h[CRYPTO_HASH_BYTES],
+                        bool with_tag, uint64_t tag)
 {
     size_t n = strlen(prefix);
 
@@ -403,20 +351,6 @@ static void pool_drop(struct server *s, ratelimit_mc_conn *c, bool stale)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* One memcached operation. */
-struct mc_op {
-    enum { OP_INCR, OP_TTL, OP_SET, OP_ADD, OP_DEL } kind;
-    const char *key;
-    const char *value;
-    unsigned ttl_s;
-    bool refresh;
-    uint64_t delta; /* OP_INCR: 1 when 0 */
-    uint64_t count; /* OP_INCR result */
-    bool found;     /* OP_TTL results */
-    bool stored;    /* OP_ADD result */
-    long long ttl_left;
-};
-
 static cd_err op_run(ratelimit_mc_conn *c, struct mc_op *op)
 {
     switch (op->kind) {
@@ -440,7 +374,7 @@ static cd_err op_run(ratelimit_mc_conn *c, struct mc_op *op)
  * sent and may have been applied, and running an increment twice would count
  * one request twice. Any other failure marks the server down. CD_OK or
  * CD_ERR_UNAVAILABLE (use the fallback). */
-static cd_err server_call(ratelimit *rl, struct server *s, struct mc_op *op)
+cd_err ratelimit_server_call(ratelimit *rl, struct server *s, struct mc_op *op)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
         ratelimit_mc_conn *c;
@@ -472,7 +406,7 @@ static struct server *server_for(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTE
 
 /* The server of an account's lockout keys (lf:, lb:): one of the lockout
  * servers when configured, so that rate-limit keys can never evict them. */
-static struct server *login_server(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES])
+struct server *ratelimit_login_server(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES])
 {
     if (rl->n_lockout == 0)
         return server_for(rl, h);
@@ -723,7 +657,7 @@ cd_err ratelimit_hit(ratelimit *rl, const struct sockaddr *addr, socklen_t addrl
                             &(struct crypto_part){.p = bytes, .n = n}, 1, h);
     if (err != CD_OK)
         goto out;
-    now = wall_s();
+    now = ratelimit_wall_s();
     window = now / (int64_t)rl->window_s;
     end = (window + 1) * (int64_t)rl->window_s;
     s = server_for(rl, h);
@@ -742,8 +676,8 @@ cd_err ratelimit_hit(ratelimit *rl, const struct sockaddr *addr, socklen_t addrl
                            .key = key,
                            .delta = delta,
                            .ttl_s = (unsigned)(end - now) + WINDOW_TTL_SLACK_S};
-        make_key(key, "rl:", h, true, (uint64_t)window);
-        err = server_call(rl, s, &op);
+        ratelimit_make_key(key, "rl:", h, true, (uint64_t)window);
+        err = ratelimit_server_call(rl, s, &op);
         if (err == CD_OK) {
             /* Before this lease the counter stood at count - delta: of the
              * delta requests, those up to the limit are granted. */
@@ -769,248 +703,6 @@ cd_err ratelimit_hit(ratelimit *rl, const struct sockaddr *addr, socklen_t addrl
         err = limited(now, end, retry_after_s);
 out:
     crypto_wipe(bytes, sizeof(bytes));
-    crypto_wipe(h, sizeof(h));
-    return err;
-}
-
-static cd_err login_hash(ratelimit *rl, const char *username, size_t len,
-                         uint8_t h[CRYPTO_HASH_BYTES])
-{
-    if (rl == NULL || (username == NULL && len > 0))
-        return CD_ERR_INVALID;
-    return crypto_keyed_hash(rl->kr, crypto_keyring_newest(rl->kr), CRYPTO_PURPOSE_LOGINFAIL,
-                             &(struct crypto_part){.p = username, .n = len}, 1, h);
-}
-
-static unsigned loginfail_ttl(const ratelimit *rl)
-{
-    unsigned t = 2 * rl->login_block_max_s;
-    return t > LOGINFAIL_TTL_MIN_S ? t : LOGINFAIL_TTL_MIN_S;
-}
-
-/* Values of in-process block entries: a block decided in-process during an
- * outage (it still counts once the outage is over), or the copy of a block
- * decided in memcached (it counts only while memcached cannot be asked: a
- * success on another replica deletes the memcached block, not this copy). */
-#define LOCAL_BLOCK_OUTAGE 1u
-#define LOCAL_BLOCK_MIRROR 2u
-
-/* Seconds left of the account's current block (0: none), from memcached and
- * the in-process table. CD_ERR_UNAVAILABLE: memcached is down and
- * on_unavailable is REJECT (*left still has the in-process part). */
-static cd_err login_block_left(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES], struct server *s,
-                               int64_t now, long long *left)
-{
-    char key[KEY_MAX];
-    int64_t expires;
-    uint64_t kind = 0;
-    bool asked = false;
-    cd_err err = CD_OK;
-
-    *left = 0;
-    if (s != NULL) {
-        struct mc_op op = {.kind = OP_TTL, .key = key};
-        make_key(key, "lb:", h, false, 0);
-        if (server_call(rl, s, &op) == CD_OK) {
-            asked = true;
-            if (op.found)
-                *left = op.ttl_left < 0 ? rl->login_block_max_s : op.ttl_left;
-        } else if (rl->on_unavailable == RATELIMIT_FALLBACK_REJECT) {
-            err = CD_ERR_UNAVAILABLE;
-        }
-    }
-    if (ratelimit_local_get(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0, now, &kind, &expires) &&
-        (!asked || kind != LOCAL_BLOCK_MIRROR) && expires - now > *left)
-        *left = expires - now;
-    return err;
-}
-
-cd_err ratelimit_login_check(ratelimit *rl, const char *username, size_t len,
-                             unsigned *retry_after_s)
-{
-    uint8_t h[CRYPTO_HASH_BYTES];
-    long long left = 0;
-    cd_err err = CD_ERR_INVALID;
-
-    if (retry_after_s == NULL)
-        goto out;
-    err = login_hash(rl, username, len, h);
-    if (err != CD_OK || rl->login_fail_limit == 0)
-        goto out;
-    err = login_block_left(rl, h, login_server(rl, h), wall_s(), &left);
-    if (err != CD_OK)
-        goto out;
-    if (left > 0) {
-        err = CD_ERR_LIMITED;
-        *retry_after_s = (unsigned)left;
-    }
-out:
-    crypto_wipe(h, sizeof(h));
-    return err;
-}
-
-/* Block after the count-th consecutive failure: base, doubling per failure
- * beyond the limit, capped. */
-static unsigned block_seconds(const ratelimit *rl, uint64_t count)
-{
-    uint64_t d = rl->login_block_base_s;
-
-    for (uint64_t i = rl->login_fail_limit; i < count && d < rl->login_block_max_s; i++)
-        d *= 2;
-    return d > rl->login_block_max_s ? rl->login_block_max_s : (unsigned)d;
-}
-
-void ratelimit_login_failed(ratelimit *rl, const char *username, size_t len)
-{
-    uint8_t h[CRYPTO_HASH_BYTES];
-    char key[KEY_MAX];
-    struct server *s;
-    int64_t now;
-    uint64_t count = 0;
-    unsigned ttl, block;
-
-    if (login_hash(rl, username, len, h) != CD_OK || rl->login_fail_limit == 0)
-        return;
-    now = wall_s();
-    ttl = loginfail_ttl(rl);
-    s = login_server(rl, h);
-    if (s != NULL) {
-        struct mc_op op = {.kind = OP_INCR, .key = key, .ttl_s = ttl, .refresh = true};
-        make_key(key, "lf:", h, false, 0);
-        if (server_call(rl, s, &op) == CD_OK)
-            count = op.count;
-    }
-    if (count == 0)
-        count = ratelimit_local_incr(rl->local, RATELIMIT_LOCAL_FAILS, h, 0, now, now + ttl, true);
-    if (count < rl->login_fail_limit)
-        return;
-    block = block_seconds(rl, count);
-    if (s != NULL) {
-        struct mc_op op = {.kind = OP_SET, .key = key, .value = "1", .ttl_s = block};
-        make_key(key, "lb:", h, false, 0);
-        if (server_call(rl, s, &op) == CD_OK)
-            return;
-    }
-    ratelimit_local_set(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0, LOCAL_BLOCK_OUTAGE, now,
-                        now + block);
-}
-
-void ratelimit_login_succeeded(ratelimit *rl, const char *username, size_t len)
-{
-    uint8_t h[CRYPTO_HASH_BYTES];
-    char key[KEY_MAX];
-    struct server *s;
-
-    if (login_hash(rl, username, len, h) != CD_OK || rl->login_fail_limit == 0)
-        return;
-    s = login_server(rl, h);
-    if (s != NULL) {
-        struct mc_op op = {.kind = OP_DEL, .key = key};
-        make_key(key, "lf:", h, false, 0);
-        if (server_call(rl, s, &op) == CD_OK) {
-            make_key(key, "lb:", h, false, 0);
-            (void)server_call(rl, s, &op);
-        }
-    }
-    /* Counts made during an outage are dropped too. */
-    ratelimit_local_del(rl->local, RATELIMIT_LOCAL_FAILS, h, 0);
-    ratelimit_local_del(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0);
-    ratelimit_local_del(rl->local, RATELIMIT_LOCAL_OWED, h, 0);
-}
-
-/* One atomic increment of the account's attempt counter; returns the new
- * count: memcached's (it sums every replica), or the in-process one while
- * memcached cannot be asked. The in-process table counts every attempt of
- * this process even while memcached answers, so a switch to the fallback
- * (under a burst, a slow request marks a server down) does not start again
- * from zero. Attempts counted only in-process are owed to memcached and added
- * to the next increment that reaches it, so a server that is marked down and
- * up again mid-burst does not let them pass a second time. */
-static uint64_t login_count(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES], struct server *s,
-                            int64_t now)
-{
-    char key[KEY_MAX];
-    unsigned ttl = loginfail_ttl(rl);
-    uint64_t count =
-        ratelimit_local_incr(rl->local, RATELIMIT_LOCAL_FAILS, h, 0, now, now + ttl, true);
-
-    if (s != NULL) {
-        uint64_t owed = ratelimit_local_take(rl->local, RATELIMIT_LOCAL_OWED, h, 0, now);
-        struct mc_op op = {.kind = OP_INCR, .key = key, .ttl_s = ttl, .refresh = true};
-
-        if (owed >= RATELIMIT_MC_DELTA_MAX)
-            owed = RATELIMIT_MC_DELTA_MAX - 1;
-        op.delta = 1 + owed;
-        make_key(key, "lf:", h, false, 0);
-        if (server_call(rl, s, &op) == CD_OK && op.count > 0)
-            return op.count;
-        ratelimit_local_incr_by(rl->local, RATELIMIT_LOCAL_OWED, h, 0, 1 + owed, now, now + ttl,
-                                true);
-    }
-    return count;
-}
-
-/* Creates the account's block of block_s seconds unless one exists (one
- * atomic add in memcached, else in-process); true when this call created it.
- * A block created in memcached is mirrored in-process, for the same reason as
- * the count. */
-static bool login_block_add(ratelimit *rl, const uint8_t h[CRYPTO_HASH_BYTES], struct server *s,
-                            int64_t now, unsigned block_s)
-{
-    char key[KEY_MAX];
-
-    if (s != NULL) {
-        struct mc_op op = {.kind = OP_ADD, .key = key, .value = "1", .ttl_s = block_s};
-        make_key(key, "lb:", h, false, 0);
-        if (server_call(rl, s, &op) == CD_OK) {
-            if (op.stored)
-                ratelimit_local_set(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0, LOCAL_BLOCK_MIRROR, now,
-                                    now + block_s);
-            return op.stored;
-        }
-    }
-    return ratelimit_local_add(rl->local, RATELIMIT_LOCAL_BLOCK, h, 0, LOCAL_BLOCK_OUTAGE, now,
-                               now + block_s);
-}
-
-/* See ratelimit.h. The count is taken before the password is verified, so
- * concurrent guesses cannot all pass a check made before any of them failed:
- * attempts 1 .. limit-1 pass on the count alone; from the limit-th on, an
- * attempt passes only if it creates the block itself (an atomic add), so
- * exactly one attempt passes per block period - the limit-th, then one after
- * each block has run out - and its block (growing with the count) is already
- * in place while its password is verified. A success deletes both keys. */
-cd_err ratelimit_login_begin(ratelimit *rl, const char *username, size_t len,
-                             unsigned *retry_after_s)
-{
-    uint8_t h[CRYPTO_HASH_BYTES];
-    struct server *s;
-    int64_t now;
-    long long left = 0;
-    uint64_t count;
-    cd_err err = CD_ERR_INVALID;
-
-    if (retry_after_s == NULL)
-        goto out;
-    err = login_hash(rl, username, len, h);
-    if (err != CD_OK || rl->login_fail_limit == 0)
-        goto out;
-    now = wall_s();
-    s = login_server(rl, h);
-    /* Refused during a block: not counted (a retrying user does not lengthen it). */
-    (void)login_block_left(rl, h, s, now, &left);
-    if (left > 0)
-        goto limited;
-    count = login_count(rl, h, s, now);
-    err = CD_OK;
-    if (count < rl->login_fail_limit || login_block_add(rl, h, s, now, block_seconds(rl, count)))
-        goto out;
-    /* Another attempt holds this block period: refused for its rest. */
-    (void)login_block_left(rl, h, s, now, &left);
-limited:
-    err = CD_ERR_LIMITED;
-    *retry_after_s = left >= 1 ? (unsigned)left : 1;
-out:
     crypto_wipe(h, sizeof(h));
     return err;
 }
