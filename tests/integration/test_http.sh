@@ -135,7 +135,16 @@ code=$(cr "$A_PORT" proxy -D "$hdrs" -o /dev/null -w '%{http_code}' "$UA/teapot"
 check "handler status passed through" [ "$code" = 418 ]
 check "handler response has the security headers" bash -c 'grep -qi "^cache-control: no-store" "$1" && grep -qi "^x-content-type-options: nosniff" "$1" && grep -qi "^x-echo: yes" "$1"' _ "$hdrs"
 cr "$A_PORT" proxy -o /dev/null --data-binary 'SECRET-BODY-MARKER' "$UA/echo?q=SECRET-QUERY" || true
-check "access log line written" grep -Eq 'req=[0-9a-f]{16} method=POST route=/echo status=200 ms=[0-9.]+ in=18 out=[0-9]+' "$TMP/A.err"
+# The line is written when the request completes, which can be just after the
+# client has its answer: wait for it (bounded) instead of racing it.
+logged() {
+    for _ in $(seq 1 50); do
+        grep -Eq "$1" "$2" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+check "access log line written" logged 'req=[0-9a-f]{16} method=POST route=/echo status=200 ms=[0-9.]+ in=18 out=[0-9]+' "$TMP/A.err"
 check "no body, query or client address in the log" bash -c '! grep -q "SECRET\|127\.0\.0\.1\|confidoc-proxy" "$1"' _ "$TMP/A.err"
 
 # --- slow clients -------------------------------------------------------------------
