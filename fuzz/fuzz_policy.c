@@ -38,7 +38,7 @@ static size_t count_lines(const uint8_t *data, size_t size)
 }
 
 /* Every line of the messages reads "fuzz.yaml:LINE: ..." with 1 <= LINE <= max. */
-static void check_messages(const struct policy_diag *d, size_t max)
+static void check_messages(const struct cd_diag *d, size_t max)
 {
     const char *p = d->text;
 
@@ -132,16 +132,16 @@ static void check_set(const struct policy_set *set)
 }
 
 /* The same bytes, from a NUL-terminated copy: the same answer. */
-static void check_again(const uint8_t *data, size_t size, cd_err rc, const struct policy_diag *d,
+static void check_again(const uint8_t *data, size_t size, cd_err rc, const struct cd_diag *d,
                         const struct policy_set *set)
 {
-    static struct policy_diag d2;
+    static struct cd_diag d2;
     struct policy_set *set2 = NULL;
     char *copy = fuzz_strndup(data, size);
 
     if (copy == NULL)
         return;
-    policy_diag_init(&d2);
+    cd_diag_init(&d2);
     cd_err rc2 = policy_parse_buffer(NAME, copy, size, &vars, &set2, &d2);
     if (rc != CD_ERR_NOMEM && rc2 != CD_ERR_NOMEM) {
         FUZZ_CHECK(rc2 == rc);
@@ -158,10 +158,10 @@ static void check_again(const uint8_t *data, size_t size, cd_err rc, const struc
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct policy_diag d;
+    static struct cd_diag d;
     struct policy_set *set = NULL;
 
-    policy_diag_init(&d);
+    cd_diag_init(&d);
     cd_err rc = policy_parse_buffer(NAME, (const char *)data, size, &vars, &set, &d);
     FUZZ_CHECK(rc == CD_OK || rc == CD_ERR_INVALID || rc == CD_ERR_NOMEM);
     FUZZ_CHECK((rc == CD_OK) == (set != NULL));

@@ -50,13 +50,13 @@ static time_t fake_now(void)
  * diagnostics on stderr. Returns the exit status. */
 static int run_command(const char *cmd, struct cas_options *o)
 {
-    struct policy_diag *diag = malloc(sizeof(*diag));
+    struct cd_diag *diag = malloc(sizeof(*diag));
     int status;
     cd_err err;
 
     if (diag == NULL)
         return EXIT_RUNTIME;
-    policy_diag_init(diag);
+    cd_diag_init(diag);
     if (strcmp(cmd, "check") == 0) {
         err = cas_check(o, diag);
     } else {

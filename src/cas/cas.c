@@ -30,7 +30,7 @@ struct run {
     struct policy_set *set;
     struct cas_store *store;
     struct sstate *st; /* indexed by policy_secret.index */
-    struct policy_diag *diag;
+    struct cd_diag *diag;
     time_t now;  /* renewal decisions */
     time_t real; /* notBefore of what is issued */
 };
@@ -458,7 +458,7 @@ static void state_release(struct sstate *ss)
     ss->nsym = 0;
 }
 
-cd_err cas_check(const struct cas_options *o, struct policy_diag *diag)
+cd_err cas_check(const struct cas_options *o, struct cd_diag *diag)
 {
     struct policy_set *set = NULL;
     cd_err err = policy_set_load(o->policies_dir, &o->vars, &set, diag);
@@ -467,7 +467,7 @@ cd_err cas_check(const struct cas_options *o, struct policy_diag *diag)
 }
 
 cd_err cas_provision(const struct cas_options *o, const struct cas_requester *r,
-                     struct policy_diag *diag)
+                     struct cd_diag *diag)
 {
     struct run run = {.o = o, .diag = diag};
     cd_err err;

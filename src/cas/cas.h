@@ -44,12 +44,12 @@ struct cas_options {
 bool cas_may_release(const struct cas_requester *r, const struct policy *p);
 
 /* Validates the policies only. CD_ERR_INVALID on a policy error (diag has the messages). */
-cd_err cas_check(const struct cas_options *o, struct policy_diag *diag);
+cd_err cas_check(const struct cas_options *o, struct cd_diag *diag);
 
 /* Provisions (and rotates o->rotate first, if set). CD_ERR_INVALID on a policy
  * error (or an unknown rotation target); other errors are runtime errors. The
  * messages are in diag. */
 cd_err cas_provision(const struct cas_options *o, const struct cas_requester *r,
-                     struct policy_diag *diag);
+                     struct cd_diag *diag);
 
 #endif

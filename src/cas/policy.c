@@ -11,30 +11,14 @@
 
 /* ---- diagnostics ---- */
 
-void policy_diag_init(struct policy_diag *d)
-{
-    d->text[0] = '\0';
-    d->len = 0;
-    d->count = 0;
-}
-
-/* A message quotes policy text (values, parts, file names): its control bytes
- * become '?', so that each problem stays one line (found by fuzz_policy). */
-static void one_line(char *s)
-{
-    for (; *s != '\0'; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            *s = '?';
-}
-
-void policy_diag_vadd(struct policy_diag *d, const char *file, int line, const char *secret,
+/* "FILE:LINE: secret NAME: message" as one cd_diag problem; cd_diag turns the
+ * control bytes of quoted policy text into '?' (found by fuzz_policy). */
+void policy_diag_vadd(struct cd_diag *d, const char *file, int line, const char *secret,
                       const char *fmt, va_list ap)
 {
     char msg[1024];
     char head[512];
-    int n;
 
-    d->count++;
     /* ap was started by the caller; the analyzer cannot see across that. */
     // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -42,27 +26,13 @@ void policy_diag_vadd(struct policy_diag *d, const char *file, int line, const c
         snprintf(head, sizeof(head), "%s:%d: ", file != NULL ? file : "-", line);
     else
         snprintf(head, sizeof(head), "%s: ", file != NULL ? file : "-");
-    one_line(msg);
-    one_line(head);
-    if (d->len >= sizeof(d->text) - 1)
-        return;
     if (secret != NULL)
-        n = snprintf(d->text + d->len, sizeof(d->text) - d->len, "%ssecret %s: %s\n", head, secret,
-                     msg);
+        cd_diag_add(d, "%ssecret %s: %s", head, secret, msg);
     else
-        n = snprintf(d->text + d->len, sizeof(d->text) - d->len, "%s%s\n", head, msg);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof(d->text) - d->len) {
-        /* keep whole lines only */
-        d->text[d->len] = '\0';
-        d->len = sizeof(d->text) - 1;
-        return;
-    }
-    d->len += (size_t)n;
+        cd_diag_add(d, "%s%s", head, msg);
 }
 
-void policy_diag_add(struct policy_diag *d, const char *file, int line, const char *secret,
+void policy_diag_add(struct cd_diag *d, const char *file, int line, const char *secret,
                      const char *fmt, ...)
 {
     va_list ap;
@@ -299,7 +269,7 @@ void policy_free(struct policy *p)
 
 cd_err policy_parse_buffer(const char *name, const char *buf, size_t len,
                            const struct policy_vars *vars, struct policy_set **out,
-                           struct policy_diag *diag)
+                           struct cd_diag *diag)
 {
     char base[NAME_MAX + 1];
     struct policy_set *set = NULL;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/diag.h"
 #include "common/err.h"
 
 #define POLICY_FILE_MAX ((size_t)256 * 1024)   /* bytes of one policy file */
@@ -141,25 +142,18 @@ struct policy_vars {
     size_t n;
 };
 
-/* Diagnostics: one line per policy error, bounded (later errors are counted
- * but their text is dropped). */
-struct policy_diag {
-    char text[8192];
-    size_t len;
-    unsigned count;
-};
-
-void policy_diag_init(struct policy_diag *d);
+/* Diagnostics go into a struct cd_diag (common/diag.h): one line per policy
+ * error, bounded (later errors are counted but their text is dropped). */
 /* Adds "FILE:LINE: secret NAME: message" (secret may be NULL: no "secret" part;
  * line 0: no line). */
-void policy_diag_add(struct policy_diag *d, const char *file, int line, const char *secret,
+void policy_diag_add(struct cd_diag *d, const char *file, int line, const char *secret,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Loads every DIR/NAME.yaml (sorted by name). On a policy error returns
  * CD_ERR_INVALID with messages in diag; CD_ERR_IO / CD_ERR_NOMEM on runtime
  * errors (message in diag too). On CD_OK *out owns the set (policy_set_free). */
 cd_err policy_set_load(const char *dir, const struct policy_vars *vars, struct policy_set **out,
-                       struct policy_diag *diag);
+                       struct cd_diag *diag);
 void policy_set_free(struct policy_set *set); /* NULL is a no-op */
 
 /* Parses one policy from buf[0..len) (which need not be NUL-terminated) and
@@ -170,7 +164,7 @@ void policy_set_free(struct policy_set *set); /* NULL is a no-op */
  * *out and ownership as policy_set_load (never CD_ERR_IO). */
 cd_err policy_parse_buffer(const char *name, const char *buf, size_t len,
                            const struct policy_vars *vars, struct policy_set **out,
-                           struct policy_diag *diag);
+                           struct cd_diag *diag);
 
 /* The policy named name, or NULL. */
 struct policy *policy_set_find(const struct policy_set *set, const char *name);

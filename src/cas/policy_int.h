@@ -25,7 +25,7 @@
  * NULL when unknown. NULL as the function itself: only struct policy_vars. */
 typedef const char *(*policy_env_fn)(const char *name);
 
-void policy_diag_vadd(struct policy_diag *d, const char *file, int line, const char *secret,
+void policy_diag_vadd(struct cd_diag *d, const char *file, int line, const char *secret,
                       const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
 /* Name and path rules (policy.c). */
@@ -49,13 +49,13 @@ void policy_free(struct policy *p);
  * owns the policy. CD_ERR_INVALID with messages in d; CD_ERR_NOMEM. */
 cd_err policy_yaml_parse(const char *file, const char *base, const char *buf, size_t len,
                          const struct policy_vars *vars, policy_env_fn env, struct policy **out,
-                         struct policy_diag *d);
+                         struct cd_diag *d);
 
 /* Links set->policies (parsed, distinct names; once): adds the implicit key
  * "<CERT>.key" of each certificate without private_key:, resolves references,
  * orders the secrets, checks kinds and injection files, names public files.
  * CD_ERR_INVALID when d counts more than `before` messages afterwards (or a
  * cycle was found); CD_ERR_NOMEM. */
-cd_err policy_set_link(struct policy_set *set, struct policy_diag *d, unsigned before);
+cd_err policy_set_link(struct policy_set *set, struct cd_diag *d, unsigned before);
 
 #endif

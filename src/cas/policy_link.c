@@ -10,10 +10,9 @@
 #define REF_OPEN "$$CAS::"
 #define REF_CLOSE "$$"
 
-static void serr(struct policy_diag *d, const struct policy_secret *s, int line, const char *fmt,
-                 ...) __attribute__((format(printf, 4, 5)));
-static void serr(struct policy_diag *d, const struct policy_secret *s, int line, const char *fmt,
-                 ...)
+static void serr(struct cd_diag *d, const struct policy_secret *s, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void serr(struct cd_diag *d, const struct policy_secret *s, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -60,7 +59,7 @@ static cd_err add_implicit_keys(struct policy *p)
 
 /* The secret named by s's private_key: or issuer: (what) in its own policy p,
  * declared there (not an implicit key); NULL, reported, otherwise. */
-static struct policy_secret *local_ref(struct policy_diag *d, const struct policy *p,
+static struct policy_secret *local_ref(struct cd_diag *d, const struct policy *p,
                                        const struct policy_secret *s, const char *name, int line,
                                        const char *what)
 {
@@ -72,7 +71,7 @@ static struct policy_secret *local_ref(struct policy_diag *d, const struct polic
 }
 
 /* Resolves names to pointers (imports, private_key, issuer, export targets). */
-static void link_names(struct policy_set *set, struct policy_diag *d)
+static void link_names(struct policy_set *set, struct cd_diag *d)
 {
     for (size_t pi = 0; pi < set->npolicies; pi++) {
         struct policy *p = set->policies[pi];
@@ -116,7 +115,7 @@ enum { WHITE = 0, GREY, BLACK };
 
 struct walk {
     struct policy_set *set;
-    struct policy_diag *d;
+    struct cd_diag *d;
     struct policy_secret **all;
     unsigned char *color;
     size_t nall;
@@ -165,7 +164,7 @@ static void visit(struct walk *w, size_t i)
     w->set->order[w->set->norder++] = s;
 }
 
-static cd_err order_secrets(struct policy_set *set, struct policy_diag *d, bool *cycle)
+static cd_err order_secrets(struct policy_set *set, struct cd_diag *d, bool *cycle)
 {
     struct walk w = {.set = set, .d = d};
     size_t n = 0;
@@ -197,7 +196,7 @@ static bool is_cert(enum policy_kind k)
 }
 
 /* Kind checks that need the origin of imports (so after cycles are excluded). */
-static void check_kinds(struct policy_set *set, struct policy_diag *d)
+static void check_kinds(struct policy_set *set, struct cd_diag *d)
 {
     for (size_t i = 0; i < set->norder; i++) {
         struct policy_secret *s = set->order[i];
@@ -247,7 +246,7 @@ static int ref_line(const struct policy_file *f, size_t off)
 
 /* Finds the $$CAS::NAME.part$$ references of an injection file; each names a
  * part and a secret of policy p. */
-static bool parse_refs(const struct policy *p, struct policy_file *f, struct policy_diag *d)
+static bool parse_refs(const struct policy *p, struct policy_file *f, struct cd_diag *d)
 {
     const char *s = f->content;
     size_t n = f->content_len;
@@ -338,7 +337,7 @@ static bool part_fits(const struct policy_secret *named, enum policy_part part, 
     return false;
 }
 
-static cd_err link_files(struct policy_set *set, struct policy_diag *d)
+static cd_err link_files(struct policy_set *set, struct cd_diag *d)
 {
     for (size_t pi = 0; pi < set->npolicies; pi++) {
         struct policy *p = set->policies[pi];
@@ -386,7 +385,7 @@ static cd_err link_files(struct policy_set *set, struct policy_diag *d)
     return CD_OK;
 }
 
-cd_err policy_set_link(struct policy_set *set, struct policy_diag *d, unsigned before)
+cd_err policy_set_link(struct policy_set *set, struct cd_diag *d, unsigned before)
 {
     bool cycle = false;
     cd_err err;

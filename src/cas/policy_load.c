@@ -23,7 +23,7 @@ static const char *env_var(const char *name)
     return getenv(env);
 }
 
-static cd_err read_bounded(const char *path, char **out, size_t *outlen, struct policy_diag *d)
+static cd_err read_bounded(const char *path, char **out, size_t *outlen, struct cd_diag *d)
 {
     struct file_read_opts opts = {.max = POLICY_FILE_MAX, .flags = 0, .mem = NULL};
     struct file_data f;
@@ -49,7 +49,7 @@ static cd_err read_bounded(const char *path, char **out, size_t *outlen, struct 
 }
 
 static cd_err load_one(const char *dir, const char *fname, const struct policy_vars *vars,
-                       struct policy **out, struct policy_diag *d)
+                       struct policy **out, struct cd_diag *d)
 {
     cd_err err = CD_OK;
     char *buf = NULL;
@@ -79,7 +79,7 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* The names of dir's *.yaml files (not hidden ones), sorted; *nnames of them in names. */
-static cd_err list_dir(const char *dir, char **names, size_t *nnames, struct policy_diag *diag)
+static cd_err list_dir(const char *dir, char **names, size_t *nnames, struct cd_diag *diag)
 {
     cd_err err = CD_OK;
     DIR *dh = opendir(dir);
@@ -116,7 +116,7 @@ out:
 }
 
 cd_err policy_set_load(const char *dir, const struct policy_vars *vars, struct policy_set **out,
-                       struct policy_diag *diag)
+                       struct cd_diag *diag)
 {
     cd_err err = CD_OK;
     struct policy_set *set = NULL;

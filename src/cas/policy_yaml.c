@@ -18,7 +18,7 @@ struct pctx {
     yaml_document_t *doc;
     const struct policy_vars *vars;
     policy_env_fn env; /* NULL: vars only */
-    struct policy_diag *diag;
+    struct cd_diag *diag;
     struct policy *p;
     const char *secret; /* name of the secret being parsed, for messages */
     bool nomem;
@@ -685,7 +685,7 @@ static bool parse_file(struct pctx *c, struct policy_file *f, yaml_node_t *m)
 
 /* ---- one document ---- */
 
-static void yaml_problem(struct policy_diag *d, const char *file, const yaml_parser_t *yp)
+static void yaml_problem(struct cd_diag *d, const char *file, const yaml_parser_t *yp)
 {
     int line = (int)yp->problem_mark.line + 1;
     policy_diag_add(d, file, line, NULL, "YAML: %s", yp->problem != NULL ? yp->problem : "error");
@@ -693,7 +693,7 @@ static void yaml_problem(struct policy_diag *d, const char *file, const yaml_par
 
 /* Refuses aliases (no shared nodes, no expansion bombs) and streams with more
  * than one document. */
-static bool precheck(const char *file, const char *buf, size_t len, struct policy_diag *d)
+static bool precheck(const char *file, const char *buf, size_t len, struct cd_diag *d)
 {
     yaml_parser_t yp;
     yaml_event_t ev;
@@ -823,7 +823,7 @@ bad:
 
 cd_err policy_yaml_parse(const char *file, const char *base, const char *buf, size_t len,
                          const struct policy_vars *vars, policy_env_fn env, struct policy **out,
-                         struct policy_diag *d)
+                         struct cd_diag *d)
 {
     cd_err err = CD_OK;
     struct policy *p = NULL;

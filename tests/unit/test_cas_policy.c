@@ -70,11 +70,11 @@ static void expect_error(const char *const *pairs, size_t npairs, const char *co
 {
     struct tmpdir t;
     struct policy_set *set = NULL;
-    struct policy_diag d;
+    struct cd_diag d;
     tmp_make(&t);
     for (size_t i = 0; i < npairs; i++)
         tmp_add(&t, pairs[2 * i], pairs[2 * i + 1]);
-    policy_diag_init(&d);
+    cd_diag_init(&d);
     cd_err err = policy_set_load(t.path, &stack_vars, &set, &d);
     if (err != CD_ERR_INVALID)
         fprintf(stderr, "unexpected result %d; messages:\n%s", err, d.text);
@@ -101,10 +101,10 @@ static void test_shipped(void **state)
 {
     char dir[512];
     struct policy_set *set = NULL;
-    struct policy_diag d;
+    struct cd_diag d;
     (void)state;
     policies_dir(dir, sizeof(dir));
-    policy_diag_init(&d);
+    cd_diag_init(&d);
     cd_err err = policy_set_load(dir, &stack_vars, &set, &d);
     if (err != CD_OK)
         fprintf(stderr, "%s", d.text);
@@ -179,7 +179,7 @@ static void test_mixed_template(void **state)
     (void)state;
     struct tmpdir t;
     struct policy_set *set = NULL;
-    struct policy_diag d;
+    struct cd_diag d;
     tmp_make(&t);
     tmp_add(&t, "p.yaml",
             "name: p\n"
@@ -210,7 +210,7 @@ static void test_mixed_template(void **state)
             "    content: |\n"
             "      key=$$CAS::S.hex$$ cert follows\n"
             "      $$CAS::LEAF.crt$$$$CAS::LEAF.key$$ end\n");
-    policy_diag_init(&d);
+    cd_diag_init(&d);
     assert_int_equal(policy_set_load(t.path, NULL, &set, &d), CD_OK);
     struct policy *p = set->policies[0];
     struct policy_secret *root = policy_find_secret(p, "CA");
@@ -420,7 +420,7 @@ static void test_unknown_var(void **state)
     setenv("CONFIDOC_CAS_VAR_FROM_ENV", "env.example", 1);
     struct tmpdir t;
     struct policy_set *set = NULL;
-    struct policy_diag d;
+    struct cd_diag d;
     tmp_make(&t);
     tmp_add(&t, "p.yaml",
             CA_LINES "  - name: LEAF\n"
@@ -429,7 +429,7 @@ static void test_unknown_var(void **state)
                      "    common_name: ${API_USER}-leaf\n"
                      "    dns: [\"${FROM_ENV}\"]\n"
                      "    usage: [server]\n");
-    policy_diag_init(&d);
+    cd_diag_init(&d);
     assert_int_equal(policy_set_load(t.path, &stack_vars, &set, &d), CD_OK);
     struct policy_secret *leaf = policy_find_secret(set->policies[0], "LEAF");
     assert_string_equal(leaf->dns[0], "env.example");
@@ -503,7 +503,7 @@ static void test_parse_buffer(void **state)
                                         "  - path: p/leaf.pem\n"
                                         "    content: $$CAS::LEAF.chain$$\n";
     struct policy_set *set = NULL, *loaded = NULL;
-    struct policy_diag d;
+    struct cd_diag d;
     struct tmpdir t;
     (void)state;
 
@@ -511,7 +511,7 @@ static void test_parse_buffer(void **state)
     char *exact = malloc(sizeof(text) - 1);
     assert_non_null(exact);
     memcpy(exact, text, sizeof(text) - 1);
-    policy_diag_init(&d);
+    cd_diag_init(&d);
     assert_int_equal(
         policy_parse_buffer("dir/p.yaml", exact, sizeof(text) - 1, &stack_vars, &set, &d), CD_OK);
     free(exact);
@@ -524,7 +524,7 @@ static void test_parse_buffer(void **state)
 
     tmp_make(&t);
     tmp_add(&t, "p.yaml", text);
-    policy_diag_init(&d);
+    cd_diag_init(&d);
     assert_int_equal(policy_set_load(t.path, &stack_vars, &loaded, &d), CD_OK);
     assert_int_equal(loaded->norder, set->norder);
     for (size_t i = 0; i < set->norder; i++)
@@ -535,7 +535,7 @@ static void test_parse_buffer(void **state)
 
     /* no name: the base of the given name; errors name it with the line */
     set = NULL;
-    policy_diag_init(&d);
+    cd_diag_init(&d);
     assert_int_equal(policy_parse_buffer("a/q.yaml", "secrets:\n  - name: K\n", 21, NULL, &set, &d),
                      CD_ERR_INVALID);
     assert_null(set);
@@ -543,7 +543,7 @@ static void test_parse_buffer(void **state)
 
     /* the environment is not consulted */
     setenv("CONFIDOC_CAS_VAR_FROM_ENV", "env.example", 1);
-    policy_diag_init(&d);
+    cd_diag_init(&d);
     assert_int_equal(
         policy_parse_buffer("p.yaml", "name: p\nowner: ${FROM_ENV}\n", 27, &stack_vars, &set, &d),
         CD_ERR_INVALID);
@@ -551,14 +551,14 @@ static void test_parse_buffer(void **state)
     assert_non_null(strstr(d.text, "p.yaml:2: unknown variable ${FROM_ENV}\n"));
 
     /* imports name other policies: refused in a set of one */
-    policy_diag_init(&d);
+    cd_diag_init(&d);
     const char *imp = "name: p\nsecrets:\n  - name: I\n    import: {policy: o, secret: S}\n";
     assert_int_equal(policy_parse_buffer("p.yaml", imp, strlen(imp), NULL, &set, &d),
                      CD_ERR_INVALID);
     assert_non_null(strstr(d.text, "p.yaml:4: secret I: imported from unknown policy 'o'"));
 
     /* bounds and arguments */
-    policy_diag_init(&d);
+    cd_diag_init(&d);
     assert_int_equal(policy_parse_buffer("p.yaml", "", POLICY_FILE_MAX + 1, NULL, &set, &d),
                      CD_ERR_INVALID);
     assert_non_null(strstr(d.text, "p.yaml: larger than"));
@@ -571,7 +571,7 @@ static void test_parse_buffer(void **state)
 static void test_fuzz_policy_diag_one_line(void **state)
 {
     struct policy_set *set = NULL;
-    struct policy_diag d;
+    struct cd_diag d;
     const char *text = "name: p\n"
                        "secrets:\n"
                        "  - {name: K, kind: symmetric-key}\n"
@@ -580,7 +580,7 @@ static void test_fuzz_policy_diag_one_line(void **state)
                        "    content: \"$$CAS::K.he\\nx\\r\\t$$\"\n"; /* 6 */
     (void)state;
 
-    policy_diag_init(&d);
+    cd_diag_init(&d);
     assert_int_equal(policy_parse_buffer("p.yaml", text, strlen(text), NULL, &set, &d),
                      CD_ERR_INVALID);
     assert_int_equal(d.count, 1);
@@ -600,13 +600,13 @@ static void test_policy_var_name_65(void **state)
     const char *const values[] = {"u1"};
     const struct policy_vars vars = {names, values, 1};
     struct policy_set *set = NULL;
-    struct policy_diag d;
+    struct cd_diag d;
     (void)state;
 
     memset(name, 'A', 64);
     name[64] = '\0';
     snprintf(text, sizeof(text), "name: p\nowner: \"${%s}\"\n", name);
-    policy_diag_init(&d);
+    cd_diag_init(&d);
     assert_int_equal(policy_parse_buffer("p.yaml", text, strlen(text), &vars, &set, &d), CD_OK);
     assert_string_equal(set->policies[0]->owner, "u1");
     policy_set_free(set);
@@ -615,7 +615,7 @@ static void test_policy_var_name_65(void **state)
     name[64] = 'A';
     name[65] = '\0';
     snprintf(text, sizeof(text), "name: p\nowner: \"${%s}\"\n", name);
-    policy_diag_init(&d);
+    cd_diag_init(&d);
     assert_int_equal(policy_parse_buffer("p.yaml", text, strlen(text), &vars, &set, &d),
                      CD_ERR_INVALID);
     assert_string_equal(d.text, "p.yaml:2: unterminated or too long ${...}\n");
