@@ -25,14 +25,17 @@ struct sstate {
     bool rotate;
 };
 
+/* The material of a linked policy set (cas.h: struct cas_material). */
 struct run {
-    const struct cas_options *o;
-    struct policy_set *set;
-    struct cas_store *store;
-    struct sstate *st; /* indexed by policy_secret.index */
-    struct cd_diag *diag;
-    time_t now;  /* renewal decisions */
-    time_t real; /* notBefore of what is issued */
+    const struct policy_set *set; /* borrowed */
+    struct cas_store *store;      /* borrowed */
+    struct sstate *st;            /* indexed by policy_secret.index */
+    struct cd_diag *diag;         /* during cas_material_build only */
+    const char *where;            /* the store's name, in messages */
+    const char *rotate;           /* "POLICY/SECRET" or NULL */
+    FILE *out;                    /* progress lines (names only) or NULL */
+    time_t now;                   /* renewal decisions */
+    time_t real;                  /* notBefore of what is issued */
 };
 
 bool cas_may_release(const struct cas_requester *r, const struct policy *p)
@@ -44,19 +47,19 @@ bool cas_may_release(const struct cas_requester *r, const struct policy *p)
 static void say(const struct run *run, const char *action, const struct policy_secret *s,
                 unsigned version, const char *why)
 {
-    if (run->o->out == NULL)
+    if (run->out == NULL)
         return;
-    fprintf(run->o->out, "%s %s/%s v%u%s%s%s\n", action, s->policy->name, s->name, version,
+    fprintf(run->out, "%s %s/%s v%u%s%s%s\n", action, s->policy->name, s->name, version,
             why != NULL ? " (" : "", why != NULL ? why : "", why != NULL ? ")" : "");
 }
 
 static void runtime_err(struct run *run, const struct policy_secret *s, const char *what, cd_err e)
 {
     if (s != NULL)
-        policy_diag_add(run->diag, run->o->state_dir, 0, NULL, "secret %s/%s: %s: %s",
-                        s->policy->name, s->name, what, cd_strerror(e));
+        policy_diag_add(run->diag, run->where, 0, NULL, "secret %s/%s: %s: %s", s->policy->name,
+                        s->name, what, cd_strerror(e));
     else
-        policy_diag_add(run->diag, run->o->state_dir, 0, NULL, "%s: %s", what, cd_strerror(e));
+        policy_diag_add(run->diag, run->where, 0, NULL, "%s: %s", what, cd_strerror(e));
 }
 
 static struct sstate *state_of(struct run *run, const struct policy_secret *s)
@@ -295,7 +298,7 @@ static cd_err do_cert(struct run *run, const struct policy_secret *s, struct sst
 
 static cd_err mark_rotation(struct run *run)
 {
-    const char *t = run->o->rotate;
+    const char *t = run->rotate;
     const char *slash = t != NULL ? strchr(t, '/') : NULL;
     char pname[POLICY_NAME_MAX + 1];
 
@@ -310,7 +313,7 @@ static cd_err mark_rotation(struct run *run)
     struct policy *p = policy_set_find(run->set, pname);
     struct policy_secret *s = p != NULL ? policy_find_secret(p, slash + 1) : NULL;
     if (s == NULL) {
-        policy_diag_add(run->diag, run->o->policies_dir, 0, NULL, "rotate: no secret %s", t);
+        policy_diag_add(run->diag, "rotate", 0, NULL, "no secret %s", t);
         return CD_ERR_INVALID;
     }
     if (s->kind == POLICY_KIND_IMPORT) {
@@ -398,53 +401,28 @@ out:
     return err;
 }
 
-static void say_file(const struct run *run, const char *rel, bool changed)
+static cd_err render_policy(const struct run *run, const struct policy *p, cas_emit_fn emit,
+                            void *ctx)
 {
-    if (run->o->out != NULL)
-        fprintf(run->o->out, "%s %s\n", changed ? "wrote" : "unchanged", rel);
-}
-
-static cd_err inject_policy(struct run *run, const struct policy *p)
-{
-    uid_t uid;
-    gid_t gid;
     cd_err err = CD_OK;
 
-    inject_owner(p->owner, &uid, &gid);
-    if (p->owner != NULL && uid == (uid_t)-1 && geteuid() == 0)
-        log_warnx("%s: owner '%s' does not exist; its files stay root's", p->file, p->owner);
-    for (size_t i = 0; i < p->nfiles; i++) {
+    for (size_t i = 0; i < p->nfiles && err == CD_OK; i++) {
         const struct policy_file *f = &p->files[i];
         struct pki_buf content = {0};
-        bool changed = false;
-        err = inject_render(f, lookup, run, &content);
+        err = inject_render(f, lookup, (void *)run, &content);
         if (err == CD_OK)
-            err = inject_write(run->o->state_dir, f->path, &content, false, uid, gid, &changed);
+            err = emit(ctx, p, f->path, &content, false);
         pki_buf_release(&content);
-        if (err != CD_OK) {
-            policy_diag_add(run->diag, run->o->state_dir, 0, NULL, "cannot write %s: %s", f->path,
-                            cd_strerror(err));
-            return err;
-        }
-        say_file(run, f->path, changed);
     }
-    for (size_t i = 0; i < p->nsecrets; i++) {
+    for (size_t i = 0; i < p->nsecrets && err == CD_OK; i++) {
         const struct policy_secret *s = p->secrets[i];
         char rel[256];
-        bool changed = false;
         if (!s->export_public)
             continue;
         snprintf(rel, sizeof(rel), "public/%s", s->public_name);
-        err =
-            inject_write(run->o->state_dir, rel, &run->st[s->index].cert, true, uid, gid, &changed);
-        if (err != CD_OK) {
-            policy_diag_add(run->diag, run->o->state_dir, 0, NULL, "cannot write %s: %s", rel,
-                            cd_strerror(err));
-            return err;
-        }
-        say_file(run, rel, changed);
+        err = emit(ctx, p, rel, &run->st[s->index].cert, true);
     }
-    return CD_OK;
+    return err;
 }
 
 static void state_release(struct sstate *ss)
@@ -458,6 +436,121 @@ static void state_release(struct sstate *ss)
     ss->nsym = 0;
 }
 
+void cas_material_free(struct cas_material *m)
+{
+    struct run *run = (struct run *)m;
+
+    if (run == NULL)
+        return;
+    if (run->st != NULL) {
+        for (size_t i = 0; i < run->set->norder; i++)
+            state_release(&run->st[i]);
+        free(run->st);
+    }
+    free(run);
+}
+
+cd_err cas_material_build(const struct cas_build *b, struct cd_diag *diag,
+                          struct cas_material **out)
+{
+    struct run *run = calloc(1, sizeof(*run));
+    cd_err err = CD_OK;
+
+    if (run == NULL)
+        return CD_ERR_NOMEM;
+    run->set = b->set;
+    run->store = b->store;
+    run->diag = diag;
+    run->where = b->where != NULL ? b->where : "cas";
+    run->rotate = b->rotate;
+    run->out = b->out;
+    run->real = time(NULL);
+    run->now = b->now != 0 ? b->now : run->real;
+    run->st = calloc(run->set->norder + 1, sizeof(*run->st));
+    if (run->st == NULL) {
+        err = CD_ERR_NOMEM;
+        goto out;
+    }
+    if ((err = mark_rotation(run)) != CD_OK)
+        goto out;
+    for (size_t i = 0; i < run->set->norder && err == CD_OK; i++) {
+        const struct policy_secret *s = run->set->order[i];
+        struct sstate *ss = &run->st[i];
+        switch (s->kind) {
+        case POLICY_KIND_PRIVATE_KEY:
+            err = do_private_key(run, s, ss);
+            break;
+        case POLICY_KIND_SYMMETRIC:
+            err = do_symmetric(run, s, ss);
+            break;
+        case POLICY_KIND_X509:
+        case POLICY_KIND_X509_CA:
+            err = do_cert(run, s, ss);
+            break;
+        case POLICY_KIND_IMPORT:
+            break; /* material is the origin's */
+        }
+    }
+out:
+    run->diag = NULL;
+    if (err != CD_OK) {
+        if (err == CD_ERR_NOMEM)
+            policy_diag_add(diag, run->where, 0, NULL, "out of memory");
+        cas_material_free((struct cas_material *)run);
+        return err;
+    }
+    *out = (struct cas_material *)run;
+    return CD_OK;
+}
+
+cd_err cas_material_render(const struct cas_material *m, const struct policy *p, cas_emit_fn emit,
+                           void *ctx)
+{
+    return render_policy((const struct run *)m, p, emit, ctx);
+}
+
+cd_err cas_material_public(const struct cas_material *m, const char *policy, const char *secret,
+                           struct pki_buf *out)
+{
+    const struct run *run = (const struct run *)m;
+    const struct policy *p = policy_set_find(run->set, policy);
+    const struct policy_secret *s = p != NULL ? policy_find_secret(p, secret) : NULL;
+
+    /* Only a secret its own policy marks export_public (never an import of one:
+     * that copy is the importer's, not public by the importer's say). */
+    if (s == NULL || !s->export_public || s->kind == POLICY_KIND_IMPORT)
+        return CD_ERR_NOT_FOUND;
+    return copy_text(&run->st[s->index].cert, out);
+}
+
+/* ---- offline provisioning: material written as files ---- */
+
+struct writer {
+    const struct cas_options *o;
+    struct cd_diag *diag;
+};
+
+static cd_err write_file(void *ctx, const struct policy *p, const char *rel,
+                         const struct pki_buf *content, bool public_file)
+{
+    const struct writer *w = ctx;
+    bool changed = false;
+    uid_t uid;
+    gid_t gid;
+    cd_err err;
+
+    inject_owner(p->owner, &uid, &gid);
+    err = inject_write(w->o->state_dir, rel, content, public_file, uid, gid, &changed);
+    if (err != CD_OK) {
+        policy_diag_add(w->diag, w->o->state_dir, 0, NULL, "cannot write %s: %s", rel,
+                        cd_strerror(err));
+        return err;
+    }
+    if (w->o->out != NULL)
+        fprintf(w->o->out, "%s %s\n", changed ? "wrote" : "unchanged", rel);
+    return CD_OK;
+}
+
 cd_err cas_check(const struct cas_options *o, struct cd_diag *diag)
 {
     struct policy_set *set = NULL;
@@ -469,64 +562,45 @@ cd_err cas_check(const struct cas_options *o, struct cd_diag *diag)
 cd_err cas_provision(const struct cas_options *o, const struct cas_requester *r,
                      struct cd_diag *diag)
 {
-    struct run run = {.o = o, .diag = diag};
+    struct policy_set *set = NULL;
+    struct cas_store *store = NULL;
+    struct cas_material *m = NULL;
+    struct writer w = {.o = o, .diag = diag};
     cd_err err;
 
-    run.real = time(NULL);
-    run.now = o->now != 0 ? o->now : run.real;
-    err = policy_set_load(o->policies_dir, &o->vars, &run.set, diag);
+    err = policy_set_load(o->policies_dir, &o->vars, &set, diag);
     if (err != CD_OK)
         goto out;
-    run.st = calloc(run.set->norder + 1, sizeof(*run.st));
-    if (run.st == NULL) {
-        err = CD_ERR_NOMEM;
-        goto out;
-    }
-    if ((err = mark_rotation(&run)) != CD_OK)
-        goto out;
-    err = store_open(o->state_dir, &run.store);
+    err = store_open(o->state_dir, &store);
     if (err != CD_OK) {
         policy_diag_add(diag, o->state_dir, 0, NULL, "cannot open the store %s/cas: %s",
                         o->state_dir, cd_strerror(err));
         goto out;
     }
-    for (size_t i = 0; i < run.set->norder; i++) {
-        const struct policy_secret *s = run.set->order[i];
-        struct sstate *ss = &run.st[i];
-        switch (s->kind) {
-        case POLICY_KIND_PRIVATE_KEY:
-            err = do_private_key(&run, s, ss);
-            break;
-        case POLICY_KIND_SYMMETRIC:
-            err = do_symmetric(&run, s, ss);
-            break;
-        case POLICY_KIND_X509:
-        case POLICY_KIND_X509_CA:
-            err = do_cert(&run, s, ss);
-            break;
-        case POLICY_KIND_IMPORT:
-            err = CD_OK; /* material is the origin's */
-            break;
+    struct cas_build b = {.set = set,
+                          .store = store,
+                          .where = o->state_dir,
+                          .rotate = o->rotate,
+                          .now = o->now,
+                          .out = o->out};
+    if ((err = cas_material_build(&b, diag, &m)) != CD_OK)
+        goto out;
+    for (size_t i = 0; i < set->npolicies && err == CD_OK; i++) {
+        const struct policy *p = set->policies[i];
+        if (p->owner != NULL && geteuid() == 0) {
+            uid_t uid;
+            gid_t gid;
+            inject_owner(p->owner, &uid, &gid);
+            if (uid == (uid_t)-1)
+                log_warnx("%s: owner '%s' does not exist; its files stay root's", p->file,
+                          p->owner);
         }
-        if (err != CD_OK)
-            goto out;
-    }
-    for (size_t i = 0; i < run.set->npolicies; i++) {
-        const struct policy *p = run.set->policies[i];
-        if (!cas_may_release(r, p))
-            continue;
-        if ((err = inject_policy(&run, p)) != CD_OK)
-            goto out;
+        if (cas_may_release(r, p))
+            err = cas_material_render(m, p, write_file, &w);
     }
 out:
-    if (run.st != NULL) {
-        for (size_t i = 0; i < run.set->norder; i++)
-            state_release(&run.st[i]);
-        free(run.st);
-    }
-    store_close(run.store);
-    policy_set_free(run.set);
-    if (err == CD_ERR_NOMEM)
-        policy_diag_add(diag, o->state_dir, 0, NULL, "out of memory");
+    cas_material_free(m);
+    store_close(store);
+    policy_set_free(set);
     return err;
 }

@@ -40,6 +40,49 @@ struct cas_options {
     FILE *out;          /* progress lines (names only); NULL = none */
 };
 
+/* ---- the material of a policy set (used by provisioning and by the service) ---- */
+
+struct cas_store;
+struct pki_buf;
+
+/* Every secret of one linked policy set, read from or created in a store. */
+struct cas_material;
+
+struct cas_build {
+    const struct policy_set *set; /* borrowed; must outlive the material */
+    struct cas_store *store;      /* borrowed; only used during the build */
+    const char *where;            /* the store's name in messages (NULL: "cas") */
+    const char *rotate;           /* "POLICY/SECRET" to rotate first, or NULL */
+    time_t now;                   /* renewal decisions; 0 = the current time */
+    FILE *out;                    /* progress lines (names only); NULL = none */
+};
+
+/* Keeps, creates, rotates and renews every secret of b->set in dependency
+ * order. CD_ERR_INVALID for an unknown rotation target; runtime errors
+ * otherwise; the messages are in diag. On CD_OK *out owns the material
+ * (cas_material_free: wiped). */
+cd_err cas_material_build(const struct cas_build *b, struct cd_diag *diag,
+                          struct cas_material **out);
+void cas_material_free(struct cas_material *m); /* wipes; NULL is a no-op */
+
+/* Called once per file of a rendered policy: rel is the injection file's path
+ * (relative; "public/NAME" for an export_public certificate, public_file
+ * true); content is wiped by the caller after the call. A non-OK return stops
+ * the rendering and is returned by it. */
+typedef cd_err (*cas_emit_fn)(void *ctx, const struct policy *p, const char *rel,
+                              const struct pki_buf *content, bool public_file);
+
+/* Renders every injection file of p (a policy of the material's set), then
+ * its public certificates, through emit. Nothing is written anywhere. */
+cd_err cas_material_render(const struct cas_material *m, const struct policy *p, cas_emit_fn emit,
+                           void *ctx);
+
+/* The certificate PEM of secret in policy when that policy declares it
+ * export_public; CD_ERR_NOT_FOUND for anything else (unknown, private or an
+ * import), so that a caller cannot tell those apart. out is released by the caller. */
+cd_err cas_material_public(const struct cas_material *m, const char *policy, const char *secret,
+                           struct pki_buf *out);
+
 /* True when requester r may receive the secrets of policy p (its injection files). */
 bool cas_may_release(const struct cas_requester *r, const struct policy *p);
 
