@@ -1,0 +1,18 @@
+/* cas_cmds.h: the subcommands of confidoc-cas, one file each
+ * (src/app/cas_cmd_NAME.c); cas_main.c dispatches on argv[1] by a table. */
+#ifndef CONFIDOC_APP_CAS_CMDS_H
+#define CONFIDOC_APP_CAS_CMDS_H
+
+#include <stdio.h>
+
+#define CAS_EXIT_RUNTIME 1 /* a runtime error */
+#define CAS_EXIT_POLICY 2  /* a policy or usage error */
+
+/* Prints the usage of every command. */
+void cas_usage(FILE *out);
+
+/* Each runs one command: cmd is argv[1] (so one function may serve several),
+ * argv[2..argc) its arguments. Returns the exit status. */
+int cas_cmd_provision(const char *cmd, int argc, char **argv); /* provision, rotate, check */
+
+#endif
