@@ -31,6 +31,9 @@
 #define POLICY_CA_DAYS_DEFAULT 3650
 #define POLICY_LEAF_DAYS_DEFAULT 397
 #define POLICY_DAYS_MAX 36500
+#define POLICY_MAX_MEASURED 16 /* measured configuration files of a session */
+#define POLICY_MAX_ACCESS 16   /* client key hashes of one access list */
+#define POLICY_HASH_HEX 65     /* a SHA-256 in lowercase hex plus NUL */
 
 enum policy_kind {
     POLICY_KIND_PRIVATE_KEY, /* ECDSA P-256 key */
@@ -112,11 +115,48 @@ struct policy_file {
     size_t nrefs;
 };
 
+/* A configuration file the launcher measures (measurements: config:). */
+struct policy_measured_file {
+    char *path; /* absolute */
+    char sha256[POLICY_HASH_HEX];
+    int line;
+};
+
+/* What `confidoc-cas run` must report before the CAS releases a session's
+ * secrets (docs/internals/cas-service.md). Absent: the session is never
+ * released to a process. */
+struct policy_measure {
+    bool present;
+    int line;
+    char executable[POLICY_MAX_LIST][POLICY_HASH_HEX]; /* SHA-256 of the binary; any one */
+    size_t nexecutable;
+    char *user; /* the uid the service runs as (name or decimal); NULL: owner */
+    struct policy_measured_file config[POLICY_MAX_MEASURED];
+    size_t nconfig;
+    char *mount; /* absolute directory where the launcher mounts the secrets' tmpfs */
+};
+
+/* Who may read and update the session through the CAS's REST API: SHA-256
+ * (hex) of a client certificate's DER SubjectPublicKeyInfo. */
+struct policy_access {
+    int line;
+    char read[POLICY_MAX_ACCESS][POLICY_HASH_HEX];
+    size_t nread;
+    char update[POLICY_MAX_ACCESS][POLICY_HASH_HEX];
+    size_t nupdate;
+    unsigned update_quorum; /* distinct update keys that must sign an update; 0 = 1 */
+};
+
 struct policy {
     char *file; /* path of the policy file, as used in messages */
     char *name;
     int line;    /* of the name: key (or 1) */
     char *owner; /* unix user of the injected files, or NULL */
+    /* The hash of the session version this one replaces (an update through the
+     * CAS service), or NULL (a new session; offline provisioning ignores it). */
+    char *predecessor;
+    struct policy_measure measure;
+    struct policy_access access;
     struct policy_secret *secrets[2 * POLICY_MAX_SECRETS];
     size_t nsecrets;
     struct policy_file files[POLICY_MAX_FILES];
