@@ -14,5 +14,12 @@ void cas_usage(FILE *out);
 /* Each runs one command: cmd is argv[1] (so one function may serve several),
  * argv[2..argc) its arguments. Returns the exit status. */
 int cas_cmd_provision(const char *cmd, int argc, char **argv); /* provision, rotate, check */
+int cas_cmd_serve(const char *cmd, int argc, char **argv);     /* serve, serve-worker */
+int cas_cmd_attest(const char *cmd, int argc, char **argv);
+int cas_cmd_session(const char *cmd, int argc, char **argv);   /* session get|put */
+int cas_cmd_client_keygen(const char *cmd, int argc, char **argv);
+
+/* HOST:PORT or [V6]:PORT split in place (s is modified); 0, or -1 when malformed. */
+int cas_split_hostport(char *s, const char **host, const char **port);
 
 #endif

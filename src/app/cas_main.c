@@ -20,6 +20,15 @@ static const struct cas_cmd commands[] = {
      "provision --policies DIR --state STATE [--var NAME=VALUE ...]"},
     {"rotate", cas_cmd_provision, "rotate --policies DIR --state STATE POLICY/SECRET [--var ...]"},
     {"check", cas_cmd_provision, "check --policies DIR [--var NAME=VALUE ...]"},
+    {"serve", cas_cmd_serve,
+     "serve --state DIR --listen IP:PORT [--name DNS]... [--admin KEYHASH]... [--worker-user USER]\n"
+     "             [--pidfile FILE] [--pin-out FILE] [--policies DIR --var NAME=VALUE ...]"},
+    {"serve-worker", cas_cmd_serve, "serve-worker --user USER   (internal: started by serve)"},
+    {"attest", cas_cmd_attest, "attest HOST:PORT --expect PIN [--ca-out FILE]"},
+    {"session", cas_cmd_session,
+     "session get NAME | put FILE [--var N=V]... [--predecessor auto|HASH] [--sign KEY.pem]...\n"
+     "             --cas HOST:PORT --cacert CA.pem [--cert CERT.pem --key KEY.pem]"},
+    {"client-keygen", cas_cmd_client_keygen, "client-keygen --key FILE --cert FILE [--name CN]"},
 };
 
 void cas_usage(FILE *out)

@@ -256,6 +256,7 @@ void policy_free(struct policy *p)
     free(p->file);
     free(p->name);
     free(p->owner);
+    free(p->predecessor);
     for (size_t i = 0; i < p->nsecrets; i++)
         policy_secret_free(p->secrets[i]);
     for (size_t i = 0; i < p->nfiles; i++) {
@@ -298,6 +299,67 @@ cd_err policy_parse_buffer(const char *name, const char *buf, size_t len,
     set->policies[set->npolicies++] = p;
     err = policy_set_link(set, diag, before);
     if (err != CD_OK)
+        goto out;
+    *out = set;
+    set = NULL;
+out:
+    policy_set_free(set);
+    return err;
+}
+
+/* ---- several policies from buffers (the CAS service's sessions) ---- */
+
+cd_err policy_set_parse_buffers(const char *const *files, const char *const *texts,
+                                const size_t *lens, size_t n, const struct policy_vars *vars,
+                                bool link, struct policy_set **out, struct cd_diag *diag)
+{
+    struct policy_set *set = NULL;
+    bool invalid = false;
+    cd_err err = CD_OK;
+
+    if (files == NULL || texts == NULL || lens == NULL || out == NULL || diag == NULL ||
+        n > POLICY_MAX_POLICIES)
+        return CD_ERR_INVALID;
+    const unsigned before = diag->count;
+    set = calloc(1, sizeof(*set));
+    if (set == NULL)
+        return CD_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        char base[NAME_MAX + 1];
+        struct policy *p = NULL;
+        if (lens[i] > POLICY_FILE_MAX) {
+            policy_diag_add(diag, files[i], 0, NULL, "larger than %zu bytes", POLICY_FILE_MAX);
+            invalid = true;
+            continue;
+        }
+        const char *slash = strrchr(files[i], '/');
+        snprintf(base, sizeof(base), "%s", slash != NULL ? slash + 1 : files[i]);
+        char *dot = strrchr(base, '.');
+        if (dot != NULL)
+            *dot = '\0';
+        err = policy_yaml_parse(files[i], base, texts[i] != NULL ? texts[i] : "", lens[i], vars,
+                                NULL, &p, diag);
+        if (err == CD_ERR_INVALID) {
+            invalid = true;
+            continue;
+        }
+        if (err != CD_OK)
+            goto out;
+        if (policy_set_find(set, p->name) != NULL) {
+            policy_diag_add(diag, p->file, p->line, NULL, "policy name '%s' is used twice",
+                            p->name);
+            invalid = true;
+            policy_free(p);
+            continue;
+        }
+        set->policies[set->npolicies++] = p;
+    }
+    err = CD_OK;
+    if (invalid) {
+        err = CD_ERR_INVALID;
+        goto out;
+    }
+    if (link && (err = policy_set_link(set, diag, before)) != CD_OK)
         goto out;
     *out = set;
     set = NULL;

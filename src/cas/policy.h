@@ -206,6 +206,17 @@ cd_err policy_parse_buffer(const char *name, const char *buf, size_t len,
                            const struct policy_vars *vars, struct policy_set **out,
                            struct cd_diag *diag);
 
+/* Parses n policies, text i from texts[i][0..lens[i]) named files[i] in
+ * messages (its base name is the policy name when the text has no name:), and
+ * with link links them as one set, without any I/O (the CAS service's
+ * sessions). ${NAME} comes from vars only. Without link the set holds the
+ * parsed policies only (their own keys: name, predecessor, access, ...;
+ * nothing resolved, order empty): for looking at a text before linking it.
+ * Errors, *out and ownership as policy_set_load (never CD_ERR_IO). */
+cd_err policy_set_parse_buffers(const char *const *files, const char *const *texts,
+                                const size_t *lens, size_t n, const struct policy_vars *vars,
+                                bool link, struct policy_set **out, struct cd_diag *diag);
+
 /* The policy named name, or NULL. */
 struct policy *policy_set_find(const struct policy_set *set, const char *name);
 /* The secret named name declared by p (including imports), or NULL. */

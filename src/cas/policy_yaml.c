@@ -726,6 +726,99 @@ static bool precheck(const char *file, const char *buf, size_t len, struct cd_di
     return ok;
 }
 
+/* ---- a session's predecessor: and access: (the CAS service) ---- */
+
+/* A SHA-256 in lowercase hex (a session or client-key hash) into out. */
+static bool get_hash(struct pctx *c, yaml_node_t *n, const char *key, char out[POLICY_HASH_HEX])
+{
+    bool ok = n->type == YAML_SCALAR_NODE && n->data.scalar.length == POLICY_HASH_HEX - 1;
+    for (size_t i = 0; ok && i < POLICY_HASH_HEX - 1; i++) {
+        unsigned char h = n->data.scalar.value[i];
+        ok = (h >= '0' && h <= '9') || (h >= 'a' && h <= 'f');
+    }
+    if (!ok) {
+        perr(c, node_line(n), "%s: expected a SHA-256 in lowercase hex", key);
+        return false;
+    }
+    memcpy(out, n->data.scalar.value, POLICY_HASH_HEX - 1);
+    out[POLICY_HASH_HEX - 1] = '\0';
+    return true;
+}
+
+struct hash_list {
+    const char *key;
+    char (*arr)[POLICY_HASH_HEX];
+    size_t *count;
+};
+
+static bool hash_item(struct pctx *c, yaml_node_t *e, void *arg)
+{
+    struct hash_list *l = arg;
+    char h[POLICY_HASH_HEX];
+
+    if (!get_hash(c, e, l->key, h))
+        return false;
+    for (size_t i = 0; i < *l->count; i++)
+        if (strcmp(l->arr[i], h) == 0) {
+            perr(c, node_line(e), "%s: key hash listed twice", l->key);
+            return false;
+        }
+    memcpy(l->arr[(*l->count)++], h, sizeof(h));
+    return true;
+}
+
+static bool parse_access(struct pctx *c, yaml_node_t *v)
+{
+    struct policy_access *a = &c->p->access;
+    struct hash_list read = {"access.read", a->read, &a->nread};
+    struct hash_list update = {"access.update", a->update, &a->nupdate};
+    int quorum_line = 0;
+
+    a->line = node_line(v);
+    if (!check_mapping(c, v, "access"))
+        return false;
+    for (yaml_node_pair_t *i = v->data.mapping.pairs.start; i < v->data.mapping.pairs.top; i++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, i->key);
+        yaml_node_t *e = yaml_document_get_node(c->doc, i->value);
+        bool ok;
+        if (scalar_is(k, "read")) {
+            ok = parse_list(c, e, read.key, NULL, &a->nread, POLICY_MAX_ACCESS, hash_item, &read);
+        } else if (scalar_is(k, "update")) {
+            ok = parse_list(c, e, update.key, NULL, &a->nupdate, POLICY_MAX_ACCESS, hash_item,
+                            &update);
+        } else if (scalar_is(k, "update_quorum")) {
+            quorum_line = node_line(e);
+            ok = get_uint(c, e, "access.update_quorum", 1, POLICY_MAX_ACCESS, &a->update_quorum);
+        } else {
+            perr(c, node_line(k), "access: unknown key '%.*s' (expected read, update, update_quorum)",
+                 (int)k->data.scalar.length, (const char *)k->data.scalar.value);
+            ok = false;
+        }
+        if (!ok)
+            return false;
+    }
+    if (a->update_quorum > 0 && a->update_quorum > a->nupdate) {
+        perr(c, quorum_line, "access.update_quorum: %u but only %zu update keys", a->update_quorum,
+             a->nupdate);
+        return false;
+    }
+    return true;
+}
+
+static bool parse_predecessor(struct pctx *c, yaml_node_t *v)
+{
+    char h[POLICY_HASH_HEX];
+
+    if (!get_hash(c, v, "predecessor", h))
+        return false;
+    c->p->predecessor = strdup(h);
+    if (c->p->predecessor == NULL) {
+        c->nomem = true;
+        return false;
+    }
+    return true;
+}
+
 /* The top-level keys; secrets: and injection_files: are returned for later. */
 static bool parse_policy_keys(struct pctx *c, yaml_node_t *root, yaml_node_t **secrets,
                               yaml_node_t **files)
@@ -758,6 +851,12 @@ static bool parse_policy_keys(struct pctx *c, yaml_node_t *root, yaml_node_t **s
             *secrets = v;
         } else if (scalar_is(k, "injection_files")) {
             *files = v;
+        } else if (scalar_is(k, "predecessor")) {
+            if (!parse_predecessor(c, v))
+                return false;
+        } else if (scalar_is(k, "access")) {
+            if (!parse_access(c, v))
+                return false;
         } else {
             perr(c, node_line(k),
                  "unknown key '%.*s' (expected name, owner, secrets, injection_files)",
