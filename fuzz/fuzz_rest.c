@@ -23,8 +23,7 @@ static void check_body(const char *p, size_t len)
 {
     static struct casd_put_body b;
     cd_err rc = casd_put_body_parse(p, len, &b);
-    FUZZ_CHECK(rc == CD_OK || rc == CD_ERR_INVALID || rc == CD_ERR_TOO_LARGE ||
-               rc == CD_ERR_NOMEM);
+    FUZZ_CHECK(rc == CD_OK || rc == CD_ERR_INVALID || rc == CD_ERR_TOO_LARGE || rc == CD_ERR_NOMEM);
     if (rc == CD_OK) {
         FUZZ_CHECK(b.session != NULL && b.session_len <= CASD_IPC_TEXT_MAX);
         FUZZ_CHECK(strlen(b.session) == b.session_len);

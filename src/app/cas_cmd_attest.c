@@ -39,8 +39,8 @@ int cas_cmd_attest(const char *cmd, int argc, char **argv)
     cd_err err = casd_tls_attest(host, port, pin, 10, &ca, diag);
     if (err != CD_OK) {
         fputs(diag->text, stderr);
-        fprintf(stderr, "confidoc-cas: the CAS at %s:%s does NOT match pin %s%s\n", host, port,
-                pin, ca_out != NULL ? "; nothing written" : "");
+        fprintf(stderr, "confidoc-cas: the CAS at %s:%s does NOT match pin %s%s\n", host, port, pin,
+                ca_out != NULL ? "; nothing written" : "");
         goto out;
     }
     if (ca_out != NULL) {

@@ -148,8 +148,7 @@ static cd_err add_signature(struct buf *json, const char *keyfile, const struct 
     if (err == CD_OK)
         err = codec_b64_encode(sig.data, sig.len, b64, sizeof(b64));
     if (err == CD_OK)
-        err = buf_add(json, first ? "{\"public_key\": " : ", {\"public_key\": ",
-                      first ? 15 : 17);
+        err = buf_add(json, first ? "{\"public_key\": " : ", {\"public_key\": ", first ? 15 : 17);
     if (err == CD_OK)
         err = casd_json_add_string(json, pub.data, pub.len);
     if (err == CD_OK)
@@ -180,7 +179,7 @@ static int do_put(const struct session_args *a, struct cd_diag *diag)
     buf_init(&json, CASD_REST_BODY_MAX);
     buf_init(&body, CASD_CLIENT_RESPONSE_MAX);
     buf_init(&h, PKI_FP_HEX);
-    if ((err = file_read(a->file, &o, &f)) != CD_OK) {
+    if (file_read(a->file, &o, &f) != CD_OK) {
         fprintf(stderr, "confidoc-cas: %s: %s\n", a->file, f.why);
         goto out;
     }
@@ -192,13 +191,13 @@ static int do_put(const struct session_args *a, struct cd_diag *diag)
         goto out;
     }
     if (a->predecessor != NULL && strcmp(a->predecessor, "auto") == 0) {
-        if ((err = current_hash(a, &t, hash, diag)) != CD_OK) {
+        if (current_hash(a, &t, hash, diag) != CD_OK) {
             report(diag);
             goto out;
         }
-        if (hash[0] != '\0' && (err = set_predecessor(&t, hash)) != CD_OK)
+        if (hash[0] != '\0' && set_predecessor(&t, hash) != CD_OK)
             goto out;
-    } else if (a->predecessor != NULL && (err = set_predecessor(&t, a->predecessor)) != CD_OK) {
+    } else if (a->predecessor != NULL && set_predecessor(&t, a->predecessor) != CD_OK) {
         goto out;
     }
     err = buf_add(&json, "{\"session\": ", 12);
@@ -212,8 +211,8 @@ static int do_put(const struct session_args *a, struct cd_diag *diag)
         err = buf_add(&json, "]}", 2);
     if (err != CD_OK)
         goto out;
-    if ((err = casd_client_request(&a->tls, "POST", "/v1/sessions", json.p, json.len, &status,
-                                   &body, diag)) != CD_OK) {
+    if (casd_client_request(&a->tls, "POST", "/v1/sessions", json.p, json.len, &status, &body,
+                            diag) != CD_OK) {
         report(diag);
         goto out;
     }
@@ -277,9 +276,11 @@ int cas_cmd_session(const char *cmd, int argc, char **argv)
             a.sign[a.nsign++] = v;
         } else if (!get && strcmp(o, "--var") == 0 && a.nvars < MAX_VARS) {
             const char *eq = strchr(v, '=');
-            if (eq == NULL || eq == v || (a.owned[a.nvars] = strndup(v, (size_t)(eq - v))) == NULL)
+            char *name = eq != NULL && eq != v ? strndup(v, (size_t)(eq - v)) : NULL;
+            if (name == NULL)
                 goto usage;
-            a.vnames[a.nvars] = a.owned[a.nvars];
+            a.owned[a.nvars] = name;
+            a.vnames[a.nvars] = name;
             a.vvalues[a.nvars++] = eq + 1;
         } else {
             goto usage;
@@ -336,8 +337,8 @@ int cas_cmd_client_keygen(const char *cmd, int argc, char **argv)
         return status;
     }
     status = CAS_EXIT_RUNTIME;
-    struct pki_cert_req req = {.common_name = cn, .usage = PKI_USAGE_CLIENT, .validity_days = 3650,
-                               .now = time(NULL)};
+    struct pki_cert_req req = {
+        .common_name = cn, .usage = PKI_USAGE_CLIENT, .validity_days = 3650, .now = time(NULL)};
     err = pki_key_generate(&key);
     if (err == CD_OK)
         err = pki_cert_issue(&req, key.data, key.len, NULL, 0, NULL, 0, &cert);

@@ -21,8 +21,9 @@ static const struct cas_cmd commands[] = {
     {"rotate", cas_cmd_provision, "rotate --policies DIR --state STATE POLICY/SECRET [--var ...]"},
     {"check", cas_cmd_provision, "check --policies DIR [--var NAME=VALUE ...]"},
     {"serve", cas_cmd_serve,
-     "serve --state DIR --listen IP:PORT [--name DNS]... [--admin KEYHASH]... [--worker-user USER]\n"
-     "             [--pidfile FILE] [--pin-out FILE] [--policies DIR --var NAME=VALUE ...]"},
+     "serve --state DIR --listen IP:PORT [--name DNS]... [--admin KEYHASH]...\n"
+     "             [--worker-user USER] [--pidfile FILE] [--pin-out FILE]\n"
+     "             [--policies DIR --var NAME=VALUE ...]"},
     {"serve-worker", cas_cmd_serve, "serve-worker --user USER   (internal: started by serve)"},
     {"attest", cas_cmd_attest, "attest HOST:PORT --expect PIN [--ca-out FILE]"},
     {"session", cas_cmd_session,

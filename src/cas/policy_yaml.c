@@ -790,7 +790,8 @@ static bool parse_access(struct pctx *c, yaml_node_t *v)
             quorum_line = node_line(e);
             ok = get_uint(c, e, "access.update_quorum", 1, POLICY_MAX_ACCESS, &a->update_quorum);
         } else {
-            perr(c, node_line(k), "access: unknown key '%.*s' (expected read, update, update_quorum)",
+            perr(c, node_line(k),
+                 "access: unknown key '%.*s' (expected read, update, update_quorum)",
                  (int)k->data.scalar.length, (const char *)k->data.scalar.value);
             ok = false;
         }

@@ -20,8 +20,8 @@
 #include "common/err.h"
 
 #define CASD_MAX_NAMES 16
-#define CASD_CONN_SECONDS 10   /* a connection's whole life in the worker */
-#define CASD_REPLY_SECONDS 60  /* the worker's wait for the parent's reply */
+#define CASD_CONN_SECONDS 10  /* a connection's whole life in the worker */
+#define CASD_REPLY_SECONDS 60 /* the worker's wait for the parent's reply */
 #define CASD_WORKER_FD_LISTEN 3
 #define CASD_WORKER_FD_IPC 4
 

@@ -59,8 +59,7 @@ static bool rules_of(uint32_t type, enum field_rule *ra, size_t *ma, enum field_
         *ra = F_BYTES, *ma = CASD_IPC_PEM_MAX, *rb = F_BYTES, *mb = CASD_IPC_KEY_MAX;
         return true;
     case CASD_IPC_VALUE_GET:
-        *ra = F_POLICY_NAME, *ma = CASD_IPC_NAME_MAX, *rb = F_SECRET_NAME,
-        *mb = CASD_IPC_NAME_MAX;
+        *ra = F_POLICY_NAME, *ma = CASD_IPC_NAME_MAX, *rb = F_SECRET_NAME, *mb = CASD_IPC_NAME_MAX;
         return true;
     case CASD_IPC_SESSION_GET:
         *ra = F_POLICY_NAME, *ma = CASD_IPC_NAME_MAX, *rb = F_CLIENT, *mb = CASD_IPC_HASH_LEN;
@@ -178,13 +177,13 @@ static bool get_field(struct reader *r, struct casd_ipc_field *f, enum field_rul
 
 cd_err casd_ipc_decode(const void *data, size_t len, struct casd_ipc_msg *out)
 {
-    struct reader r = {data, (const unsigned char *)data + len};
     enum field_rule ra, rb;
     size_t ma, mb;
     uint32_t plen, n;
 
     if (data == NULL || out == NULL || len < CASD_IPC_HEADER || len > CASD_IPC_MAX)
         return CD_ERR_INVALID;
+    struct reader r = {data, (const unsigned char *)data + len};
     memset(out, 0, sizeof(*out));
     if (!get_u32(&r, &out->type) || !get_u32(&r, &plen) || plen != len - CASD_IPC_HEADER)
         return CD_ERR_INVALID;

@@ -18,9 +18,9 @@
 #include "common/err.h"
 
 #define CASD_IPC_HEADER 8u
-#define CASD_IPC_MAX ((size_t)384 * 1024) /* one message, header included */
-#define CASD_IPC_NAME_MAX 64              /* session and secret names */
-#define CASD_IPC_HASH_LEN 64              /* a client key hash (hex), or empty */
+#define CASD_IPC_MAX ((size_t)384 * 1024)      /* one message, header included */
+#define CASD_IPC_NAME_MAX 64                   /* session and secret names */
+#define CASD_IPC_HASH_LEN 64                   /* a client key hash (hex), or empty */
 #define CASD_IPC_TEXT_MAX ((size_t)256 * 1024) /* a session's text (POLICY_FILE_MAX) */
 #define CASD_IPC_BODY_MAX ((size_t)360 * 1024) /* a reply's JSON body */
 #define CASD_IPC_PEM_MAX ((size_t)32 * 1024)   /* the TLS chain */
@@ -50,8 +50,8 @@ struct casd_ipc_sig {
 };
 
 struct casd_ipc_msg {
-    uint32_t type;   /* enum casd_ipc_type */
-    uint32_t status; /* REPLY: an HTTP status, 100..599 */
+    uint32_t type;           /* enum casd_ipc_type */
+    uint32_t status;         /* REPLY: an HTTP status, 100..599 */
     struct casd_ipc_field a; /* TLS_CONFIG: chain; VALUE_GET: session; SESSION_GET: name;
                                 SESSION_PUT: text; REPLY: body */
     struct casd_ipc_field b; /* TLS_CONFIG: key; VALUE_GET: secret; SESSION_GET/PUT: client */

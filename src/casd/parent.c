@@ -86,8 +86,8 @@ static cd_err take_file(void *ctx, const struct policy *p, const char *rel,
                         const struct pki_buf *content, bool public_file)
 {
     struct identity *id = ctx;
-    struct pki_buf *dst = strcmp(rel, "ca.crt") == 0   ? &id->ca_cert
-                          : strcmp(rel, "ca.key") == 0 ? &id->ca_key
+    struct pki_buf *dst = strcmp(rel, "ca.crt") == 0    ? &id->ca_cert
+                          : strcmp(rel, "ca.key") == 0  ? &id->ca_key
                           : strcmp(rel, "tls.crt") == 0 ? &id->chain
                           : strcmp(rel, "tls.key") == 0 ? &id->key
                                                         : NULL;

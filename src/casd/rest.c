@@ -288,7 +288,8 @@ static cd_err add_utf8(struct buf *out, unsigned cp)
         u[2] = (unsigned char)(0x80 | (cp & 0x3f)), n = 3;
     } else {
         u[0] = (unsigned char)(0xf0 | cp >> 18), u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-        u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)), u[3] = (unsigned char)(0x80 | (cp & 0x3f));
+        u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)),
+        u[3] = (unsigned char)(0x80 | (cp & 0x3f));
         n = 4;
     }
     return buf_add(out, u, n);
@@ -318,14 +319,30 @@ static cd_err jstring(struct jp *j, struct buf *out)
         char c = *j->p++, lit = 0;
         unsigned cp = 0, lo = 0;
         switch (c) {
-        case '"': lit = '"'; break;
-        case '\\': lit = '\\'; break;
-        case '/': lit = '/'; break;
-        case 'b': lit = '\b'; break;
-        case 'f': lit = '\f'; break;
-        case 'n': lit = '\n'; break;
-        case 'r': lit = '\r'; break;
-        case 't': lit = '\t'; break;
+        case '"':
+            lit = '"';
+            break;
+        case '\\':
+            lit = '\\';
+            break;
+        case '/':
+            lit = '/';
+            break;
+        case 'b':
+            lit = '\b';
+            break;
+        case 'f':
+            lit = '\f';
+            break;
+        case 'n':
+            lit = '\n';
+            break;
+        case 'r':
+            lit = '\r';
+            break;
+        case 't':
+            lit = '\t';
+            break;
         case 'u':
             if (!hex4(j, &cp) || cp == 0 || (cp >= 0xdc00 && cp <= 0xdfff))
                 return CD_ERR_INVALID;
@@ -415,13 +432,13 @@ static cd_err signatures(struct jp *j, struct casd_put_body *out)
 
 cd_err casd_put_body_parse(const char *body, size_t len, struct casd_put_body *out)
 {
-    struct jp j = {body, body + len};
     bool have_sigs = false, have_text = false;
     struct buf text;
     cd_err err = CD_OK;
 
     if (body == NULL || out == NULL)
         return CD_ERR_INVALID;
+    struct jp j = {body, body + len};
     memset(out, 0, sizeof(*out));
     buf_init(&text, CASD_IPC_TEXT_MAX + 1);
     if (!eat(&j, '{'))
@@ -526,11 +543,21 @@ cd_err casd_json_add_string(struct buf *b, const char *s, size_t n)
         char e[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t elen = 2;
         switch (c) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
+        case '"':
+            e[1] = '"';
+            break;
+        case '\\':
+            e[1] = '\\';
+            break;
+        case '\n':
+            e[1] = 'n';
+            break;
+        case '\r':
+            e[1] = 'r';
+            break;
+        case '\t':
+            e[1] = 't';
+            break;
         default:
             e[1] = 'u', e[2] = '0', e[3] = '0', e[4] = hex[c >> 4], e[5] = hex[c & 15];
             elen = 6;
@@ -555,20 +582,34 @@ cd_err casd_rest_detail(struct buf *out, const char *text)
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return status >= 500 ? "Internal Server Error" : "Error";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status >= 500 ? "Internal Server Error" : "Error";
     }
 }
 

@@ -16,8 +16,8 @@
 #include "common/buf.h"
 #include "common/err.h"
 
-#define CASD_REST_LINE_MAX 8192               /* the request line, CRLF included */
-#define CASD_REST_HEADERS_MAX 16384           /* the header lines after it */
+#define CASD_REST_LINE_MAX 8192     /* the request line, CRLF included */
+#define CASD_REST_HEADERS_MAX 16384 /* the header lines after it */
 #define CASD_REST_MAX_HEADERS 64
 #define CASD_REST_BODY_MAX ((size_t)256 * 1024)
 #define CASD_REST_REQUEST_MAX (CASD_REST_LINE_MAX + CASD_REST_HEADERS_MAX + CASD_REST_BODY_MAX)

@@ -29,7 +29,7 @@ cd_err casd_worker_drop(const char *user)
     if (user == NULL)
         return CD_ERR_CONFIG;
     pw = num_parse(user, strlen(user), UINT32_MAX - 1, &uid) == CD_OK ? getpwuid((uid_t)uid)
-                                                                       : getpwnam(user);
+                                                                      : getpwnam(user);
     if (pw == NULL || pw->pw_uid == 0)
         return CD_ERR_CONFIG;
     if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
@@ -89,26 +89,63 @@ static cd_err landlock(void)
 
 static const char *const allowed[] = {
     /* the connection loop */
-    "accept", "accept4", "poll", "ppoll", "read", "readv", "write", "writev", "recvfrom",
-    "recvmsg", "sendto", "sendmsg", "setsockopt", "getsockopt", "getsockname", "getpeername",
-    "shutdown", "close", "fcntl",
+    "accept",
+    "accept4",
+    "poll",
+    "ppoll",
+    "read",
+    "readv",
+    "write",
+    "writev",
+    "recvfrom",
+    "recvmsg",
+    "sendto",
+    "sendmsg",
+    "setsockopt",
+    "getsockopt",
+    "getsockname",
+    "getpeername",
+    "shutdown",
+    "close",
+    "fcntl",
     /* memory */
-    "brk", "mmap", "munmap", "mremap", "mprotect", "madvise",
+    "brk",
+    "mmap",
+    "munmap",
+    "mremap",
+    "mprotect",
+    "madvise",
     /* time, randomness, threads' primitives */
-    "clock_gettime", "gettimeofday", "time", "nanosleep", "clock_nanosleep", "getrandom", "futex",
-    "sched_yield", "getpid", "gettid",
+    "clock_gettime",
+    "gettimeofday",
+    "time",
+    "nanosleep",
+    "clock_nanosleep",
+    "getrandom",
+    "futex",
+    "sched_yield",
+    "getpid",
+    "gettid",
     /* signals and the end */
-    "rt_sigreturn", "rt_sigprocmask", "rt_sigaction", "sigaltstack", "restart_syscall", "tgkill",
-    "exit", "exit_group",
+    "rt_sigreturn",
+    "rt_sigprocmask",
+    "rt_sigaction",
+    "sigaltstack",
+    "restart_syscall",
+    "tgkill",
+    "exit",
+    "exit_group",
     /* stdio on the inherited stderr (log lines) */
-    "fstat", "newfstatat", "lseek",
+    "fstat",
+    "newfstatat",
+    "lseek",
 };
 
 /* Opening a path: refused without killing, so that a library that probes a
  * file (a configuration, a locale) fails the way a missing file does. */
 static const char *const refused[] = {
-    "open", "openat", "openat2", "creat", "stat", "lstat", "access", "faccessat", "faccessat2",
-    "readlink", "readlinkat",
+    "open",   "openat",    "openat2",    "creat",    "stat",       "lstat",
+    "access", "faccessat", "faccessat2", "readlink", "readlinkat",
 };
 
 static cd_err seccomp(void)

@@ -26,7 +26,7 @@ struct casd_sessions {
     struct cas_store *store; /* borrowed */
     struct session s[POLICY_MAX_POLICIES];
     size_t n;
-    struct policy_set *set;       /* every session, linked */
+    struct policy_set *set;        /* every session, linked */
     struct cas_material *material; /* of set */
     char admins[CASD_MAX_ADMINS][PKI_FP_HEX];
     size_t nadmins;
@@ -120,7 +120,8 @@ cd_err casd_text_subst(const char *text, size_t len, const struct policy_vars *v
         }
         const char *val = NULL;
         for (size_t k = vars != NULL ? vars->n : 0; k > 0 && val == NULL; k--)
-            if (strlen(vars->names[k - 1]) == nl && memcmp(vars->names[k - 1], text + i + 2, nl) == 0)
+            if (strlen(vars->names[k - 1]) == nl &&
+                memcmp(vars->names[k - 1], text + i + 2, nl) == 0)
                 val = vars->values[k - 1];
         if (val == NULL) {
             cd_diag_add(diag, "unknown variable ${%.*s} (give --var %.*s=...)", (int)nl,
@@ -216,8 +217,7 @@ static cd_err load_kept(struct casd_sessions *s, const char *state_dir, struct c
                 err = CD_ERR_CONFIG;
         }
         if (err != CD_OK) {
-            cd_diag_add(diag, "%s: session %s cannot be read: %s", dir, se->name,
-                        cd_strerror(err));
+            cd_diag_add(diag, "%s: session %s cannot be read: %s", dir, se->name, cd_strerror(err));
             pki_buf_release(&text);
             break;
         }
@@ -315,10 +315,9 @@ static cd_err relink_all(struct casd_sessions *s, struct cd_diag *diag)
     return CD_OK;
 }
 
-cd_err casd_sessions_open(struct cas_store *store, const char *state_dir,
-                          const char *policies_dir, const struct policy_vars *vars,
-                          const char *const *admins, size_t nadmins, struct cd_diag *diag,
-                          struct casd_sessions **out)
+cd_err casd_sessions_open(struct cas_store *store, const char *state_dir, const char *policies_dir,
+                          const struct policy_vars *vars, const char *const *admins, size_t nadmins,
+                          struct cd_diag *diag, struct casd_sessions **out)
 {
     struct casd_sessions *s = calloc(1, sizeof(*s));
     cd_err err;
@@ -375,8 +374,7 @@ void casd_sessions_value(struct casd_sessions *s, const char *session, const cha
 {
     struct pki_buf pem = {0};
 
-    if (s->material == NULL ||
-        cas_material_public(s->material, session, secret, &pem) != CD_OK) {
+    if (s->material == NULL || cas_material_public(s->material, session, secret, &pem) != CD_OK) {
         not_found(r);
         return;
     }

@@ -17,8 +17,8 @@
 #include "common/err.h"
 
 #define CASD_MAX_ADMINS 16
-#define CASD_STORE_SESSIONS "sessions"         /* the store's directory of session texts */
-#define CASD_STORE_IDENTITY "cas-identity"     /* the store's policy of the CAS's identity */
+#define CASD_STORE_SESSIONS "sessions"     /* the store's directory of session texts */
+#define CASD_STORE_IDENTITY "cas-identity" /* the store's policy of the CAS's identity */
 #define CASD_VAR_VALUE_MAX 255
 
 struct cas_store;
@@ -29,10 +29,10 @@ struct casd_reply {
     int status;
     struct buf body; /* buf_init(&body, CASD_IPC_BODY_MAX) by casd_reply_init */
     /* For the audit log: what happened (NULL: nothing to record). */
-    const char *event;        /* "create", "update", "refused" */
+    const char *event; /* "create", "update", "refused" */
     char session[CASD_IPC_NAME_MAX + 1];
     char hash[PKI_FP_HEX];
-    const char *reason;       /* a refusal's reason (static text) */
+    const char *reason; /* a refusal's reason (static text) */
 };
 void casd_reply_init(struct casd_reply *r);
 void casd_reply_release(struct casd_reply *r);
@@ -42,10 +42,9 @@ void casd_reply_release(struct casd_reply *r);
  * sessions are created from that directory's *.yaml files (${VAR}s
  * substituted from vars, as a client would) and stored. admins are the key
  * hashes allowed to create sessions (copied). Problems in diag. */
-cd_err casd_sessions_open(struct cas_store *store, const char *state_dir,
-                          const char *policies_dir, const struct policy_vars *vars,
-                          const char *const *admins, size_t nadmins, struct cd_diag *diag,
-                          struct casd_sessions **out);
+cd_err casd_sessions_open(struct cas_store *store, const char *state_dir, const char *policies_dir,
+                          const struct policy_vars *vars, const char *const *admins, size_t nadmins,
+                          struct cd_diag *diag, struct casd_sessions **out);
 void casd_sessions_free(struct casd_sessions *s); /* NULL is a no-op */
 size_t casd_sessions_count(const struct casd_sessions *s);
 

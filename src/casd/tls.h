@@ -36,8 +36,8 @@ cd_err casd_tls_accept(struct casd_tls_server *s, int fd, struct casd_tls_conn *
 
 struct casd_tls_client {
     const char *host, *port;
-    const char *cacert; /* PEM file the server's chain must verify against (and the
-                           host name or IP); NULL: no verification (attest only) */
+    const char *cacert;     /* PEM file the server's chain must verify against (and the
+                               host name or IP); NULL: no verification (attest only) */
     const char *cert, *key; /* client certificate and key files, or NULL */
     int timeout_seconds;    /* connect, handshake and every read and write */
 };

@@ -66,10 +66,14 @@ static void respond_detail(struct casd_tls_conn *c, int status, const char *deta
 static const char *route_name(enum casd_route r)
 {
     switch (r) {
-    case CASD_ROUTE_VALUE: return "/v1/values/session=:s,secret=:n";
-    case CASD_ROUTE_SESSION_GET: return "/v1/sessions/:name";
-    case CASD_ROUTE_SESSION_PUT: return "/v1/sessions";
-    default: return "-";
+    case CASD_ROUTE_VALUE:
+        return "/v1/values/session=:s,secret=:n";
+    case CASD_ROUTE_SESSION_GET:
+        return "/v1/sessions/:name";
+    case CASD_ROUTE_SESSION_PUT:
+        return "/v1/sessions";
+    default:
+        return "-";
     }
 }
 
@@ -103,8 +107,8 @@ static int to_ipc(const struct casd_rest_req *req, struct casd_put_body *put, co
         for (size_t i = 0; i < put->nsigs; i++) {
             m->sigs[i].public_key =
                 (struct casd_ipc_field){put->sigs[i].public_key, put->sigs[i].public_key_len};
-            m->sigs[i].signature = (struct casd_ipc_field){
-                (const char *)put->sigs[i].signature, put->sigs[i].signature_len};
+            m->sigs[i].signature = (struct casd_ipc_field){(const char *)put->sigs[i].signature,
+                                                           put->sigs[i].signature_len};
         }
         m->nsigs = put->nsigs;
         return 0;
@@ -121,8 +125,8 @@ static bool ask_parent(struct worker *w, const struct casd_ipc_msg *req, struct 
 {
     if (casd_ipc_send(w->ipc_fd, req) != CD_OK)
         return false;
-    cd_err err = casd_ipc_recv(w->ipc_fd, CASD_REPLY_SECONDS * 1000, w->ipc_space,
-                               CASD_IPC_MAX + 1, rep);
+    cd_err err =
+        casd_ipc_recv(w->ipc_fd, CASD_REPLY_SECONDS * 1000, w->ipc_space, CASD_IPC_MAX + 1, rep);
     if (err != CD_OK || rep->type != CASD_IPC_REPLY) {
         log_errorx("bad reply from the parent (%s): the worker ends",
                    err != CD_OK ? cd_strerror(err) : "not a reply");

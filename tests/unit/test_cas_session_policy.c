@@ -64,9 +64,10 @@ static void test_buffers(void **state)
     static struct cd_diag d;
     struct policy_set *set = NULL;
     const char *files[] = {"sessions/api.yaml", "<upload>"};
-    const char *texts[] = {"name: api\nsecrets:\n  - name: CA\n    kind: x509-ca\n    common_name: c\n"
-                           "    export: [{policy: web}]\n",
-                           "name: web\nsecrets:\n  - name: CA\n    import: {policy: api, secret: CA}\n"};
+    const char *texts[] = {
+        "name: api\nsecrets:\n  - name: CA\n    kind: x509-ca\n    common_name: c\n"
+        "    export: [{policy: web}]\n",
+        "name: web\nsecrets:\n  - name: CA\n    import: {policy: api, secret: CA}\n"};
     size_t lens[] = {strlen(texts[0]), strlen(texts[1])};
 
     (void)state;
@@ -77,11 +78,12 @@ static void test_buffers(void **state)
     policy_set_free(set);
     set = NULL;
     /* The importer alone does not link, but parses unlinked. */
-    assert_int_equal(policy_set_parse_buffers(files + 1, texts + 1, lens + 1, 1, NULL, true, &set, &d),
-                     CD_ERR_INVALID);
+    assert_int_equal(
+        policy_set_parse_buffers(files + 1, texts + 1, lens + 1, 1, NULL, true, &set, &d),
+        CD_ERR_INVALID);
     cd_diag_init(&d);
-    assert_int_equal(policy_set_parse_buffers(files + 1, texts + 1, lens + 1, 1, NULL, false, &set, &d),
-                     CD_OK);
+    assert_int_equal(
+        policy_set_parse_buffers(files + 1, texts + 1, lens + 1, 1, NULL, false, &set, &d), CD_OK);
     assert_string_equal(set->policies[0]->name, "web");
     assert_int_equal(set->norder, 0);
     policy_set_free(set);

@@ -105,8 +105,9 @@ static void test_malformed(void **state)
     buf_release(&b);
 
     /* More signatures than the bound. */
-    unsigned char many[8 + 4 + 1 + 4 + 4] = {4, 0, 0, 0, sizeof(many) - 8, 0, 0, 0, 1, 0, 0, 0, 'x',
-                                             0, 0, 0, 0, CASD_IPC_MAX_SIGS + 1, 0, 0, 0};
+    unsigned char many[8 + 4 + 1 + 4 + 4] = {
+        4, 0, 0, 0, sizeof(many) - 8,      0, 0, 0, 1, 0, 0, 0, 'x',
+        0, 0, 0, 0, CASD_IPC_MAX_SIGS + 1, 0, 0, 0};
     assert_int_equal(casd_ipc_decode(many, sizeof(many), &out), CD_ERR_INVALID);
     many[17] = 0;
     assert_int_equal(casd_ipc_decode(many, sizeof(many), &out), CD_OK);

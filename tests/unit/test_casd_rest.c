@@ -33,7 +33,9 @@ static void test_routes(void **state)
     struct casd_rest_req req;
 
     (void)state;
-    assert_int_equal(parse("GET /v1/values/session=nginx,secret=SERVER_CA HTTP/1.1\r\nHost: x\r\n\r\n", &req), 200);
+    assert_int_equal(
+        parse("GET /v1/values/session=nginx,secret=SERVER_CA HTTP/1.1\r\nHost: x\r\n\r\n", &req),
+        200);
     assert_int_equal(req.route, CASD_ROUTE_VALUE);
     assert_string_equal(req.session, "nginx");
     assert_string_equal(req.secret, "SERVER_CA");
@@ -65,12 +67,21 @@ static void test_framing(void **state)
     assert_int_equal(parse("GET /v1/sessions/demo HTTP/1.1\r\nHost: x\r\n", &req), 0);
     assert_int_equal(parse("POST /v1/sessions HTTP/1.1\r\nContent-Length: 5\r\n\r\n{}", &req), 0);
     assert_int_equal(parse("POST /v1/sessions HTTP/1.1\r\n\r\n", &req), 411);
-    assert_int_equal(parse("POST /v1/sessions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &req), 411);
-    assert_int_equal(parse("POST /v1/sessions HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n", &req), 400);
-    assert_int_equal(parse("POST /v1/sessions HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", &req), 400);
-    assert_int_equal(parse("POST /v1/sessions HTTP/1.1\r\nContent-Length: 262145\r\n\r\n", &req), 413);
+    assert_int_equal(
+        parse("POST /v1/sessions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &req), 411);
+    assert_int_equal(
+        parse(
+            "POST /v1/sessions HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n",
+            &req),
+        400);
+    assert_int_equal(
+        parse("POST /v1/sessions HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", &req),
+        400);
+    assert_int_equal(parse("POST /v1/sessions HTTP/1.1\r\nContent-Length: 262145\r\n\r\n", &req),
+                     413);
     assert_int_equal(parse("POST /v1/sessions HTTP/1.1\r\nContent-Length: -1\r\n\r\n", &req), 400);
-    assert_int_equal(parse("GET /v1/sessions/demo HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", &req), 400);
+    assert_int_equal(parse("GET /v1/sessions/demo HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", &req),
+                     400);
     assert_int_equal(parse("GET /v1/sessions/demo HTTP/1.1\r\n folded\r\n\r\n", &req), 400);
     assert_int_equal(parse("GET /v1/sessions/demo HTTP/1.1\r\nNo colon\r\n\r\n", &req), 400);
     assert_int_equal(parse("GET /v1/sessions/demo HTTP/1.1\r\nX: a\001b\r\n\r\n", &req), 400);
@@ -126,10 +137,20 @@ static void test_put_body(void **state)
     assert_int_equal(b.session_len, 0);
     casd_put_body_release(&b);
     static const char *const bad[] = {
-        "", "{}", "[]", "{\"session\": 1}", "{\"session\": \"a\", \"session\": \"b\"}",
-        "{\"session\": \"a\", \"other\": \"b\"}", "{\"session\": \"a\"} x", "{\"session\": \"a\",}",
-        "{\"session\": \"\\u0000\"}", "{\"session\": \"\\ud800\"}", "{\"session\": \"\\x\"}",
-        "{\"session\": \"a\nb\"}", "{\"session\": \"a\"", "{\"session\": \"a\", \"signatures\": {}}",
+        "",
+        "{}",
+        "[]",
+        "{\"session\": 1}",
+        "{\"session\": \"a\", \"session\": \"b\"}",
+        "{\"session\": \"a\", \"other\": \"b\"}",
+        "{\"session\": \"a\"} x",
+        "{\"session\": \"a\",}",
+        "{\"session\": \"\\u0000\"}",
+        "{\"session\": \"\\ud800\"}",
+        "{\"session\": \"\\x\"}",
+        "{\"session\": \"a\nb\"}",
+        "{\"session\": \"a\"",
+        "{\"session\": \"a\", \"signatures\": {}}",
         "{\"session\": \"a\", \"signatures\": [{\"public_key\": \"P\"}]}",
         "{\"session\": \"a\", \"signatures\": [{\"public_key\": \"P\", \"signature\": \"!!!!\"}]}",
         "{\"session\": \"a\", \"signatures\": [{\"public_key\": \"P\", \"signature\": \"MAEA\", "
