@@ -93,7 +93,8 @@ static int setup(void **state)
 {
     const char *port = getenv("CONFIDOC_TEST_DB_PORT"), *dir = getenv("CONFIDOC_TEST_CERTS");
     uint8_t k[3][CRYPTO_KEY_BYTES];
-    char path[] = "/tmp/confidoc-review-kr.XXXXXX", err[256];
+    char path[] = "/tmp/confidoc-review-kr.XXXXXX";
+    struct cd_diag diag_;
     FILE *f;
     int fd;
     (void)state;
@@ -134,8 +135,9 @@ static int setup(void **state)
     }
     fclose(f);
     crypto_wipe(k, sizeof(k));
-    if (crypto_keyring_load(path, &kr3, err, sizeof(err)) != CD_OK) {
-        fprintf(stderr, "keyring: %s\n", err);
+    cd_diag_init(&diag_);
+    if (crypto_keyring_load(path, &kr3, &diag_) != CD_OK) {
+        fprintf(stderr, "keyring: %s", diag_.text);
         unlink(path);
         return -1;
     }
