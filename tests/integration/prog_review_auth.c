@@ -579,7 +579,7 @@ static void test_review_8_rotate_key(void **state)
         CD_OK);
     assert_false(backup_opens_any(&backup, sk, now.id));
     assert_int_equal(
-        auth_recover(a, "kevin", 5, code, strlen(code), "kevinpassword2", 14, code3, &retry),
+        auth_recover(a, "kevin", 5, code, strlen(code), "kevinpassword2", 14, code3, &retry, NULL),
         CD_ERR_AUTH);
     /* The owner reads every document. */
     assert_int_equal(login(a, "kevin", "kevinpassword", &p), CD_OK);
@@ -590,9 +590,9 @@ static void test_review_8_rotate_key(void **state)
     /* Recovery rotates too: a backup taken before it, with the code it
      * spends, opens nothing current. */
     assert_int_equal(row_under(3, "kevin", &backup), CD_OK);
-    assert_int_equal(
-        auth_recover(a, "kevin", 5, code2, strlen(code2), "kevinpassword3", 14, code3, &retry),
-        CD_OK);
+    assert_int_equal(auth_recover(a, "kevin", 5, code2, strlen(code2), "kevinpassword3", 14, code3,
+                                  &retry, NULL),
+                     CD_OK);
     assert_int_equal(crypto_recovery_code_parse(code2, strlen(code2), code_raw), CD_OK);
     assert_int_equal(
         crypto_sk_unwrap_recovery(kr3, backup.rc_version, code_raw, backup.uid, backup.sk_rc, sk),
