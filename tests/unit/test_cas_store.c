@@ -33,7 +33,7 @@ static void test_meta_and_versions(void **state)
     (void)state;
 
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(store_open(dir, &st), CD_OK);
+    assert_int_equal(store_open(dir, NULL, &st), CD_OK);
     snprintf(path, sizeof(path), "%s/cas", dir);
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0700);
@@ -74,7 +74,7 @@ static void test_meta_and_versions(void **state)
 
     /* the lock is released on close */
     store_close(st);
-    assert_int_equal(store_open(dir, &st), CD_OK);
+    assert_int_equal(store_open(dir, NULL, &st), CD_OK);
     store_close(st);
     rm_rf(dir);
 }
