@@ -849,14 +849,17 @@ static cd_err first_start(const struct casdir *d, const struct seal_source *src,
 {
     bool created = false;
     unsigned char *sk = OPENSSL_secure_malloc(SEAL_KEY_BYTES);
-    cd_err err = sk != NULL ? sealing_key(src, true, sk, &created, diag) : CD_ERR_NOMEM;
+    cd_err err = sk != NULL ? CD_OK : CD_ERR_NOMEM;
 
+    /* The recovery wraps first: a bad recovery key creates no sealing key. */
     if (err == CD_OK && RAND_priv_bytes(k->k, SEAL_KEY_BYTES) != 1)
         err = CD_ERR_CRYPTO;
     if (err == CD_OK && rec != NULL && rec->n > 0)
         err = recovery_write(d, rec, k, diag);
     else if (err == CD_OK)
         cd_diag_add(diag, "note: no recovery keys: losing the sealing key loses the state");
+    if (err == CD_OK)
+        err = sealing_key(src, true, sk, &created, diag);
     if (err == CD_OK)
         err = write_state_key(d, sk, k, diag);
     OPENSSL_secure_clear_free(sk, SEAL_KEY_BYTES);
