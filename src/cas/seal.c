@@ -137,8 +137,7 @@ static cd_err aead_seal(const unsigned char key[SEAL_KEY_BYTES], const char *nam
     unsigned char *nonce = b + HDR_BYTES, *ct = nonce + NONCE_BYTES, *tag = ct + len;
     if (RAND_bytes(nonce, NONCE_BYTES) != 1 || (c = EVP_CIPHER_CTX_new()) == NULL ||
         EVP_EncryptInit_ex(c, EVP_chacha20_poly1305(), NULL, key, nonce) != 1 ||
-        !aad(c, true, b, name) ||
-        (len > 0 && EVP_EncryptUpdate(c, ct, &l, pt, (int)len) != 1) ||
+        !aad(c, true, b, name) || (len > 0 && EVP_EncryptUpdate(c, ct, &l, pt, (int)len) != 1) ||
         EVP_EncryptFinal_ex(c, ct + len, &l) != 1 ||
         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, TAG_BYTES, tag) != 1)
         goto out;
@@ -325,8 +324,7 @@ static cd_err create_file(const char *path, const void *data, size_t len, mode_t
     return err;
 }
 
-static cd_err file_create(const char *path, unsigned char key[SEAL_KEY_BYTES],
-                          struct cd_diag *diag)
+static cd_err file_create(const char *path, unsigned char key[SEAL_KEY_BYTES], struct cd_diag *diag)
 {
     if (RAND_priv_bytes(key, SEAL_KEY_BYTES) != 1)
         return CD_ERR_CRYPTO;
@@ -422,7 +420,8 @@ static cd_err sealing_key(const struct seal_source *src, bool may_create,
                           unsigned char key[SEAL_KEY_BYTES], bool *created, struct cd_diag *diag)
 {
     *created = false;
-    if (src == NULL || src->name == NULL || (unsigned)src->kind >= sizeof(sealers) / sizeof(sealers[0])) {
+    if (src == NULL || src->name == NULL ||
+        (unsigned)src->kind >= sizeof(sealers) / sizeof(sealers[0])) {
         cd_diag_add(diag, "no sealing key source");
         return CD_ERR_INVALID;
     }
@@ -532,8 +531,7 @@ static cd_err read_pem_key(const char *path, bool private, EVP_PKEY **out, struc
     cd_err err = file_read(path, &opts, &f);
 
     if (err != CD_OK) {
-        cd_diag_add(diag, "cannot read %s key %s: %s", private ? "private" : "public", path,
-                    f.why);
+        cd_diag_add(diag, "cannot read %s key %s: %s", private ? "private" : "public", path, f.why);
         return err;
     }
     BIO *bio = BIO_new_mem_buf(f.data, (int)f.len);
@@ -555,7 +553,7 @@ static cd_err raw_pub(const EVP_PKEY *k, unsigned char pub[X25519_BYTES])
 {
     size_t l = X25519_BYTES;
     return EVP_PKEY_get_raw_public_key(k, pub, &l) == 1 && l == X25519_BYTES ? CD_OK
-                                                                           : CD_ERR_CRYPTO;
+                                                                             : CD_ERR_CRYPTO;
 }
 
 static cd_err pub_hash(const EVP_PKEY *k, char hex[PKI_FP_HEX])
@@ -718,7 +716,8 @@ static cd_err combine(const unsigned char *nrs, const unsigned char *shares, uns
     if (g == NULL)
         return CD_ERR_NOMEM;
     for (unsigned i = 0; i < k; i++)
-        gfshare_ctx_dec_giveshare(g, (unsigned char)i, (unsigned char *)shares + i * SEAL_KEY_BYTES);
+        gfshare_ctx_dec_giveshare(g, (unsigned char)i,
+                                  (unsigned char *)shares + i * SEAL_KEY_BYTES);
     gfshare_ctx_dec_extract(g, key);
     gfshare_ctx_free(g);
     return CD_OK;
@@ -796,8 +795,7 @@ static cd_err recovery_write(const struct casdir *d, const struct seal_recovery 
             err = store_write_at(rfd, strchr(name, '/') + 1, w.data, w.len, 0600, (uid_t)-1,
                                  (gid_t)-1, &changed);
         pki_buf_release(&w);
-        len += (size_t)snprintf(index + len, sizeof(index) - len, "key %zu %s\n", i + 1,
-                                hashes[i]);
+        len += (size_t)snprintf(index + len, sizeof(index) - len, "key %zu %s\n", i + 1, hashes[i]);
     }
     if (err == CD_OK)
         err = store_write_at(rfd, INDEX_NAME, index, len, 0600, (uid_t)-1, (gid_t)-1, &changed);
@@ -819,8 +817,7 @@ out:
 /* ---- seal_open ---- */
 
 static cd_err open_existing(const struct casdir *d, const struct pki_buf *sealed,
-                            const struct seal_source *src, struct seal_key *k,
-                            struct cd_diag *diag)
+                            const struct seal_source *src, struct seal_key *k, struct cd_diag *diag)
 {
     struct pki_buf pt = {0};
     bool created = false;
@@ -834,8 +831,9 @@ static cd_err open_existing(const struct casdir *d, const struct pki_buf *sealed
         if (err == CD_OK)
             memcpy(k->k, pt.data, SEAL_KEY_BYTES);
         else
-            cd_diag_add(diag, "%s/%s does not open with this sealing key (another key, or the "
-                              "file was altered)",
+            cd_diag_add(diag,
+                        "%s/%s does not open with this sealing key (another key, or the "
+                        "file was altered)",
                         d->root, STATE_KEY_NAME);
     }
     pki_buf_release(&pt);
@@ -844,8 +842,7 @@ static cd_err open_existing(const struct casdir *d, const struct pki_buf *sealed
 }
 
 static cd_err first_start(const struct casdir *d, const struct seal_source *src,
-                          const struct seal_recovery *rec, struct seal_key *k,
-                          struct cd_diag *diag)
+                          const struct seal_recovery *rec, struct seal_key *k, struct cd_diag *diag)
 {
     bool created = false;
     unsigned char *sk = OPENSSL_secure_malloc(SEAL_KEY_BYTES);
@@ -1049,7 +1046,8 @@ cd_err seal_recover(const char *state_dir, const char *const *privkeys, size_t n
         cd_diag_add(diag, "give 1 to %d recovery private keys", SEAL_MAX_RECOVERY);
         return CD_ERR_INVALID;
     }
-    if ((err = secure_init(diag)) != CD_OK || (err = casdir_open(state_dir, false, &d, diag)) != CD_OK)
+    if ((err = secure_init(diag)) != CD_OK ||
+        (err = casdir_open(state_dir, false, &d, diag)) != CD_OK)
         return err;
     if ((err = read_at(&d, "recovery/" INDEX_NAME, INDEX_MAX, &b)) != CD_OK) {
         cd_diag_add(diag, "cannot read %s/recovery/%s: %s", d.root, INDEX_NAME,

@@ -70,8 +70,8 @@ struct seal_source {
  * (libgfshare; threshold k > 1). */
 struct seal_recovery {
     const char *const *pubkeys; /* paths of X25519 public keys (PEM) */
-    size_t n;           /* at most SEAL_MAX_RECOVERY */
-    unsigned threshold; /* 1: any one key recovers; k > 1: k of the n (shares) */
+    size_t n;                   /* at most SEAL_MAX_RECOVERY */
+    unsigned threshold;         /* 1: any one key recovers; k > 1: k of the n (shares) */
 };
 
 /* Opens the state key of STATE/cas. At first start (no state-key.sealed)

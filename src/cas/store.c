@@ -485,8 +485,7 @@ cd_err store_blob_put(struct cas_store *st, const char *dir, const char *name, c
     return put_rel(st, dir, rel, data, len);
 }
 
-cd_err store_blob_get(struct cas_store *st, const char *dir, const char *name,
-                      struct pki_buf *out)
+cd_err store_blob_get(struct cas_store *st, const char *dir, const char *name, struct pki_buf *out)
 {
     char rel[2 * STORE_BLOB_NAME_MAX + 2];
     cd_err err = blob_rel(dir, name, rel, sizeof(rel));

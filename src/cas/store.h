@@ -46,8 +46,7 @@ cd_err store_lock(int dirfd, int *lockfd);
  * CD_ERR_CRYPTO when altered or swapped; out is released by the caller. */
 cd_err store_blob_put(struct cas_store *st, const char *dir, const char *name, const void *data,
                       size_t len);
-cd_err store_blob_get(struct cas_store *st, const char *dir, const char *name,
-                      struct pki_buf *out);
+cd_err store_blob_get(struct cas_store *st, const char *dir, const char *name, struct pki_buf *out);
 
 struct store_meta {
     unsigned version;      /* newest version; 0 = nothing stored */
