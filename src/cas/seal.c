@@ -44,6 +44,8 @@
 #define KEY_FILE_MAX 4096
 #define KEYRING_DESC_MAX 255
 #define SECURE_HEAP_BYTES 65536
+#define HEX_KEY_LEN ((size_t)2 * SEAL_KEY_BYTES)
+#define SHARES_MAX_BYTES ((size_t)SEAL_MAX_RECOVERY * SEAL_KEY_BYTES)
 #define WRAP_INFO "confidoc-cas recovery wrap 1"
 #define ID_CONTEXT "confidoc-cas state key id"
 #define INDEX_HEAD "confidoc-cas recovery 1\n"
@@ -220,17 +222,16 @@ static cd_err key_parse(const char *data, size_t len, unsigned char key[SEAL_KEY
         memcpy(key, data, SEAL_KEY_BYTES);
         return CD_OK;
     }
-    if (len == 2 * SEAL_KEY_BYTES + 1 && data[len - 1] == '\n')
+    if (len == HEX_KEY_LEN + 1 && data[len - 1] == '\n')
         len--;
-    if (len == 2 * SEAL_KEY_BYTES &&
-        codec_hex_decode(data, len, (uint8_t *)key, SEAL_KEY_BYTES) == CD_OK)
+    if (len == HEX_KEY_LEN && codec_hex_decode(data, len, (uint8_t *)key, SEAL_KEY_BYTES) == CD_OK)
         return CD_OK;
     return CD_ERR_CONFIG;
 }
 
 static cd_err file_load(const char *path, unsigned char key[SEAL_KEY_BYTES], struct cd_diag *diag)
 {
-    const struct file_read_opts opts = {2 * SEAL_KEY_BYTES + 1, 0, &secure_mem};
+    const struct file_read_opts opts = {HEX_KEY_LEN + 1, 0, &secure_mem};
     struct file_data fd_data = {0};
     struct stat sb;
     cd_err err = CD_ERR_CONFIG;
@@ -351,7 +352,7 @@ static bool desc_ok(const char *desc, struct cd_diag *diag)
 static cd_err keyring_load(const char *desc, unsigned char key[SEAL_KEY_BYTES],
                            struct cd_diag *diag)
 {
-    enum { CAP = 2 * SEAL_KEY_BYTES + 1 };
+    const size_t CAP = HEX_KEY_LEN + 1;
     cd_err err = CD_ERR_CONFIG;
 
     if (!desc_ok(desc, diag))
@@ -372,7 +373,7 @@ static cd_err keyring_load(const char *desc, unsigned char key[SEAL_KEY_BYTES],
     if (n < 0) {
         cd_diag_add(diag, "cannot read key %s of the user keyring: %s", desc, strerror(errno));
         err = CD_ERR_IO;
-    } else if (n > CAP || key_parse(buf, (size_t)n, key) != CD_OK) {
+    } else if ((size_t)n > CAP || key_parse(buf, (size_t)n, key) != CD_OK) {
         cd_diag_add(diag, "key %s of the user keyring: not 32 bytes or 64 hex digits", desc);
     } else {
         err = CD_OK;
@@ -717,7 +718,7 @@ static cd_err combine(const unsigned char *nrs, const unsigned char *shares, uns
         return CD_ERR_NOMEM;
     for (unsigned i = 0; i < k; i++)
         gfshare_ctx_dec_giveshare(g, (unsigned char)i,
-                                  (unsigned char *)shares + i * SEAL_KEY_BYTES);
+                                  (unsigned char *)shares + (size_t)i * SEAL_KEY_BYTES);
     gfshare_ctx_dec_extract(g, key);
     gfshare_ctx_free(g);
     return CD_OK;
@@ -998,7 +999,7 @@ static cd_err reconstruct(const struct index *ix, const struct got *g, size_t ng
                           struct seal_key *k, struct cd_diag *diag)
 {
     unsigned char nrs[SEAL_MAX_RECOVERY], id[ID_BYTES];
-    unsigned char *shares = OPENSSL_secure_malloc(SEAL_MAX_RECOVERY * SEAL_KEY_BYTES);
+    unsigned char *shares = OPENSSL_secure_malloc(SHARES_MAX_BYTES);
     cd_err err = CD_ERR_CRYPTO;
 
     if (shares == NULL)
@@ -1025,7 +1026,7 @@ static cd_err reconstruct(const struct index *ix, const struct got *g, size_t ng
     }
     err = CD_OK;
 out:
-    OPENSSL_secure_clear_free(shares, SEAL_MAX_RECOVERY * SEAL_KEY_BYTES);
+    OPENSSL_secure_clear_free(shares, SHARES_MAX_BYTES);
     return err;
 }
 

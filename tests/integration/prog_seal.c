@@ -54,7 +54,7 @@ int main(int argc, char **argv)
     struct seal_source src = source(argv[3]);
     struct seal_recovery rec = {NULL, 0, 1};
     if (create && argc > 5) {
-        rec.threshold = (unsigned)atoi(argv[4]);
+        rec.threshold = (unsigned)strtoul(argv[4], NULL, 10);
         rec.pubkeys = (const char *const *)&argv[5];
         rec.n = (size_t)(argc - 5);
     }

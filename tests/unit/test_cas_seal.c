@@ -159,7 +159,7 @@ static void test_key_file(void **state)
     /* the key as 64 hex digits and a newline opens it too */
     char hex[66];
     for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02X", raw[i]);
+        snprintf(hex + (size_t)2 * (size_t)i, 3, "%02X", raw[i]);
     hex[64] = '\n';
     path_in(other, sizeof(other), dir, "hex.key");
     write_bytes(other, hex, 65, 0400);
