@@ -43,7 +43,10 @@
 #define INDEX_MAX 4096
 #define KEY_FILE_MAX 4096
 #define KEYRING_DESC_MAX 255
-#define SECURE_HEAP_BYTES 65536
+/* OpenSSL's secure heap also holds the private-key BIGNUMs of every key the
+ * process loads once it is set up; 1 MiB is far below RLIMIT_MEMLOCK's
+ * usual 8 MiB. */
+#define SECURE_HEAP_BYTES ((size_t)1024 * 1024)
 #define HEX_KEY_LEN ((size_t)2 * SEAL_KEY_BYTES)
 #define SHARES_MAX_BYTES ((size_t)SEAL_MAX_RECOVERY * SEAL_KEY_BYTES)
 #define WRAP_INFO "confidoc-cas recovery wrap 1"
@@ -70,6 +73,8 @@ static cd_err secure_init(struct cd_diag *diag)
         cd_diag_add(diag, "cannot set up locked memory for the state key");
         return CD_ERR_NOMEM;
     }
+    if (rc == 2)
+        cd_diag_add(diag, "note: the secure heap could not be locked or guarded (RLIMIT_MEMLOCK?)");
     return CD_OK;
 }
 

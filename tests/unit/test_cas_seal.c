@@ -14,6 +14,7 @@
 #include <linux/keyctl.h>
 
 #include <cmocka.h>
+#include <openssl/crypto.h>
 
 #include "cas/seal.h"
 
@@ -119,7 +120,12 @@ static void test_aead(void **state)
     assert_int_equal(seal_decrypt(k, "p/S.v1.pem", ct.data, ct.len, &pt), CD_OK);
     pki_buf_release(&pt);
     pki_buf_release(&ct);
+    /* the state key lives in OpenSSL's secure (locked) heap: freeing it
+     * gives back secure-heap bytes */
+    assert_true(CRYPTO_secure_malloc_initialized());
+    size_t used = CRYPTO_secure_used();
     seal_key_free(k2);
+    assert_true(CRYPTO_secure_used() + SEAL_KEY_BYTES <= used);
     seal_key_free(k);
     seal_key_free(NULL);
     rm_rf(dir);
