@@ -20,6 +20,10 @@ static const struct cas_cmd commands[] = {
      "provision --policies DIR --state STATE [--var NAME=VALUE ...]"},
     {"rotate", cas_cmd_provision, "rotate --policies DIR --state STATE POLICY/SECRET [--var ...]"},
     {"check", cas_cmd_provision, "check --policies DIR [--var NAME=VALUE ...]"},
+    {"recovery-keygen", cas_cmd_recovery_keygen, "recovery-keygen --private FILE --public FILE"},
+    {"recover", cas_cmd_recover,
+     "recover --state DIR --recovery-key PRIV [--recovery-key PRIV ...] (--sealing-key FILE | "
+     "--sealing-keyring NAME)"},
 };
 
 void cas_usage(FILE *out)
