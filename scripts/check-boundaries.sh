@@ -19,9 +19,9 @@ RULES=(
     'microhttpd\.h|gnutls/'                '^http/'
     'sodium\.h|sodium/'                    '^crypto/'
     'jansson\.h'                           '^handlers/'
-    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal\.c|ratelimit/mc\.c)$'
+    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal[a-z_]*\.c|ratelimit/mc\.c)$'
     'yaml\.h'                              '^cas/policy[a-z_]*\.c$'
-    'keyutils\.h|libgfshare\.h'            '^cas/seal\.c$'
+    'keyutils\.h|libgfshare\.h'            '^cas/seal[a-z_]*\.c$'
 )
 cd "$SRC/src" || exit 1
 for ((i = 0; i < ${#RULES[@]}; i += 2)); do
