@@ -19,9 +19,10 @@ RULES=(
     'microhttpd\.h|gnutls/'                '^http/'
     'sodium\.h|sodium/'                    '^crypto/'
     'jansson\.h'                           '^handlers/'
-    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|ratelimit/mc\.c|casd/tls\.c)$'
+    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal[a-z_]*\.c|ratelimit/mc\.c|casd/tls\.c)$'
     'seccomp\.h'                           '^casd/sandbox\.c$'
     'yaml\.h'                              '^cas/policy[a-z_]*\.c$'
+    'keyutils\.h|libgfshare\.h'            '^cas/seal[a-z_]*\.c$'
 )
 cd "$SRC/src" || exit 1
 for ((i = 0; i < ${#RULES[@]}; i += 2)); do
@@ -41,7 +42,7 @@ declare -A PREFIX=(
     [log]='log_' [common]='cd_|gate_|codec_|num_|file_|buf_' [validate]='validate_'
     [router]='router_|route_' [config]='config_' [crypto]='crypto_' [storage]='db_'
     [ratelimit]='ratelimit_' [auth]='auth_' [http]='http_' [handlers]='handlers_|hd_'
-    [cas]='cas_|inject_|pki_|policy_|store_'
+    [cas]='cas_|inject_|pki_|policy_|store_|seal_'
     [casd]='casd_'
 )
 for lib in "$BUILD"/libcd_*.a; do

@@ -14,6 +14,7 @@ BUILD_PKGS=(
   libssl-dev                           # OpenSSL: memcached TLS client, X.509 in the CAS
   libjansson-dev                       # JSON
   libyaml-dev                          # policy files of confidoc-cas
+  libkeyutils-dev libgfshare-dev       # confidoc-cas sealing key (kernel keyring), k-of-n recovery
   libseccomp-dev                       # the CAS network worker's system-call allow-list
   libcmocka-dev                        # unit tests
 )

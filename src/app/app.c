@@ -80,18 +80,21 @@ static void log_schema_behind(db_pool *db, cd_err rc, const char *config_path, b
 
 cd_err api_load(struct api *a)
 {
-    char err[512];
+    struct cd_diag *diag = &a->diag;
+    char first[512];
     enum log_level level;
     cd_err rc;
-    int n;
+    size_t n;
 
     harden_process();
     config_defaults(&a->cfg);
-    if ((a->config_path != NULL &&
-         config_load_file(&a->cfg, a->config_path, err, sizeof(err)) != CD_OK) ||
-        config_apply_env(&a->cfg, err, sizeof(err)) != CD_OK ||
-        config_validate(&a->cfg, err, sizeof(err)) != CD_OK) {
-        fprintf(stderr, "confidoc-api: %s\n", err);
+    cd_diag_init(diag);
+    /* Any failure to load the configuration is a configuration error to the
+     * caller (exit status 2), whatever its cd_err; the cause is in diag. */
+    if ((a->config_path != NULL && config_load_file(&a->cfg, a->config_path, diag) != CD_OK) ||
+        config_apply_env(&a->cfg, diag) != CD_OK || config_validate(&a->cfg, diag) != CD_OK) {
+        cd_diag_first(diag, first, sizeof(first));
+        fprintf(stderr, "confidoc-api: %s\n", first);
         return CD_ERR_CONFIG;
     }
     (void)log_level_parse(a->cfg.log_level, &level);
@@ -101,9 +104,9 @@ cd_err api_load(struct api *a)
         log_errorx("cannot initialise libsodium");
         return CD_ERR_INTERNAL;
     }
-    if (!a->migrate_only &&
-        crypto_keyring_load(a->cfg.master_key_file, &a->kr, err, sizeof(err)) != CD_OK) {
-        log_errorx("master key: %s", err);
+    if (!a->migrate_only && crypto_keyring_load(a->cfg.master_key_file, &a->kr, diag) != CD_OK) {
+        cd_diag_first(diag, first, sizeof(first));
+        log_errorx("master key: %s", first);
         return CD_ERR_CONFIG;
     }
     a->loaded = true;
@@ -129,15 +132,15 @@ cd_err api_load(struct api *a)
         log_errorx("cannot read db_password_file %s: %s (a regular file of at most %zu bytes, "
                    "owned by this user or root, no access for others)",
                    a->cfg.db_password_file, cd_strerror(rc), DB_PASSWORD_MAX);
-        return CD_ERR_INTERNAL;
+        return CD_ERR_CONFIG;
     }
-    n = config_split_list(a->cfg.trusted_proxy_subjects, ';', a->proxies_buf,
-                          sizeof(a->proxies_buf), a->app.trusted_proxies, HANDLERS_MAX_PROXIES);
-    if (n < 0) {
+    if (config_split_list(a->cfg.trusted_proxy_subjects, ';', a->proxies_buf,
+                          sizeof(a->proxies_buf), a->app.trusted_proxies, HANDLERS_MAX_PROXIES,
+                          &n) != CD_OK) {
         log_errorx("trusted_proxy_subjects: too many subjects");
-        return CD_ERR_INTERNAL;
+        return CD_ERR_CONFIG;
     }
-    a->app.n_trusted_proxies = (size_t)n;
+    a->app.n_trusted_proxies = n;
     return CD_OK;
 }
 
@@ -218,22 +221,18 @@ static cd_err start_ratelimit(struct api *a)
         .login_block_base_s = cfg->login_block_base,
         .login_block_max_s = cfg->login_block_max,
     };
-    int n;
 
-    n = config_split_list(cfg->memcached_servers, ',', a->servers_buf, sizeof(a->servers_buf),
-                          rcfg.servers, RATELIMIT_MAX_SERVERS);
-    if (n < 0) {
+    if (config_split_list(cfg->memcached_servers, ',', a->servers_buf, sizeof(a->servers_buf),
+                          rcfg.servers, RATELIMIT_MAX_SERVERS, &rcfg.n_servers) != CD_OK) {
         log_errorx("memcached_servers: too many servers");
         return CD_ERR_CONFIG;
     }
-    rcfg.n_servers = (size_t)n;
-    n = config_split_list(cfg->lockout_memcached_servers, ',', a->lockout_buf,
-                          sizeof(a->lockout_buf), rcfg.lockout_servers, RATELIMIT_MAX_SERVERS);
-    if (n < 0) {
+    if (config_split_list(cfg->lockout_memcached_servers, ',', a->lockout_buf,
+                          sizeof(a->lockout_buf), rcfg.lockout_servers, RATELIMIT_MAX_SERVERS,
+                          &rcfg.n_lockout_servers) != CD_OK) {
         log_errorx("lockout_memcached_servers: too many servers");
         return CD_ERR_CONFIG;
     }
-    rcfg.n_lockout_servers = (size_t)n;
     if (ratelimit_new(&rcfg, a->kr, &a->rl) != CD_OK) {
         log_errorx("cannot set up rate limiting");
         return CD_ERR_INTERNAL;
@@ -297,16 +296,13 @@ static cd_err start_http(struct api *a)
         .drain_timeout_s = cfg->drain_timeout,
     };
     cd_err rc;
-    int n;
 
-    n = config_split_list(cfg->allowed_client_subjects, ';', a->subjects_buf,
-                          sizeof(a->subjects_buf), hcfg.allowed_subjects,
-                          HTTP_MAX_ALLOWED_SUBJECTS);
-    if (n < 0) {
+    if (config_split_list(cfg->allowed_client_subjects, ';', a->subjects_buf,
+                          sizeof(a->subjects_buf), hcfg.allowed_subjects, HTTP_MAX_ALLOWED_SUBJECTS,
+                          &hcfg.n_allowed_subjects) != CD_OK) {
         log_errorx("allowed_client_subjects: too many subjects");
         return CD_ERR_CONFIG;
     }
-    hcfg.n_allowed_subjects = (size_t)n;
     rc = http_server_start(&hcfg, handlers_dispatch, &a->app, &a->srv);
     if (rc != CD_OK) {
         log_errorx("cannot start the HTTPS server: %s", cd_strerror(rc));

@@ -23,6 +23,7 @@ struct api {
     bool migrate_only; /* --migrate: no master key, no service */
     bool loaded;       /* the configuration and the master key are in */
     struct config cfg;
+    struct cd_diag diag; /* start-up problems (configuration, master key) */
     char subjects_buf[CONFIG_STR_MAX], proxies_buf[CONFIG_STR_MAX];
     char servers_buf[CONFIG_STR_MAX], lockout_buf[CONFIG_STR_MAX];
     char *dbpass; /* locked memory (crypto_secret_file_read) */

@@ -7,6 +7,7 @@
 
 #include "app/cas_cmds.h"
 #include "casd/casd.h"
+#include "common/num.h"
 #include "log/log.h"
 
 #define MAX_VARS 64
@@ -53,9 +54,11 @@ static int serve_worker(int argc, char **argv)
 int cas_cmd_serve(const char *cmd, int argc, char **argv)
 {
     const char *names[CASD_MAX_NAMES], *admins[16], *vnames[MAX_VARS], *vvalues[MAX_VARS];
+    const char *recovery[SEAL_MAX_RECOVERY];
     char *owned[MAX_VARS], *listen = NULL;
     size_t nvars = 0;
     struct casd_serve_config c = {.names = names, .admins = admins};
+    uint64_t threshold = 1;
     struct cd_diag *diag = NULL;
     int status = CAS_EXIT_POLICY;
 
@@ -86,6 +89,18 @@ int cas_cmd_serve(const char *cmd, int argc, char **argv)
             c.pidfile = v;
         } else if (strcmp(a, "--pin-out") == 0) {
             c.pin_out = v;
+        } else if ((strcmp(a, "--sealing-key") == 0 || strcmp(a, "--sealing-keyring") == 0) &&
+                   c.seal.name == NULL) {
+            c.seal.kind = strcmp(a, "--sealing-key") == 0 ? SEAL_SOURCE_FILE : SEAL_SOURCE_KEYRING;
+            c.seal.name = v;
+        } else if (strcmp(a, "--recovery-key") == 0 && c.recovery.n < SEAL_MAX_RECOVERY) {
+            recovery[c.recovery.n++] = v;
+        } else if (strcmp(a, "--recovery-threshold") == 0) {
+            if (num_parse(v, strlen(v), SEAL_MAX_RECOVERY, &threshold) != CD_OK || threshold == 0) {
+                fprintf(stderr, "confidoc-cas: --recovery-threshold expects 1 to %d\n",
+                        SEAL_MAX_RECOVERY);
+                goto out;
+            }
         } else if (strcmp(a, "--policies") == 0) {
             c.policies_dir = v;
         } else if (strcmp(a, "--var") == 0) {
@@ -106,6 +121,8 @@ int cas_cmd_serve(const char *cmd, int argc, char **argv)
         cas_split_hostport(listen, &c.listen_host, &c.listen_port) != 0)
         goto usage;
     c.vars = (struct policy_vars){vnames, vvalues, nvars};
+    c.recovery.pubkeys = recovery;
+    c.recovery.threshold = (unsigned)threshold;
     if ((diag = malloc(sizeof(*diag))) == NULL) {
         status = CAS_EXIT_RUNTIME;
         goto out;

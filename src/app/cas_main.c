@@ -20,9 +20,14 @@ static const struct cas_cmd commands[] = {
      "provision --policies DIR --state STATE [--var NAME=VALUE ...]"},
     {"rotate", cas_cmd_provision, "rotate --policies DIR --state STATE POLICY/SECRET [--var ...]"},
     {"check", cas_cmd_provision, "check --policies DIR [--var NAME=VALUE ...]"},
+    {"recovery-keygen", cas_cmd_recovery_keygen, "recovery-keygen --private FILE --public FILE"},
+    {"recover", cas_cmd_recover,
+     "recover --state DIR --recovery-key PRIV [--recovery-key PRIV ...] (--sealing-key FILE | "
+     "--sealing-keyring NAME)"},
     {"serve", cas_cmd_serve,
      "serve --state DIR --listen IP:PORT [--name DNS]... [--admin KEYHASH]...\n"
-     "             [--worker-user USER] [--pidfile FILE] [--pin-out FILE]\n"
+     "             (--sealing-key FILE | --sealing-keyring NAME) [--recovery-key PUB]...\n"
+     "             [--recovery-threshold K] [--worker-user USER] [--pidfile FILE] [--pin-out FILE]\n"
      "             [--policies DIR --var NAME=VALUE ...]"},
     {"serve-worker", cas_cmd_serve, "serve-worker --user USER   (internal: started by serve)"},
     {"attest", cas_cmd_attest, "attest HOST:PORT --expect PIN [--ca-out FILE]"},

@@ -103,19 +103,17 @@ static void auth_row_params(const struct db_user *row, struct crypto_pwparams *p
     p->memlimit = (size_t)row->pw_memlimit_kib * 1024u;
 }
 
-static void auth_log_failure(const auth *a, const char *user, size_t len, const char *what)
+/* A refused verification, logged here where it is decided (once). A failed
+ * one was counted toward the account's block before the hashing, by
+ * auth_check_blocked. */
+static void auth_log_failure(const auth *a, const char *user, size_t len, const char *what,
+                             const struct auth_hook *hook)
 {
     char tag[17];
 
     auth_log_tag(a, user, len, tag);
-    log_warnx("authentication failed: %s (account tag %s)", what, tag);
-}
-
-/* A failed verification: logged. It was counted toward the account's block
- * before the hashing, by auth_check_blocked. */
-static void auth_failed(const auth *a, const char *user, size_t len, const char *what)
-{
-    auth_log_failure(a, user, len, what);
+    log_warnx("req=%s authentication failed: %s (account tag %s)", auth_hook_request_id(hook), what,
+              tag);
 }
 
 /* Counts one verification attempt of the account before any hashing and
@@ -149,7 +147,7 @@ static bool auth_row_outdated(const auth *a, const struct db_user *row)
 static void auth_upgrade(auth *a, const struct auth_credentials *c, const struct db_user *row,
                          const uint8_t verifier[CRYPTO_HASH_BYTES],
                          const uint8_t pwkey[CRYPTO_KEY_BYTES], const uint8_t sk[CRYPTO_KEY_BYTES],
-                         uint32_t *gen)
+                         uint32_t *gen, const struct auth_hook *hook)
 {
     struct db_user u = *row;
     cd_err rc;
@@ -170,8 +168,9 @@ static void auth_upgrade(auth *a, const struct auth_credentials *c, const struct
     if (rc == CD_OK)
         *gen = row->auth_gen + 1;
     else
-        log_warnx("account of user id %llu not moved to master key version %u: %s",
-                  (unsigned long long)row->id, (unsigned)u.mk_version, cd_strerror(rc));
+        log_warnx("req=%s account of user id %llu not moved to master key version %u: %s",
+                  auth_hook_request_id(hook), (unsigned long long)row->id, (unsigned)u.mk_version,
+                  cd_strerror(rc));
     crypto_wipe(&u, sizeof(u));
 }
 
@@ -203,7 +202,7 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
         goto wipe;
 
     if (auth_check_blocked(a, c->user, c->user_len, retry_after_s) == CD_ERR_LIMITED) {
-        auth_log_failure(a, c->user, c->user_len, "account temporarily blocked");
+        auth_log_failure(a, c->user, c->user_len, "account temporarily blocked", hook);
         rc = CD_ERR_LIMITED;
         goto out;
     }
@@ -211,7 +210,7 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
         rc = auth_dummy_work(a, c->user, c->user_len, c->pass, c->pass_len, hook);
         if (rc != CD_OK)
             goto out;
-        auth_failed(a, c->user, c->user_len, "bad credentials");
+        auth_log_failure(a, c->user, c->user_len, "bad credentials", hook);
         rc = CD_ERR_AUTH;
         goto out;
     }
@@ -222,15 +221,15 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
     if (rc != CD_OK)
         goto out;
     if (!crypto_equal(stored, row.verifier, sizeof(stored))) {
-        auth_failed(a, c->user, c->user_len, "bad credentials");
+        auth_log_failure(a, c->user, c->user_len, "bad credentials", hook);
         rc = CD_ERR_AUTH;
         goto out;
     }
     rc = crypto_sk_unwrap_password(a->kr, row.mk_version, pwkey, row.uid, row.sk_pw, p.sk);
     if (rc != CD_OK) {
         /* The verifier matched, so this is a damaged row or a missing key version. */
-        log_errorx("account key of user id %llu does not unwrap: %s", (unsigned long long)row.id,
-                   cd_strerror(rc));
+        log_errorx("req=%s account key of user id %llu does not unwrap: %s",
+                   auth_hook_request_id(hook), (unsigned long long)row.id, cd_strerror(rc));
         rc = CD_ERR_INTERNAL;
         goto out;
     }
@@ -238,7 +237,7 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
     memcpy(p.uid, row.uid, sizeof(p.uid));
     p.auth_gen = row.auth_gen;
     if (auth_row_outdated(a, &row))
-        auth_upgrade(a, c, &row, verifier, pwkey, p.sk, &p.auth_gen);
+        auth_upgrade(a, c, &row, verifier, pwkey, p.sk, &p.auth_gen, hook);
     auth_cache_put(a, key, &p);
     if (a->rl != NULL)
         ratelimit_login_succeeded(a->rl, c->user, c->user_len);
@@ -333,7 +332,8 @@ out:
 
 cd_err auth_recover(auth *a, const char *user, size_t user_len, const char *code_text,
                     size_t code_len, const char *new_pw, size_t new_len,
-                    char new_code[CRYPTO_RECOVERY_CODE_STRLEN], unsigned *retry_after_s)
+                    char new_code[CRYPTO_RECOVERY_CODE_STRLEN], unsigned *retry_after_s,
+                    const struct auth_hook *hook)
 {
     uint8_t code[CRYPTO_RECOVERY_CODE_BYTES], sk[CRYPTO_KEY_BYTES];
     char fresh[CRYPTO_RECOVERY_CODE_STRLEN];
@@ -346,7 +346,7 @@ cd_err auth_recover(auth *a, const char *user, size_t user_len, const char *code
     if (!validate_username(user, user_len) || !validate_password(new_pw, new_len))
         return CD_ERR_INVALID;
     if (auth_check_blocked(a, user, user_len, retry_after_s) == CD_ERR_LIMITED) {
-        auth_log_failure(a, user, user_len, "recovery while account blocked");
+        auth_log_failure(a, user, user_len, "recovery while account blocked", hook);
         return CD_ERR_LIMITED;
     }
     rc = auth_find_user(a, user, user_len, &row);
@@ -355,9 +355,9 @@ cd_err auth_recover(auth *a, const char *user, size_t user_len, const char *code
     if (rc == CD_ERR_NOT_FOUND || crypto_recovery_code_parse(code_text, code_len, code) != CD_OK ||
         crypto_sk_unwrap_recovery(a->kr, row.rc_version, code, row.uid, row.sk_rc, sk) != CD_OK) {
         /* Pay the Argon2id a success would pay, so the answer time tells nothing. */
-        rc = auth_dummy_work(a, user, user_len, new_pw, new_len, NULL);
+        rc = auth_dummy_work(a, user, user_len, new_pw, new_len, hook);
         if (rc == CD_OK) {
-            auth_failed(a, user, user_len, "bad recovery code");
+            auth_log_failure(a, user, user_len, "bad recovery code", hook);
             rc = CD_ERR_AUTH;
         }
         goto out;

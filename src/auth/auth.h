@@ -36,12 +36,14 @@ struct auth_config {
 
 typedef struct auth auth;
 
-/* A caller's hook for one call (auth_login): before_hash(cls) runs before the
- * request starts waiting for a same-credential verification or for and
- * running an Argon2id (tens of ms), e.g. to give up a place it holds. */
+/* A caller's hook for one call (auth_login, auth_recover): before_hash(cls)
+ * (may be NULL) runs before the request starts waiting for a same-credential
+ * verification or for and running an Argon2id (tens of ms), e.g. to give up a
+ * place it holds; request_id goes on the call's log lines. */
 struct auth_hook {
     void (*before_hash)(void *cls);
     void *cls;
+    const char *request_id; /* put on every log line of the call; NULL: "-" */
 };
 
 /* kr, db and rl (may be NULL) must outlive the auth context. Starts a sweeper
@@ -122,7 +124,7 @@ cd_err auth_change_password(auth *a, const struct auth_credentials *c,
  * auth_rotate_key. CD_ERR_AUTH for an unknown user or wrong code. */
 cd_err auth_recover(auth *a, const char *user, size_t user_len, const char *code, size_t code_len,
                     const char *new_pw, size_t new_len, char new_code[CRYPTO_RECOVERY_CODE_STRLEN],
-                    unsigned *retry_after_s);
+                    unsigned *retry_after_s, const struct auth_hook *hook); /* hook: NULL ok */
 
 /* A new key pair for the principal's account (POST /users/me/rotate-key): the
  * new secret key is wrapped under the current password (c) and a new

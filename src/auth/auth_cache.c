@@ -200,6 +200,11 @@ void auth_hook_run(const struct auth_hook *hook)
         hook->before_hash(hook->cls);
 }
 
+const char *auth_hook_request_id(const struct auth_hook *hook)
+{
+    return hook != NULL && hook->request_id != NULL ? hook->request_id : "-";
+}
+
 /* Now + hash_wait_ms on the realtime clock (for timed waits). */
 void auth_wait_deadline(const auth *a, struct timespec *deadline)
 {

@@ -68,6 +68,8 @@ bool auth_cache_get(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], const struct 
 void auth_cache_put(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], const struct auth_principal *p);
 void auth_cache_forget_user(auth *a, uint64_t user_id);
 void auth_hook_run(const struct auth_hook *hook);
+/* The request id for a call's log lines ("-" without one). */
+const char *auth_hook_request_id(const struct auth_hook *hook);
 void auth_wait_deadline(const auth *a, struct timespec *deadline);
 bool auth_flight_begin(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], int *slot,
                        const struct auth_hook *hook);

@@ -84,7 +84,8 @@ cd_err auth_derive(auth *a, const char *pw, size_t pwlen, const uint8_t salt[CRY
     while (sem_timedwait(&a->hash_slots, &deadline) != 0) {
         if (errno == EINTR)
             continue;
-        log_warnx("no password hashing slot free within %u ms", a->cfg.hash_wait_ms);
+        log_warnx("req=%s no password hashing slot free within %u ms", auth_hook_request_id(hook),
+                  a->cfg.hash_wait_ms);
         return CD_ERR_LIMITED;
     }
     rc = crypto_password_derive(pw, pwlen, salt, params, verifier, pwkey);

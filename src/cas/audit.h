@@ -33,9 +33,9 @@ enum audit_kind {
 
 struct audit_event {
     enum audit_kind kind;
-    const char *session; /* may be NULL */
-    const char *who;     /* "uid=0 pid=123 exe=<sha256>" or "client=<key hash>"; NULL: "-" */
-    const char *measurement; /* "exe=<sha256> uid=N config=<path>:<sha256>,..." or NULL */
+    const char *session;        /* may be NULL */
+    const char *who;            /* "uid=0 pid=123 exe=<sha256>" or "client=<key hash>"; NULL: "-" */
+    const char *measurement;    /* "exe=<sha256> uid=N config=<path>:<sha256>,..." or NULL */
     const char *const *secrets; /* names of the secrets (or files) released; n_secrets */
     size_t n_secrets;
     const char *hash;   /* a session's new hash, or NULL */

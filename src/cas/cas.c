@@ -571,7 +571,7 @@ cd_err cas_provision(const struct cas_options *o, const struct cas_requester *r,
     err = policy_set_load(o->policies_dir, &o->vars, &set, diag);
     if (err != CD_OK)
         goto out;
-    err = store_open(o->state_dir, &store);
+    err = store_open(o->state_dir, NULL, &store);
     if (err != CD_OK) {
         policy_diag_add(diag, o->state_dir, 0, NULL, "cannot open the store %s/cas: %s",
                         o->state_dir, cd_strerror(err));

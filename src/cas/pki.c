@@ -73,26 +73,26 @@ static cd_err bio_take(BIO *bio, struct pki_buf *out)
     return CD_OK;
 }
 
-static EVP_PKEY *read_key(const char *pem, size_t len)
+/* A read-only memory BIO over PEM text of a sane size, or NULL. */
+static BIO *pem_bio(const char *pem, size_t len)
 {
     if (pem == NULL || len == 0 || len > PKI_PEM_MAX)
         return NULL;
-    BIO *bio = BIO_new_mem_buf(pem, (int)len);
-    if (bio == NULL)
-        return NULL;
-    EVP_PKEY *k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    return BIO_new_mem_buf(pem, (int)len);
+}
+
+static EVP_PKEY *read_key(const char *pem, size_t len)
+{
+    BIO *bio = pem_bio(pem, len);
+    EVP_PKEY *k = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
     return k;
 }
 
 static X509 *read_cert(const char *pem, size_t len)
 {
-    if (pem == NULL || len == 0 || len > PKI_PEM_MAX)
-        return NULL;
-    BIO *bio = BIO_new_mem_buf(pem, (int)len);
-    if (bio == NULL)
-        return NULL;
-    X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO *bio = pem_bio(pem, len);
+    X509 *x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
     return x;
 }

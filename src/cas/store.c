@@ -14,12 +14,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cas/seal.h"
+#include "common/codec.h"
 #include "common/file.h"
 #include "common/num.h"
 
 struct cas_store {
     char root[PATH_MAX]; /* STATE/cas */
     int lockfd;
+    const struct seal_key *key; /* NULL: plaintext files */
 };
 
 /* Every operation below that can meet a directory a service account writes
@@ -102,7 +105,34 @@ cd_err store_mkdirs(const char *base, const char *rel, mode_t mode, uid_t uid, g
     return err;
 }
 
-cd_err store_open(const char *state_dir, struct cas_store **out)
+cd_err store_lock(int dirfd, int *lockfd)
+{
+    cd_err err = CD_ERR_TIMEOUT;
+    int fd = openat(dirfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+    if (fd < 0)
+        return CD_ERR_IO;
+    for (int i = 0; i < STORE_LOCK_WAIT_SECONDS * 10; i++) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            err = CD_OK;
+            break;
+        }
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            err = CD_ERR_IO;
+            break;
+        }
+        struct timespec ts = {0, 100L * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (err != CD_OK) {
+        close(fd);
+        return err;
+    }
+    *lockfd = fd;
+    return CD_OK;
+}
+
+cd_err store_open(const char *state_dir, const struct seal_key *key, struct cas_store **out)
 {
     cd_err err = CD_ERR_IO;
     struct cas_store *st = calloc(1, sizeof(*st));
@@ -112,6 +142,7 @@ cd_err store_open(const char *state_dir, struct cas_store **out)
     if (st == NULL)
         return CD_ERR_NOMEM;
     st->lockfd = -1;
+    st->key = key;
     int n = snprintf(st->root, sizeof(st->root), "%s/cas", state_dir);
     if (n < 0 || (size_t)n >= sizeof(st->root) - 256) {
         err = CD_ERR_TOO_LARGE;
@@ -124,25 +155,7 @@ cd_err store_open(const char *state_dir, struct cas_store **out)
         goto out;
     if ((err = store_open_dirs(state_dir, "cas", 0700, (uid_t)-1, (gid_t)-1, &dfd)) != CD_OK)
         goto out;
-    st->lockfd = openat(dfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (st->lockfd < 0) {
-        err = CD_ERR_IO;
-        goto out;
-    }
-    err = CD_ERR_TIMEOUT;
-    for (int i = 0; i < STORE_LOCK_WAIT_SECONDS * 10; i++) {
-        if (flock(st->lockfd, LOCK_EX | LOCK_NB) == 0) {
-            err = CD_OK;
-            break;
-        }
-        if (errno != EWOULDBLOCK && errno != EINTR) {
-            err = CD_ERR_IO;
-            break;
-        }
-        struct timespec ts = {0, 100L * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    if (err != CD_OK)
+    if ((err = store_lock(dfd, &st->lockfd)) != CD_OK)
         goto out;
     *out = st;
     st = NULL;
@@ -300,11 +313,54 @@ cd_err store_write_file(const char *path, const void *data, size_t len, mode_t m
     return err;
 }
 
-static cd_err secret_path(struct cas_store *st, const char *policy, const char *secret,
-                          const char *suffix, char *out, size_t outlen)
+/* rel: the file's path relative to STATE/cas (the name it is sealed under). */
+static cd_err secret_rel(const char *policy, const char *secret, const char *suffix, char *out,
+                         size_t outlen)
 {
-    int n = snprintf(out, outlen, "%s/%s/%s%s", st->root, policy, secret, suffix);
+    int n = snprintf(out, outlen, "%s/%s%s", policy, secret, suffix);
     return n < 0 || (size_t)n >= outlen ? CD_ERR_TOO_LARGE : CD_OK;
+}
+
+/* Reads STATE/cas/rel (at most max bytes of content), opening it when the
+ * store is sealed. */
+static cd_err get_rel(struct cas_store *st, const char *rel, size_t max, struct pki_buf *out)
+{
+    char path[PATH_MAX];
+    struct pki_buf raw = {0};
+    int n = snprintf(path, sizeof(path), "%s/%s", st->root, rel);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return CD_ERR_TOO_LARGE;
+    if (st->key == NULL)
+        return store_read_file(path, max, out);
+    cd_err err = store_read_file(path, max + SEAL_OVERHEAD, &raw);
+    if (err != CD_OK)
+        return err;
+    err = seal_decrypt(st->key, rel, raw.data, raw.len, out);
+    pki_buf_release(&raw);
+    return err;
+}
+
+/* Writes STATE/cas/rel (0600; its directory dir made 0700), sealed when the
+ * store is. */
+static cd_err put_rel(struct cas_store *st, const char *dir, const char *rel, const void *data,
+                      size_t len)
+{
+    char path[PATH_MAX];
+    struct pki_buf sealed = {0};
+    bool changed = false;
+    cd_err err = store_mkdirs(st->root, dir, 0700, (uid_t)-1, (gid_t)-1);
+    if (err != CD_OK)
+        return err;
+    int n = snprintf(path, sizeof(path), "%s/%s", st->root, rel);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return CD_ERR_TOO_LARGE;
+    if (st->key == NULL)
+        return store_write_file(path, data, len, 0600, (uid_t)-1, (gid_t)-1, &changed);
+    if ((err = seal_encrypt(st->key, rel, data, len, &sealed)) != CD_OK)
+        return err;
+    err = store_write_file(path, sealed.data, sealed.len, 0600, (uid_t)-1, (gid_t)-1, &changed);
+    pki_buf_release(&sealed);
+    return err;
 }
 
 /* Parses "version N\ntemplate HEX64|-\n" exactly. */
@@ -327,25 +383,28 @@ static bool meta_parse(const char *s, size_t len, struct store_meta *m)
         return true;
     if ((size_t)(end - p) != PKI_FP_HEX || p[PKI_FP_HEX - 1] != '\n')
         return false;
-    for (size_t i = 0; i < PKI_FP_HEX - 1; i++) {
-        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
-            return false;
-        m->tmpl[i] = p[i];
-    }
-    m->tmpl[PKI_FP_HEX - 1] = '\0';
+    /* Lowercase hex only, as written: decoded, then encoded again and compared. */
+    uint8_t raw[(PKI_FP_HEX - 1) / 2];
+    char hex[PKI_FP_HEX];
+    if (codec_hex_decode(p, PKI_FP_HEX - 1, raw, sizeof(raw)) != CD_OK)
+        return false;
+    codec_hex_encode(raw, sizeof(raw), hex);
+    if (memcmp(hex, p, PKI_FP_HEX - 1) != 0)
+        return false;
+    memcpy(m->tmpl, hex, PKI_FP_HEX);
     return true;
 }
 
 cd_err store_meta_get(struct cas_store *st, const char *policy, const char *secret,
                       struct store_meta *out)
 {
-    char path[PATH_MAX];
+    char rel[PATH_MAX];
     struct pki_buf b = {0};
     struct store_meta m = {0};
-    cd_err err = secret_path(st, policy, secret, ".meta", path, sizeof(path));
+    cd_err err = secret_rel(policy, secret, ".meta", rel, sizeof(rel));
     if (err != CD_OK)
         return err;
-    err = store_read_file(path, 4096, &b);
+    err = get_rel(st, rel, 4096, &b);
     if (err != CD_OK)
         return err;
     err = CD_ERR_IO;
@@ -361,41 +420,76 @@ out:
 cd_err store_meta_put(struct cas_store *st, const char *policy, const char *secret,
                       const struct store_meta *m)
 {
-    char path[PATH_MAX], text[128];
-    bool changed = false;
-    cd_err err = store_mkdirs(st->root, policy, 0700, (uid_t)-1, (gid_t)-1);
-    if (err != CD_OK)
-        return err;
-    err = secret_path(st, policy, secret, ".meta", path, sizeof(path));
+    char rel[PATH_MAX], text[128];
+    cd_err err = secret_rel(policy, secret, ".meta", rel, sizeof(rel));
     if (err != CD_OK)
         return err;
     int n = snprintf(text, sizeof(text), "version %u\ntemplate %s\n", m->version,
                      m->tmpl[0] != '\0' ? m->tmpl : "-");
-    return store_write_file(path, text, (size_t)n, 0600, (uid_t)-1, (gid_t)-1, &changed);
+    return put_rel(st, policy, rel, text, (size_t)n);
 }
 
 cd_err store_get(struct cas_store *st, const char *policy, const char *secret, unsigned version,
                  const char *ext, struct pki_buf *out)
 {
-    char path[PATH_MAX], suffix[48];
+    char rel[PATH_MAX], suffix[48];
     snprintf(suffix, sizeof(suffix), ".v%u.%s", version, ext);
-    cd_err err = secret_path(st, policy, secret, suffix, path, sizeof(path));
+    cd_err err = secret_rel(policy, secret, suffix, rel, sizeof(rel));
     if (err != CD_OK)
         return err;
-    return store_read_file(path, STORE_FILE_MAX, out);
+    return get_rel(st, rel, STORE_FILE_MAX, out);
 }
 
 cd_err store_put(struct cas_store *st, const char *policy, const char *secret, unsigned version,
                  const char *ext, const void *data, size_t len)
 {
-    char path[PATH_MAX], suffix[48];
-    bool changed = false;
-    cd_err err = store_mkdirs(st->root, policy, 0700, (uid_t)-1, (gid_t)-1);
-    if (err != CD_OK)
-        return err;
+    char rel[PATH_MAX], suffix[48];
     snprintf(suffix, sizeof(suffix), ".v%u.%s", version, ext);
-    err = secret_path(st, policy, secret, suffix, path, sizeof(path));
+    cd_err err = secret_rel(policy, secret, suffix, rel, sizeof(rel));
     if (err != CD_OK)
         return err;
-    return store_write_file(path, data, len, 0600, (uid_t)-1, (gid_t)-1, &changed);
+    return put_rel(st, policy, rel, data, len);
+}
+
+static bool blob_name_ok(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n == 0 || n > STORE_BLOB_NAME_MAX || s[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static cd_err blob_rel(const char *dir, const char *name, char *out, size_t outlen)
+{
+    if (!blob_name_ok(dir) || !blob_name_ok(name))
+        return CD_ERR_INVALID;
+    int n = snprintf(out, outlen, "%s/%s", dir, name);
+    return n < 0 || (size_t)n >= outlen ? CD_ERR_TOO_LARGE : CD_OK;
+}
+
+cd_err store_blob_put(struct cas_store *st, const char *dir, const char *name, const void *data,
+                      size_t len)
+{
+    char rel[2 * STORE_BLOB_NAME_MAX + 2];
+    cd_err err = blob_rel(dir, name, rel, sizeof(rel));
+    if (err != CD_OK)
+        return err;
+    if (len > STORE_FILE_MAX)
+        return CD_ERR_TOO_LARGE;
+    return put_rel(st, dir, rel, data, len);
+}
+
+cd_err store_blob_get(struct cas_store *st, const char *dir, const char *name, struct pki_buf *out)
+{
+    char rel[2 * STORE_BLOB_NAME_MAX + 2];
+    cd_err err = blob_rel(dir, name, rel, sizeof(rel));
+    if (err != CD_OK)
+        return err;
+    return get_rel(st, rel, STORE_FILE_MAX, out);
 }

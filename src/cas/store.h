@@ -15,20 +15,46 @@
 
 #define STORE_FILE_MAX ((size_t)1024 * 1024)
 #define STORE_LOCK_WAIT_SECONDS 30
+#define STORE_BLOB_NAME_MAX 128
 
 struct cas_store;
+struct seal_key; /* cas/seal.h */
 
 /* Creates STATE (0711 if missing) and STATE/cas (0700), takes the lock (waiting
- * at most STORE_LOCK_WAIT_SECONDS: CD_ERR_TIMEOUT). */
-cd_err store_open(const char *state_dir, struct cas_store **out);
+ * at most STORE_LOCK_WAIT_SECONDS: CD_ERR_TIMEOUT).
+ * key NULL: files are plaintext (offline `confidoc-cas provision`). key
+ * non-NULL (from seal_open; it must outlive the store): every file the store
+ * writes (metadata, material, blobs) is sealed with seal_encrypt, its name
+ * being its path relative to STATE/cas ("POLICY/SECRET.meta"), and opened
+ * with seal_decrypt: a file altered, truncated, swapped for another or sealed
+ * under another key is CD_ERR_CRYPTO. */
+cd_err store_open(const char *state_dir, const struct seal_key *key, struct cas_store **out);
 void store_close(struct cas_store *st); /* releases the lock; NULL is a no-op */
+
+/* Takes the lock file .lock inside the open directory dirfd (STATE/cas;
+ * created 0600), waiting at most STORE_LOCK_WAIT_SECONDS (CD_ERR_TIMEOUT);
+ * closing *lockfd releases it. (flock: a second lock through another open
+ * of the file waits even in the same process.) */
+cd_err store_lock(int dirfd, int *lockfd);
+
+/* A named blob in a directory of STATE/cas (the service's sessions:
+ * store_blob_put(st, "sessions", "NAME.yaml", ...)): STATE/cas/DIR/NAME,
+ * 0600, DIR created 0700, sealed like every store file (name "DIR/NAME").
+ * dir and name: 1..STORE_BLOB_NAME_MAX bytes of [A-Za-z0-9._-], not starting
+ * with '.' (else CD_ERR_INVALID); data at most STORE_FILE_MAX bytes
+ * (CD_ERR_TOO_LARGE). store_blob_get: CD_ERR_NOT_FOUND when absent,
+ * CD_ERR_CRYPTO when altered or swapped; out is released by the caller. */
+cd_err store_blob_put(struct cas_store *st, const char *dir, const char *name, const void *data,
+                      size_t len);
+cd_err store_blob_get(struct cas_store *st, const char *dir, const char *name, struct pki_buf *out);
 
 struct store_meta {
     unsigned version;      /* newest version; 0 = nothing stored */
     char tmpl[PKI_FP_HEX]; /* template hash of that version ("" if none) */
 };
 
-/* CD_ERR_NOT_FOUND when the secret was never stored; CD_ERR_IO on a corrupt file. */
+/* CD_ERR_NOT_FOUND when the secret was never stored; CD_ERR_IO on a corrupt file
+ * (CD_ERR_CRYPTO, sealed, when it does not open). */
 cd_err store_meta_get(struct cas_store *st, const char *policy, const char *secret,
                       struct store_meta *out);
 cd_err store_meta_put(struct cas_store *st, const char *policy, const char *secret,

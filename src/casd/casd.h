@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "cas/policy.h"
+#include "cas/seal.h"
 #include "common/diag.h"
 #include "common/err.h"
 
@@ -36,6 +37,8 @@ struct casd_serve_config {
     const char *pidfile, *pin_out;
     const char *policies_dir; /* sessions at first start, or NULL */
     struct policy_vars vars;
+    struct seal_source seal;      /* the sealing key (name NULL: refused) */
+    struct seal_recovery recovery; /* used at the first start only */
 };
 
 /* Runs the service until SIGTERM or SIGINT. Start-up problems in diag. */

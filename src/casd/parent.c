@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cas/cas.h"
+#include "cas/seal.h"
 #include "cas/store.h"
 #include "casd/ipc.h"
 #include "casd/sessions.h"
@@ -153,6 +154,7 @@ static cd_err write_public(const char *path, const char *text)
 struct parent {
     const struct casd_serve_config *c;
     struct casd_sessions *sessions;
+    struct seal_key *seal;
     struct identity id;
     int listen_fd, sig_fd, ipc_fd;
     pid_t worker;
@@ -354,8 +356,20 @@ static cd_err startup(struct parent *p, struct cas_store **store, struct cd_diag
     char path[4096], line[PKI_FP_HEX + 1];
     cd_err err;
 
-    /* TODO(seal, issue 11): seal_open and store_open(..., key) once src/cas/seal.c is merged. */
-    if ((err = store_open(c->state_dir, store)) != CD_OK) {
+    if (c->seal.name == NULL) {
+        cd_diag_add(diag, "give --sealing-key FILE or --sealing-keyring NAME");
+        return CD_ERR_CONFIG;
+    }
+    if ((err = seal_open(c->state_dir, &c->seal, &c->recovery, diag, &p->seal)) != CD_OK) {
+        cd_diag_add(diag, "cannot open the sealed state of %s: %s", c->state_dir,
+                    cd_strerror(err));
+        return err;
+    }
+    if (diag->count > 0) { /* notes of a first start (no recovery keys, ...) */
+        log_info("%.*s", (int)strcspn(diag->text, "\n"), diag->text);
+        cd_diag_init(diag);
+    }
+    if ((err = store_open(c->state_dir, p->seal, store)) != CD_OK) {
         cd_diag_add(diag, "cannot open the store %s/cas: %s", c->state_dir, cd_strerror(err));
         return err;
     }
@@ -454,6 +468,7 @@ out:
     casd_sessions_free(p.sessions);
     identity_release(&p.id);
     store_close(store);
+    seal_key_free(p.seal);
     free(p.space);
     return err;
 }

@@ -2,8 +2,7 @@
  *
  * The convention: a predicate (is it?, may it?) returns bool; anything that
  * can fail returns cd_err, with results through out-parameters that are left
- * untouched on failure. Counts may still be returned as a size_t/int where the
- * only failure is "does not fit" (config_split_list).
+ * untouched on failure.
  *
  * One cause, one code. For files (common/file.h applies it, and file readers
  * should read through it):
@@ -16,10 +15,11 @@
  *   bad content in configuration read at start-up
  *   (config file, keyring, policies, CAS state)    CD_ERR_CONFIG
  *   bad input from a client or peer at run time    CD_ERR_INVALID
- * Two loaders keep an older, tested contract at their boundary and say so in
- * their header: config_load_file reports every failure as CD_ERR_CONFIG (the
- * cause is in its message), crypto_keyring_load a missing file as CD_ERR_IO.
- * (The CAS store reports a corrupt metadata file as CD_ERR_IO, also tested.) */
+ * Every loader follows it (config_load_file and crypto_keyring_load too, since
+ * issue 10); what a start-up problem was goes into a struct cd_diag
+ * (common/diag.h). The caller decides what a code means to it: confidoc-api
+ * exits 2 for any configuration it cannot load. (The CAS store reports a
+ * corrupt metadata file as CD_ERR_IO, tested.) */
 #ifndef CONFIDOC_ERR_H
 #define CONFIDOC_ERR_H
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/file.h"
 #include "common/num.h"
 
 enum config_type { CT_STR, CT_UINT, CT_ULONG, CT_BOOL };
@@ -172,66 +173,77 @@ static char *config_trim(char *s)
     return s;
 }
 
-cd_err config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
+/* One "key = value" line (line[0..len), no newline, NUL-terminated at len). */
+static cd_err config_line(struct config *cfg, char *line, size_t len, const char *path,
+                          unsigned lineno, struct cd_diag *diag)
 {
-    char line[CONFIG_STR_MAX + 128];
-    unsigned lineno = 0;
-    cd_err rc = CD_OK;
-    FILE *f;
+    const struct config_key *k;
+    const char *why = NULL;
+    char *s, *eq, *key, *value;
 
-    f = fopen(path, "re");
-    if (f == NULL) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    if (len > CONFIG_LINE_MAX) {
+        cd_diag_add(diag, "%s:%u: line too long", path, lineno);
         return CD_ERR_CONFIG;
     }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        const struct config_key *k;
-        const char *why = NULL;
-        char *s, *eq, *key, *value;
-        size_t len = strlen(line);
+    if (memchr(line, '\0', len) != NULL) {
+        cd_diag_add(diag, "%s:%u: NUL byte in line", path, lineno);
+        return CD_ERR_CONFIG;
+    }
+    s = config_trim(line);
+    if (*s == '\0' || *s == '#')
+        return CD_OK;
+    eq = strchr(s, '=');
+    if (eq == NULL) {
+        cd_diag_add(diag, "%s:%u: expected key = value", path, lineno);
+        return CD_ERR_CONFIG;
+    }
+    *eq = '\0';
+    key = config_trim(s);
+    value = config_trim(eq + 1);
+    k = config_find(key, strlen(key));
+    if (k == NULL) {
+        cd_diag_add(diag, "%s:%u: unknown key '%.60s'", path, lineno, key);
+        return CD_ERR_CONFIG;
+    }
+    if (config_set(cfg, k, value, &why) != CD_OK) {
+        cd_diag_add(diag, "%s:%u: %s: %s", path, lineno, k->name, why);
+        return CD_ERR_CONFIG;
+    }
+    return CD_OK;
+}
 
+cd_err config_load_file(struct config *cfg, const char *path, struct cd_diag *diag)
+{
+    const struct file_read_opts opts = {CONFIG_FILE_MAX, 0, NULL};
+    struct file_data f = {0};
+    unsigned lineno = 0;
+    cd_err rc;
+
+    rc = file_read(path, &opts, &f);
+    if (rc != CD_OK) {
+        if (rc == CD_ERR_TOO_LARGE)
+            cd_diag_add(diag, "%s: larger than %zu bytes", path, (size_t)CONFIG_FILE_MAX);
+        else if (rc == CD_ERR_IO || rc == CD_ERR_NOT_FOUND)
+            cd_diag_add(diag, "%s: %s: %s", path, f.why, strerror(errno));
+        else
+            cd_diag_add(diag, "%s: %s", path, f.why != NULL ? f.why : cd_strerror(rc));
+        return rc;
+    }
+    for (size_t off = 0; off < f.len && rc == CD_OK;) {
+        char *line = f.data + off;
+        char *nl = memchr(line, '\n', f.len - off);
+        size_t len = nl != NULL ? (size_t)(nl - line) : f.len - off;
+
+        line[len] = '\0'; /* the newline, or the NUL file_read keeps after the content */
         lineno++;
-        if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
-            snprintf(err, errlen, "%s:%u: line too long", path, lineno);
-            rc = CD_ERR_CONFIG;
-            goto out;
-        }
-        s = config_trim(line);
-        if (*s == '\0' || *s == '#')
-            continue;
-        eq = strchr(s, '=');
-        if (eq == NULL) {
-            snprintf(err, errlen, "%s:%u: expected key = value", path, lineno);
-            rc = CD_ERR_CONFIG;
-            goto out;
-        }
-        *eq = '\0';
-        key = config_trim(s);
-        value = config_trim(eq + 1);
-        k = config_find(key, strlen(key));
-        if (k == NULL) {
-            char safe[64];
-            snprintf(safe, sizeof(safe), "%.60s", key);
-            snprintf(err, errlen, "%s:%u: unknown key '%s'", path, lineno, safe);
-            rc = CD_ERR_CONFIG;
-            goto out;
-        }
-        if (config_set(cfg, k, value, &why) != CD_OK) {
-            snprintf(err, errlen, "%s:%u: %s: %s", path, lineno, k->name, why);
-            rc = CD_ERR_CONFIG;
-            goto out;
-        }
+        rc = config_line(cfg, line, len, path, lineno, diag);
+        off += len + 1;
     }
-    if (ferror(f)) {
-        snprintf(err, errlen, "cannot read %s", path);
-        rc = CD_ERR_CONFIG;
-    }
-out:
-    fclose(f);
+    file_data_release(&f, NULL);
     return rc;
 }
 
-cd_err config_apply_env(struct config *cfg, char *err, size_t errlen)
+cd_err config_apply_env(struct config *cfg, struct cd_diag *diag)
 {
     for (size_t i = 0; i < N_KEYS; i++) {
         char var[96] = "CONFIDOC_";
@@ -245,14 +257,14 @@ cd_err config_apply_env(struct config *cfg, char *err, size_t errlen)
         if (value == NULL)
             continue;
         if (config_set(cfg, &config_keys[i], value, &why) != CD_OK) {
-            snprintf(err, errlen, "environment %s: %s", var, why);
+            cd_diag_add(diag, "environment %s: %s", var, why);
             return CD_ERR_CONFIG;
         }
     }
     return CD_OK;
 }
 
-cd_err config_validate(const struct config *cfg, char *err, size_t errlen)
+cd_err config_validate(const struct config *cfg, struct cd_diag *diag)
 {
     static const struct {
         size_t offset;
@@ -268,36 +280,36 @@ cd_err config_validate(const struct config *cfg, char *err, size_t errlen)
     };
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
         if (((const char *)cfg + required[i].offset)[0] == '\0') {
-            snprintf(err, errlen, "%s is required", required[i].name);
+            cd_diag_add(diag, "%s is required", required[i].name);
             return CD_ERR_CONFIG;
         }
     }
     if (strcmp(cfg->rate_limit_on_unavailable, "local") != 0 &&
         strcmp(cfg->rate_limit_on_unavailable, "reject") != 0) {
-        snprintf(err, errlen, "rate_limit_on_unavailable must be local or reject");
+        cd_diag_add(diag, "rate_limit_on_unavailable must be local or reject");
         return CD_ERR_CONFIG;
     }
     if (strcmp(cfg->log_level, "debug") != 0 && strcmp(cfg->log_level, "info") != 0 &&
         strcmp(cfg->log_level, "warn") != 0 && strcmp(cfg->log_level, "error") != 0) {
-        snprintf(err, errlen, "log_level must be debug, info, warn or error");
+        cd_diag_add(diag, "log_level must be debug, info, warn or error");
         return CD_ERR_CONFIG;
     }
     if (cfg->memcached_servers[0] != '\0' &&
         (cfg->memcached_tls_ca[0] == '\0' || cfg->memcached_tls_cert[0] == '\0' ||
          cfg->memcached_tls_key[0] == '\0')) {
-        snprintf(err, errlen, "memcached_servers needs memcached_tls_ca, _cert and _key");
+        cd_diag_add(diag, "memcached_servers needs memcached_tls_ca, _cert and _key");
         return CD_ERR_CONFIG;
     }
     if (cfg->lockout_memcached_servers[0] != '\0' && cfg->memcached_servers[0] == '\0') {
-        snprintf(err, errlen, "lockout_memcached_servers needs memcached_servers");
+        cd_diag_add(diag, "lockout_memcached_servers needs memcached_servers");
         return CD_ERR_CONFIG;
     }
     if (cfg->login_block_base > cfg->login_block_max) {
-        snprintf(err, errlen, "login_block_base must not exceed login_block_max");
+        cd_diag_add(diag, "login_block_base must not exceed login_block_max");
         return CD_ERR_CONFIG;
     }
     if (cfg->max_inflight_body_bytes < cfg->max_body_bytes) {
-        snprintf(err, errlen, "max_inflight_body_bytes must be at least max_body_bytes");
+        cd_diag_add(diag, "max_inflight_body_bytes must be at least max_body_bytes");
         return CD_ERR_CONFIG;
     }
     return CD_OK;
@@ -327,23 +339,24 @@ void config_print(const struct config *cfg, FILE *out)
     }
 }
 
-int config_split_list(const char *src, char sep, char *buf, size_t buflen, const char **items,
-                      size_t max)
+cd_err config_split_list(const char *src, char sep, char *buf, size_t buflen, const char **items,
+                         size_t max, size_t *count)
 {
     const char delim[2] = {sep, '\0'};
     size_t n = 0;
     char *save = NULL, *tok;
 
     if (strlen(src) >= buflen)
-        return -1;
+        return CD_ERR_TOO_LARGE;
     memcpy(buf, src, strlen(src) + 1);
     for (tok = strtok_r(buf, delim, &save); tok != NULL; tok = strtok_r(NULL, delim, &save)) {
         tok = config_trim(tok);
         if (*tok == '\0')
             continue;
         if (n == max)
-            return -1;
+            return CD_ERR_TOO_LARGE;
         items[n++] = tok;
     }
-    return (int)n;
+    *count = n;
+    return CD_OK;
 }

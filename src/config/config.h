@@ -7,9 +7,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "common/diag.h"
 #include "common/err.h"
 
 #define CONFIG_STR_MAX 1024
+#define CONFIG_LINE_MAX (CONFIG_STR_MAX + 126) /* bytes of one line, without its newline */
+#define CONFIG_FILE_MAX ((size_t)256 * 1024)
 
 /* One field per key; the key names are the field names (see config.c's table
  * and the README's configuration reference). */
@@ -78,22 +81,24 @@ struct config {
 
 /* Fills cfg with the defaults. */
 void config_defaults(struct config *cfg);
-/* Reads "key = value" lines ('#' starts a comment line). Unknown keys, bad
- * values and overlong lines are errors naming the file and line. Every
- * failure, a missing or unreadable file too, is CD_ERR_CONFIG (the cause is
- * in err). */
-cd_err config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
+/* Reads "key = value" lines ('#' starts a comment line) from a file of at
+ * most CONFIG_FILE_MAX bytes. Unknown keys, bad values, NUL bytes and lines
+ * over CONFIG_LINE_MAX are CD_ERR_CONFIG, with a message naming the file and
+ * line in diag (may be NULL). Reading the file fails as common/file.h says
+ * (missing: CD_ERR_NOT_FOUND, unreadable: CD_ERR_IO, not a regular file:
+ * CD_ERR_CONFIG, too large: CD_ERR_TOO_LARGE), with its message in diag. */
+cd_err config_load_file(struct config *cfg, const char *path, struct cd_diag *diag);
 /* Applies CONFIDOC_<KEY> variables from the environment (KEY upper-cased). */
-cd_err config_apply_env(struct config *cfg, char *err, size_t errlen);
+cd_err config_apply_env(struct config *cfg, struct cd_diag *diag);
 /* Checks required keys and cross-key rules. */
-cd_err config_validate(const struct config *cfg, char *err, size_t errlen);
+cd_err config_validate(const struct config *cfg, struct cd_diag *diag);
 /* Writes every key and value (for --check-config); nothing in the configuration is secret. */
 void config_print(const struct config *cfg, FILE *out);
 /* Splits a list separated by sep: copies src into buf (buflen) and points at
- * most max items (trimmed, non-empty) into items. Returns the count, or -1
- * when buf or max is too small. Subject lists use ';' (DNs contain commas),
- * server lists ','. */
-int config_split_list(const char *src, char sep, char *buf, size_t buflen, const char **items,
-                      size_t max);
+ * most max items (trimmed, non-empty) into items, their number in *count.
+ * CD_ERR_TOO_LARGE when buf or max is too small (*count untouched). Subject
+ * lists use ';' (DNs contain commas), server lists ','. */
+cd_err config_split_list(const char *src, char sep, char *buf, size_t buflen, const char **items,
+                         size_t max, size_t *count);
 
 #endif

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/diag.h"
 #include "common/err.h"
 
 #define CRYPTO_KEY_BYTES 32
@@ -68,11 +69,10 @@ typedef struct crypto_keyring crypto_keyring;
  * digits (VERSION a decimal in 1..CRYPTO_KEYRING_MAX_VERSION), or one line of 64
  * hex digits alone (version 1); blank lines and lines starting with '#' are
  * ignored. The file must be a regular file not accessible by group or others.
- * Keys and derived subkeys live in locked memory. On failure writes a
- * message (never key material) to err. Errors: common/file's, except that a
- * missing file is CD_ERR_IO (this function's contract from before
- * common/file); CD_ERR_CONFIG for bad content. */
-cd_err crypto_keyring_load(const char *path, crypto_keyring **out, char *err, size_t errlen);
+ * Keys and derived subkeys live in locked memory. On failure adds one
+ * message (never key material) to diag (may be NULL). Errors: common/file's
+ * (a missing file is CD_ERR_NOT_FOUND); CD_ERR_CONFIG for bad content. */
+cd_err crypto_keyring_load(const char *path, crypto_keyring **out, struct cd_diag *diag);
 /* Builds a one-version keyring from 32 raw bytes (tests, tools). */
 cd_err crypto_keyring_from_key(const uint8_t key[CRYPTO_KEY_BYTES], uint32_t version,
                                crypto_keyring **out);

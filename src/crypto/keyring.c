@@ -106,7 +106,7 @@ static bool parse_version(const char *s, size_t n, uint32_t *out)
 
 /* Parses one non-comment line (already trimmed) into the next slot of kr. */
 static cd_err keyring_parse_line(crypto_keyring *kr, const char *line, size_t n, const char *path,
-                                 unsigned lineno, char *errbuf, size_t errlen)
+                                 unsigned lineno, struct cd_diag *diag)
 {
     uint32_t version = 1;
     const char *hex = line;
@@ -118,8 +118,8 @@ static cd_err keyring_parse_line(crypto_keyring *kr, const char *line, size_t n,
         while (vlen > 0 && is_blank(line[vlen - 1]))
             vlen--;
         if (!parse_version(line, vlen, &version)) {
-            snprintf(errbuf, errlen, "%s:%u: version must be a decimal in 1..%u", path, lineno,
-                     CRYPTO_KEYRING_MAX_VERSION);
+            cd_diag_add(diag, "%s:%u: version must be a decimal in 1..%u", path, lineno,
+                        CRYPTO_KEYRING_MAX_VERSION);
             return CD_ERR_CONFIG;
         }
         hex = colon + 1;
@@ -130,19 +130,17 @@ static cd_err keyring_parse_line(crypto_keyring *kr, const char *line, size_t n,
         }
     }
     if (hexlen != (size_t)2 * CRYPTO_KEY_BYTES) {
-        snprintf(errbuf, errlen, "%s:%u: key must be %d hex digits", path, lineno,
-                 2 * CRYPTO_KEY_BYTES);
+        cd_diag_add(diag, "%s:%u: key must be %d hex digits", path, lineno, 2 * CRYPTO_KEY_BYTES);
         return CD_ERR_CONFIG;
     }
     for (size_t i = 0; i < kr->count; i++) {
         if (kr->versions[i] == version) {
-            snprintf(errbuf, errlen, "%s:%u: duplicate key version %u", path, lineno,
-                     (unsigned)version);
+            cd_diag_add(diag, "%s:%u: duplicate key version %u", path, lineno, (unsigned)version);
             return CD_ERR_CONFIG;
         }
     }
     if (kr->count >= CRYPTO_KEYRING_MAX_KEYS) {
-        snprintf(errbuf, errlen, "%s:%u: more than %d keys", path, lineno, CRYPTO_KEYRING_MAX_KEYS);
+        cd_diag_add(diag, "%s:%u: more than %d keys", path, lineno, CRYPTO_KEYRING_MAX_KEYS);
         return CD_ERR_CONFIG;
     }
     size_t binlen = 0;
@@ -151,7 +149,7 @@ static cd_err keyring_parse_line(crypto_keyring *kr, const char *line, size_t n,
             0 ||
         binlen != CRYPTO_KEY_BYTES || end != hex + hexlen) {
         sodium_memzero(kr->master[kr->count], CRYPTO_KEY_BYTES);
-        snprintf(errbuf, errlen, "%s:%u: key is not valid hex", path, lineno);
+        cd_diag_add(diag, "%s:%u: key is not valid hex", path, lineno);
         return CD_ERR_CONFIG;
     }
     kr->versions[kr->count] = version;
@@ -160,7 +158,7 @@ static cd_err keyring_parse_line(crypto_keyring *kr, const char *line, size_t n,
 }
 
 static cd_err keyring_parse(crypto_keyring *kr, const char *buf, size_t len, const char *path,
-                            char *errbuf, size_t errlen)
+                            struct cd_diag *diag)
 {
     unsigned lineno = 0;
     size_t pos = 0;
@@ -181,15 +179,15 @@ static cd_err keyring_parse(crypto_keyring *kr, const char *buf, size_t len, con
         if (n == 0 || line[0] == '#')
             continue;
         if (memchr(line, '\0', n) != NULL) {
-            snprintf(errbuf, errlen, "%s:%u: NUL byte in line", path, lineno);
+            cd_diag_add(diag, "%s:%u: NUL byte in line", path, lineno);
             return CD_ERR_CONFIG;
         }
-        cd_err err = keyring_parse_line(kr, line, n, path, lineno, errbuf, errlen);
+        cd_err err = keyring_parse_line(kr, line, n, path, lineno, diag);
         if (err != CD_OK)
             return err;
     }
     if (kr->count == 0) {
-        snprintf(errbuf, errlen, "%s: no key in keyring file", path);
+        cd_diag_add(diag, "%s: no key in keyring file", path);
         return CD_ERR_CONFIG;
     }
     return CD_OK;
@@ -210,52 +208,45 @@ static void secure_release(void *p, size_t n)
 
 const struct file_mem crypto_file_mem = {secure_alloc, secure_release};
 
-/* The keyring's messages for a file common/file refused. A missing keyring is
- * CD_ERR_IO here (the caller's contract since before common/file). */
+/* The keyring's messages for a file common/file refused; the code is
+ * common/file's (a missing keyring is CD_ERR_NOT_FOUND, like every file). */
 static cd_err keyring_file_error(const char *path, cd_err err, const struct file_data *fd,
-                                 char *errbuf, size_t errlen)
+                                 struct cd_diag *diag)
 {
     switch (err) {
     case CD_ERR_NOT_FOUND:
     case CD_ERR_IO:
-        snprintf(errbuf, errlen, "%s: %s: %s", path, fd->why, strerror(errno));
-        return CD_ERR_IO;
+        cd_diag_add(diag, "%s: %s: %s", path, fd->why, strerror(errno));
+        return err;
     case CD_ERR_TOO_LARGE:
-        snprintf(errbuf, errlen, "%s: larger than %zu bytes", path, KEYRING_FILE_MAX);
+        cd_diag_add(diag, "%s: larger than %zu bytes", path, KEYRING_FILE_MAX);
         return err;
     case CD_ERR_CONFIG:
         if (S_ISREG(fd->mode))
-            snprintf(errbuf, errlen,
-                     "%s: accessible by group or others (mode %04o); use 0600 or 0400", path,
-                     (unsigned)(fd->mode & 07777));
+            cd_diag_add(diag, "%s: accessible by group or others (mode %04o); use 0600 or 0400",
+                        path, (unsigned)(fd->mode & 07777));
         else
-            snprintf(errbuf, errlen, "%s: not a regular file", path);
+            cd_diag_add(diag, "%s: not a regular file", path);
         return err;
     default:
         return err;
     }
 }
 
-cd_err crypto_keyring_load(const char *path, crypto_keyring **out, char *errbuf, size_t errlen)
+cd_err crypto_keyring_load(const char *path, crypto_keyring **out, struct cd_diag *diag)
 {
     const struct file_read_opts opts = {KEYRING_FILE_MAX, FILE_NO_GROUP, &crypto_file_mem};
     struct file_data file = {0};
     crypto_keyring *kr = NULL;
-    char dummy[1];
     cd_err err;
 
-    if (errbuf == NULL || errlen == 0) {
-        errbuf = dummy;
-        errlen = sizeof(dummy);
-    }
-    errbuf[0] = '\0';
     if (path == NULL || out == NULL) {
-        snprintf(errbuf, errlen, "keyring: no path given");
+        cd_diag_add(diag, "keyring: no path given");
         return CD_ERR_INVALID;
     }
     err = file_read(path, &opts, &file);
     if (err != CD_OK) {
-        err = keyring_file_error(path, err, &file, errbuf, errlen);
+        err = keyring_file_error(path, err, &file, diag);
         goto out;
     }
     kr = keyring_alloc();
@@ -263,12 +254,12 @@ cd_err crypto_keyring_load(const char *path, crypto_keyring **out, char *errbuf,
         err = CD_ERR_NOMEM;
         goto out;
     }
-    err = keyring_parse(kr, file.data, file.len, path, errbuf, errlen);
+    err = keyring_parse(kr, file.data, file.len, path, diag);
     if (err != CD_OK)
         goto out;
     err = keyring_finish(kr);
     if (err != CD_OK) {
-        snprintf(errbuf, errlen, "%s: cannot derive subkeys", path);
+        cd_diag_add(diag, "%s: cannot derive subkeys", path);
         goto out;
     }
     *out = kr;

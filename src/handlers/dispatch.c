@@ -184,7 +184,7 @@ static void hd_before_hash(void *cls)
  * the account as any uncached request and runs the handler once more. */
 static void hd_run_authenticated(struct hd_req *r, const struct hd_route *route)
 {
-    const struct auth_hook hook = {hd_before_hash, r};
+    const struct auth_hook hook = {hd_before_hash, r, r->req->request_id};
 
     if ((route->flags & HD_ONE_STATEMENT) &&
         auth_parse_basic(http_request_header(r->req, "Authorization"), &r->creds) == CD_OK &&

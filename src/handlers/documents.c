@@ -373,18 +373,28 @@ static json_t *hd_base64(const uint8_t *in, size_t len)
     return s;
 }
 
-/* The document the path names, loaded and opened; false when an answer (404,
- * 503, ...) has been written instead. */
-static bool hd_load_path(struct hd_req *c, int64_t *record_id, struct db_doc *d, char *ctype,
-                         size_t ctype_cap, uint8_t **content, size_t *len, bool *large)
+/* The document a path names, loaded and opened (hd_load_path). */
+struct hd_loaded {
+    int64_t record_id;
+    struct db_doc d;
+    char ctype[VALIDATE_CTYPE_MAX + 1];
+    uint8_t *content; /* plaintext: wiped and freed by the handler or the response */
+    size_t len;
+    bool large; /* holds a large-download slot (hd_large_*) */
+};
+
+/* The document the path names, loaded and opened into v; false when an
+ * answer (404, 503, ...) has been written instead. */
+static bool hd_load_path(struct hd_req *c, struct hd_loaded *v)
 {
     cd_err rc;
 
-    if (!hd_path_record_id(c->m, c->resp, record_id))
+    if (!hd_path_record_id(c->m, c->resp, &v->record_id))
         return false;
-    rc = hd_load(c, *record_id, d, ctype, ctype_cap, content, len, large);
+    rc = hd_load(c, v->record_id, &v->d, v->ctype, sizeof(v->ctype), &v->content, &v->len,
+                 &v->large);
     if (rc != CD_OK) {
-        hd_large_release(c, large);
+        hd_large_release(c, &v->large);
         hd_load_failed(c, rc);
         return false;
     }
@@ -395,31 +405,26 @@ static bool hd_load_path(struct hd_req *c, int64_t *record_id, struct db_doc *d,
  * text in "content"; binary ones carry base64 and say so. */
 void hd_get(struct hd_req *c)
 {
-    char ctype[VALIDATE_CTYPE_MAX + 1];
-    struct db_doc d;
-    uint8_t *content = NULL;
-    size_t len = 0;
-    bool large = false;
-    int64_t record_id;
+    struct hd_loaded v = {0};
     json_t *obj;
 
-    if (!hd_load_path(c, &record_id, &d, ctype, sizeof(ctype), &content, &len, &large))
+    if (!hd_load_path(c, &v))
         return;
-    obj = json_pack("{s:I,s:s%}", "record_id", (json_int_t)record_id, "owner", c->creds.user,
+    obj = json_pack("{s:I,s:s%}", "record_id", (json_int_t)v.record_id, "owner", c->creds.user,
                     c->creds.user_len);
     if (obj != NULL) {
-        if (hd_is_text(ctype, content, len)) {
-            json_object_set_new(obj, "content", json_stringn((const char *)content, len));
+        if (hd_is_text(v.ctype, v.content, v.len)) {
+            json_object_set_new(obj, "content", json_stringn((const char *)v.content, v.len));
         } else {
-            json_object_set_new(obj, "content", hd_base64(content, len));
+            json_object_set_new(obj, "content", hd_base64(v.content, v.len));
             json_object_set_new(obj, "content_encoding", json_string("base64"));
         }
-        json_object_set_new(obj, "content_type", json_string(ctype));
+        json_object_set_new(obj, "content_type", json_string(v.ctype));
     }
-    crypto_wipe(content, len);
-    free(content);
+    crypto_wipe(v.content, v.len);
+    free(v.content);
     hd_json(c->resp, 200, obj);
-    hd_large_until_sent(c, &large);
+    hd_large_until_sent(c, &v.large);
 }
 
 /* A file name extension for a few well-known, passive media types; "" for
@@ -464,27 +469,22 @@ static bool hd_attachment_headers(struct http_response *resp, int64_t record_id,
  * an attachment. */
 void hd_get_content(struct hd_req *c)
 {
-    char ctype[VALIDATE_CTYPE_MAX + 1];
-    struct db_doc d;
-    uint8_t *content = NULL;
-    size_t len = 0;
-    bool large = false;
-    int64_t record_id;
+    struct hd_loaded v = {0};
 
-    if (!hd_load_path(c, &record_id, &d, ctype, sizeof(ctype), &content, &len, &large))
+    if (!hd_load_path(c, &v))
         return;
-    if (!hd_attachment_headers(c->resp, record_id, ctype) ||
-        http_response_content_type(c->resp, ctype) != CD_OK) {
-        crypto_wipe(content, len);
-        free(content);
-        hd_large_release(c, &large);
+    if (!hd_attachment_headers(c->resp, v.record_id, v.ctype) ||
+        http_response_content_type(c->resp, v.ctype) != CD_OK) {
+        crypto_wipe(v.content, v.len);
+        free(v.content);
+        hd_large_release(c, &v.large);
         hd_error(c->resp, 500, "Internal server error");
         return;
     }
-    hd_large_until_sent(c, &large);
+    hd_large_until_sent(c, &v.large);
     c->resp->status = 200; /* content type: copied into resp above */
-    c->resp->body = content;
-    c->resp->body_len = len;
+    c->resp->body = v.content;
+    c->resp->body_len = v.len;
 }
 
 void hd_create_document(struct hd_req *c)

@@ -88,6 +88,7 @@ void hd_recover(struct hd_req *r)
     const struct http_request *req = r->req;
     struct http_response *resp = r->resp;
     json_t *body = hd_parse_object(req, resp), *user, *code, *pw;
+    const struct auth_hook hook = {.request_id = req->request_id};
     char fresh[CRYPTO_RECOVERY_CODE_STRLEN];
     unsigned retry = 0;
     cd_err rc;
@@ -103,7 +104,7 @@ void hd_recover(struct hd_req *r)
     }
     rc = auth_recover(app->auth, json_string_value(user), json_string_length(user),
                       json_string_value(code), json_string_length(code), json_string_value(pw),
-                      json_string_length(pw), fresh, &retry);
+                      json_string_length(pw), fresh, &retry, &hook);
     switch (rc) {
     case CD_OK:
         hd_json(resp, 200, json_pack("{s:O,s:s}", "username", user, "recovery_code", fresh));

@@ -2,6 +2,7 @@
 #include "router/router.h"
 
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* One path shape and the methods each route accepts on it. */
@@ -52,8 +53,8 @@ static const struct route_def routes[] = {
 
 /* Matches path against r. On a match with a parameter, reports where the
  * parameter segment starts and how long it is. */
-static int path_matches(const struct route_def *r, const char *path, const char **param,
-                        size_t *param_len)
+static bool path_matches(const struct route_def *r, const char *path, const char **param,
+                         size_t *param_len)
 {
     size_t plen = strlen(r->prefix);
     const char *seg;
@@ -62,18 +63,18 @@ static int path_matches(const struct route_def *r, const char *path, const char 
     if (!r->has_param)
         return strcmp(path, r->prefix) == 0;
     if (strncmp(path, r->prefix, plen) != 0)
-        return 0;
+        return false;
     seg = path + plen;
     end = strchr(seg, '/');
     if (end == NULL)
         end = seg + strlen(seg);
     if (end == seg)
-        return 0; /* empty segment */
+        return false; /* empty segment */
     if (strcmp(end, r->suffix) != 0)
-        return 0;
+        return false;
     *param = seg;
     *param_len = (size_t)(end - seg);
-    return 1;
+    return true;
 }
 
 enum router_status router_match(const char *method, const char *path, struct route_match *m,

@@ -165,14 +165,14 @@ static void test_invalidation_across_replicas(void **state)
     assert_int_equal(timed_login(b, "replicated", "secondpassword", &ms), CD_OK);
 
     /* Recovery with the code from creation: both replicas drop the second password. */
-    assert_int_equal(
-        auth_recover(a, "replicated", 10, code, strlen(code), "thirdpassword", 13, code2, &retry),
-        CD_OK);
+    assert_int_equal(auth_recover(a, "replicated", 10, code, strlen(code), "thirdpassword", 13,
+                                  code2, &retry, NULL),
+                     CD_OK);
     assert_int_equal(timed_login(b, "replicated", "secondpassword", &ms), CD_ERR_AUTH);
     assert_int_equal(timed_login(b, "replicated", "thirdpassword", &ms), CD_OK);
     /* The code is spent; the new one works once. */
     assert_int_equal(auth_recover(a, "replicated", 10, code, strlen(code), "fourthpassword", 14,
-                                  code2 + 0, &retry),
+                                  code2 + 0, &retry, NULL),
                      CD_ERR_AUTH);
 
     /* Deletion on A: B's cached entry stops working. */

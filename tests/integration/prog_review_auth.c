@@ -93,7 +93,8 @@ static int setup(void **state)
 {
     const char *port = getenv("CONFIDOC_TEST_DB_PORT"), *dir = getenv("CONFIDOC_TEST_CERTS");
     uint8_t k[3][CRYPTO_KEY_BYTES];
-    char path[] = "/tmp/confidoc-review-kr.XXXXXX", err[256];
+    char path[] = "/tmp/confidoc-review-kr.XXXXXX";
+    struct cd_diag diag_;
     FILE *f;
     int fd;
     (void)state;
@@ -134,8 +135,9 @@ static int setup(void **state)
     }
     fclose(f);
     crypto_wipe(k, sizeof(k));
-    if (crypto_keyring_load(path, &kr3, err, sizeof(err)) != CD_OK) {
-        fprintf(stderr, "keyring: %s\n", err);
+    cd_diag_init(&diag_);
+    if (crypto_keyring_load(path, &kr3, &diag_) != CD_OK) {
+        fprintf(stderr, "keyring: %s", diag_.text);
         unlink(path);
         return -1;
     }
@@ -577,7 +579,7 @@ static void test_review_8_rotate_key(void **state)
         CD_OK);
     assert_false(backup_opens_any(&backup, sk, now.id));
     assert_int_equal(
-        auth_recover(a, "kevin", 5, code, strlen(code), "kevinpassword2", 14, code3, &retry),
+        auth_recover(a, "kevin", 5, code, strlen(code), "kevinpassword2", 14, code3, &retry, NULL),
         CD_ERR_AUTH);
     /* The owner reads every document. */
     assert_int_equal(login(a, "kevin", "kevinpassword", &p), CD_OK);
@@ -588,9 +590,9 @@ static void test_review_8_rotate_key(void **state)
     /* Recovery rotates too: a backup taken before it, with the code it
      * spends, opens nothing current. */
     assert_int_equal(row_under(3, "kevin", &backup), CD_OK);
-    assert_int_equal(
-        auth_recover(a, "kevin", 5, code2, strlen(code2), "kevinpassword3", 14, code3, &retry),
-        CD_OK);
+    assert_int_equal(auth_recover(a, "kevin", 5, code2, strlen(code2), "kevinpassword3", 14, code3,
+                                  &retry, NULL),
+                     CD_OK);
     assert_int_equal(crypto_recovery_code_parse(code2, strlen(code2), code_raw), CD_OK);
     assert_int_equal(
         crypto_sk_unwrap_recovery(kr3, backup.rc_version, code_raw, backup.uid, backup.sk_rc, sk),

@@ -46,6 +46,7 @@ t_eq "client-keygen prints the key's hash (SHA-256 of the DER SPKI)" "$H_admin" 
 
 start_serve() {
     "$CAS" serve --state "$STATE" --listen "$ADDR" --name localhost --admin "$H_admin" \
+        --sealing-key "$WORK/sealing.key" \
         --pidfile "$WORK/serve.pid" --pin-out "$WORK/pin" "$@" >>"$WORK/serve.log" 2>&1 &
     SERVE_PID=$!
     for _ in $(seq 1 100); do
@@ -200,6 +201,9 @@ YAML
 rc=0; ses admin put "$WORK/bad.yaml" >"$WORK/out" 2>&1 || rc=$?
 t_contains "a session that does not link is refused (400) with its messages" \
     "$rc $(cat "$WORK/out")" "NO_SUCH_CA"
+
+t_true "the state holds no session text and no PEM in clear" \
+    [ -z "$(grep -rlE 'DEMO_CA|BEGIN|SERVER_CA' "$STATE/cas" 2>/dev/null)" ]
 
 # ---- the worker ----
 WPID=$(worker_pid)

@@ -129,6 +129,14 @@ t_eq "after the block the right password works" "$(status_of 192.0.2.21 -u victi
 t_eq "and a success resets the count" "$(status_of 192.0.2.22 -u victim:wrongagain)" 401
 t_eq "one failure after a reset does not block" "$(status_of 192.0.2.23 -u victim:victimpassword)" 200
 t_contains "failed logins are logged" "$(cat "$API_LOG")" "authentication failed"
+# Each such line names its request (issue 10: the run-time log line carries
+# the request id), and the same id is on that request's access log line.
+req=$(grep -oE "req=[0-9a-f]{16} authentication failed" "$API_LOG" | head -1 | cut -c5-20)
+t_true "a failed login's log line names its request id" test -n "$req"
+t_true "the access log line of that request has the same id" \
+    grep -qE "req=$req .*401|$req.* 401" "$API_LOG"
+t_not_contains "no failed login is logged without its request" "$(cat "$API_LOG")" \
+    "req=- authentication failed"
 
 echo "# what memcached holds"
 memcached_tls_cmd "$WORK/mc" "lru_crawler metadump all" >"$WORK/dump.txt" 2>/dev/null

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "cas/inject.h"
+#include "cas/seal.h"
 #include "cas/store.h"
 
 static void rm_rf(const char *dir)
@@ -33,7 +34,7 @@ static void test_meta_and_versions(void **state)
     (void)state;
 
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(store_open(dir, &st), CD_OK);
+    assert_int_equal(store_open(dir, NULL, &st), CD_OK);
     snprintf(path, sizeof(path), "%s/cas", dir);
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0700);
@@ -74,7 +75,7 @@ static void test_meta_and_versions(void **state)
 
     /* the lock is released on close */
     store_close(st);
-    assert_int_equal(store_open(dir, &st), CD_OK);
+    assert_int_equal(store_open(dir, NULL, &st), CD_OK);
     store_close(st);
     rm_rf(dir);
 }
@@ -193,13 +194,135 @@ static void test_symmetric_text(void **state)
     assert_int_equal(inject_symmetric_text(POLICY_PART_HEX, keys, lens, 0, &out), CD_ERR_INVALID);
 }
 
+static size_t slurp(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+static void spill(const char *path, const char *buf, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    fclose(f);
+}
+
+/* A store given a state key seals every file: no PEM header and no key
+ * bytes on disk; an altered or swapped file is CD_ERR_CRYPTO. */
+static void test_sealed_store(void **state)
+{
+    char dir[] = "/tmp/cas-sealed-XXXXXX";
+    char path[256], path2[256], kf[256], buf[4096], buf2[4096];
+    const char pem[] =
+        "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----\n";
+    const char keybytes[] = "\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff\x01";
+    struct store_meta m = {0}, got = {0};
+    struct cas_store *st = NULL;
+    struct seal_key *key = NULL;
+    struct pki_buf b = {0};
+    struct cd_diag d;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(kf, sizeof(kf), "%s/sealing.key", dir);
+    struct seal_source src = {SEAL_SOURCE_FILE, kf};
+    cd_diag_init(&d);
+    assert_int_equal(seal_open(dir, &src, NULL, &d, &key), CD_OK);
+    assert_int_equal(store_open(dir, key, &st), CD_OK);
+
+    m.version = 1;
+    memset(m.tmpl, 'b', PKI_FP_HEX - 1);
+    m.tmpl[PKI_FP_HEX - 1] = '\0';
+    assert_int_equal(store_meta_put(st, "p", "S", &m), CD_OK);
+    assert_int_equal(store_meta_put(st, "p", "K", &m), CD_OK);
+    assert_int_equal(store_put(st, "p", "S", 1, "pem", pem, sizeof(pem) - 1), CD_OK);
+    assert_int_equal(store_put(st, "p", "K", 1, "bin", keybytes, 16), CD_OK);
+    assert_int_equal(store_blob_put(st, "sessions", "api.yaml", "name: api\n", 10), CD_OK);
+
+    /* on disk: sealed (header CDSL), no PEM header, no key bytes, no metadata text */
+    const char *files[] = {"p/S.meta", "p/K.meta", "p/S.v1.pem", "p/K.v1.bin", "sessions/api.yaml"};
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(path, sizeof(path), "%s/cas/%s", dir, files[i]);
+        size_t n = slurp(path, buf, sizeof(buf));
+        assert_true(n > SEAL_OVERHEAD);
+        assert_memory_equal(buf, "CDSL", 4);
+        assert_null(memmem(buf, n, "-----BEGIN", 10));
+        assert_null(memmem(buf, n, keybytes, 16));
+        assert_null(memmem(buf, n, "version", 7));
+        assert_null(memmem(buf, n, "name: api", 9));
+    }
+    /* read back through the store */
+    assert_int_equal(store_meta_get(st, "p", "S", &got), CD_OK);
+    assert_int_equal(got.version, 1);
+    assert_string_equal(got.tmpl, m.tmpl);
+    assert_int_equal(store_get(st, "p", "S", 1, "pem", &b), CD_OK);
+    assert_int_equal(b.len, sizeof(pem) - 1);
+    assert_memory_equal(b.data, pem, b.len);
+    pki_buf_release(&b);
+    assert_int_equal(store_get(st, "p", "K", 1, "bin", &b), CD_OK);
+    assert_memory_equal(b.data, keybytes, 16);
+    pki_buf_release(&b);
+    assert_int_equal(store_blob_get(st, "sessions", "api.yaml", &b), CD_OK);
+    assert_memory_equal(b.data, "name: api\n", 10);
+    pki_buf_release(&b);
+    assert_int_equal(store_blob_get(st, "sessions", "none.yaml", &b), CD_ERR_NOT_FOUND);
+    assert_int_equal(store_blob_put(st, "sessions", "../x", "a", 1), CD_ERR_INVALID);
+    assert_int_equal(store_blob_put(st, "sessions", ".hidden", "a", 1), CD_ERR_INVALID);
+    assert_int_equal(store_blob_put(st, "a/b", "x", "a", 1), CD_ERR_INVALID);
+    assert_int_equal(store_blob_put(st, "sessions", "", "a", 1), CD_ERR_INVALID);
+
+    /* one flipped byte: refused */
+    snprintf(path, sizeof(path), "%s/cas/p/S.v1.pem", dir);
+    size_t n = slurp(path, buf, sizeof(buf));
+    buf[n / 2] ^= 0x01;
+    spill(path, buf, n);
+    assert_int_equal(store_get(st, "p", "S", 1, "pem", &b), CD_ERR_CRYPTO);
+    assert_null(b.data);
+    buf[n / 2] ^= 0x01;
+    spill(path, buf, n);
+    assert_int_equal(store_get(st, "p", "S", 1, "pem", &b), CD_OK);
+    pki_buf_release(&b);
+    /* truncated: refused */
+    spill(path, buf, n - 1);
+    assert_int_equal(store_get(st, "p", "S", 1, "pem", &b), CD_ERR_CRYPTO);
+    /* swapped: K's metadata copied over S's opens under neither name */
+    snprintf(path, sizeof(path), "%s/cas/p/S.meta", dir);
+    snprintf(path2, sizeof(path2), "%s/cas/p/K.meta", dir);
+    n = slurp(path2, buf2, sizeof(buf2));
+    spill(path, buf2, n);
+    assert_int_equal(store_meta_get(st, "p", "S", &got), CD_ERR_CRYPTO);
+    assert_int_equal(store_meta_get(st, "p", "K", &got), CD_OK);
+    store_close(st);
+
+    /* another state key does not open the files */
+    char dir2[128], kf2[256];
+    struct seal_key *key2 = NULL;
+    snprintf(dir2, sizeof(dir2), "%s/other", dir);
+    snprintf(kf2, sizeof(kf2), "%s/other.key", dir);
+    struct seal_source src2 = {SEAL_SOURCE_FILE, kf2};
+    assert_int_equal(seal_open(dir2, &src2, NULL, &d, &key2), CD_OK);
+    snprintf(path, sizeof(path), "%s/cas/p", dir2);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/cas/p/K.meta", dir2);
+    spill(path, buf2, n); /* K's sealed metadata */
+    assert_int_equal(store_open(dir2, key2, &st), CD_OK);
+    assert_int_equal(store_meta_get(st, "p", "K", &got), CD_ERR_CRYPTO);
+    store_close(st);
+    seal_key_free(key2);
+    seal_key_free(key);
+    rm_rf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_meta_and_versions),
-        cmocka_unit_test(test_write_unchanged),
-        cmocka_unit_test(test_links_not_followed),
-        cmocka_unit_test(test_symmetric_text),
+        cmocka_unit_test(test_meta_and_versions),  cmocka_unit_test(test_write_unchanged),
+        cmocka_unit_test(test_links_not_followed), cmocka_unit_test(test_symmetric_text),
+        cmocka_unit_test(test_sealed_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
