@@ -233,6 +233,30 @@ printf '%s\n' "$out" | sed 's/^/  /'
 t_eq "seccomp: opening fails and a call off the list kills (SIGSYS)" \
     "$rc $(printf '%s\n' "$out" | grep -c '^ok')" "159 2"
 
+# ---- malformed IPC: each end ends (or restarts) the other ----
+PEER=$BUILD/tests/prog_casd_peer
+P2=$(pick_port)
+"$PEER" bad-reply "$P2" >"$WORK/peer.out" 2>"$WORK/peer.err" &
+PEER_PID=$!
+for _ in $(seq 1 100); do grep -q READY "$WORK/peer.out" && break; sleep 0.05; done
+curl -sk --max-time 10 -o /dev/null "https://127.0.0.1:$P2/v1/values/session=a,secret=B"
+wait "$PEER_PID"
+t_eq "a malformed reply ends the worker (status 3)" "$(grep 'worker exit' "$WORK/peer.out")" \
+    "worker exit 3"
+P3=$(pick_port)
+"$PEER" serve "$WORK/peer-state" "$P3" "$WORK/peer-sealing.key" >"$WORK/peer2.out" 2>&1 &
+PEER_PID=$!
+for _ in $(seq 1 100); do
+    [ "$(grep -c 'malformed request from the worker' "$WORK/peer2.out")" -ge 2 ] && break
+    sleep 0.1
+done
+kill -TERM "$PEER_PID"
+wait "$PEER_PID"
+t_true "a malformed request: the parent kills the worker and starts another, again and again" \
+    [ "$(grep -c 'malformed request from the worker: killing and restarting it' "$WORK/peer2.out")" -ge 2 ]
+t_true "at most one start a second" \
+    [ "$(grep -c 'worker [0-9]* started' "$WORK/peer2.out")" -le 12 ]
+
 # ---- restart ----
 cp "$WORK/ca.pem" "$WORK/ca-before.pem"
 cp "$WORK/nginx-ca.pem" "$WORK/nginx-ca-before.pem"
