@@ -48,7 +48,11 @@ static int serve_worker(int argc, char **argv)
             return CAS_EXIT_POLICY;
     }
     log_init("confidoc-cas-worker", LOG_LEVEL_INFO);
-    return casd_worker_main(CASD_WORKER_FD_LISTEN, CASD_WORKER_FD_IPC, user);
+    int status = casd_worker_main(CASD_WORKER_FD_LISTEN, CASD_WORKER_FD_IPC, user);
+    /* The worker ends inside its sandbox: no atexit handler runs there (they
+     * may need system calls the filter refuses). */
+    fflush(NULL);
+    _exit(status);
 }
 
 int cas_cmd_serve(const char *cmd, int argc, char **argv)

@@ -79,6 +79,9 @@ static int bad_reply(const char *port)
     if (waitpid(pid, &st, 0) != pid)
         return 1;
     printf("worker exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    fflush(stdout);
+    pki_buf_release(&key);
+    pki_buf_release(&cert);
     return 0;
 }
 
