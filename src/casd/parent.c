@@ -361,8 +361,7 @@ static cd_err startup(struct parent *p, struct cas_store **store, struct cd_diag
         return CD_ERR_CONFIG;
     }
     if ((err = seal_open(c->state_dir, &c->seal, &c->recovery, diag, &p->seal)) != CD_OK) {
-        cd_diag_add(diag, "cannot open the sealed state of %s: %s", c->state_dir,
-                    cd_strerror(err));
+        cd_diag_add(diag, "cannot open the sealed state of %s: %s", c->state_dir, cd_strerror(err));
         return err;
     }
     if (diag->count > 0) { /* notes of a first start (no recovery keys, ...) */

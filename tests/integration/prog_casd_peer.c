@@ -46,8 +46,12 @@ static int bad_reply(const char *port)
 {
     struct pki_buf key = {0}, cert = {0};
     const char *dns[] = {"localhost"};
-    struct pki_cert_req req = {.common_name = "t", .usage = PKI_USAGE_SERVER, .dns = dns,
-                               .ndns = 1, .validity_days = 1, .now = time(NULL)};
+    struct pki_cert_req req = {.common_name = "t",
+                               .usage = PKI_USAGE_SERVER,
+                               .dns = dns,
+                               .ndns = 1,
+                               .validity_days = 1,
+                               .now = time(NULL)};
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
     int one = 1, sv[2], st = 0;
 
@@ -66,8 +70,8 @@ static int bad_reply(const char *port)
         _exit(casd_worker_main(lfd, sv[1], "nobody"));
     }
     close(sv[1]);
-    struct casd_ipc_msg m = {.type = CASD_IPC_TLS_CONFIG, .a = {cert.data, cert.len},
-                             .b = {key.data, key.len}};
+    struct casd_ipc_msg m = {
+        .type = CASD_IPC_TLS_CONFIG, .a = {cert.data, cert.len}, .b = {key.data, key.len}};
     if (casd_ipc_send(sv[0], &m) != CD_OK)
         return 1;
     printf("READY\n");
@@ -93,7 +97,8 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "bad-reply") == 0)
         return bad_reply(argv[2]);
     if (argc == 5 && strcmp(argv[1], "serve") == 0) {
-        struct casd_serve_config c = {.state_dir = argv[2], .listen_host = "127.0.0.1",
+        struct casd_serve_config c = {.state_dir = argv[2],
+                                      .listen_host = "127.0.0.1",
                                       .listen_port = argv[3],
                                       .seal = {SEAL_SOURCE_FILE, argv[4]}};
         static struct cd_diag d;

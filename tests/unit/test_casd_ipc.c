@@ -78,6 +78,9 @@ static void test_malformed(void **state)
     memcpy(copy, b.p, b.len);
     copy[b.len] = 0;
     assert_int_equal(casd_ipc_decode(copy, b.len + 1, &out), CD_ERR_INVALID); /* trailing */
+    copy[4]++; /* the header counts the extra byte: still one byte after the last field */
+    assert_int_equal(casd_ipc_decode(copy, b.len + 1, &out), CD_ERR_INVALID);
+    copy[4]--;
     copy[4]++;
     assert_int_equal(casd_ipc_decode(copy, b.len, &out), CD_ERR_INVALID); /* length */
     memcpy(copy, b.p, b.len);
