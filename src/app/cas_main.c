@@ -20,6 +20,7 @@ static const struct cas_cmd commands[] = {
      "provision --policies DIR --state STATE [--var NAME=VALUE ...]"},
     {"rotate", cas_cmd_provision, "rotate --policies DIR --state STATE POLICY/SECRET [--var ...]"},
     {"check", cas_cmd_provision, "check --policies DIR [--var NAME=VALUE ...]"},
+    {"audit", cas_cmd_audit, "audit verify FILE [--pin PIN] [--head SEQ:SHA256]"},
 };
 
 void cas_usage(FILE *out)
