@@ -42,6 +42,7 @@
 #define SPKI_DER_MAX 256
 #define SIG_DER_MAX 80 /* an ECDSA P-256 signature in DER: at most 72 bytes */
 #define SIG_FIELD ",\"sig\":"
+#define READ_BUF ((size_t)2 * AUDIT_LINE_MAX)
 #define GENESIS_KIND "genesis"
 
 static const char zero_hash[HASH_HEX_LEN + 1] =
@@ -270,7 +271,10 @@ static size_t escape_byte(unsigned char c, char out[6])
         return 2;
     }
     if (c < 0x20 || c == 0x7f) {
-        memcpy(out, "\\u00", 4);
+        out[0] = '\\';
+        out[1] = 'u';
+        out[2] = '0';
+        out[3] = '0';
         out[4] = hex[c >> 4];
         out[5] = hex[c & 15];
         return 6;
@@ -844,7 +848,7 @@ static cd_err verify_fd(int fd, const char *label, const char *pin, const struct
                         struct cd_diag *diag, uint64_t *bad_line, struct audit_head *head)
 {
     struct vstate v;
-    char *buf = malloc(2 * AUDIT_LINE_MAX);
+    char *buf = malloc(READ_BUF);
     size_t start = 0, len = 0;
     bool eof = false;
     cd_err err = CD_OK;
@@ -874,7 +878,7 @@ static cd_err verify_fd(int fd, const char *label, const char *pin, const struct
         memmove(buf, buf + start, len - start);
         len -= start;
         start = 0;
-        ssize_t r = read(fd, buf + len, 2 * AUDIT_LINE_MAX - len);
+        ssize_t r = read(fd, buf + len, READ_BUF - len);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
