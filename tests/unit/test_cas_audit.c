@@ -142,7 +142,7 @@ static cd_err verify_buf(const char *data, size_t len, const char *pin,
 
 static void test_append_verify(void **state)
 {
-    struct tmp t;
+    struct tmp t = {0};
     struct audit_head head;
     uint64_t bad = 99, seq;
     char hash[AUDIT_HASH_HEX];
@@ -188,7 +188,7 @@ static void test_append_verify(void **state)
 /* Every single-byte change of line 3 is found, at line 3. */
 static void test_edit_any_byte(void **state)
 {
-    struct tmp t;
+    struct tmp t = {0};
     size_t len, starts[32];
     uint64_t bad;
     char *data;
@@ -222,7 +222,7 @@ static void test_edit_any_byte(void **state)
 
 static void test_remove_middle(void **state)
 {
-    struct tmp t;
+    struct tmp t = {0};
     size_t len, starts[32];
     uint64_t bad;
     char *data;
@@ -250,7 +250,7 @@ static void test_remove_middle(void **state)
 
 static void test_swap(void **state)
 {
-    struct tmp t;
+    struct tmp t = {0};
     size_t len, starts[32];
     uint64_t bad;
     char *data, *out;
@@ -282,7 +282,7 @@ static void test_swap(void **state)
  * head finds it. */
 static void test_remove_last(void **state)
 {
-    struct tmp t;
+    struct tmp t = {0};
     size_t len, starts[32];
     uint64_t bad;
     struct audit_head head, got;
@@ -364,7 +364,7 @@ static size_t forge_line(const char *data, size_t len, uint64_t seq, const struc
 
 static void test_appended_by_others(void **state)
 {
-    struct tmp t, t2;
+    struct tmp t = {0}, t2 = {0};
     size_t len, len2, starts2[32], n;
     uint64_t bad;
     char *data, *other, *buf, line[2048];
@@ -422,7 +422,7 @@ static void test_appended_by_others(void **state)
 
 static void test_reopen(void **state)
 {
-    struct tmp t;
+    struct tmp t = {0};
     struct audit_log *log = NULL, *log2 = NULL;
     struct audit_head head;
     uint64_t bad, seq;
@@ -502,7 +502,7 @@ static void *appender(void *arg)
 
 static void test_threads(void **state)
 {
-    struct tmp t;
+    struct tmp t = {0};
     struct audit_log *log = NULL;
     struct audit_head head;
     pthread_t th[4];
@@ -525,7 +525,7 @@ static void test_threads(void **state)
 /* Hostile field contents stay one bounded line that verifies. */
 static void test_sanitise(void **state)
 {
-    struct tmp t;
+    struct tmp t = {0};
     struct audit_log *log = NULL;
     static char big[20000];
     static const char *names[300];
@@ -574,7 +574,7 @@ static void test_sanitise(void **state)
  * other spelling of a signature is found at its own line. */
 static void test_malleable(void **state)
 {
-    struct tmp t;
+    struct tmp t = {0};
     size_t len, starts[32], siglen;
     uint64_t bad;
     char *data, out[16384], b64[200];
@@ -637,7 +637,7 @@ static void test_malleable(void **state)
 /* Strictness: a line that is valid JSON but not in the writer's form. */
 static void test_strict(void **state)
 {
-    struct tmp t;
+    struct tmp t = {0};
     size_t len;
     uint64_t bad;
     char *data;
