@@ -39,8 +39,9 @@ enum evidence_platform {
     EVIDENCE_PLATFORM_SGX,     /* measurement: MRENCLAVE (SHA-256); signer: MRSIGNER */
 };
 
-#define EVIDENCE_FLAG_DEBUG 1u        /* the TEE may be debugged: its memory is not private */
-#define EVIDENCE_FLAG_TCB_OUTDATED 2u /* the platform's TCB is below the vendor's current one */
+#define EVIDENCE_FLAG_DEBUG 1u /* the TEE may be debugged: its memory is not private */
+/* the TCB the evidence is signed for is not the current one */
+#define EVIDENCE_FLAG_TCB_OUTDATED 2u
 
 /* What verified evidence says. */
 struct evidence_claims {
