@@ -63,6 +63,7 @@ cmp -s t orig && t_fail "refusal edit changed nothing" || expect_bad "a refusal 
 
 # removed, reordered
 sed '5d' orig >t; expect_bad "removed line found" 5 t
+t_contains "  ... as a seq gap" "$OUT" "seq 5 where 4 was expected"
 sed '1d' orig >t; expect_bad "removed genesis line found" 1 t
 awk 'NR == 5 { held = $0; next } NR == 6 { print; print held; next } { print }' orig >t
 expect_bad "two lines swapped found" 5 t
@@ -71,6 +72,7 @@ expect_bad "two lines swapped found" 5 t
 # the right format with a recomputed chain and another key's signature
 "$PROG" append other k2 12 >/dev/null
 { cat orig; sed -n '12p' other; } >t; expect_bad "a foreign log's line appended found" 12 t
+t_contains "  ... by its chain" "$OUT" "prev is not the hash of the line before"
 prev=$(tail -n 1 orig | sha256sum | cut -c1-64)
 body="{\"seq\":11,\"time\":\"2026-12-01T00:00:00Z\",\"prev\":\"$prev\",\"kind\":\"release\",\"session\":\"api\",\"who\":\"-\",\"measurement\":null,\"secrets\":[\"MASTER_KEY\"],\"hash\":null,\"reason\":null"
 forge() { # forge KEY: the line signed with KEY (OpenSSL's own s; the log wants low s)
@@ -78,6 +80,7 @@ forge() { # forge KEY: the line signed with KEY (OpenSSL's own s; the log wants 
     { cat orig; printf '%s,"sig":"%s"}\n' "$body" "$sig"; } >t
 }
 forge k2; expect_bad "a forged line signed by another key found" 12 t
+t_contains "  ... by its signature" "$OUT" "bad signature"
 ok=0
 for _ in $(seq 1 40); do forge k1; verify t; [ "$RC" -eq 0 ] && { ok=1; break; }; done
 t_eq "  (the same forged line signed with the log's key verifies: the format is right)" "$ok" 1
@@ -87,15 +90,18 @@ verify other
 t_eq "a rewritten log verifies without a pin" "$RC" 0
 expect_bad "a rewritten log fails against the pin" 1 other --pin "$PIN1"
 expect_bad "a wrong pin refused" 1 orig --pin "$PIN2"
+t_contains "  ... as not the pinned key" "$OUT" "not the pinned key"
 
 # the end cut off: an intact shorter chain, found only with the sealed head
 head -n 10 orig >t
 verify t
 t_eq "a cut end alone verifies (a chain cannot show it)" "$RC" 0
 expect_bad "a cut end found against the sealed head" 11 t --head "$HEAD2"
+t_contains "  ... as lines removed from its end" "$OUT" "removed from its end"
 
 # a torn last line, a missing file, usage
 { cat orig; printf '{"seq":11,"ti'; } >t; expect_bad "a torn last line found" 12 t
+t_contains "  ... as a torn write" "$OUT" "torn write"
 verify nonexistent
 t_true "a missing log: non-zero" [ "$RC" -ne 0 ]
 verify orig --pin nothex
