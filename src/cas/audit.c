@@ -964,11 +964,16 @@ static cd_err open_existing(struct audit_log *log, const char *path,
     unsigned char der[SPKI_DER_MAX];
     size_t derlen = 0;
     struct audit_head head;
+    struct stat st;
     uint64_t bad_line = 0;
     cd_err err = open_log(path, O_RDWR | O_APPEND, diag, &log->fd);
 
     if (err != CD_OK)
         return err;
+    if (fstat(log->fd, &st) != 0 || (st.st_mode & 022) != 0) {
+        cd_diag_add(diag, "audit log %s: writable by group or others (chmod 600 it)", path);
+        return CD_ERR_CONFIG;
+    }
     if (flock(log->fd, LOCK_EX | LOCK_NB) != 0) {
         cd_diag_add(diag, "audit log %s: in use by another process", path);
         return CD_ERR_CONFLICT;

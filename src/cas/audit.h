@@ -67,8 +67,10 @@ struct audit_head {
  * with key_pem's public key, CD_ERR_INVALID when a line is malformed or the
  * last one is torn: no trailing newline, a write cut short; it is never
  * truncated silently) and the chain continues from its last line. The file is
- * locked (flock) while open: a second opener gets CD_ERR_CONFLICT. key_pem is
- * the signing key (PKCS#8 PEM, ECDSA P-256), copied. */
+ * locked (flock) while open: a second opener gets CD_ERR_CONFLICT. A symbolic
+ * link, a file that is not regular or is writable by group or others is
+ * CD_ERR_CONFIG. key_pem is the signing key (PKCS#8 PEM, ECDSA P-256),
+ * copied. */
 cd_err audit_open(const char *path, const char *key_pem, size_t key_len, struct cd_diag *diag,
                   struct audit_log **out);
 /* The same, and the existing log must reach expect (see struct audit_head;

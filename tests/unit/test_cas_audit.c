@@ -452,6 +452,13 @@ static void test_reopen(void **state)
     assert_int_equal(audit_verify(t.path, pin1, &head, &diag, &bad, &head), CD_OK);
     assert_int_equal(head.seq, 6);
 
+    /* a log others may write is refused */
+    assert_int_equal(chmod(t.path, 0620), 0);
+    log = NULL;
+    assert_int_equal(audit_open(t.path, key1.data, key1.len, &diag, &log), CD_ERR_CONFIG);
+    assert_null(log);
+    assert_int_equal(chmod(t.path, 0600), 0);
+
     /* another key cannot continue the log */
     log = NULL;
     cd_diag_init(&diag);
