@@ -5,8 +5,10 @@
  * audit_verify checks a log file offline: intact chain, consecutive sequence
  * numbers, every signature; optionally that the signing key is the pinned
  * one. Editing, removing, reordering or appending a line without the key is
- * found, and the first bad line named. Lines hold names, hashes and verdicts,
- * never secret material. */
+ * found, and the first bad line named; cutting lines off the end is found
+ * against the sealed head (struct audit_head). Lines hold names, hashes and
+ * verdicts, never secret material. The line format and what each check means:
+ * docs/internals/cas-service.md, "Audit log". */
 #ifndef CONFIDOC_CAS_AUDIT_H
 #define CONFIDOC_CAS_AUDIT_H
 
