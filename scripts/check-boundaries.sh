@@ -19,7 +19,7 @@ RULES=(
     'microhttpd\.h|gnutls/'                '^http/'
     'sodium\.h|sodium/'                    '^crypto/'
     'jansson\.h'                           '^handlers/'
-    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal[a-z_]*\.c|ratelimit/mc\.c)$'
+    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal[a-z_]*\.c|cas/audit\.c|evidence/binding\.c|evidence/snp_sig\.c|ratelimit/mc\.c)$'
     'yaml\.h'                              '^cas/policy[a-z_]*\.c$'
     'keyutils\.h|libgfshare\.h'            '^cas/seal[a-z_]*\.c$'
 )
@@ -41,7 +41,8 @@ declare -A PREFIX=(
     [log]='log_' [common]='cd_|gate_|codec_|num_|file_|buf_' [validate]='validate_'
     [router]='router_|route_' [config]='config_' [crypto]='crypto_' [storage]='db_'
     [ratelimit]='ratelimit_' [auth]='auth_' [http]='http_' [handlers]='handlers_|hd_'
-    [cas]='cas_|inject_|pki_|policy_|store_|seal_'
+    [cas]='cas_|inject_|pki_|policy_|store_|seal_|audit_'
+    [evidence]='evidence_'
 )
 for lib in "$BUILD"/libcd_*.a; do
     [ -e "$lib" ] || { echo "boundary: no module libraries in $BUILD (build first)"; exit 1; }

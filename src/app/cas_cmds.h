@@ -16,5 +16,6 @@ void cas_usage(FILE *out);
 int cas_cmd_provision(const char *cmd, int argc, char **argv); /* provision, rotate, check */
 int cas_cmd_recovery_keygen(const char *cmd, int argc, char **argv);
 int cas_cmd_recover(const char *cmd, int argc, char **argv);
+int cas_cmd_audit(const char *cmd, int argc, char **argv); /* audit verify */
 
 #endif

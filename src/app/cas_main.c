@@ -24,6 +24,7 @@ static const struct cas_cmd commands[] = {
     {"recover", cas_cmd_recover,
      "recover --state DIR --recovery-key PRIV [--recovery-key PRIV ...] (--sealing-key FILE | "
      "--sealing-keyring NAME)"},
+    {"audit", cas_cmd_audit, "audit verify FILE [--pin PIN] [--head SEQ:SHA256]"},
 };
 
 void cas_usage(FILE *out)
