@@ -19,7 +19,7 @@ RULES=(
     'microhttpd\.h|gnutls/'                '^http/'
     'sodium\.h|sodium/'                    '^crypto/'
     'jansson\.h'                           '^handlers/'
-    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal[a-z_]*\.c|cas/audit\.c|evidence/binding\.c|evidence/snp_sig\.c|ratelimit/mc\.c)$'
+    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal[a-z_]*\.c|cas/audit[a-z_]*\.[ch]|evidence/binding\.c|evidence/snp_sig\.c|ratelimit/mc\.c)$'
     'yaml\.h'                              '^cas/policy[a-z_]*\.c$'
     'keyutils\.h|libgfshare\.h'            '^cas/seal[a-z_]*\.c$'
 )
