@@ -24,11 +24,12 @@ static const struct cas_cmd commands[] = {
     {"recover", cas_cmd_recover,
      "recover --state DIR --recovery-key PRIV [--recovery-key PRIV ...] (--sealing-key FILE | "
      "--sealing-keyring NAME)"},
+    {"audit", cas_cmd_audit, "audit verify FILE [--pin PIN] [--head SEQ:SHA256]"},
     {"serve", cas_cmd_serve,
      "serve --state DIR --listen IP:PORT [--name DNS]... [--admin KEYHASH]...\n"
      "             (--sealing-key FILE | --sealing-keyring NAME) [--recovery-key PUB]...\n"
-     "             [--recovery-threshold K] [--worker-user USER] [--pidfile FILE] [--pin-out "
-     "FILE]\n"
+     "             [--recovery-threshold K] [--audit-log FILE] [--worker-user USER]\n"
+     "             [--pidfile FILE] [--pin-out FILE]\n"
      "             [--policies DIR --var NAME=VALUE ...]"},
     {"serve-worker", cas_cmd_serve, "serve-worker --user USER   (internal: started by serve)"},
     {"attest", cas_cmd_attest, "attest HOST:PORT --expect PIN [--ca-out FILE]"},

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cas/audit.h"
 #include "cas/cas.h"
 #include "cas/seal.h"
 #include "cas/store.h"
@@ -155,6 +156,8 @@ struct parent {
     const struct casd_serve_config *c;
     struct casd_sessions *sessions;
     struct seal_key *seal;
+    struct cas_store *store;
+    struct audit_log *audit;
     struct identity id;
     int listen_fd, sig_fd, ipc_fd;
     pid_t worker;
@@ -246,6 +249,69 @@ static cd_err start_worker(struct parent *p)
     return CD_OK;
 }
 
+/* ---- the audit log ---- */
+
+#define AUDIT_HEAD_NAME "audit-head" /* the sealed head, a blob of CASD_STORE_IDENTITY */
+
+/* Appends ev and seals the log's new head in the store. */
+static cd_err audit(struct parent *p, const struct audit_event *ev)
+{
+    char text[64 + AUDIT_HASH_HEX], hash[AUDIT_HASH_HEX];
+    uint64_t seq = 0;
+    cd_err err = audit_append(p->audit, ev);
+
+    if (err == CD_OK) {
+        audit_head(p->audit, &seq, hash);
+        int n = snprintf(text, sizeof(text), "%llu %s\n", (unsigned long long)seq, hash);
+        err = store_blob_put(p->store, CASD_STORE_IDENTITY, AUDIT_HEAD_NAME, text, (size_t)n);
+    }
+    if (err != CD_OK)
+        log_errorx("cannot append to the audit log: %s", cd_strerror(err));
+    return err;
+}
+
+/* Opens the log with the identity key; a log with a sealed head must reach it. */
+static cd_err audit_start(struct parent *p, struct cd_diag *diag)
+{
+    char path[4096];
+    struct pki_buf head = {0};
+    struct audit_head expect = {0};
+    const char *where = p->c->audit_log;
+    bool have = false;
+    cd_err err;
+
+    if (where == NULL) {
+        snprintf(path, sizeof(path), "%s/cas/audit.log", p->c->state_dir);
+        where = path;
+    }
+    err = store_blob_get(p->store, CASD_STORE_IDENTITY, AUDIT_HEAD_NAME, &head);
+    if (err == CD_OK) {
+        unsigned long long seq = 0;
+        char h[AUDIT_HASH_HEX] = "";
+        have = sscanf(head.data, "%llu %64s", &seq, h) == 2 && strlen(h) == AUDIT_HASH_HEX - 1;
+        expect.seq = seq;
+        memcpy(expect.hash, h, sizeof(h));
+        pki_buf_release(&head);
+        if (!have) {
+            cd_diag_add(diag, "the sealed head of the audit log is malformed");
+            return CD_ERR_CONFIG;
+        }
+    } else if (err != CD_ERR_NOT_FOUND) {
+        cd_diag_add(diag, "cannot read the sealed head of the audit log: %s", cd_strerror(err));
+        return err;
+    }
+    err = audit_open_expect(where, p->id.ca_key.data, p->id.ca_key.len, have ? &expect : NULL,
+                            diag, &p->audit);
+    if (err != CD_OK) {
+        cd_diag_add(diag, "cannot open the audit log %s: %s", where, cd_strerror(err));
+        return err;
+    }
+    /* The log has its own copy of the identity key: the parent's goes. */
+    pki_buf_release(&p->id.ca_key);
+    struct audit_event ev = {.kind = AUDIT_START, .who = "cas"};
+    return audit(p, &ev);
+}
+
 /* ---- requests ---- */
 
 static void answer(struct parent *p, const struct casd_ipc_msg *m, struct casd_reply *r)
@@ -271,7 +337,17 @@ static void answer(struct parent *p, const struct casd_ipc_msg *m, struct casd_r
         break;
     }
     if (r->event != NULL) {
-        /* TODO(audit, issue 11): audit_append once src/cas/audit.c is merged. */
+        char who[16 + PKI_FP_HEX];
+        snprintf(who, sizeof(who), "client=%s", b[0] != '\0' ? b : "-");
+        struct audit_event ev = {
+            .kind = strcmp(r->event, "create") == 0   ? AUDIT_SESSION_CREATE
+                    : strcmp(r->event, "update") == 0 ? AUDIT_SESSION_UPDATE
+                                                      : AUDIT_SESSION_REFUSED,
+            .session = r->session[0] != '\0' ? r->session : NULL,
+            .who = who,
+            .hash = r->hash[0] != '\0' ? r->hash : NULL,
+            .reason = r->reason};
+        (void)audit(p, &ev); /* logged there; the change itself is done */
         if (r->reason != NULL)
             log_info("session %s: %s (%s)", r->session[0] != '\0' ? r->session : "-", r->event,
                      r->reason);
@@ -374,9 +450,19 @@ static cd_err startup(struct parent *p, struct cas_store **store, struct cd_diag
     }
     if ((err = identity_load(c, *store, &p->id, diag)) != CD_OK)
         return err;
+    p->store = *store;
+    if ((err = audit_start(p, diag)) != CD_OK)
+        return err;
     if ((err = casd_sessions_open(*store, c->state_dir, c->policies_dir, &c->vars, c->admins,
                                   c->nadmins, diag, &p->sessions)) != CD_OK)
         return err;
+    for (size_t i = 0; casd_sessions_fresh(p->sessions) && i < casd_sessions_count(p->sessions);
+         i++) {
+        struct audit_event ev = {.kind = AUDIT_SESSION_CREATE, .who = "policies"};
+        casd_sessions_at(p->sessions, i, &ev.session, &ev.hash);
+        if ((err = audit(p, &ev)) != CD_OK)
+            return err;
+    }
     snprintf(line, sizeof(line), "%s\n", p->id.pin);
     snprintf(path, sizeof(path), "%s/cas/identity.pin", c->state_dir);
     if ((err = write_public(path, line)) != CD_OK ||
@@ -435,7 +521,6 @@ cd_err casd_serve(const struct casd_serve_config *c, struct cd_diag *diag)
         return CD_ERR_NOMEM;
     if ((err = startup(&p, &store, diag)) != CD_OK)
         goto out;
-    /* The identity CA's key stays here only for the audit log's signatures. */
     log_info("listening on %s:%s, %zu sessions, pin %s", c->listen_host, c->listen_port,
              casd_sessions_count(p.sessions), p.id.pin);
     for (bool run = true; run;) {
@@ -465,6 +550,7 @@ out:
     if (c->pidfile != NULL && err == CD_OK)
         unlink(c->pidfile);
     casd_sessions_free(p.sessions);
+    audit_close(p.audit);
     identity_release(&p.id);
     store_close(store);
     seal_key_free(p.seal);

@@ -30,6 +30,7 @@ struct casd_sessions {
     struct cas_material *material; /* of set */
     char admins[CASD_MAX_ADMINS][PKI_FP_HEX];
     size_t nadmins;
+    bool fresh;
 };
 
 void casd_reply_init(struct casd_reply *r)
@@ -46,6 +47,18 @@ void casd_reply_release(struct casd_reply *r)
 size_t casd_sessions_count(const struct casd_sessions *s)
 {
     return s->n;
+}
+
+bool casd_sessions_fresh(const struct casd_sessions *s)
+{
+    return s->fresh;
+}
+
+void casd_sessions_at(const struct casd_sessions *s, size_t i, const char **name,
+                      const char **hash)
+{
+    *name = s->s[i].name;
+    *hash = s->s[i].hash;
 }
 
 /* status and {"detail": text}; an audit refusal when event is set. */
@@ -347,6 +360,7 @@ cd_err casd_sessions_open(struct cas_store *store, const char *state_dir, const 
     }
     if (err == CD_OK && fresh)
         log_info("created %zu sessions from %s", s->n, policies_dir);
+    s->fresh = fresh;
 out:
     if (err != CD_OK) {
         casd_sessions_free(s);

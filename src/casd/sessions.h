@@ -47,6 +47,11 @@ cd_err casd_sessions_open(struct cas_store *store, const char *state_dir, const 
                           struct cd_diag *diag, struct casd_sessions **out);
 void casd_sessions_free(struct casd_sessions *s); /* NULL is a no-op */
 size_t casd_sessions_count(const struct casd_sessions *s);
+/* True when casd_sessions_open created the sessions from policies_dir. */
+bool casd_sessions_fresh(const struct casd_sessions *s);
+/* Session i (< count): its name and hash (borrowed). */
+void casd_sessions_at(const struct casd_sessions *s, size_t i, const char **name,
+                      const char **hash);
 
 /* GET /v1/values/session=S,secret=N */
 void casd_sessions_value(struct casd_sessions *s, const char *session, const char *secret,

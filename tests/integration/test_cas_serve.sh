@@ -205,6 +205,15 @@ t_contains "a session that does not link is refused (400) with its messages" \
 t_true "the state holds no session text and no PEM in clear" \
     [ -z "$(grep -rlE 'DEMO_CA|BEGIN|SERVER_CA' "$STATE/cas" 2>/dev/null)" ]
 
+AUDIT=$STATE/cas/audit.log
+audit_ok() { "$CAS" audit verify "$AUDIT" --pin "$PIN" >/dev/null; }
+t_true "the audit log verifies against the pin" audit_ok
+t_eq "every session change and refusal is in it" \
+    "$(grep -c '"kind":"session_create"' "$AUDIT") $(grep -c '"kind":"session_update"' "$AUDIT") $(grep -c '"kind":"session_refused"' "$AUDIT")" \
+    "6 4 9"
+t_contains "a refusal names the session, the client and why" \
+    "$(grep '"kind":"session_refused"' "$AUDIT" | head -1)" "\"client=$H_stranger\""
+
 # ---- the worker ----
 WPID=$(worker_pid)
 t_true "a worker runs" [ -n "$WPID" ]
@@ -270,7 +279,13 @@ t_eq "sessions are kept" "$(get_hash op1)" "$H5"
 req c GET "https://localhost:$PORT/v1/values/session=nginx,secret=SERVER_CA"
 printf '%s' "$BODY" | jq -r .value >"$WORK/nginx-ca.pem"
 t_true "secrets are kept (the same nginx CA)" cmp -s "$WORK/nginx-ca.pem" "$WORK/nginx-ca-before.pem"
+t_true "the audit log continues across the restart and verifies" audit_ok
+t_eq "with a start line for each start" "$(grep -c '"kind":"start"' "$AUDIT")" 2
 t_true "SIGTERM stops serve again" stop_serve
+head -n -1 "$AUDIT" >"$WORK/cut.log" && cp "$WORK/cut.log" "$AUDIT"
+rc=0; start_serve >/dev/null 2>&1 || rc=$?
+t_true "a log cut at its end (its sealed head missing) stops the CAS from starting" [ "$rc" -ne 0 ]
+[ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null; wait "$SERVE_PID" 2>/dev/null; SERVE_PID=
 t_not_contains "the log holds no key material" "$(cat "$WORK/serve.log")" "PRIVATE KEY"
 
 t_finish
