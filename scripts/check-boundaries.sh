@@ -19,7 +19,7 @@ RULES=(
     'microhttpd\.h|gnutls/'                '^http/'
     'sodium\.h|sodium/'                    '^crypto/'
     'jansson\.h'                           '^handlers/'
-    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|ratelimit/mc\.c)$'
+    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|ratelimit/mc\.c|release/measure\.c)$'
     'yaml\.h'                              '^cas/policy[a-z_]*\.c$'
 )
 cd "$SRC/src" || exit 1
@@ -41,6 +41,7 @@ declare -A PREFIX=(
     [router]='router_|route_' [config]='config_' [crypto]='crypto_' [storage]='db_'
     [ratelimit]='ratelimit_' [auth]='auth_' [http]='http_' [handlers]='handlers_|hd_'
     [cas]='cas_|inject_|pki_|policy_|store_'
+    [release]='release_'
 )
 for lib in "$BUILD"/libcd_*.a; do
     [ -e "$lib" ] || { echo "boundary: no module libraries in $BUILD (build first)"; exit 1; }

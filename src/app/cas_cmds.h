@@ -14,5 +14,6 @@ void cas_usage(FILE *out);
 /* Each runs one command: cmd is argv[1] (so one function may serve several),
  * argv[2..argc) its arguments. Returns the exit status. */
 int cas_cmd_provision(const char *cmd, int argc, char **argv); /* provision, rotate, check */
+int cas_cmd_run(const char *cmd, int argc, char **argv);       /* run (attested release) */
 
 #endif

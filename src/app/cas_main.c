@@ -20,6 +20,7 @@ static const struct cas_cmd commands[] = {
      "provision --policies DIR --state STATE [--var NAME=VALUE ...]"},
     {"rotate", cas_cmd_provision, "rotate --policies DIR --state STATE POLICY/SECRET [--var ...]"},
     {"check", cas_cmd_provision, "check --policies DIR [--var NAME=VALUE ...]"},
+    {"run", cas_cmd_run, "run --session S [--socket PATH] [--fallback-dir DIR] -- CMD ARGS..."},
 };
 
 void cas_usage(FILE *out)
