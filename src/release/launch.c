@@ -50,6 +50,7 @@ struct launch {
     struct file_in *files;
     size_t nfiles, total;
     const char *dir; /* where the files went: mount or fallback_dir */
+    bool userns;     /* not root: in a user and mount namespace of our own */
 };
 
 static cd_err fail(struct launch *s, cd_err err, const char *fmt, ...)
@@ -231,21 +232,28 @@ static cd_err write_map(const char *path, const char *text)
     return n == (ssize_t)strlen(text) ? CD_OK : CD_ERR_IO;
 }
 
-/* Not root: a user namespace where the caller's uid and gid map to themselves. */
+/* Not root: a user namespace where the caller's uid and gid map to
+ * themselves, and a mount namespace in it. Done before anything secret is in
+ * memory: writing the maps needs the process to be dumpable for that moment
+ * (confidoc-cas starts non-dumpable, cas_main.c). */
 static cd_err user_namespace(void)
 {
     char map[64];
     uid_t uid = getuid();
     gid_t gid = getgid();
+    cd_err err = CD_ERR_IO;
 
     if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
         return CD_ERR_IO;
+    (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
-    if (write_map("/proc/self/uid_map", map) != CD_OK ||
-        write_map("/proc/self/setgroups", "deny") != CD_OK)
-        return CD_ERR_IO;
-    snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
-    return write_map("/proc/self/gid_map", map);
+    if (write_map("/proc/self/uid_map", map) == CD_OK &&
+        write_map("/proc/self/setgroups", "deny") == CD_OK) {
+        snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+        err = write_map("/proc/self/gid_map", map);
+    }
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    return err;
 }
 
 static cd_err mount_tmpfs(struct launch *s, uid_t uid, gid_t gid)
@@ -355,13 +363,17 @@ static cd_err place_files(struct launch *s)
     cd_err err;
 
     if (geteuid() != 0) {
-        if (user_namespace() == CD_OK && mount_tmpfs(s, getuid(), getgid()) == CD_OK)
+        if (s->userns && mount_tmpfs(s, getuid(), getgid()) == CD_OK)
             return write_files(s, getuid(), getgid(), false);
-        if (s->l->fallback_dir == NULL)
+        if (s->l->fallback_dir == NULL) {
+            char why[256];
+            snprintf(why, sizeof(why), "%s",
+                     s->reason[0] != '\0' ? s->reason : "no user namespace");
             return fail(s, CD_ERR_IO,
-                        "not root and no private mount namespace (%s); "
+                        "not root and no private tmpfs (%s); "
                         "--fallback-dir DIR would use a private directory",
-                        s->reason[0] != '\0' ? s->reason : "unshare failed");
+                        why);
+        }
         return fallback(s);
     }
     s->gid = (gid_t)s->uid;
@@ -429,9 +441,12 @@ cd_err release_launch(const struct release_launch *l, char *reason, size_t cap)
         err = fail(s, CD_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((err = open_command(s, l->argv[0])) != CD_OK || (err = connect_cas(s)) != CD_OK ||
-        (err = hello_spec(s)) != CD_OK || (err = measure(s)) != CD_OK ||
-        (err = receive_files(s)) != CD_OK)
+    if ((err = open_command(s, l->argv[0])) != CD_OK)
+        goto out;
+    if (geteuid() != 0)
+        s->userns = user_namespace() == CD_OK;
+    if ((err = connect_cas(s)) != CD_OK || (err = hello_spec(s)) != CD_OK ||
+        (err = measure(s)) != CD_OK || (err = receive_files(s)) != CD_OK)
         goto out;
     close(s->sock);
     s->sock = -1;

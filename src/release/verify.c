@@ -79,11 +79,11 @@ static cd_err refuse(struct conn *c, cd_err err, const char *fmt, ...)
     for (char *s = c->reason; *s != '\0'; s++) /* a path from a session could hold anything */
         if ((unsigned char)*s < 0x20 || *s == 0x7f)
             *s = '?';
+    record(c, false); /* recorded before the launcher hears of it */
     buf_init(&b, RELEASE_HEADER + 4 + RELEASE_REASON_MAX + 1);
     if (release_enc_refused(&b, c->reason) == CD_OK)
         (void)release_send(c->fd, &b);
     buf_release(&b);
-    record(c, false);
     return err;
 }
 
