@@ -183,7 +183,7 @@ static cd_err measure(struct launch *s)
         if (err != CD_OK)
             return fail(s, err, "cannot hash config %s: %s", s->config[i], cd_strerror(err));
     }
-    buf_init(&b, RELEASE_MSG_MAX);
+    buf_init(&b, RELEASE_BUF_MAX);
     return send_msg(s, &b, release_enc_measure(&b, &me));
 }
 

@@ -39,6 +39,7 @@
 #define RELEASE_HEADER 8 /* u32 type, u32 length */
 /* The largest message: a FILE with the longest path and content. */
 #define RELEASE_MSG_MAX (RELEASE_HEADER + 4 + RELEASE_PATH_MAX + 1 + 4 + RELEASE_CONTENT_MAX)
+#define RELEASE_BUF_MAX (RELEASE_MSG_MAX + 1) /* a struct buf cap for any message (its NUL) */
 
 enum release_type {
     RELEASE_HELLO = 1,
@@ -87,7 +88,7 @@ struct release_msg {
 };
 
 /* Encoders: each appends one whole message to out (a buffer initialised with
- * buf_init(out, RELEASE_MSG_MAX) or a larger cap). CD_ERR_INVALID when a field
+ * buf_init(out, RELEASE_BUF_MAX) or a larger cap). CD_ERR_INVALID when a field
  * breaks the rules release_decode checks (so nothing malformed is ever sent),
  * CD_ERR_TOO_LARGE / CD_ERR_NOMEM from the buffer; out may then hold a partial
  * message (release it). */

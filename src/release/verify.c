@@ -194,7 +194,7 @@ static cd_err spec(struct conn *c)
 
     for (size_t i = 0; i < pm->nconfig; i++)
         paths[i] = pm->config[i].path;
-    buf_init(&b, RELEASE_MSG_MAX);
+    buf_init(&b, RELEASE_BUF_MAX);
     cd_err err = release_enc_spec(&b, (uint32_t)c->uid, pm->mount, paths, pm->nconfig);
     if (err == CD_OK)
         err = release_send(c->fd, &b);
@@ -295,7 +295,7 @@ static cd_err send_files(struct conn *c, const struct render *r)
     cd_err err = CD_OK;
     for (size_t i = 0; i < r->n && err == CD_OK; i++) {
         const struct out_file *f = &r->files[i];
-        buf_init(&b, RELEASE_MSG_MAX);
+        buf_init(&b, RELEASE_BUF_MAX);
         err = release_enc_file(&b, f->rel, f->public_file, f->content.p, f->content.len);
         if (err == CD_OK)
             err = release_send(c->fd, &b);
