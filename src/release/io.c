@@ -15,7 +15,7 @@ int64_t release_now_ms(void)
 
 void release_sndbuf(int fd)
 {
-    int want = (int)(RELEASE_MSG_MAX + 64 * 1024);
+    int want = (int)(RELEASE_MSG_MAX + (size_t)64 * 1024);
     /* The kernel doubles the value and refuses a record above sndbuf - 32. */
     if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) != 0)
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));

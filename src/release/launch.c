@@ -59,6 +59,7 @@ static cd_err fail(struct launch *s, cd_err err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
     (void)vsnprintf(s->reason, s->cap, fmt, ap);
     va_end(ap);
     return err;

@@ -52,6 +52,7 @@ static void text_add(char *t, size_t cap, const char *fmt, ...)
     size_t len = strlen(t);
     va_list ap;
     va_start(ap, fmt);
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
     int n = vsnprintf(t + len, cap - len, fmt, ap);
     va_end(ap);
     if (n < 0 || (size_t)n >= cap - len)
@@ -74,6 +75,7 @@ static cd_err refuse(struct conn *c, cd_err err, const char *fmt, ...)
     struct buf b;
     va_list ap;
     va_start(ap, fmt);
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
     (void)vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
     va_end(ap);
     for (char *s = c->reason; *s != '\0'; s++) /* a path from a session could hold anything */

@@ -73,9 +73,13 @@ int main(int argc, char **argv)
     }
     for (int i = 5; i < argc && nvars < 16; i++) {
         const char *eq = strchr(argv[i], '=');
-        if (eq == NULL)
-            return 2;
+        if (eq == NULL) {
+            fprintf(stderr, "prog_release_server: %s: expected NAME=VALUE\n", argv[i]);
+            goto out;
+        }
         owned[nvars] = strndup(argv[i], (size_t)(eq - argv[i]));
+        if (owned[nvars] == NULL)
+            goto out;
         names[nvars] = owned[nvars];
         values[nvars++] = eq + 1;
     }
