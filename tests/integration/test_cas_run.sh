@@ -23,12 +23,12 @@ done
 
 t_watchdog 240
 WORK=$(mktemp -d /tmp/cas-run-XXXXXX)
-SERVER=
+SERVER= SERVER2=
 cleanup() {
-    if [ -n "$SERVER" ]; then
-        kill -TERM "$SERVER" 2>/dev/null
-        wait "$SERVER" 2>/dev/null
-    fi
+    for pid in $SERVER $SERVER2; do
+        kill -TERM "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
     t_watchdog_stop
     [ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
@@ -190,6 +190,31 @@ N=$((N + 1))
 t_true "not the launcher: refused" [ "$rc" -ne 0 ]
 t_contains "not the launcher: reason" "$(cat "$WORK/run.out")" "refused: caller is not the confidoc-cas launcher"
 t_contains "not the launcher: outcome refused" "$(wait_outcome "$N")" "refused session=svc"
+
+# ---- the CAS's uid checks on their own ----
+# A second server accepts prog_release_client as its launcher, so the client
+# can report any uid: each uid check is then seen without the launcher's
+# honesty (or the other check) covering for it.
+SOCK2=$WORK/cas2.sock
+OUT2=$WORK/server2.out
+mkdir -p "$WORK/state2"
+"$BUILD/tests/prog_release_server" "$WORK/policies" "$WORK/state2" "$SOCK2" "$WORK/bin/client" \
+    >"$OUT2" 2>"$WORK/server2.err" &
+SERVER2=$!
+for _ in $(seq 1 100); do grep -q '^ready$' "$OUT2" 2>/dev/null && break; sleep 0.1; done
+t_contains "trusted client: released (the control)" \
+    "$("$WORK/bin/client" "$SOCK2" svc "$READER_SHA" 65534 2>&1)" "released 3 files"
+t_contains "caller uid neither root nor the session's: refused" \
+    "$(runuser -u confidoc -- "$WORK/bin/client" "$SOCK2" svc "$READER_SHA" 65534 2>&1)" \
+    "refused: uid mismatch: caller uid $(id -u confidoc) is neither root nor the session's user (uid 65534)"
+t_contains "measured uid not the session's: refused" \
+    "$("$WORK/bin/client" "$SOCK2" svc "$READER_SHA" 0 2>&1)" \
+    "refused: uid mismatch: the command would run as uid 0, session svc needs uid 65534"
+kill -TERM "$SERVER2"
+wait "$SERVER2"
+t_eq "second server stops on SIGTERM" "$?" 0
+SERVER2=
+t_eq "second server: three outcomes" "$(grep -cE '^(allowed|refused) ' "$OUT2")" 3
 
 # ---- not root: a user namespace, the caller's own uid ----
 runuser -u confidoc -- "$CAS" run --session own --socket "$SOCK" -- "$WORK/bin/reader" own/key.hex \
