@@ -21,13 +21,21 @@ void release_sndbuf(int fd)
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
 }
 
-cd_err release_send(int fd, const struct buf *b)
+cd_err release_send(int fd, const struct buf *b, int64_t deadline_ms)
 {
-    ssize_t n;
-    do
-        n = send(fd, b->p, b->len, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    return n >= 0 && (size_t)n == b->len ? CD_OK : CD_ERR_IO;
+    for (;;) {
+        ssize_t n = send(fd, b->p, b->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0)
+            return (size_t)n == b->len ? CD_OK : CD_ERR_IO;
+        if (errno != EINTR && errno != EAGAIN)
+            return CD_ERR_IO;
+        int64_t left = deadline_ms - release_now_ms();
+        if (left <= 0)
+            return CD_ERR_TIMEOUT;
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        if (poll(&pfd, 1, left > 60000 ? 60000 : (int)left) < 0 && errno != EINTR)
+            return CD_ERR_IO;
+    }
 }
 
 cd_err release_recv(int fd, uint8_t *buf, size_t cap, int64_t deadline_ms, struct release_msg *msg)

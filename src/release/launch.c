@@ -125,7 +125,7 @@ static cd_err connect_cas(struct launch *s)
 static cd_err send_msg(struct launch *s, struct buf *b, cd_err err)
 {
     if (err == CD_OK)
-        err = release_send(s->sock, b);
+        err = release_send(s->sock, b, s->deadline);
     buf_release(b);
     return err == CD_OK ? CD_OK : fail(s, err, "cannot send to the CAS: %s", cd_strerror(err));
 }

@@ -111,9 +111,10 @@ bool release_view_copy(struct release_view v, char *out, size_t cap);
 
 /* ---- I/O (io.c) ---- */
 
-/* Sends the one message in b (SOCK_SEQPACKET: one record). CD_ERR_IO on a
- * failed or short send (the peer's buffer too small included). */
-cd_err release_send(int fd, const struct buf *b);
+/* Sends the one message in b (SOCK_SEQPACKET: one record) before deadline_ms
+ * (as release_recv). CD_ERR_TIMEOUT; CD_ERR_IO on a failed or short send (a
+ * record larger than the socket's send buffer included). */
+cd_err release_send(int fd, const struct buf *b, int64_t deadline_ms);
 
 /* Receives one record into buf[0..cap) before deadline_ms (CLOCK_MONOTONIC,
  * milliseconds, as release_now_ms) and decodes it into *msg (views into buf).

@@ -84,7 +84,7 @@ static cd_err refuse(struct conn *c, cd_err err, const char *fmt, ...)
     record(c, false); /* recorded before the launcher hears of it */
     buf_init(&b, RELEASE_HEADER + 4 + RELEASE_REASON_MAX + 1);
     if (release_enc_refused(&b, c->reason) == CD_OK)
-        (void)release_send(c->fd, &b);
+        (void)release_send(c->fd, &b, c->deadline);
     buf_release(&b);
     return err;
 }
@@ -199,7 +199,7 @@ static cd_err spec(struct conn *c)
     buf_init(&b, RELEASE_BUF_MAX);
     cd_err err = release_enc_spec(&b, (uint32_t)c->uid, pm->mount, paths, pm->nconfig);
     if (err == CD_OK)
-        err = release_send(c->fd, &b);
+        err = release_send(c->fd, &b, c->deadline);
     buf_release(&b);
     return err == CD_OK ? CD_OK : broken(c, err, "cannot send SPEC");
 }
@@ -300,7 +300,7 @@ static cd_err send_files(struct conn *c, const struct render *r)
         buf_init(&b, RELEASE_BUF_MAX);
         err = release_enc_file(&b, f->rel, f->public_file, f->content.p, f->content.len);
         if (err == CD_OK)
-            err = release_send(c->fd, &b);
+            err = release_send(c->fd, &b, c->deadline);
         buf_release(&b); /* wipes the secret copy */
         text_add(c->files, sizeof(c->files), "%s%s", i == 0 ? "" : ",", f->rel);
     }
@@ -308,7 +308,7 @@ static cd_err send_files(struct conn *c, const struct render *r)
         buf_init(&b, 64);
         err = release_enc_end(&b, (uint32_t)r->n);
         if (err == CD_OK)
-            err = release_send(c->fd, &b);
+            err = release_send(c->fd, &b, c->deadline);
         buf_release(&b);
     }
     return err;
@@ -348,9 +348,6 @@ cd_err release_serve_conn(int conn_fd, const struct release_ctx *ctx)
     c->pidfd = -1;
     c->deadline =
         release_now_ms() + (ctx->timeout_ms > 0 ? ctx->timeout_ms : RELEASE_TIMEOUT_MS_DEFAULT);
-    struct timeval tv = {
-        .tv_sec = (ctx->timeout_ms > 0 ? ctx->timeout_ms : RELEASE_TIMEOUT_MS_DEFAULT) / 1000 + 1};
-    (void)setsockopt(conn_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     release_sndbuf(conn_fd);
     c->in = malloc(IN_MAX);
     if (c->in == NULL) {

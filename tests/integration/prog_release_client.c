@@ -48,7 +48,8 @@ int main(int argc, char **argv)
         return 1;
     }
     buf_init(&b, 4096);
-    if (release_enc_hello(&b, argv[2]) != CD_OK || release_send(fd, &b) != CD_OK)
+    if (release_enc_hello(&b, argv[2]) != CD_OK ||
+        release_send(fd, &b, release_now_ms() + 1000) != CD_OK)
         return 1;
     buf_release(&b);
     if (answer(fd, &m) != 0)
@@ -63,7 +64,8 @@ int main(int argc, char **argv)
             return 1;
     }
     buf_init(&b, 4096);
-    if (release_enc_measure(&b, &me) != CD_OK || release_send(fd, &b) != CD_OK)
+    if (release_enc_measure(&b, &me) != CD_OK ||
+        release_send(fd, &b, release_now_ms() + 1000) != CD_OK)
         return 1;
     buf_release(&b);
     for (;;) {

@@ -290,11 +290,11 @@ static void test_socket(void **state)
     release_sndbuf(sv[0]);
     buf_init(&b, 4096);
     assert_int_equal(release_enc_hello(&b, "svc"), CD_OK);
-    assert_int_equal(release_send(sv[0], &b), CD_OK);
+    assert_int_equal(release_send(sv[0], &b, release_now_ms() + 1000), CD_OK);
     assert_int_equal(release_recv(sv[1], in, sizeof(in), release_now_ms() + 1000, &m), CD_OK);
     assert_true(view_is(m.session, "svc"));
     /* a record longer than the receiver's buffer is malformed, not truncated silently */
-    assert_int_equal(release_send(sv[0], &b), CD_OK);
+    assert_int_equal(release_send(sv[0], &b, release_now_ms() + 1000), CD_OK);
     assert_int_equal(release_recv(sv[1], in, 8, release_now_ms() + 1000, &m), CD_ERR_INVALID);
     /* garbage */
     assert_int_equal(send(sv[0], "garbage!!", 9, 0), 9);
@@ -315,7 +315,7 @@ static void test_socket(void **state)
         big[RELEASE_CONTENT_MAX - 1] = 'z';
         buf_init(&b, RELEASE_BUF_MAX);
         assert_int_equal(release_enc_file(&b, rel, false, big, RELEASE_CONTENT_MAX), CD_OK);
-        assert_int_equal(release_send(sv[0], &b), CD_OK);
+        assert_int_equal(release_send(sv[0], &b, release_now_ms() + 1000), CD_OK);
         assert_int_equal(release_recv(sv[1], in, sizeof(in), release_now_ms() + 1000, &m), CD_OK);
         assert_int_equal(m.content.len, RELEASE_CONTENT_MAX);
         assert_int_equal(m.content.p[RELEASE_CONTENT_MAX - 1], 'z');
