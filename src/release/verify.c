@@ -59,12 +59,23 @@ static void text_add(char *t, size_t cap, const char *fmt, ...)
         memcpy(t + cap - 4, "...", 4);
 }
 
-static void record(struct conn *c, bool allowed)
+static void record_files(struct conn *c, bool allowed, const char *const *names, size_t n)
 {
-    const struct release_outcome o = {c->session, c->who,    c->measurement,
-                                      c->files,   c->reason, allowed};
+    const struct release_outcome o = {.session = c->session,
+                                      .who = c->who,
+                                      .measurement = c->measurement,
+                                      .files = c->files,
+                                      .file_names = names,
+                                      .nfile_names = n,
+                                      .reason = c->reason,
+                                      .allowed = allowed};
     if (c->ctx->record != NULL)
         c->ctx->record(c->ctx->record_arg, &o);
+}
+
+static void record(struct conn *c, bool allowed)
+{
+    record_files(c, allowed, NULL, 0);
 }
 
 /* Sends REFUSED(reason) (best effort) and records it. Returns err. */
@@ -329,10 +340,15 @@ static cd_err release(struct conn *c)
         return refuse(c, CD_ERR_AUTH, "the caller exited before the release");
     }
     err = send_files(c, r);
-    render_free(r);
-    if (err != CD_OK)
+    if (err != CD_OK) {
+        render_free(r);
         return broken(c, err, "cannot send the files");
-    record(c, true);
+    }
+    const char *names[RELEASE_MAX_FILES];
+    for (size_t i = 0; i < r->n; i++)
+        names[i] = r->files[i].rel;
+    record_files(c, true, names, r->n);
+    render_free(r);
     return CD_OK;
 }
 

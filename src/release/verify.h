@@ -24,7 +24,9 @@ struct release_outcome {
     const char *who;         /* "uid=U pid=P exe=SHA" ("uid=U pid=P" before the exe is hashed) */
     const char *measurement; /* "exe=SHA uid=U config=PATH:SHA,..." ("" before MEASURE) */
     const char *files;       /* released: the rel paths, comma-separated (possibly "...") */
-    const char *reason;      /* refused: why (the text sent to the launcher, when one was) */
+    const char *const *file_names; /* released: the same paths, one each (NULL when refused) */
+    size_t nfile_names;
+    const char *reason; /* refused: why (the text sent to the launcher, when one was) */
     bool allowed;
 };
 

@@ -33,8 +33,8 @@ static void print_outcome(void *arg, const struct release_outcome *o)
 {
     (void)arg;
     if (o->allowed)
-        printf("allowed session=%s who=%s measurement=\"%s\" files=%s\n", o->session, o->who,
-               o->measurement, o->files);
+        printf("allowed session=%s who=%s measurement=\"%s\" files=%s nfiles=%zu\n", o->session,
+               o->who, o->measurement, o->files, o->nfile_names);
     else
         printf("refused session=%s who=%s measurement=\"%s\" reason=\"%s\"\n", o->session, o->who,
                o->measurement, o->reason);

@@ -154,6 +154,7 @@ LINE=$(wait_outcome "$N")
 t_contains "release: outcome allowed" "$LINE" "allowed session=svc who=uid=0 pid="
 t_contains "release: outcome names the measurement" "$LINE" "exe=$READER_SHA uid=65534 config=$WORK/conf/svc.conf:$CONF_SHA"
 t_contains "release: outcome names the files" "$LINE" "files=svc/key.hex,svc/tls/ca.crt,public/"
+t_contains "release: outcome counts the files" "$LINE" "svc-CA.crt nfiles=3"
 t_not_contains "release: outcome holds no material" "$LINE" "BEGIN"
 host_clean "release (after)"
 if ls "$WORK/run.err" >/dev/null && [ -s "$WORK/run.err" ]; then
