@@ -23,7 +23,7 @@ done
 
 t_watchdog 240
 WORK=$(mktemp -d /tmp/cas-run-XXXXXX)
-SERVER= SERVER2=
+SERVER='' SERVER2=''
 cleanup() {
     for pid in $SERVER $SERVER2; do
         kill -TERM "$pid" 2>/dev/null
@@ -165,7 +165,7 @@ fi
 cp "$WORK/bin/reader" "$WORK/bin/patched"
 off=$(($(stat -c %s "$WORK/bin/patched") - 1))
 byte=$(od -An -tu1 -j"$off" -N1 "$WORK/bin/patched" | tr -d ' ')
-printf "\\x$(printf %02x $(((byte + 1) % 256)))" | dd of="$WORK/bin/patched" bs=1 seek="$off" conv=notrunc status=none
+printf '%b' "\\x$(printf %02x $(((byte + 1) % 256)))" | dd of="$WORK/bin/patched" bs=1 seek="$off" conv=notrunc status=none
 refused "one byte of the binary" "exe hash mismatch" \
     "$CAS" run --session svc --socket "$SOCK" -- "$WORK/bin/patched" svc/key.hex
 
