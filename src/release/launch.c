@@ -65,16 +65,23 @@ static cd_err fail(struct launch *s, cd_err err, const char *fmt, ...)
     return err;
 }
 
-/* An executable regular file: the descriptor, or -1 with errno. */
+/* An executable regular file: the descriptor, or -1 with errno (ENOEXEC for
+ * a "#!" script, which fexecve of an O_CLOEXEC descriptor cannot run). */
 static int open_exe(const char *path)
 {
     struct stat st;
+    char magic[2] = {0, 0};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0) {
         close(fd);
         errno = EACCES;
+        return -1;
+    }
+    if (pread(fd, magic, 2, 0) == 2 && magic[0] == '#' && magic[1] == '!') {
+        close(fd);
+        errno = ENOEXEC;
         return -1;
     }
     return fd;
@@ -90,6 +97,8 @@ static cd_err open_command(struct launch *s, const char *cmd)
         return fail(s, CD_ERR_NOT_FOUND, "empty command");
     if (strchr(cmd, '/') != NULL) {
         s->exe_fd = open_exe(cmd);
+        if (s->exe_fd < 0 && errno == ENOEXEC)
+            return fail(s, CD_ERR_INVALID, "%s is a script: only binaries can be launched", cmd);
         if (s->exe_fd < 0)
             return fail(s, CD_ERR_NOT_FOUND, "cannot open %s: %s", cmd, strerror(errno));
         return CD_OK;

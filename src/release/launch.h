@@ -9,7 +9,8 @@
  * measured descriptor: exactly the bytes hashed run.
  *
  * The descriptor is O_CLOEXEC, so only binaries can be launched: a script
- * (#!) would need its interpreter to open /dev/fd/N, which is closed by then.
+ * (#!) would need its interpreter to open /dev/fd/N, which is closed by then;
+ * a command starting with "#!" is refused before the CAS is asked.
  *
  * Root: unshare(CLONE_NEWNS), every mount made private, a tmpfs (mode 0700,
  * owned by the session's uid and its group, nosuid, nodev, noexec, at most

@@ -184,6 +184,14 @@ refused "unknown session" "unknown session or not releasable" \
 refused "session without measurements" "unknown session or not releasable" \
     "$CAS" run --session plain --socket "$SOCK" -- "$WORK/bin/reader" svc/key.hex
 
+# A script cannot be launched (fexecve of an O_CLOEXEC fd): refused before asking.
+printf '#!/bin/sh\necho uid=0\n' >"$WORK/bin/script.sh"
+chmod 755 "$WORK/bin/script.sh"
+"$CAS" run --session svc --socket "$SOCK" -- "$WORK/bin/script.sh" >"$WORK/run.out" 2>"$WORK/run.err"
+t_true "a script: exits non-zero" [ $? -ne 0 ]
+t_contains "a script: clear message" "$(cat "$WORK/run.err")" "is a script: only binaries can be launched"
+t_eq "a script: the CAS was not asked" "$(outcomes)" "$N"
+
 # A caller that is not the launcher, even with the right measurements.
 "$WORK/bin/client" "$SOCK" svc "$READER_SHA" 65534 >"$WORK/run.out" 2>&1
 rc=$?
