@@ -19,7 +19,7 @@ RULES=(
     'microhttpd\.h|gnutls/'                '^http/'
     'sodium\.h|sodium/'                    '^crypto/'
     'jansson\.h'                           '^handlers/'
-    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal[a-z_]*\.c|cas/audit[a-z_]*\.[ch]|evidence/binding\.c|evidence/snp_sig\.c|ratelimit/mc\.c)$'
+    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal[a-z_]*\.c|cas/audit[a-z_]*\.[ch]|evidence/binding\.c|evidence/snp_sig\.c|ratelimit/mc\.c|release/measure\.c)$'
     'yaml\.h'                              '^cas/policy[a-z_]*\.c$'
     'keyutils\.h|libgfshare\.h'            '^cas/seal[a-z_]*\.c$'
 )
@@ -43,6 +43,7 @@ declare -A PREFIX=(
     [ratelimit]='ratelimit_' [auth]='auth_' [http]='http_' [handlers]='handlers_|hd_'
     [cas]='cas_|inject_|pki_|policy_|store_|seal_|audit_'
     [evidence]='evidence_'
+    [release]='release_'
 )
 for lib in "$BUILD"/libcd_*.a; do
     [ -e "$lib" ] || { echo "boundary: no module libraries in $BUILD (build first)"; exit 1; }

@@ -256,6 +256,10 @@ void policy_free(struct policy *p)
     free(p->file);
     free(p->name);
     free(p->owner);
+    free(p->measure.user);
+    free(p->measure.mount);
+    for (size_t i = 0; i < p->measure.nconfig; i++)
+        free(p->measure.config[i].path);
     for (size_t i = 0; i < p->nsecrets; i++)
         policy_secret_free(p->secrets[i]);
     for (size_t i = 0; i < p->nfiles; i++) {
