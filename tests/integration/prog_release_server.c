@@ -87,7 +87,7 @@ int main(int argc, char **argv)
     cd_diag_init(&diag);
     if (release_sha256_file(argv[4], launchers[0]) != CD_OK ||
         policy_set_load(argv[1], &vars, &set, &diag) != CD_OK ||
-        store_open(argv[2], &store) != CD_OK) {
+        store_open(argv[2], NULL, &store) != CD_OK) {
         fprintf(stderr, "prog_release_server: cannot start: %s\n", diag.text);
         goto out;
     }
