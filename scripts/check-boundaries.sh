@@ -19,7 +19,7 @@ RULES=(
     'microhttpd\.h|gnutls/'                '^http/'
     'sodium\.h|sodium/'                    '^crypto/'
     'jansson\.h'                           '^handlers/'
-    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal[a-z_]*\.c|cas/audit[a-z_]*\.[ch]|evidence/binding\.c|evidence/snp_sig\.c|ratelimit/mc\.c|casd/tls\.c)$'
+    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal[a-z_]*\.c|cas/audit[a-z_]*\.[ch]|evidence/binding\.c|evidence/snp_sig\.c|ratelimit/mc\.c|release/measure\.c|casd/tls\.c)$'
     'seccomp\.h'                           '^casd/sandbox\.c$'
     'yaml\.h'                              '^cas/policy[a-z_]*\.c$'
     'keyutils\.h|libgfshare\.h'            '^cas/seal[a-z_]*\.c$'
@@ -44,6 +44,7 @@ declare -A PREFIX=(
     [ratelimit]='ratelimit_' [auth]='auth_' [http]='http_' [handlers]='handlers_|hd_'
     [cas]='cas_|inject_|pki_|policy_|store_|seal_|audit_'
     [evidence]='evidence_'
+    [release]='release_'
     [casd]='casd_'
 )
 for lib in "$BUILD"/libcd_*.a; do

@@ -17,6 +17,7 @@ int cas_cmd_provision(const char *cmd, int argc, char **argv); /* provision, rot
 int cas_cmd_recovery_keygen(const char *cmd, int argc, char **argv);
 int cas_cmd_recover(const char *cmd, int argc, char **argv);
 int cas_cmd_audit(const char *cmd, int argc, char **argv); /* audit verify */
+int cas_cmd_run(const char *cmd, int argc, char **argv);   /* run (attested release) */
 int cas_cmd_serve(const char *cmd, int argc, char **argv); /* serve, serve-worker */
 int cas_cmd_attest(const char *cmd, int argc, char **argv);
 int cas_cmd_session(const char *cmd, int argc, char **argv); /* session get|put */

@@ -25,6 +25,7 @@ static const struct cas_cmd commands[] = {
      "recover --state DIR --recovery-key PRIV [--recovery-key PRIV ...] (--sealing-key FILE | "
      "--sealing-keyring NAME)"},
     {"audit", cas_cmd_audit, "audit verify FILE [--pin PIN] [--head SEQ:SHA256]"},
+    {"run", cas_cmd_run, "run --session S [--socket PATH] [--fallback-dir DIR] -- CMD ARGS..."},
     {"serve", cas_cmd_serve,
      "serve --state DIR --listen IP:PORT [--name DNS]... [--admin KEYHASH]...\n"
      "             (--sealing-key FILE | --sealing-keyring NAME) [--recovery-key PUB]...\n"

@@ -257,6 +257,10 @@ void policy_free(struct policy *p)
     free(p->name);
     free(p->owner);
     free(p->predecessor);
+    free(p->measure.user);
+    free(p->measure.mount);
+    for (size_t i = 0; i < p->measure.nconfig; i++)
+        free(p->measure.config[i].path);
     for (size_t i = 0; i < p->nsecrets; i++)
         policy_secret_free(p->secrets[i]);
     for (size_t i = 0; i < p->nfiles; i++) {

@@ -652,6 +652,160 @@ static void test_fuzz_policy_ref_line_quoted(void **state)
                "p.yaml:8: secret K: injection file a: part 'crt' needs a certificate");
 }
 
+/* ---- measurements: ---- */
+
+#define H64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define H64B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+
+static void test_measurements_valid(void **state)
+{
+    static const char text[] = "name: m\n"
+                               "measurements:\n"
+                               "  executable: [" H64 ", " H64B "]\n"
+                               "  user: nobody\n"
+                               "  config:\n"
+                               "    - path: /etc/m/m.conf\n"
+                               "      sha256: " H64B "\n"
+                               "    - {path: /etc/m/other, sha256: " H64 "}\n"
+                               "  mount: /run/m/secrets\n";
+    static const char one[] = "measurements:\n"
+                              "  executable: " H64 "\n"
+                              "  user: \"65534\"\n"
+                              "  mount: /run/x/\n";
+    struct policy_set *set = NULL;
+    struct cd_diag d;
+    (void)state;
+
+    cd_diag_init(&d);
+    assert_int_equal(policy_parse_buffer("m.yaml", text, strlen(text), NULL, &set, &d), CD_OK);
+    const struct policy_measure *m = &set->policies[0]->measure;
+    assert_true(m->present);
+    assert_int_equal(m->line, 3);
+    assert_int_equal(m->nexecutable, 2);
+    assert_string_equal(m->executable[0], H64);
+    assert_string_equal(m->executable[1], H64B);
+    assert_string_equal(m->user, "nobody");
+    assert_int_equal(m->nconfig, 2);
+    assert_string_equal(m->config[0].path, "/etc/m/m.conf");
+    assert_string_equal(m->config[0].sha256, H64B);
+    assert_int_equal(m->config[0].line, 6);
+    assert_string_equal(m->config[1].path, "/etc/m/other");
+    assert_string_equal(m->mount, "/run/m/secrets");
+    policy_set_free(set);
+
+    cd_diag_init(&d);
+    assert_int_equal(policy_parse_buffer("x.yaml", one, strlen(one), NULL, &set, &d), CD_OK);
+    m = &set->policies[0]->measure;
+    assert_int_equal(m->nexecutable, 1);
+    assert_string_equal(m->executable[0], H64);
+    assert_string_equal(m->user, "65534");
+    assert_int_equal(m->nconfig, 0);
+    policy_set_free(set);
+
+    /* absent: not releasable */
+    cd_diag_init(&d);
+    assert_int_equal(policy_parse_buffer("y.yaml", "name: y\n", 8, NULL, &set, &d), CD_OK);
+    assert_false(set->policies[0]->measure.present);
+    policy_set_free(set);
+}
+
+static void test_measurements_invalid(void **state)
+{
+    static const struct {
+        const char *body; /* after "measurements:\n" */
+        const char *want; /* "p.yaml:LINE: message" */
+    } cases[] = {
+        {"  executable: " H64 "\n", "p.yaml:2: measurements: needs executable: and mount:"},
+        {"  mount: /run/p\n", "p.yaml:2: measurements: needs executable: and mount:"},
+        {"  executable: 0123\n  mount: /run/p\n",
+         "p.yaml:2: measurements.executable: expected a SHA-256 as 64 lowercase hex digits"},
+        {"  executable: [" H64 ", " H64B "A]\n  mount: /run/p\n",
+         "p.yaml:2: measurements.executable: expected a SHA-256"},
+        {"  executable: 0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\n"
+         "  mount: /run/p\n",
+         "p.yaml:2: measurements.executable: expected a SHA-256"},
+        {"  executable: {a: b}\n  mount: /run/p\n",
+         "p.yaml:2: measurements.executable: expected a list"},
+        {"  executable: " H64 "\n  mount: run/p\n",
+         "p.yaml:3: measurements.mount 'run/p' must be an absolute path"},
+        {"  executable: " H64 "\n  mount: /run/../etc\n",
+         "p.yaml:3: measurements.mount '/run/../etc' must not contain empty, '.' or '..'"},
+        {"  executable: " H64 "\n  mount: /\n", "p.yaml:3: measurements.mount '/' must be"},
+        {"  executable: " H64 "\n  mount: /run/p\n  user: \"a:b\"\n",
+         "p.yaml:4: measurements.user: not a user name or uid"},
+        {"  executable: " H64 "\n  mount: /run/p\n  user: \"4294967295\"\n",
+         "p.yaml:4: measurements.user: not a user name or uid"},
+        {"  executable: " H64 "\n  mount: /run/p\n  config:\n    - path: etc/x\n      sha256: " H64
+         "\n",
+         "p.yaml:5: measurements.config.path 'etc/x' must be an absolute path"},
+        {"  executable: " H64
+         "\n  mount: /run/p\n  config:\n    - path: /etc/./x\n      sha256: " H64 "\n",
+         "p.yaml:5: measurements.config.path '/etc/./x' must not contain"},
+        {"  executable: " H64
+         "\n  mount: /run/p\n  config:\n    - path: /etc/x/\n      sha256: " H64 "\n",
+         "p.yaml:5: measurements.config.path '/etc/x/' must not contain"},
+        {"  executable: " H64 "\n  mount: /run/p\n  config:\n    - path: /etc/x\n",
+         "p.yaml:5: measurements.config entry needs path: and sha256:"},
+        {"  executable: " H64 "\n  mount: /run/p\n  config:\n    - path: /etc/x\n      sha256: x\n",
+         "p.yaml:6: measurements.config.sha256: expected a SHA-256"},
+        {"  executable: " H64 "\n  mount: /run/p\n  config:\n    - {path: /a, sha256: " H64
+         ", size: 1}\n",
+         "p.yaml:5: measurements.config: unknown key 'size' (expected path, sha256)"},
+        {"  executable: " H64 "\n  mount: /run/p\n  config:\n    - {path: /a, sha256: " H64
+         "}\n    - {path: /a, sha256: " H64 "}\n",
+         "p.yaml:6: measurements.config: '/a' listed twice"},
+        {"  executable: " H64 "\n  mount: /run/p\n  config: /a\n",
+         "p.yaml:4: measurements.config: expected a list"},
+        {"  executable: " H64 "\n  mount: /run/p\n  owner: x\n",
+         "p.yaml:4: measurements: unknown key 'owner' (expected executable, user, config, mount)"},
+        {"  - " H64 "\n", "p.yaml:2: measurements: expected a mapping"},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[1024];
+        struct policy_set *set = NULL;
+        struct cd_diag d;
+        snprintf(text, sizeof(text), "measurements:\n%s", cases[i].body);
+        cd_diag_init(&d);
+        cd_err err = policy_parse_buffer("p.yaml", text, strlen(text), NULL, &set, &d);
+        if (err != CD_ERR_INVALID || strstr(d.text, cases[i].want) == NULL)
+            fprintf(stderr, "case %zu: result %d, messages:\n%swanted: %s\n", i, err, d.text,
+                    cases[i].want);
+        assert_int_equal(err, CD_ERR_INVALID);
+        assert_null(set);
+        assert_non_null(strstr(d.text, cases[i].want));
+    }
+}
+
+/* More than POLICY_MAX_MEASURED config files, and a path over 4095 bytes. */
+static void test_measurements_bounds(void **state)
+{
+    char *text = malloc(16384);
+    struct policy_set *set = NULL;
+    struct cd_diag d;
+    size_t n = 0;
+    (void)state;
+
+    assert_non_null(text);
+    n += (size_t)snprintf(text + n, 16384 - n,
+                          "measurements:\n  executable: " H64 "\n  mount: /m\n  config:\n");
+    for (int i = 0; i <= POLICY_MAX_MEASURED; i++)
+        n += (size_t)snprintf(text + n, 16384 - n, "    - {path: /c%d, sha256: " H64 "}\n", i);
+    cd_diag_init(&d);
+    assert_int_equal(policy_parse_buffer("p.yaml", text, n, NULL, &set, &d), CD_ERR_INVALID);
+    assert_non_null(strstr(d.text, "measurements.config: more than 16 entries"));
+
+    n = (size_t)snprintf(text, 16384, "measurements:\n  executable: " H64 "\n  mount: /");
+    memset(text + n, 'a', 4095);
+    n += 4095;
+    text[n++] = '\n';
+    cd_diag_init(&d);
+    assert_int_equal(policy_parse_buffer("p.yaml", text, n, NULL, &set, &d), CD_ERR_INVALID);
+    assert_non_null(strstr(d.text, "must be an absolute path of 2 to 4095 bytes"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +826,9 @@ int main(void)
         cmocka_unit_test(test_fuzz_policy_diag_one_line),
         cmocka_unit_test(test_policy_var_name_65),
         cmocka_unit_test(test_fuzz_policy_ref_line_quoted),
+        cmocka_unit_test(test_measurements_valid),
+        cmocka_unit_test(test_measurements_invalid),
+        cmocka_unit_test(test_measurements_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

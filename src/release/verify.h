@@ -1,0 +1,65 @@
+/* verify.h: the CAS's side of attested release (docs/internals/cas-service.md,
+ * "Attested release"): one launcher connection, checked and answered. */
+#ifndef CONFIDOC_RELEASE_VERIFY_H
+#define CONFIDOC_RELEASE_VERIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cas/cas.h"
+#include "cas/policy.h"
+#include "common/err.h"
+#include "release/proto.h"
+
+#define RELEASE_TIMEOUT_MS_DEFAULT 5000 /* one whole connection */
+#define RELEASE_MAX_LAUNCHERS 8         /* allowed launcher executables */
+#define RELEASE_WHO_MAX 128             /* "uid=U pid=P exe=SHA" */
+#define RELEASE_TEXT_MAX 4096           /* measurement text, file names */
+
+/* What one connection ended with, for the audit log. Every string is
+ * NUL-terminated, borrowed for the duration of the call, and holds names and
+ * hashes only, never secret material. */
+struct release_outcome {
+    const char *session;     /* as the launcher named it ("" before HELLO) */
+    const char *who;         /* "uid=U pid=P exe=SHA" ("uid=U pid=P" before the exe is hashed) */
+    const char *measurement; /* "exe=SHA uid=U config=PATH:SHA,..." ("" before MEASURE) */
+    const char *files;       /* released: the rel paths, comma-separated (possibly "...") */
+    const char *const *file_names; /* released: the same paths, one each (NULL when refused) */
+    size_t nfile_names;
+    const char *reason; /* refused: why (the text sent to the launcher, when one was) */
+    bool allowed;
+};
+
+/* An evidence verifier (release/evidence.h plugs in here): CD_OK when blob is
+ * valid evidence of the kind named verifier for this launch; anything else
+ * refuses the release. */
+typedef cd_err (*release_evidence_fn)(void *arg, const char *verifier, const void *blob,
+                                      size_t len);
+
+struct release_ctx {
+    const struct policy_set *set;        /* the linked sessions (borrowed) */
+    const struct cas_material *material; /* their material (borrowed) */
+    /* SHA-256 (hex) of the executables allowed to act as the launcher: the
+     * CAS passes that of its own /proc/self/exe (the launcher is confidoc-cas). */
+    const char (*launchers)[RELEASE_HASH_HEX];
+    size_t nlaunchers;
+    int timeout_ms; /* the whole connection; <= 0: RELEASE_TIMEOUT_MS_DEFAULT */
+    /* Called exactly once per connection, allowed or refused (may be NULL). */
+    void (*record)(void *arg, const struct release_outcome *o);
+    void *record_arg;
+    /* Evidence in a MEASURE without a verifier here is refused. May be NULL. */
+    release_evidence_fn evidence;
+    void *evidence_arg;
+};
+
+/* Serves one accepted connection on the CAS's unix socket (SOCK_SEQPACKET):
+ * identifies the caller (SO_PEERCRED, a pidfd, the SHA-256 of /proc/PID/exe),
+ * requires an allowed launcher whose uid is 0 or the session's, compares its
+ * MEASURE with the session's measurements: and sends the session's rendered
+ * files, or REFUSED with the reason. Blocks at most ctx->timeout_ms. Does not
+ * close conn_fd. CD_OK when the files were sent; CD_ERR_AUTH when refused;
+ * CD_ERR_INVALID on a malformed message, CD_ERR_TIMEOUT, CD_ERR_IO, CD_ERR_NOMEM
+ * (each also recorded as refused). Logs nothing: the outcome goes to record. */
+cd_err release_serve_conn(int conn_fd, const struct release_ctx *ctx);
+
+#endif

@@ -1,0 +1,197 @@
+/* test_release_verify.c: release_serve_conn's refusals and its deadline, on
+ * a socketpair whose peer is this test process (so the test binary plays the
+ * launcher when its own hash is allowed): messages are queued before the call. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "release/measure.h"
+#include "release/proto.h"
+#include "release/verify.h"
+
+#define H1 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+struct seen {
+    int n;
+    bool allowed;
+    char reason[RELEASE_REASON_MAX + 1];
+    char session[RELEASE_NAME_MAX + 1];
+};
+
+static void note(void *arg, const struct release_outcome *o)
+{
+    struct seen *s = arg;
+    s->n++;
+    s->allowed = o->allowed;
+    snprintf(s->reason, sizeof(s->reason), "%s", o->reason);
+    snprintf(s->session, sizeof(s->session), "%s", o->session);
+}
+
+static char self[1][RELEASE_HASH_HEX];
+static struct policy_set *set;
+static struct seen seen;
+static struct release_ctx ctx;
+static int sv[2];
+
+static int setup(void **state)
+{
+    char text[512];
+    struct cd_diag d;
+    (void)state;
+    assert_int_equal(release_sha256_file("/proc/self/exe", self[0]), CD_ERR_CONFIG); /* a link */
+    int fd = open("/proc/self/exe", O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(release_sha256_fd(fd, self[0]), CD_OK);
+    close(fd);
+    snprintf(text, sizeof(text),
+             "name: svc\nmeasurements:\n  executable: " H1 "\n  user: \"%u\"\n"
+             "  mount: /run/svc\n",
+             (unsigned)getuid());
+    cd_diag_init(&d);
+    assert_int_equal(policy_parse_buffer("svc.yaml", text, strlen(text), NULL, &set, &d), CD_OK);
+    memset(&seen, 0, sizeof(seen));
+    ctx = (struct release_ctx){.set = set,
+                               .launchers = (const char(*)[RELEASE_HASH_HEX])self,
+                               .nlaunchers = 1,
+                               .timeout_ms = 300,
+                               .record = note,
+                               .record_arg = &seen};
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    policy_set_free(set);
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+
+static void queue_hello(const char *session)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    assert_int_equal(release_enc_hello(&b, session), CD_OK);
+    assert_int_equal(release_send(sv[1], &b, release_now_ms() + 1000), CD_OK);
+    buf_release(&b);
+}
+
+/* The next message the CAS sent: its type, and a REFUSED reason into reason. */
+static enum release_type answer(char *reason, size_t cap)
+{
+    static uint8_t in[RELEASE_MSG_MAX];
+    struct release_msg m;
+    assert_int_equal(release_recv(sv[1], in, sizeof(in), release_now_ms() + 1000, &m), CD_OK);
+    if (m.type == RELEASE_REFUSED)
+        assert_true(release_view_copy(m.reason, reason, cap));
+    return m.type;
+}
+
+static void test_deadline(void **state)
+{
+    (void)state;
+    int64_t t0 = release_now_ms();
+    assert_int_equal(release_serve_conn(sv[0], &ctx), CD_ERR_TIMEOUT);
+    int64_t took = release_now_ms() - t0;
+    assert_true(took >= 300 && took < 2000);
+    assert_int_equal(seen.n, 1);
+    assert_false(seen.allowed);
+    assert_non_null(strstr(seen.reason, "no HELLO"));
+}
+
+static void test_garbage(void **state)
+{
+    (void)state;
+    assert_int_equal(send(sv[1], "\0\0\0\1\0\0\0\1x", 9, 0), 9);
+    assert_int_equal(release_serve_conn(sv[0], &ctx), CD_ERR_INVALID);
+    assert_int_equal(seen.n, 1);
+    assert_false(seen.allowed);
+}
+
+static void test_not_launcher(void **state)
+{
+    char reason[RELEASE_REASON_MAX + 1];
+    (void)state;
+    ctx.nlaunchers = 0;
+    queue_hello("svc");
+    assert_int_equal(release_serve_conn(sv[0], &ctx), CD_ERR_AUTH);
+    assert_int_equal(answer(reason, sizeof(reason)), RELEASE_REFUSED);
+    assert_non_null(strstr(reason, "caller is not the confidoc-cas launcher"));
+    assert_int_equal(seen.n, 1);
+    assert_string_equal(seen.session, "svc");
+    assert_string_equal(seen.reason, reason);
+}
+
+static void test_unknown_session(void **state)
+{
+    char reason[RELEASE_REASON_MAX + 1];
+    (void)state;
+    queue_hello("nosuch");
+    assert_int_equal(release_serve_conn(sv[0], &ctx), CD_ERR_AUTH);
+    assert_int_equal(answer(reason, sizeof(reason)), RELEASE_REFUSED);
+    assert_string_equal(reason, "unknown session or not releasable");
+}
+
+/* SPEC, then a MEASURE with evidence and no verifier configured: refused. */
+static void test_evidence_without_verifier(void **state)
+{
+    char reason[RELEASE_REASON_MAX + 1];
+    struct release_measurement me = {
+        .exe = H1, .verifier = "snp", .evidence = "r", .evidence_len = 1};
+    struct buf b;
+    (void)state;
+    me.uid = (uint32_t)getuid();
+    queue_hello("svc");
+    buf_init(&b, 4096);
+    assert_int_equal(release_enc_measure(&b, &me), CD_OK);
+    assert_int_equal(release_send(sv[1], &b, release_now_ms() + 1000), CD_OK);
+    buf_release(&b);
+    assert_int_equal(release_serve_conn(sv[0], &ctx), CD_ERR_AUTH);
+    assert_int_equal(answer(reason, sizeof(reason)), RELEASE_SPEC);
+    assert_int_equal(answer(reason, sizeof(reason)), RELEASE_REFUSED);
+    assert_string_equal(reason, "evidence verifier snp is not available");
+}
+
+/* A MEASURE for another executable: the reason names the hash, nothing else. */
+static void test_exe_mismatch(void **state)
+{
+    char reason[RELEASE_REASON_MAX + 1];
+    struct release_measurement me = {.exe = H1};
+    struct buf b;
+    (void)state;
+    me.exe[0] = 'f';
+    me.uid = (uint32_t)getuid();
+    queue_hello("svc");
+    buf_init(&b, 4096);
+    assert_int_equal(release_enc_measure(&b, &me), CD_OK);
+    assert_int_equal(release_send(sv[1], &b, release_now_ms() + 1000), CD_OK);
+    buf_release(&b);
+    assert_int_equal(release_serve_conn(sv[0], &ctx), CD_ERR_AUTH);
+    assert_int_equal(answer(reason, sizeof(reason)), RELEASE_SPEC);
+    assert_int_equal(answer(reason, sizeof(reason)), RELEASE_REFUSED);
+    assert_non_null(strstr(reason, "exe hash mismatch: f123"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_launcher, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evidence_without_verifier, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exe_mismatch, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
