@@ -91,6 +91,8 @@ int cas_cmd_serve(const char *cmd, int argc, char **argv)
             c.worker_user = v;
         } else if (strcmp(a, "--pidfile") == 0) {
             c.pidfile = v;
+        } else if (strcmp(a, "--socket") == 0) {
+            c.socket = v;
         } else if (strcmp(a, "--audit-log") == 0) {
             c.audit_log = v;
         } else if (strcmp(a, "--pin-out") == 0) {

@@ -29,7 +29,8 @@ static const struct cas_cmd commands[] = {
     {"serve", cas_cmd_serve,
      "serve --state DIR --listen IP:PORT [--name DNS]... [--admin KEYHASH]...\n"
      "             (--sealing-key FILE | --sealing-keyring NAME) [--recovery-key PUB]...\n"
-     "             [--recovery-threshold K] [--audit-log FILE] [--worker-user USER]\n"
+     "             [--recovery-threshold K] [--audit-log FILE] [--socket PATH] [--worker-user "
+     "USER]\n"
      "             [--pidfile FILE] [--pin-out FILE]\n"
      "             [--policies DIR --var NAME=VALUE ...]"},
     {"serve-worker", cas_cmd_serve, "serve-worker --user USER   (internal: started by serve)"},

@@ -38,6 +38,7 @@ struct casd_serve_config {
     const char *policies_dir; /* sessions at first start, or NULL */
     struct policy_vars vars;
     const char *audit_log;         /* NULL: STATE/cas/audit.log */
+    const char *socket;            /* the release socket for `run` (0666), or NULL: none */
     struct seal_source seal;       /* the sealing key (name NULL: refused) */
     struct seal_recovery recovery; /* used at the first start only */
 };

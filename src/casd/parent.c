@@ -13,6 +13,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,8 @@
 #include "casd/ipc.h"
 #include "casd/sessions.h"
 #include "log/log.h"
+#include "release/measure.h"
+#include "release/verify.h"
 
 #define RESTART_MIN_SECONDS 1 /* between two starts of the worker */
 #define STOP_WAIT_MS 3000
@@ -159,7 +162,8 @@ struct parent {
     struct cas_store *store;
     struct audit_log *audit;
     struct identity id;
-    int listen_fd, sig_fd, ipc_fd;
+    int listen_fd, sig_fd, ipc_fd, unix_fd;
+    char launcher[1][RELEASE_HASH_HEX]; /* SHA-256 of this executable */
     pid_t worker;
     time_t started;
     char *space; /* CASD_IPC_MAX + 1 */
@@ -300,8 +304,8 @@ static cd_err audit_start(struct parent *p, struct cd_diag *diag)
         cd_diag_add(diag, "cannot read the sealed head of the audit log: %s", cd_strerror(err));
         return err;
     }
-    err = audit_open_expect(where, p->id.ca_key.data, p->id.ca_key.len, have ? &expect : NULL,
-                            diag, &p->audit);
+    err = audit_open_expect(where, p->id.ca_key.data, p->id.ca_key.len, have ? &expect : NULL, diag,
+                            &p->audit);
     if (err != CD_OK) {
         cd_diag_add(diag, "cannot open the audit log %s: %s", where, cd_strerror(err));
         return err;
@@ -339,14 +343,13 @@ static void answer(struct parent *p, const struct casd_ipc_msg *m, struct casd_r
     if (r->event != NULL) {
         char who[16 + PKI_FP_HEX];
         snprintf(who, sizeof(who), "client=%s", b[0] != '\0' ? b : "-");
-        struct audit_event ev = {
-            .kind = strcmp(r->event, "create") == 0   ? AUDIT_SESSION_CREATE
-                    : strcmp(r->event, "update") == 0 ? AUDIT_SESSION_UPDATE
-                                                      : AUDIT_SESSION_REFUSED,
-            .session = r->session[0] != '\0' ? r->session : NULL,
-            .who = who,
-            .hash = r->hash[0] != '\0' ? r->hash : NULL,
-            .reason = r->reason};
+        struct audit_event ev = {.kind = strcmp(r->event, "create") == 0   ? AUDIT_SESSION_CREATE
+                                         : strcmp(r->event, "update") == 0 ? AUDIT_SESSION_UPDATE
+                                                                           : AUDIT_SESSION_REFUSED,
+                                 .session = r->session[0] != '\0' ? r->session : NULL,
+                                 .who = who,
+                                 .hash = r->hash[0] != '\0' ? r->hash : NULL,
+                                 .reason = r->reason};
         (void)audit(p, &ev); /* logged there; the change itself is done */
         if (r->reason != NULL)
             log_info("session %s: %s (%s)", r->session[0] != '\0' ? r->session : "-", r->event,
@@ -380,6 +383,67 @@ static bool handle_worker(struct parent *p)
     err = casd_ipc_send(p->ipc_fd, &rep);
     casd_reply_release(&r);
     return err == CD_OK;
+}
+
+/* ---- attested release on the unix socket ---- */
+
+static void record_release(void *arg, const struct release_outcome *o)
+{
+    struct parent *p = arg;
+    struct audit_event ev = {.kind = o->allowed ? AUDIT_RELEASE : AUDIT_RELEASE_REFUSED,
+                             .session = o->session[0] != '\0' ? o->session : NULL,
+                             .who = o->who,
+                             .measurement = o->measurement[0] != '\0' ? o->measurement : NULL,
+                             .secrets = o->file_names,
+                             .n_secrets = o->nfile_names,
+                             .reason = o->allowed ? NULL : o->reason};
+    (void)audit(p, &ev);
+    if (o->allowed)
+        log_info("released session %s to %s", ev.session != NULL ? ev.session : "-", o->who);
+    else
+        log_info("refused a release of session %s to %s: %s", ev.session != NULL ? ev.session : "-",
+                 o->who, o->reason);
+}
+
+/* One launcher connection (bounded by release_serve_conn's deadline). */
+static void serve_release(struct parent *p)
+{
+    int c = accept4(p->unix_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0)
+        return;
+    struct release_ctx ctx = {.set = casd_sessions_set(p->sessions),
+                              .material = casd_sessions_material(p->sessions),
+                              .launchers = (const char(*)[RELEASE_HASH_HEX])p->launcher,
+                              .nlaunchers = 1,
+                              .record = record_release,
+                              .record_arg = p};
+    (void)release_serve_conn(c, &ctx);
+    close(c);
+}
+
+static cd_err listen_unix(const char *path, int *out, struct cd_diag *diag)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct stat st;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        cd_diag_add(diag, "--socket %s: path too long", path);
+        return CD_ERR_CONFIG;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    /* Only a stale socket is replaced, never another kind of file. */
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        chmod(path, 0666) != 0 || listen(fd, 16) != 0) {
+        cd_diag_add(diag, "cannot listen on %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return CD_ERR_IO;
+    }
+    *out = fd;
+    return CD_OK;
 }
 
 /* ---- start-up ---- */
@@ -472,6 +536,19 @@ static cd_err startup(struct parent *p, struct cas_store **store, struct cd_diag
     }
     if ((err = listen_on(c, &p->listen_fd, diag)) != CD_OK)
         return err;
+    if (c->socket != NULL) {
+        /* The launcher is this very executable (followed from /proc, not by name). */
+        int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        err = exe >= 0 ? release_sha256_fd(exe, p->launcher[0]) : CD_ERR_IO;
+        if (exe >= 0)
+            close(exe);
+        if (err != CD_OK) {
+            cd_diag_add(diag, "cannot hash this executable: %s", cd_strerror(err));
+            return err;
+        }
+        if ((err = listen_unix(c->socket, &p->unix_fd, diag)) != CD_OK)
+            return err;
+    }
     if ((err = signals(&p->sig_fd)) != CD_OK) {
         cd_diag_add(diag, "cannot set up signals");
         return err;
@@ -513,7 +590,8 @@ static bool handle_signals(struct parent *p)
 
 cd_err casd_serve(const struct casd_serve_config *c, struct cd_diag *diag)
 {
-    struct parent p = {.c = c, .listen_fd = -1, .sig_fd = -1, .ipc_fd = -1, .worker = -1};
+    struct parent p = {
+        .c = c, .listen_fd = -1, .sig_fd = -1, .ipc_fd = -1, .unix_fd = -1, .worker = -1};
     struct cas_store *store = NULL;
     cd_err err;
 
@@ -526,9 +604,10 @@ cd_err casd_serve(const struct casd_serve_config *c, struct cd_diag *diag)
     for (bool run = true; run;) {
         if (p.worker < 0 && start_worker(&p) != CD_OK)
             continue;
-        struct pollfd fds[2] = {{.fd = p.sig_fd, .events = POLLIN},
-                                {.fd = p.ipc_fd, .events = POLLIN}};
-        if (poll(fds, 2, -1) < 0) {
+        struct pollfd fds[3] = {{.fd = p.sig_fd, .events = POLLIN},
+                                {.fd = p.ipc_fd, .events = POLLIN},
+                                {.fd = p.unix_fd, .events = POLLIN}};
+        if (poll(fds, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
             err = CD_ERR_IO;
@@ -536,6 +615,8 @@ cd_err casd_serve(const struct casd_serve_config *c, struct cd_diag *diag)
         }
         if (fds[1].revents != 0 && p.ipc_fd >= 0 && !handle_worker(&p))
             stop_worker(&p, SIGKILL);
+        if (fds[2].revents != 0)
+            serve_release(&p);
         if (fds[0].revents != 0)
             run = handle_signals(&p);
     }
@@ -547,6 +628,10 @@ out:
         close(p.listen_fd);
     if (p.sig_fd >= 0)
         close(p.sig_fd);
+    if (p.unix_fd >= 0) {
+        close(p.unix_fd);
+        unlink(c->socket);
+    }
     if (c->pidfile != NULL && err == CD_OK)
         unlink(c->pidfile);
     casd_sessions_free(p.sessions);

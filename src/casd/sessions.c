@@ -49,13 +49,22 @@ size_t casd_sessions_count(const struct casd_sessions *s)
     return s->n;
 }
 
+const struct policy_set *casd_sessions_set(const struct casd_sessions *s)
+{
+    return s->set;
+}
+
+const struct cas_material *casd_sessions_material(const struct casd_sessions *s)
+{
+    return s->material;
+}
+
 bool casd_sessions_fresh(const struct casd_sessions *s)
 {
     return s->fresh;
 }
 
-void casd_sessions_at(const struct casd_sessions *s, size_t i, const char **name,
-                      const char **hash)
+void casd_sessions_at(const struct casd_sessions *s, size_t i, const char **name, const char **hash)
 {
     *name = s->s[i].name;
     *hash = s->s[i].hash;

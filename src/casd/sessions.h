@@ -21,6 +21,7 @@
 #define CASD_STORE_IDENTITY "cas-identity" /* the store's policy of the CAS's identity */
 #define CASD_VAR_VALUE_MAX 255
 
+struct cas_material;
 struct cas_store;
 struct casd_sessions;
 
@@ -47,6 +48,9 @@ cd_err casd_sessions_open(struct cas_store *store, const char *state_dir, const 
                           struct cd_diag *diag, struct casd_sessions **out);
 void casd_sessions_free(struct casd_sessions *s); /* NULL is a no-op */
 size_t casd_sessions_count(const struct casd_sessions *s);
+/* The current linked set and its material (borrowed; valid until the next change). */
+const struct policy_set *casd_sessions_set(const struct casd_sessions *s);
+const struct cas_material *casd_sessions_material(const struct casd_sessions *s);
 /* True when casd_sessions_open created the sessions from policies_dir. */
 bool casd_sessions_fresh(const struct casd_sessions *s);
 /* Session i (< count): its name and hash (borrowed). */

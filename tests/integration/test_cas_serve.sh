@@ -46,7 +46,7 @@ t_eq "client-keygen prints the key's hash (SHA-256 of the DER SPKI)" "$H_admin" 
 
 start_serve() {
     "$CAS" serve --state "$STATE" --listen "$ADDR" --name localhost --admin "$H_admin" \
-        --sealing-key "$WORK/sealing.key" \
+        --sealing-key "$WORK/sealing.key" --socket "$WORK/cas.sock" \
         --pidfile "$WORK/serve.pid" --pin-out "$WORK/pin" "$@" >>"$WORK/serve.log" 2>&1 &
     SERVE_PID=$!
     for _ in $(seq 1 100); do
@@ -205,12 +205,46 @@ t_contains "a session that does not link is refused (400) with its messages" \
 t_true "the state holds no session text and no PEM in clear" \
     [ -z "$(grep -rlE 'DEMO_CA|BEGIN|SERVER_CA' "$STATE/cas" 2>/dev/null)" ]
 
+# ---- attested release through the service's unix socket (root: mounts, uids) ----
+if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$WORK/bin" "$WORK/mnt/run"
+    install -m 755 "$BUILD/tests/prog_secret_reader" "$WORK/bin/reader"
+    cat >"$WORK/runner.yaml" <<YAML
+name: runner
+measurements:
+  executable: [$(sha256sum "$WORK/bin/reader" | cut -d' ' -f1)]
+  user: nobody
+  mount: $WORK/mnt/run
+secrets:
+  - name: KEY
+    kind: symmetric-key
+injection_files:
+  - path: runner/key.hex
+    content: \$\$CAS::KEY.hex\$\$
+YAML
+    H_RUN=$(ses admin put "$WORK/runner.yaml")
+    t_true "the admin creates a releasable session" [ -n "$H_RUN" ]
+    t_eq "the socket is 0666" "$(stat -c %a "$WORK/cas.sock")" 666
+    out=$("$CAS" run --session runner --socket "$WORK/cas.sock" -- "$WORK/bin/reader" \
+        runner/key.hex 2>&1)
+    t_contains "run gets the session's files from the service" "$out" "file runner/key.hex"
+    t_contains "as the session's user" "$out" "uid=$(id -u nobody)"
+    rc=0; "$CAS" run --session runner --socket "$WORK/cas.sock" -- /bin/true >"$WORK/out" 2>&1 || rc=$?
+    t_contains "another executable is refused" "$rc $(cat "$WORK/out")" "refused"
+fi
+
 AUDIT=$STATE/cas/audit.log
 audit_ok() { "$CAS" audit verify "$AUDIT" --pin "$PIN" >/dev/null; }
 t_true "the audit log verifies against the pin" audit_ok
 t_eq "every session change and refusal is in it" \
     "$(grep -c '"kind":"session_create"' "$AUDIT") $(grep -c '"kind":"session_update"' "$AUDIT") $(grep -c '"kind":"session_refused"' "$AUDIT")" \
-    "6 4 9"
+    "$(( 6 + $(id -u | grep -c '^0$') )) 4 9"
+if [ "$(id -u)" = 0 ]; then
+    t_eq "each release and refusal to a process is in it" \
+        "$(grep -c '"kind":"release"' "$AUDIT") $(grep -c '"kind":"release_refused"' "$AUDIT")" "1 1"
+    t_contains "a release names who, the measurement and the files" \
+        "$(grep '"kind":"release"' "$AUDIT")" '"secrets":["runner/key.hex"]'
+fi
 t_contains "a refusal names the session, the client and why" \
     "$(grep '"kind":"session_refused"' "$AUDIT" | head -1)" "\"client=$H_stranger\""
 
