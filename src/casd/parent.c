@@ -24,6 +24,7 @@
 #include "cas/store.h"
 #include "casd/ipc.h"
 #include "casd/sessions.h"
+#include "common/num.h"
 #include "log/log.h"
 #include "release/measure.h"
 #include "release/verify.h"
@@ -290,11 +291,16 @@ static cd_err audit_start(struct parent *p, struct cd_diag *diag)
     }
     err = store_blob_get(p->store, CASD_STORE_IDENTITY, AUDIT_HEAD_NAME, &head);
     if (err == CD_OK) {
-        unsigned long long seq = 0;
-        char h[AUDIT_HASH_HEX] = "";
-        have = sscanf(head.data, "%llu %64s", &seq, h) == 2 && strlen(h) == AUDIT_HASH_HEX - 1;
-        expect.seq = seq;
-        memcpy(expect.hash, h, sizeof(h));
+        /* "SEQ HASH\n", as audit() writes it. */
+        const char *q = head.data, *end = head.data + head.len;
+        uint64_t seq = 0;
+        have = num_prefix(&q, end, UINT64_MAX, &seq) == CD_OK &&
+               (size_t)(end - q) == AUDIT_HASH_HEX + 1 && q[0] == ' ' && q[AUDIT_HASH_HEX] == '\n';
+        if (have) {
+            expect.seq = seq;
+            memcpy(expect.hash, q + 1, AUDIT_HASH_HEX - 1);
+            expect.hash[AUDIT_HASH_HEX - 1] = '\0';
+        }
         pki_buf_release(&head);
         if (!have) {
             cd_diag_add(diag, "the sealed head of the audit log is malformed");

@@ -52,7 +52,8 @@ static int bad_reply(const char *port)
                                .ndns = 1,
                                .validity_days = 1,
                                .now = time(NULL)};
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)strtoul(port, NULL, 10))};
     int one = 1, sv[2], st = 0;
 
     if (pki_key_generate(&key) != CD_OK ||

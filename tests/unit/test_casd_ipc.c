@@ -68,7 +68,7 @@ static void test_malformed(void **state)
     struct casd_ipc_msg v = {.type = CASD_IPC_VALUE_GET, .a = F("nginx"), .b = F("SERVER_CA")};
     struct casd_ipc_msg out;
     struct buf b;
-    unsigned char copy[64];
+    unsigned char copy[64] = {0};
 
     (void)state;
     encode(&v, &b);
