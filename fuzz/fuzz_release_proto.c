@@ -27,7 +27,8 @@ static cd_err reencode(const struct release_msg *m, struct buf *b)
     case RELEASE_SPEC:
         for (size_t i = 0; i < m->nconfig; i++)
             pp[i] = copy(m->config[i], paths[i], sizeof(paths[i]));
-        return release_enc_spec(b, m->uid, copy(m->mount, s1, sizeof(s1)), pp, m->nconfig);
+        return release_enc_spec(b, m->uid, copy(m->mount, s1, sizeof(s1)), pp, m->nconfig,
+                                (const unsigned char *)m->nonce.p);
     case RELEASE_REFUSED:
         return release_enc_refused(b, copy(m->reason, s1, sizeof(s1)));
     case RELEASE_MEASURE:

@@ -422,7 +422,8 @@ static void serve_release(struct parent *p)
                               .launchers = (const char(*)[RELEASE_HASH_HEX])p->launcher,
                               .nlaunchers = 1,
                               .record = record_release,
-                              .record_arg = p};
+                              .record_arg = p,
+                              .evidence = release_evidence_registry};
     (void)release_serve_conn(c, &ctx);
     close(c);
 }

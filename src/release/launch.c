@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/codec.h"
 #include "release/measure.h"
 #include "release/proto.h"
 
@@ -46,6 +47,7 @@ struct launch {
     char mount[RELEASE_PATH_MAX + 1];
     char config[POLICY_MAX_MEASURED][RELEASE_PATH_MAX + 1];
     size_t nconfig;
+    unsigned char nonce[RELEASE_NONCE_LEN];
     /* RELEASE */
     struct file_in *files;
     size_t nfiles, total;
@@ -173,14 +175,36 @@ static cd_err hello_spec(struct launch *s)
     s->nconfig = m.nconfig;
     for (size_t i = 0; i < m.nconfig; i++)
         (void)release_view_copy(m.config[i], s->config[i], sizeof(s->config[i]));
+    memcpy(s->nonce, m.nonce.p, sizeof(s->nonce));
+    return CD_OK;
+}
+
+/* The evidence of this launch, when the caller provides it: its report_data
+ * binds SPEC's nonce and the measurements in me. */
+static cd_err add_evidence(struct launch *s, struct release_measurement *me, struct buf *ev)
+{
+    unsigned char exe[EVIDENCE_HASH_LEN], configs[POLICY_MAX_MEASURED][EVIDENCE_HASH_LEN];
+    unsigned char report_data[EVIDENCE_REPORT_DATA_LEN];
+    cd_err err = codec_hex_decode(me->exe, RELEASE_HASH_LEN, exe, sizeof(exe));
+
+    for (size_t i = 0; i < me->nconfig && err == CD_OK; i++)
+        err = codec_hex_decode(me->config[i], RELEASE_HASH_LEN, configs[i], EVIDENCE_HASH_LEN);
+    if (err == CD_OK)
+        err = evidence_binding(s->nonce, exe, (const unsigned char(*)[EVIDENCE_HASH_LEN])configs,
+                               me->nconfig, report_data);
+    if (err == CD_OK)
+        err = s->l->evidence(s->l->evidence_arg, report_data, &me->verifier, ev);
+    if (err != CD_OK)
+        return fail(s, err, "cannot get evidence for this launch: %s", cd_strerror(err));
+    me->evidence = ev->p;
+    me->evidence_len = ev->len;
     return CD_OK;
 }
 
 static cd_err measure(struct launch *s)
 {
-    struct release_measurement me = {
-        .verifier = s->l->verifier, .evidence = s->l->evidence, .evidence_len = s->l->evidence_len};
-    struct buf b;
+    struct release_measurement me = {0};
+    struct buf b, ev;
     cd_err err = release_sha256_fd(s->exe_fd, me.exe);
 
     if (err != CD_OK)
@@ -193,8 +217,15 @@ static cd_err measure(struct launch *s)
         if (err != CD_OK)
             return fail(s, err, "cannot hash config %s: %s", s->config[i], cd_strerror(err));
     }
+    buf_init(&ev, RELEASE_EVIDENCE_MAX + 1);
+    if (s->l->evidence != NULL && (err = add_evidence(s, &me, &ev)) != CD_OK) {
+        buf_release(&ev);
+        return err;
+    }
     buf_init(&b, RELEASE_BUF_MAX);
-    return send_msg(s, &b, release_enc_measure(&b, &me));
+    err = send_msg(s, &b, release_enc_measure(&b, &me));
+    buf_release(&ev);
+    return err;
 }
 
 static cd_err receive_files(struct launch *s)

@@ -26,7 +26,9 @@
 
 #include <stddef.h>
 
+#include "common/buf.h"
 #include "common/err.h"
+#include "evidence/evidence.h"
 
 #define RELEASE_SOCKET_DEFAULT "/run/confidoc/cas.sock"
 #define RELEASE_TMPFS_SIZE "16m"
@@ -37,9 +39,13 @@ struct release_launch {
     const char *session;      /* the session (policy) name */
     char *const *argv;        /* argv[0]: the command (looked up in PATH without a '/') */
     const char *fallback_dir; /* not root and no namespace: write the files here; or NULL */
-    const char *verifier;     /* hardware evidence: verifier name, or NULL */
-    const void *evidence;     /* and its blob */
-    size_t evidence_len;
+    /* Hardware evidence (may be NULL: none is sent): called once the launch's
+     * measurements are known, with the report_data the evidence must carry
+     * (evidence_binding of SPEC's nonce, the executable and config hashes);
+     * it names its verifier (static) and appends the evidence to out. */
+    cd_err (*evidence)(void *arg, const unsigned char report_data[EVIDENCE_REPORT_DATA_LEN],
+                       const char **verifier, struct buf *out);
+    void *evidence_arg;
 };
 
 /* Launches l->argv with the session's secrets. Returns only on failure, with

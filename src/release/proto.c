@@ -132,7 +132,7 @@ cd_err release_enc_hello(struct buf *out, const char *session)
 }
 
 cd_err release_enc_spec(struct buf *out, uint32_t uid, const char *mount, const char *const *config,
-                        size_t nconfig)
+                        size_t nconfig, const unsigned char nonce[RELEASE_NONCE_LEN])
 {
     size_t start = 0;
     if (!valid_abs(mount, strlen(mount), true) || nconfig > POLICY_MAX_MEASURED)
@@ -149,6 +149,8 @@ cd_err release_enc_spec(struct buf *out, uint32_t uid, const char *mount, const 
         err = put_u32(out, (uint32_t)nconfig);
     for (size_t i = 0; i < nconfig && err == CD_OK; i++)
         err = put_str(out, config[i]);
+    if (err == CD_OK)
+        err = put_bytes(out, nonce, RELEASE_NONCE_LEN);
     return finish(out, start, err);
 }
 
@@ -269,7 +271,7 @@ static bool dec_spec(struct rd *r, struct release_msg *m)
         if (!get_bytes(r, RELEASE_PATH_MAX, &m->config[i]) ||
             !valid_abs(m->config[i].p, m->config[i].len, false))
             return false;
-    return true;
+    return get_bytes(r, RELEASE_NONCE_LEN, &m->nonce) && m->nonce.len == RELEASE_NONCE_LEN;
 }
 
 static bool dec_measure(struct rd *r, struct release_msg *m)

@@ -4,7 +4,7 @@
  *
  *   launcher                                CAS
  *   HELLO(session)                   ->
- *                                    <-     SPEC(uid, mount, config paths) | REFUSED(reason)
+ *                                    <-     SPEC(uid, mount, config paths, nonce) | REFUSED(reason)
  *   MEASURE(exe, uid, config hashes,
  *           verifier, evidence)      ->
  *                                    <-     FILE(rel, public, content)... END(n) | REFUSED(reason)
@@ -36,7 +36,8 @@
 #define RELEASE_TOTAL_MAX ((size_t)8 << 20)      /* every file of one release together */
 #define RELEASE_EVIDENCE_MAX ((size_t)64 * 1024) /* a hardware evidence blob */
 #define RELEASE_MAX_FILES (POLICY_MAX_FILES + POLICY_MAX_SECRETS)
-#define RELEASE_HEADER 8 /* u32 type, u32 length */
+#define RELEASE_NONCE_LEN 32 /* SPEC's fresh random nonce: evidence binds to it */
+#define RELEASE_HEADER 8     /* u32 type, u32 length */
 /* The largest message: a FILE with the longest path and content. */
 #define RELEASE_MSG_MAX (RELEASE_HEADER + 4 + RELEASE_PATH_MAX + 1 + 4 + RELEASE_CONTENT_MAX)
 #define RELEASE_BUF_MAX (RELEASE_MSG_MAX + 1) /* a struct buf cap for any message (its NUL) */
@@ -70,7 +71,8 @@ struct release_measurement {
 /* One decoded message; the views point into the decoded buffer. Which fields
  * are set depends on type (the others are zero):
  *   HELLO    session (a policy name: 1 to 64 of a-z, 0-9, '_', '-')
- *   SPEC     uid, mount (absolute), config[nconfig] (absolute paths)
+ *   SPEC     uid, mount (absolute), config[nconfig] (absolute paths), nonce
+ *            (exactly RELEASE_NONCE_LEN bytes, random per connection)
  *   REFUSED  reason (1 to 512 printable bytes)
  *   MEASURE  exe, uid, config[nconfig] (64 lowercase hex each), verifier
  *            (0 to 64 of the name characters), evidence (0 to 64 KiB; empty
@@ -79,7 +81,7 @@ struct release_measurement {
  *   END      nfiles (how many FILE messages came before) */
 struct release_msg {
     enum release_type type;
-    struct release_view session, reason, mount, exe, verifier, evidence, rel, content;
+    struct release_view session, reason, mount, exe, verifier, evidence, rel, content, nonce;
     struct release_view config[POLICY_MAX_MEASURED];
     size_t nconfig;
     uint32_t uid;
@@ -94,7 +96,7 @@ struct release_msg {
  * message (release it). */
 cd_err release_enc_hello(struct buf *out, const char *session);
 cd_err release_enc_spec(struct buf *out, uint32_t uid, const char *mount, const char *const *config,
-                        size_t nconfig);
+                        size_t nconfig, const unsigned char nonce[RELEASE_NONCE_LEN]);
 cd_err release_enc_refused(struct buf *out, const char *reason);
 cd_err release_enc_measure(struct buf *out, const struct release_measurement *m);
 cd_err release_enc_file(struct buf *out, const char *rel, bool public_file, const void *content,

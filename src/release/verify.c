@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cas/pki.h"
+#include "common/codec.h"
 #include "common/num.h"
 #include "release/measure.h"
 
@@ -38,6 +40,7 @@ struct conn {
     uid_t uid; /* the session's user */
     char session[RELEASE_NAME_MAX + 1];
     char exe[RELEASE_HASH_HEX];
+    unsigned char nonce[RELEASE_NONCE_LEN]; /* sent in SPEC; evidence binds to it */
     char who[RELEASE_WHO_MAX];
     char measurement[RELEASE_TEXT_MAX];
     char files[RELEASE_TEXT_MAX];
@@ -207,16 +210,48 @@ static cd_err spec(struct conn *c)
 
     for (size_t i = 0; i < pm->nconfig; i++)
         paths[i] = pm->config[i].path;
+    if (getrandom(c->nonce, sizeof(c->nonce), 0) != (ssize_t)sizeof(c->nonce))
+        return broken(c, CD_ERR_INTERNAL, "no random nonce");
     buf_init(&b, RELEASE_BUF_MAX);
-    cd_err err = release_enc_spec(&b, (uint32_t)c->uid, pm->mount, paths, pm->nconfig);
+    cd_err err = release_enc_spec(&b, (uint32_t)c->uid, pm->mount, paths, pm->nconfig, c->nonce);
     if (err == CD_OK)
         err = release_send(c->fd, &b, c->deadline);
     buf_release(&b);
     return err == CD_OK ? CD_OK : broken(c, err, "cannot send SPEC");
 }
 
+/* The report_data evidence must carry for this launch (evidence_binding):
+ * this connection's nonce and the hashes the launcher reported in m. */
+static cd_err binding(const struct conn *c, const struct release_msg *m,
+                      unsigned char out[EVIDENCE_REPORT_DATA_LEN])
+{
+    unsigned char exe[EVIDENCE_HASH_LEN], configs[POLICY_MAX_MEASURED][EVIDENCE_HASH_LEN];
+
+    if (codec_hex_decode(m->exe.p, m->exe.len, exe, sizeof(exe)) != CD_OK)
+        return CD_ERR_INVALID;
+    for (size_t i = 0; i < m->nconfig; i++)
+        if (codec_hex_decode(m->config[i].p, m->config[i].len, configs[i], EVIDENCE_HASH_LEN) !=
+            CD_OK)
+            return CD_ERR_INVALID;
+    return evidence_binding(c->nonce, exe, (const unsigned char(*)[EVIDENCE_HASH_LEN])configs,
+                            m->nconfig, out);
+}
+
+cd_err release_evidence_registry(void *arg, const char *verifier, const void *blob, size_t len,
+                                 const unsigned char report_data[EVIDENCE_REPORT_DATA_LEN])
+{
+    const struct evidence_verifier *v = evidence_find(verifier);
+    struct evidence_claims claims;
+
+    (void)arg;
+    if (v == NULL)
+        return CD_ERR_NOT_FOUND;
+    return evidence_check(v, blob, len, report_data, &claims);
+}
+
 static cd_err check_measure(struct conn *c)
 {
+    unsigned char report_data[EVIDENCE_REPORT_DATA_LEN];
     const struct policy_measure *pm = &c->p->measure;
     struct release_msg m;
     char exe[RELEASE_HASH_HEX], h[RELEASE_HASH_HEX], verifier[RELEASE_NAME_MAX + 1];
@@ -255,7 +290,9 @@ static cd_err check_measure(struct conn *c)
         text_add(c->measurement, sizeof(c->measurement), " evidence=%s", verifier);
         if (c->ctx->evidence == NULL)
             return refuse(c, CD_ERR_AUTH, "evidence verifier %s is not available", verifier);
-        if (c->ctx->evidence(c->ctx->evidence_arg, verifier, m.evidence.p, m.evidence.len) != CD_OK)
+        if (binding(c, &m, report_data) != CD_OK ||
+            c->ctx->evidence(c->ctx->evidence_arg, verifier, m.evidence.p, m.evidence.len,
+                             report_data) != CD_OK)
             return refuse(c, CD_ERR_AUTH, "evidence (%s) does not verify", verifier);
     }
     return CD_OK;

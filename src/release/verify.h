@@ -9,6 +9,7 @@
 #include "cas/cas.h"
 #include "cas/policy.h"
 #include "common/err.h"
+#include "evidence/evidence.h"
 #include "release/proto.h"
 
 #define RELEASE_TIMEOUT_MS_DEFAULT 5000 /* one whole connection */
@@ -30,11 +31,20 @@ struct release_outcome {
     bool allowed;
 };
 
-/* An evidence verifier (release/evidence.h plugs in here): CD_OK when blob is
- * valid evidence of the kind named verifier for this launch; anything else
- * refuses the release. */
-typedef cd_err (*release_evidence_fn)(void *arg, const char *verifier, const void *blob,
-                                      size_t len);
+/* An evidence verifier (src/evidence/evidence.h plugs in here): CD_OK when
+ * blob is valid evidence of the kind named verifier whose report_data is
+ * report_data, the binding of this launch (evidence_binding over the nonce
+ * this connection's SPEC carried, the reported executable hash and config
+ * hashes: evidence made for another request or another binary does not
+ * match); anything else refuses the release. */
+typedef cd_err (*release_evidence_fn)(void *arg, const char *verifier, const void *blob, size_t len,
+                                      const unsigned char report_data[EVIDENCE_REPORT_DATA_LEN]);
+
+/* A release_evidence_fn over the production registry: evidence_find(verifier),
+ * then evidence_check (binding and no debug TEE). arg is unused. Today the
+ * registry is empty (src/evidence/evidence.h), so every evidence is refused. */
+cd_err release_evidence_registry(void *arg, const char *verifier, const void *blob, size_t len,
+                                 const unsigned char report_data[EVIDENCE_REPORT_DATA_LEN]);
 
 struct release_ctx {
     const struct policy_set *set;        /* the linked sessions (borrowed) */

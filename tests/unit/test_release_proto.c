@@ -17,6 +17,9 @@
 #include "release/measure.h"
 #include "release/proto.h"
 
+#define NONCE_BYTES "0123456789abcdef0123456789abcdef"
+#define NONCE "\0\0\0\x20" NONCE_BYTES /* a SPEC nonce field: 32 bytes */
+static const unsigned char nonce[RELEASE_NONCE_LEN] = "0123456789abcdef0123456789abcde";
 #define H1 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define H2 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 
@@ -55,13 +58,15 @@ static void test_roundtrip(void **state)
     buf_release(&b);
 
     buf_init(&b, RELEASE_BUF_MAX);
-    assert_int_equal(release_enc_spec(&b, 65534, "/run/s/", paths, 2), CD_OK);
+    assert_int_equal(release_enc_spec(&b, 65534, "/run/s/", paths, 2, nonce), CD_OK);
     assert_int_equal(release_decode(b.p, b.len, &m), CD_OK);
     assert_int_equal(m.type, RELEASE_SPEC);
     assert_int_equal(m.uid, 65534);
     assert_true(view_is(m.mount, "/run/s/"));
     assert_int_equal(m.nconfig, 2);
     assert_true(view_is(m.config[1], "/etc/b/c"));
+    assert_int_equal(m.nonce.len, RELEASE_NONCE_LEN);
+    assert_memory_equal(m.nonce.p, nonce, RELEASE_NONCE_LEN);
     check_truncations(&b);
     buf_release(&b);
 
@@ -179,8 +184,9 @@ static void test_oversized(void **state)
     const char *paths[POLICY_MAX_MEASURED + 1];
     for (size_t i = 0; i <= POLICY_MAX_MEASURED; i++)
         paths[i] = "/etc/x";
-    assert_int_equal(release_enc_spec(&b, 0, "/m", paths, POLICY_MAX_MEASURED + 1), CD_ERR_INVALID);
-    assert_int_equal(release_enc_spec(&b, 0, "/m", paths, POLICY_MAX_MEASURED), CD_OK);
+    assert_int_equal(release_enc_spec(&b, 0, "/m", paths, POLICY_MAX_MEASURED + 1, nonce),
+                     CD_ERR_INVALID);
+    assert_int_equal(release_enc_spec(&b, 0, "/m", paths, POLICY_MAX_MEASURED, nonce), CD_OK);
     assert_int_equal(release_enc_end(&b, RELEASE_MAX_FILES + 1), CD_ERR_INVALID);
     buf_release(&b);
 }
@@ -216,13 +222,15 @@ static void test_garbage(void **state)
         {RELEASE_HELLO,
          "\xff\xff\xff\xff"
          "a",
-         5},                                              /* huge length */
-        {RELEASE_REFUSED, "\0\0\0\2a\n", 6},              /* control character */
-        {RELEASE_SPEC, "\0\0\0\0\0\0\0\2/a\0\0\0\0", 14}, /* valid: the control case */
-        {RELEASE_SPEC, "\0\0\0\0\0\0\0\6/a/../\0\0\0\0", 18},
-        {RELEASE_SPEC, "\0\0\0\0\0\0\0\2a/\0\0\0\0", 14},
-        {RELEASE_SPEC, "\0\0\0\0\0\0\0\2/a\0\0\0\x11", 14}, /* 17 configs */
-        {RELEASE_SPEC, "\0\0\0\0\0\0\0\2/a\0\0\0\1\0\0\0\2b/", 20},
+         5},                                                         /* huge length */
+        {RELEASE_REFUSED, "\0\0\0\2a\n", 6},                         /* control character */
+        {RELEASE_SPEC, "\0\0\0\0\0\0\0\2/a\0\0\0\0" NONCE, 14 + 36}, /* valid: control */
+        {RELEASE_SPEC, "\0\0\0\0\0\0\0\6/a/../\0\0\0\0" NONCE, 18 + 36},
+        {RELEASE_SPEC, "\0\0\0\0\0\0\0\2a/\0\0\0\0" NONCE, 14 + 36},
+        {RELEASE_SPEC, "\0\0\0\0\0\0\0\2/a\0\0\0\x11" NONCE, 14 + 36}, /* 17 configs */
+        {RELEASE_SPEC, "\0\0\0\0\0\0\0\2/a\0\0\0\1\0\0\0\2b/" NONCE, 20 + 36},
+        {RELEASE_SPEC, "\0\0\0\0\0\0\0\2/a\0\0\0\0", 14},                            /* no nonce */
+        {RELEASE_SPEC, "\0\0\0\0\0\0\0\2/a\0\0\0\0\0\0\0\x1f" NONCE_BYTES, 14 + 35}, /* 31 */
         {RELEASE_FILE, "\0\0\0\5../ab\0\0\0\0\0", 14},
         {RELEASE_FILE, "\0\0\0\2/a\0\0\0\0\0", 11},
         {RELEASE_FILE, "\0\0\0\3a//\0\0\0\0\0", 12},
