@@ -22,6 +22,7 @@ int cas_cmd_serve(const char *cmd, int argc, char **argv); /* serve, serve-worke
 int cas_cmd_attest(const char *cmd, int argc, char **argv);
 int cas_cmd_session(const char *cmd, int argc, char **argv); /* session get|put */
 int cas_cmd_client_keygen(const char *cmd, int argc, char **argv);
+int cas_cmd_import(const char *cmd, int argc, char **argv); /* import-plaintext */
 
 /* HOST:PORT or [V6]:PORT split in place (s is modified); 0, or -1 when malformed. */
 int cas_split_hostport(char *s, const char **host, const char **port);

@@ -39,6 +39,9 @@ static const struct cas_cmd commands[] = {
      "session get NAME | put FILE [--var N=V]... [--predecessor auto|HASH] [--sign KEY.pem]...\n"
      "             --cas HOST:PORT --cacert CA.pem [--cert CERT.pem --key KEY.pem]"},
     {"client-keygen", cas_cmd_client_keygen, "client-keygen --key FILE --cert FILE [--name CN]"},
+    {"import-plaintext", cas_cmd_import,
+     "import-plaintext --state DIR (--sealing-key FILE | --sealing-keyring NAME)\n"
+     "             [--recovery-key PUB]... [--recovery-threshold K]"},
 };
 
 void cas_usage(FILE *out)

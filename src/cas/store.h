@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "cas/pki.h"
+#include "common/diag.h"
 #include "common/err.h"
 
 #define STORE_FILE_MAX ((size_t)1024 * 1024)
@@ -92,5 +93,15 @@ cd_err store_open_dirs(const char *base, const char *rel, mode_t mode, uid_t uid
  * fchmod/fchown. A symbolic link at name is replaced, never followed. */
 cd_err store_write_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
                       uid_t uid, gid_t gid, bool *changed);
+
+/* Seals in place every plaintext file of the store's policy directories
+ * (STATE/cas/POLICY/FILE, as offline provision wrote them) under the state
+ * key, each under its relative path, as store_open(key) would have written
+ * it; files already sealed under key are left as they are (a rerun after an
+ * interruption), one that carries the sealed magic but does not open is
+ * CD_ERR_CRYPTO (never sealed twice). recovery/ and the top-level files are
+ * not touched. Takes the store's lock. *count: the files sealed now. */
+cd_err store_import_plaintext(const char *state_dir, const struct seal_key *key, size_t *count,
+                              struct cd_diag *diag);
 
 #endif
