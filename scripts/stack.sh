@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # stack.sh: the whole confidoc system on one machine (`make up` / `make down`).
 #
-#   scripts/stack.sh up            build if needed, provision keys, start what is not running
-#   scripts/stack.sh down          stop every process the stack started (gracefully)
+#   scripts/stack.sh up            build if needed, start the CAS, then what is not running
+#   scripts/stack.sh down          stop every process the stack started (gracefully; the CAS last)
 #   scripts/stack.sh status        one line per component; exit 0 when all run, 3 otherwise
-#   scripts/stack.sh stop NAME     stop one component (mariadb, memcached, memcached-lockout,
-#                                  api, nginx)
+#   scripts/stack.sh stop NAME     stop one component (cas, mariadb, memcached,
+#                                  memcached-lockout, api, nginx)
+#
+# The CAS (`confidoc-cas serve`) starts first and holds every key, sealed
+# under STATE/cas-key/sealing.key; every other component starts through
+# `confidoc-cas run --session NAME -- CMD`, which gets its secrets into a
+# private tmpfs (at STATE/secrets/NAME, visible only inside the service's own
+# mount namespace) once the CAS has checked its executable, its configuration
+# files and its uid against the session (deploy/policies/NAME.yaml with
+# deploy/sessions/NAME.yaml). No service key is a file on disk.
 #
 # State lives under $CONFIDOC_STATE_DIR (default: /var/lib/confidoc as root,
 # var/ in the source tree otherwise); the layout and every variable are
@@ -16,18 +24,20 @@
 # (MariaDB's data/, tmp/, run/; nginx's temporary directories below tmp/).
 # Environment: CONFIDOC_STATE_DIR, CONFIDOC_HTTPS_PORT (default 8443),
 # CONFIDOC_API_PORT, CONFIDOC_DB_PORT, CONFIDOC_MEMCACHED_PORT,
-# CONFIDOC_LOCKOUT_MEMCACHED_PORT (default: free
+# CONFIDOC_LOCKOUT_MEMCACHED_PORT, CONFIDOC_CAS_PORT (default: free
 # ports chosen at the first start and kept in STATE/ports.env),
 # CONFIDOC_BUILD_DIR (use these binaries and do not build), NGINX_USER (nginx
-# workers' user when root, default www-data), and every CONFIDOC_<KEY> of
-# confidoc-api, which reaches the API.
+# workers' user when root, default www-data), CONFIDOC_CAS_RECOVERY_KEYS and
+# CONFIDOC_CAS_RECOVERY_THRESHOLD (the CAS's recovery public keys, used at its
+# first start only), and every CONFIDOC_<KEY> of confidoc-api, which reaches
+# the API.
 set -euo pipefail
 umask 077
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 # memcached-lockout holds only the failed-login counters (lockout_memcached_servers),
 # so that no flood of rate-limit keys can evict them.
-COMPONENTS=(mariadb memcached memcached-lockout api nginx) # start order; stop order is the reverse
+COMPONENTS=(cas mariadb memcached memcached-lockout api nginx) # start order; stop order is the reverse
 START_TIMEOUT=${CONFIDOC_START_TIMEOUT:-60}
 STOP_TIMEOUT=${CONFIDOC_STOP_TIMEOUT:-30}
 
@@ -63,6 +73,8 @@ init_paths() {
     STATE=${want%/}
     RUN=$STATE/run
     LOG=$STATE/log
+    SECRETS=$STATE/secrets # mount points of the services' private tmpfs (empty on the host)
+    CAS_SOCK=$RUN/cas.sock
     if [ -n "${CONFIDOC_BUILD_DIR:-}" ]; then
         BUILD=$(cd "$CONFIDOC_BUILD_DIR" && pwd -P) || die "no build directory $CONFIDOC_BUILD_DIR"
     else
@@ -73,6 +85,9 @@ init_paths() {
         IS_ROOT=1
         API_USER=confidoc DB_USER=mysql MC_USER=memcache NGINX_USER=${NGINX_USER:-www-data}
         MIGRATE_USER=confidoc-migrate # policy migrate's owner (deploy/policies/migrate.yaml)
+        CAS_USER=confidoc-cas         # the CAS's network worker (its parent stays root)
+        PROBE_USER=confidoc-probe     # session probe: the operator's checks
+        NGINX_MASTER_USER=root        # nginx's master reads its key; its workers are NGINX_USER
         # MariaDB's administrator account is the mysql user's own (unix_socket):
         # root never speaks MariaDB's protocol to a server that mysql controls.
         DB_ADMIN=$DB_USER
@@ -80,7 +95,7 @@ init_paths() {
         IS_ROOT=0
         API_USER=$(id -un)
         DB_USER=$API_USER MC_USER=$API_USER NGINX_USER=$API_USER DB_ADMIN=$API_USER
-        MIGRATE_USER=$API_USER
+        MIGRATE_USER=$API_USER CAS_USER=$API_USER PROBE_USER=$API_USER NGINX_MASTER_USER=$API_USER
     fi
 }
 
@@ -94,9 +109,10 @@ pidfile() { echo "$RUN/$1.pid"; }
 # it names this state directory, so that another stack's process never matches.
 expected_cmd() {
     case $1 in
+    cas) echo "serve --state $STATE --listen" ;;
     mariadb) echo "--defaults-file=$STATE/mariadb/my.cnf" ;;
-    memcached) echo "ssl_chain_cert=$STATE/memcached/tls/server.crt" ;;
-    memcached-lockout) echo "ssl_chain_cert=$STATE/memcached-lockout/tls/server.crt" ;;
+    memcached) echo "ssl_chain_cert=$SECRETS/memcached/memcached/tls/server.crt" ;;
+    memcached-lockout) echo "ssl_chain_cert=$SECRETS/memcached/memcached-lockout/tls/server.crt" ;;
     api) echo "--config $STATE/api/api.conf" ;;
     nginx) echo "-p $STATE/nginx " ;;
     esac
@@ -104,6 +120,7 @@ expected_cmd() {
 
 expected_exe() {
     case $1 in
+    cas) echo confidoc-cas ;;
     mariadb) echo mariadbd ;;
     memcached | memcached-lockout) echo memcached ;;
     api) echo confidoc-api ;;
@@ -165,7 +182,7 @@ recorded() {
 resolve_ports() {
     local var val rec running=$1
     for var in CONFIDOC_HTTPS_PORT CONFIDOC_API_PORT CONFIDOC_DB_PORT CONFIDOC_MEMCACHED_PORT \
-        CONFIDOC_LOCKOUT_MEMCACHED_PORT; do
+        CONFIDOC_LOCKOUT_MEMCACHED_PORT CONFIDOC_CAS_PORT; do
         rec=$(recorded "$var")
         val=${!var:-$rec}
         if [ -n "$running" ] && [ -n "$rec" ] && [ "$val" != "$rec" ]; then
@@ -182,7 +199,7 @@ resolve_ports() {
     done
     HTTPS_PORT=$CONFIDOC_HTTPS_PORT API_PORT=$CONFIDOC_API_PORT
     DB_PORT=$CONFIDOC_DB_PORT MC_PORT=$CONFIDOC_MEMCACHED_PORT
-    LMC_PORT=$CONFIDOC_LOCKOUT_MEMCACHED_PORT
+    LMC_PORT=$CONFIDOC_LOCKOUT_MEMCACHED_PORT CAS_PORT=$CONFIDOC_CAS_PORT
     {
         echo "# ports of this stack, chosen at its first start (scripts/stack.sh)"
         echo "CONFIDOC_HTTPS_PORT=$HTTPS_PORT"
@@ -190,6 +207,7 @@ resolve_ports() {
         echo "CONFIDOC_DB_PORT=$DB_PORT"
         echo "CONFIDOC_MEMCACHED_PORT=$MC_PORT"
         echo "CONFIDOC_LOCKOUT_MEMCACHED_PORT=$LMC_PORT"
+        echo "CONFIDOC_CAS_PORT=$CAS_PORT"
     } | put_file "$STATE/ports.env" 0644 root
 }
 
@@ -308,7 +326,7 @@ db_ping() {
 
 ensure_tools() {
     local missing=() t
-    for t in setsid setpriv runuser flock ss curl mariadbd mariadb mariadb-install-db memcached nginx; do
+    for t in setsid setpriv runuser flock ss curl jq openssl sha256sum mariadbd mariadb mariadb-install-db memcached nginx; do
         command -v "$t" >/dev/null 2>&1 || missing+=("$t")
     done
     [ ${#missing[@]} -eq 0 ] || die "missing programs: ${missing[*]} (run: sudo make deps)"
@@ -335,7 +353,7 @@ install_and_build() {
     [ -x "$BUILD/confidoc-cas" ] || die "no $BUILD/confidoc-cas (build it first)"
     install_binaries
     local nu
-    for nu in "$API_USER" "$MIGRATE_USER"; do
+    for nu in "$API_USER" "$MIGRATE_USER" "$CAS_USER" "$PROBE_USER"; do
         if [ "$IS_ROOT" = 1 ] && ! id -u "$nu" >/dev/null 2>&1; then
             say "creating system user $nu"
             useradd --system --user-group --no-create-home --home-dir /nonexistent \
@@ -350,30 +368,49 @@ install_and_build() {
     fi
 }
 
-# install_binaries: as root, the program a service user runs (confidoc-api)
-# is copied to a root-owned 0755 directory named by its content,
-# $LIBEXEC/<sha256 prefix>/, so that the source tree may sit anywhere (root's
-# 0700 home included) and two stacks or builds never replace each other's
-# program. A user's stack runs it from the build directory.
+# install_binaries: as root, the programs (confidoc-api, which a service user
+# runs, and confidoc-cas, the CAS and its launcher) are copied to root-owned
+# 0755 directories named by their content, $LIBEXEC/<sha256 prefix>/, so that
+# the source tree may sit anywhere (root's 0700 home included), two stacks or
+# builds never replace each other's program, and a rebuild never changes the
+# bytes a running CAS trusts as its launcher. A user's stack runs them from
+# the build directory. CAS_BIN: the launcher the running CAS accepts (its own
+# executable), else the one installed now.
 LIBEXEC=${CONFIDOC_LIBEXEC_DIR:-/usr/local/libexec/confidoc}
-install_binaries() {
-    local h dir
-    [ "$IS_ROOT" = 1 ] || return 0
-    h=$(sha256sum "$BUILD/confidoc-api" | cut -c1-16) || die "cannot read $BUILD/confidoc-api"
+install_one() {
+    local prog=$1 h dir
+    h=$(sha256sum "$BUILD/$prog" | cut -c1-16) || die "cannot read $BUILD/$prog"
     dir=$LIBEXEC/$h
-    if ! cmp -s "$BUILD/confidoc-api" "$dir/confidoc-api" 2>/dev/null; then
+    if ! cmp -s "$BUILD/$prog" "$dir/$prog" 2>/dev/null; then
         install -d -m 0755 -o root -g root "$LIBEXEC" "$dir" &&
-            install -m 0755 -o root -g root "$BUILD/confidoc-api" "$dir/.confidoc-api.new" &&
-            mv -f -T "$dir/.confidoc-api.new" "$dir/confidoc-api" ||
-            die "cannot install confidoc-api into $dir"
+            install -m 0755 -o root -g root "$BUILD/$prog" "$dir/.$prog.new" &&
+            mv -f -T "$dir/.$prog.new" "$dir/$prog" ||
+            die "cannot install $prog into $dir"
     fi
-    BINDIR=$dir
+    echo "$dir"
+}
+install_binaries() {
+    CAS_BIN=$BUILD/confidoc-cas
+    if [ "$IS_ROOT" = 1 ]; then
+        BINDIR=$(install_one confidoc-api) || exit 1
+        CAS_BIN=$(install_one confidoc-cas)/confidoc-cas || exit 1
+    fi
+    local pid exe
+    if pid=$(running_pid cas); then
+        exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+        if [ -n "$exe" ] && [ -x "$exe" ]; then
+            CAS_BIN=$exe
+        else
+            warn "the running CAS's program is gone (rebuilt?): make down && make up to use the new one"
+        fi
+    fi
 }
 
-# ---------------------------------------------------------------- provisioning
+# ---------------------------------------------------------------- the CAS
 
-# The files each policy injects (docs/policies.md; contract of issue 4).
-PROVISIONED=(
+# Files that offline provisioning (the stack before the CAS service) wrote
+# beside the services: removed once the CAS holds them sealed (cas_upgrade).
+OLD_PROVISIONED=(
     api/tls/server.crt api/tls/server.key api/tls/client-ca.crt api/master.keyring
     api/db/ca.crt api/db/client.crt api/db/client.key api/mc/ca.crt api/mc/client.crt api/mc/client.key
     mariadb/tls/ca.crt mariadb/tls/server.crt mariadb/tls/server.key mariadb-key/keyfile
@@ -381,39 +418,213 @@ PROVISIONED=(
     memcached/tls/ca.crt memcached/tls/server.crt memcached/tls/server.key
     memcached-lockout/tls/ca.crt memcached-lockout/tls/server.crt memcached-lockout/tls/server.key
     nginx/tls/server.crt nginx/tls/server.key nginx/tls/api-ca.crt nginx/tls/api-client.crt
-    nginx/tls/api-client.key public/nginx-ca.crt
+    nginx/tls/api-client.key probe/api-ca.crt probe/api-client.crt probe/api-client.key
+    probe/db-ca.crt probe/db-client.crt probe/db-client.key probe/mc-ca.crt probe/mc-client.crt
+    probe/mc-client.key
 )
+OLD_DIRS=(api/tls api/db api/mc mariadb/tls migrate/db memcached/tls memcached-lockout/tls nginx/tls)
+SESSIONS=(mariadb memcached migrate api nginx probe)
+SEALING_KEY_DIR='' SEALING_KEY='' OPERATOR_DIR=''
 
-provision() {
-    local out rc=0 f
-    say "provisioning keys and certificates (confidoc-cas)"
-    out=$("$BUILD/confidoc-cas" provision --policies "$SRC/deploy/policies" --state "$STATE" \
-        --var API_HOST=localhost --var NGINX_HOST=localhost --var DB_HOST=localhost \
-        --var MEMCACHED_HOST=localhost --var "API_USER=$API_USER" --var "DB_USER=$DB_USER" \
-        --var "MEMCACHED_USER=$MC_USER" --var "NGINX_USER=$NGINX_USER" 2>&1) || rc=$?
-    printf '%s\n' "$out" >>"$LOG/cas.log"
-    [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/  cas: /'
-    [ "$rc" -eq 0 ] || die "confidoc-cas provision failed (exit $rc)"
-    for f in "${PROVISIONED[@]}"; do
-        [ -s "$STATE/$f" ] || die "confidoc-cas did not write $STATE/$f"
+# cas_run SESSION CMD ARGS...: CMD through the attested launcher (as
+# SESSION's user, with SESSION's secrets in its private tmpfs). Not root, a
+# launcher without a user namespace puts the files in the mount point itself
+# (--fallback-dir: on disk, the user's 0700 directory; weaker).
+cas_run() {
+    local session=$1 fb=()
+    shift
+    [ "$IS_ROOT" = 1 ] || fb=(--fallback-dir "$SECRETS/$session")
+    "$CAS_BIN" run --session "$session" --socket "$CAS_SOCK" "${fb[@]}" -- "$@"
+}
+
+# cas_argv: CASRUN_<session>, the launcher's command prefix for each session.
+CASRUN_mariadb=() CASRUN_memcached=() CASRUN_migrate=() CASRUN_api=() CASRUN_nginx=()
+cas_argv() {
+    local n fb=()
+    for n in "${SESSIONS[@]}"; do
+        [ "$IS_ROOT" = 1 ] || fb=(--fallback-dir "$SECRETS/$n")
+        eval "CASRUN_$n=(\"\$CAS_BIN\" run --session $n --socket \"\$CAS_SOCK\" \"\${fb[@]}\" --)"
     done
-    if grep -qiE 'renew|rotat' <<<"$out" && [ -n "$(running_list)" ]; then
-        warn "certificates were renewed while $(running_list) kept running; run make down && make up to use them"
+}
+
+# sha_of FILE: its SHA-256 (hex).
+sha_of() {
+    local h
+    h=$(sha256sum <"$1" | cut -d' ' -f1) || die "cannot read $1"
+    [[ $h =~ ^[0-9a-f]{64}$ ]] || die "cannot hash $1"
+    echo "$h"
+}
+
+# exe_of NAME: the absolute path of program NAME.
+exe_of() {
+    local p
+    p=$(command -v "$1") || die "missing program $1"
+    readlink -f "$p"
+}
+
+# session_vars: SVARS, the --var NAME=VALUE pairs of every session (ports
+# and paths decide the configuration files, so these are stable across
+# restarts; a new binary or configuration changes its hash and its session).
+session_vars() {
+    SVARS=(API_HOST=localhost NGINX_HOST=localhost DB_HOST=localhost MEMCACHED_HOST=localhost
+        "API_USER=$API_USER" "DB_USER=$DB_USER" "MEMCACHED_USER=$MC_USER" "NGINX_USER=$NGINX_USER"
+        "MIGRATE_USER=$MIGRATE_USER" "PROBE_USER=$PROBE_USER" "NGINX_MASTER_USER=$NGINX_MASTER_USER"
+        "OPERATOR_KEY_HASH=$OPERATOR_HASH" "STATE_DIR=$STATE" "SECRETS_DIR=$SECRETS"
+        "API_EXE_SHA256=$(sha_of "$BINDIR/confidoc-api")"
+        "MARIADBD_EXE_SHA256=$(sha_of "$(exe_of mariadbd)")"
+        "MEMCACHED_EXE_SHA256=$(sha_of "$(exe_of memcached)")"
+        "NGINX_EXE_SHA256=$(sha_of "$(exe_of nginx)")"
+        "CURL_EXE_SHA256=$(sha_of "$(exe_of curl)")"
+        "OPENSSL_EXE_SHA256=$(sha_of "$(exe_of openssl)")"
+        "MARIADB_EXE_SHA256=$(sha_of "$(exe_of mariadb)")"
+        "MY_CNF_SHA256=$(sha_of "$STATE/mariadb/my.cnf")"
+        "API_CONF_SHA256=$(sha_of "$STATE/api/api.conf")"
+        "MIGRATE_CONF_SHA256=$(sha_of "$STATE/migrate/migrate.conf")"
+        "NGINX_CONF_SHA256=$(sha_of "$STATE/nginx/conf/nginx.conf")")
+}
+
+# write_sessions: RUN/sessions/NAME.yaml = deploy/policies/NAME.yaml followed
+# by deploy/sessions/NAME.yaml (the text the CAS keeps, before ${VAR}s).
+write_sessions() {
+    local n
+    root_dir "$RUN/sessions" 0700 root
+    for n in "${SESSIONS[@]}"; do
+        cat "$SRC/deploy/policies/$n.yaml" "$SRC/deploy/sessions/$n.yaml" |
+            put_file "$RUN/sessions/$n.yaml" 0600 root
+    done
+}
+
+# render FILE: FILE with every ${NAME} of SVARS replaced (as the CAS does).
+render() {
+    local kv args=()
+    for kv in "${SVARS[@]}"; do args+=(-e "s|\${${kv%%=*}}|${kv#*=}|g"); done
+    sed "${args[@]}" "$1"
+}
+
+# operator_key: the operator's client key (STATE/operator, root's 0700): its
+# hash is the CAS's --admin and in every session's access lists. It is the
+# operator's credential for session updates, not a service's key.
+operator_key() {
+    OPERATOR_DIR=$STATE/operator
+    root_dir "$OPERATOR_DIR" 0700 root
+    if [ ! -s "$OPERATOR_DIR/operator.hash" ]; then
+        rm -f "$OPERATOR_DIR/operator.key" "$OPERATOR_DIR/operator.crt"
+        (umask 077 && "$CAS_BIN" client-keygen --key "$OPERATOR_DIR/operator.key" \
+            --cert "$OPERATOR_DIR/operator.crt" --name confidoc-operator) \
+            >"$OPERATOR_DIR/.operator.hash.new" || die "confidoc-cas client-keygen failed"
+        mv -f -T "$OPERATOR_DIR/.operator.hash.new" "$OPERATOR_DIR/operator.hash"
     fi
-    if [ "$IS_ROOT" = 1 ]; then
-        as_service "$DB_USER" test -r "$STATE/mariadb/tls/server.key" ||
-            die "user $DB_USER cannot read $STATE/mariadb/tls/server.key: every directory above $STATE must be traversable by others (chmod o+x), or leave CONFIDOC_STATE_DIR unset (default /var/lib/confidoc)"
-        as_service "$DB_USER" test -r "$STATE/mariadb-key/keyfile" ||
-            die "user $DB_USER cannot read $STATE/mariadb-key/keyfile"
-        as_service "$MC_USER" test -r "$STATE/memcached/tls/server.key" ||
-            die "user $MC_USER cannot read $STATE/memcached/tls/server.key"
-        as_service "$MC_USER" test -r "$STATE/memcached-lockout/tls/server.key" ||
-            die "user $MC_USER cannot read $STATE/memcached-lockout/tls/server.key"
-        as_service "$API_USER" test -r "$STATE/api/tls/server.key" ||
-            die "user $API_USER cannot read $STATE/api/tls/server.key"
-        as_service "$API_USER" test -x "$BINDIR/confidoc-api" ||
-            die "user $API_USER cannot run $BINDIR/confidoc-api"
+    OPERATOR_HASH=$(tr -d '\n' <"$OPERATOR_DIR/operator.hash")
+    [[ $OPERATOR_HASH =~ ^[0-9a-f]{64}$ ]] || die "$OPERATOR_DIR/operator.hash is not a key hash"
+}
+
+cas_pin() { tr -d '\n' <"$STATE/cas/identity.pin" 2>/dev/null; }
+
+cas_ready() { [ -S "$CAS_SOCK" ] && port_in_use "$CAS_PORT" && [ -s "$STATE/cas/identity.pin" ]; }
+
+# The CAS: an old plaintext store (offline provisioning) is sealed first;
+# the sessions come from RUN/sessions at the first start only (later
+# changes: cas_sync_sessions). The sealing key is a root file here: in
+# production it belongs on other storage or in the kernel keyring
+# (docs/operations.md).
+start_cas() {
+    local args=() k
+    check_port CONFIDOC_CAS_PORT "$CAS_PORT" confidoc-cas
+    SEALING_KEY_DIR=$STATE/cas-key SEALING_KEY=$STATE/cas-key/sealing.key
+    root_dir "$SEALING_KEY_DIR" 0700 root
+    for k in ${CONFIDOC_CAS_RECOVERY_KEYS:-}; do args+=(--recovery-key "$k"); done
+    [ -z "${CONFIDOC_CAS_RECOVERY_THRESHOLD:-}" ] ||
+        args+=(--recovery-threshold "$CONFIDOC_CAS_RECOVERY_THRESHOLD")
+    if [ -d "$STATE/cas" ] && [ ! -e "$STATE/cas/state-key.sealed" ] &&
+        [ -n "$(find "$STATE/cas" -mindepth 1 -maxdepth 1 -type d 2>/dev/null)" ]; then
+        say "sealing the plaintext store of an older make up ($STATE/cas)"
+        "$CAS_BIN" import-plaintext --state "$STATE" --sealing-key "$SEALING_KEY" "${args[@]}" \
+            >>"$LOG/cas.log" 2>&1 || die "cannot seal the old store (see $LOG/cas.log)"
     fi
+    local wu=() v vars=()
+    [ "$IS_ROOT" = 1 ] && wu=(--worker-user "$CAS_USER")
+    for v in "${SVARS[@]}"; do vars+=(--var "$v"); done
+    rm -f "$CAS_SOCK"
+    launch cas "$LOG/cas.log" "$CAS_BIN" serve --state "$STATE" --listen "127.0.0.1:$CAS_PORT" \
+        --name localhost --admin "$OPERATOR_HASH" --sealing-key "$SEALING_KEY" --socket "$CAS_SOCK" \
+        "${wu[@]}" "${args[@]}" --policies "$RUN/sessions" "${vars[@]}"
+    wait_until "$START_TIMEOUT" cas cas_ready || {
+        tail -n 20 "$LOG/cas.log" >&2 2>/dev/null || true
+        die "confidoc-cas serve did not come up (see $LOG/cas.log)"
+    }
+}
+
+# cas_client ARGS...: confidoc-cas session ... as the operator.
+cas_session() {
+    local sub=$1
+    shift
+    "$CAS_BIN" session "$sub" "$@" --cas "127.0.0.1:$CAS_PORT" --cacert "$STATE/public/cas-ca.crt" \
+        --cert "$OPERATOR_DIR/operator.crt" --key "$OPERATOR_DIR/operator.key"
+}
+
+# cas_attest: the CAS's CA, after checking its identity against the pin.
+cas_attest() {
+    local pin
+    pin=$(cas_pin)
+    [[ $pin =~ ^[0-9a-f]{64}$ ]] || die "no pin in $STATE/cas/identity.pin"
+    "$CAS_BIN" attest "127.0.0.1:$CAS_PORT" --expect "$pin" --ca-out "$STATE/public/cas-ca.crt" \
+        >>"$LOG/cas.log" 2>&1 || die "the CAS on port $CAS_PORT does not match its pin $pin"
+    chmod 0644 "$STATE/public/cas-ca.crt"
+}
+
+# cas_sync_sessions: every session whose text (rendered with this make up's
+# binaries and configuration files) differs from the CAS's is updated, naming
+# its current version as predecessor; a running service keeps what it got.
+cas_sync_sessions() {
+    local n cur want v vars=()
+    for v in "${SVARS[@]}"; do vars+=(--var "$v"); done
+    for n in "${SESSIONS[@]}"; do
+        want=$(render "$RUN/sessions/$n.yaml") || die "cannot render session $n"
+        if cur=$(cas_session get "$n" 2>>"$LOG/cas.log"); then
+            cur=$(grep -v '^predecessor:' <<<"$cur")
+            [ "$cur" = "$want" ] && continue
+            say "updating session $n (binary or configuration changed)"
+        else
+            say "creating session $n"
+        fi
+        cas_session put "$RUN/sessions/$n.yaml" "${vars[@]}" --predecessor auto \
+            >>"$LOG/cas.log" 2>&1 || die "cannot update session $n at the CAS (see $LOG/cas.log)"
+    done
+}
+
+# cas_public: the public CA that clients trust, from the CAS's REST API (as
+# the original's client pod fetches it), and the probe's certificates.
+cas_public() {
+    local v f
+    v=$(curl -s --max-time 10 --cacert "$STATE/public/cas-ca.crt" \
+        "https://127.0.0.1:$CAS_PORT/v1/values/session=nginx,secret=SERVER_CA" | jq -r '.value // empty') ||
+        true
+    grep -q 'BEGIN CERTIFICATE' <<<"$v" || die "the CAS did not give nginx's public CA"
+    if [ -s "$STATE/public/nginx-ca.crt" ] && [ "$(cat "$STATE/public/nginx-ca.crt")" != "$v" ]; then
+        # Never delete an old stack's keys when its CA did not survive.
+        die "the CAS's nginx CA differs from $STATE/public/nginx-ca.crt, which clients trust"
+    fi
+    printf '%s\n' "$v" | put_file "$STATE/public/nginx-ca.crt" 0644 root
+    # Certificates are public: host copies for stack.env (keys stay in the tmpfs).
+    for f in api-ca api-client db-ca db-client mc-ca mc-client; do
+        v=$(cas_run probe "$(exe_of openssl)" x509 -in "$SECRETS/probe/probe/$f.crt" 2>>"$LOG/cas.log") ||
+            die "the probe session is refused (see $LOG/cas.log)"
+        printf '%s\n' "$v" | put_file "$STATE/public/probe-$f.crt" 0644 root
+    done
+}
+
+# cas_upgrade: the files an older make up provisioned beside the services
+# are gone once the CAS holds them sealed (its nginx CA matched above).
+cas_upgrade() {
+    local f d n=0
+    for f in "${OLD_PROVISIONED[@]}"; do
+        if [ -e "$STATE/$f" ] || [ -L "$STATE/$f" ]; then
+            rm -f "$STATE/$f" || die "cannot remove $STATE/$f"
+            n=$((n + 1))
+        fi
+    done
+    for d in "${OLD_DIRS[@]}" probe; do rmdir "$STATE/$d" 2>/dev/null || true; done
+    [ "$n" -eq 0 ] || say "removed $n files of the older layout (the CAS holds them sealed)"
 }
 
 running_list() {
@@ -446,8 +657,35 @@ prepare_dirs() {
     root_dir "$STATE/nginx/tmp" "$m" "$g_ng"
     root_dir "$STATE/migrate" "$m" "$(group_of "$MIGRATE_USER")"
     root_dir "$STATE/public" 0755 root
+    # The mount points of the services' tmpfs: empty on the host; the parent
+    # is traversable (each service reaches its own tmpfs through it).
+    root_dir "$SECRETS" "$([ "$IS_ROOT" = 1 ] && echo 0711 || echo 0700)" root
+    local n
+    for n in "${SESSIONS[@]}"; do root_dir "$SECRETS/$n" 0700 root; done
     # The at-rest key lived beside the data directory (mariadb/keyfile) before.
     rm -f "$STATE/mariadb/keyfile"
+}
+
+# write_configs: every service's configuration file, before the measurements
+# are computed (they depend only on ports and paths: stable across restarts).
+write_configs() {
+    local user_line="user=$DB_USER" user_directive="" max_body=${CONFIDOC_MAX_BODY_BYTES:-16777216}
+    [ "$IS_ROOT" = 1 ] && user_line="" # started as $DB_USER (the launcher), never as root
+    fill "$SRC/deploy/mariadb/my.cnf.in" "$STATE/mariadb/my.cnf" 0640 "$(group_of "$DB_USER")" \
+        "USER_LINE=$user_line" "DB_DIR=$STATE/mariadb" "TLS_DIR=$SECRETS/mariadb/mariadb/tls" \
+        "KEY_DIR=$SECRETS/mariadb/mariadb-key" "DB_PORT=$DB_PORT"
+    fill "$SRC/deploy/memcached/memcached.conf.in" "$STATE/memcached/memcached.conf" 0600 root \
+        "MEMCACHED_PORT=$MC_PORT" "TLS_DIR=$SECRETS/memcached/memcached/tls" "MEMCACHED_MB=64"
+    fill "$SRC/deploy/memcached/memcached.conf.in" "$STATE/memcached-lockout/memcached.conf" 0600 root \
+        "MEMCACHED_PORT=$LMC_PORT" "TLS_DIR=$SECRETS/memcached/memcached-lockout/tls" "MEMCACHED_MB=64"
+    write_api_conf
+    write_migrate_conf
+    [[ $max_body =~ ^[0-9]+$ ]] || die "CONFIDOC_MAX_BODY_BYTES=$max_body is not a number"
+    [ "$IS_ROOT" = 1 ] && user_directive="user $NGINX_USER $(group_of "$NGINX_USER");"
+    fill "$SRC/deploy/nginx/nginx.conf.in" "$STATE/nginx/conf/nginx.conf" 0600 root \
+        "USER_DIRECTIVE=$user_directive" "NGINX_DIR=$STATE/nginx" "TLS_DIR=$SECRETS/nginx/nginx/tls" \
+        "LOG_DIR=$LOG" "API_PORT=$API_PORT" "HTTPS_PORT=$HTTPS_PORT" "MAX_BODY_BYTES=$max_body" \
+        "API_HOST=localhost"
 }
 
 # svc USER: sets SVC to the command prefix that runs a command as USER with no
@@ -470,25 +708,30 @@ as_service() {
 }
 
 start_mariadb() {
-    local d=$STATE/mariadb user_line="user=$DB_USER"
-    [ "$IS_ROOT" = 1 ] && user_line="" # started as $DB_USER (as_service), never as root
+    local d=$STATE/mariadb
     service_dir "$d/data" "$DB_USER"
     service_dir "$d/tmp" "$DB_USER"
     service_dir "$d/run" "$DB_USER"
-    fill "$SRC/deploy/mariadb/my.cnf.in" "$d/my.cnf" 0640 "$(group_of "$DB_USER")" \
-        "USER_LINE=$user_line" "DB_DIR=$d" "KEY_DIR=$STATE/mariadb-key" "DB_PORT=$DB_PORT"
     check_port CONFIDOC_DB_PORT "$DB_PORT" MariaDB
     if [ ! -d "$d/data/mysql" ]; then
         say "initialising MariaDB's data directory"
-        as_service "$DB_USER" mariadb-install-db --defaults-file="$d/my.cnf" \
-            --auth-root-authentication-method=socket --auth-root-socket-user="$DB_ADMIN" \
-            --skip-test-db >"$LOG/mariadb-install.log" 2>&1 || {
+        # Its bootstrap server needs the TLS files and the at-rest key: the
+        # script runs mariadbd through the launcher (MYSQLD_BOOTSTRAP), with
+        # the session's secrets, as the mysql user (root only starts it).
+        printf '#!/bin/sh\nexec %q run --session mariadb --socket %q %s-- %q "$@"\n' "$CAS_BIN" \
+            "$CAS_SOCK" "$([ "$IS_ROOT" = 1 ] || printf -- '--fallback-dir %q ' "$SECRETS/mariadb")" \
+            "$(exe_of mariadbd)" | put_file "$RUN/mariadb-bootstrap" 0700 root
+        local who=()
+        [ "$IS_ROOT" = 1 ] && who=(--user="$DB_USER")
+        MYSQLD_BOOTSTRAP=$RUN/mariadb-bootstrap mariadb-install-db --defaults-file="$d/my.cnf" \
+            "${who[@]}" --auth-root-authentication-method=socket --auth-root-socket-user="$DB_ADMIN" \
+            --skip-test-db >"$LOG/mariadb-install.log" 2>&1 </dev/null || {
             tail -n 30 "$LOG/mariadb-install.log" >&2
             die "mariadb-install-db failed (see $LOG/mariadb-install.log)"
         }
+        rm -f "$RUN/mariadb-bootstrap"
     fi
-    svc "$DB_USER"
-    launch mariadb "$LOG/mariadb.log" "${SVC[@]}" mariadbd --defaults-file="$d/my.cnf"
+    launch mariadb "$LOG/mariadb.log" "${CASRUN_mariadb[@]}" "$(exe_of mariadbd)" --defaults-file="$d/my.cnf"
     if ! wait_until "$START_TIMEOUT" mariadb db_ping; then
         tail -n 30 "$LOG/mariadb.log" >&2 2>/dev/null || true
         die "MariaDB did not come up (see $LOG/mariadb.log)"
@@ -524,35 +767,33 @@ start_mariadb() {
         die "cannot create MariaDB's confidoc accounts"
 }
 
-# run_memcached NAME DIR PORT VAR MEGABYTES: one memcached instance from the
-# template, its arguments in DIR/memcached.conf (root's), TLS files in DIR/tls.
+# run_memcached NAME DIR PORT VAR: one memcached instance, its arguments in
+# DIR/memcached.conf (root's; write_configs), its TLS files in session
+# memcached's tmpfs (both instances are that session).
 run_memcached() {
-    local name=$1 d=$2 port=$3 var=$4 mb=$5 args=() line
+    local name=$1 d=$2 port=$3 var=$4 args=() line
     check_port "$var" "$port" "$name"
-    fill "$SRC/deploy/memcached/memcached.conf.in" "$d/memcached.conf" 0600 root \
-        "MEMCACHED_PORT=$port" "MC_DIR=$d" "MEMCACHED_MB=$mb"
     while IFS= read -r line; do
         case $line in '' | '#'*) continue ;; esac
         # "-p 1234" is two arguments; "-o a=b,c=d" likewise.
         args+=("${line%% *}")
         [ "${line#* }" = "$line" ] || args+=("${line#* }")
     done <"$d/memcached.conf"
-    svc "$MC_USER"
-    launch "$name" "$LOG/$name.log" "${SVC[@]}" memcached "${args[@]}"
+    launch "$name" "$LOG/$name.log" "${CASRUN_memcached[@]}" "$(exe_of memcached)" "${args[@]}"
     wait_until 10 "$name" port_in_use "$port" ||
         die "$name did not come up (see $LOG/$name.log)"
 }
 
 # The rate limiter's counters (keys of client addresses).
 start_memcached() {
-    run_memcached memcached "$STATE/memcached" "$MC_PORT" CONFIDOC_MEMCACHED_PORT 64
+    run_memcached memcached "$STATE/memcached" "$MC_PORT" CONFIDOC_MEMCACHED_PORT
 }
 
 # The failed-login counters alone: rate-limit keys never reach this instance,
 # so a flood of them from many addresses cannot evict a lockout.
 start_memcached-lockout() {
     run_memcached memcached-lockout "$STATE/memcached-lockout" "$LMC_PORT" \
-        CONFIDOC_LOCKOUT_MEMCACHED_PORT 64
+        CONFIDOC_LOCKOUT_MEMCACHED_PORT
 }
 
 # Keys of confidoc-api that the stack sets itself (its wiring); the same
@@ -562,30 +803,26 @@ WIRING_KEYS=(listen_addr listen_port tls_cert tls_key client_ca allowed_client_s
     db_tls_key db_verify_server_name memcached_servers memcached_tls_ca memcached_tls_cert
     memcached_tls_key memcached_server_name lockout_memcached_servers)
 
-# api_probe [PATH]: GET PATH (default /healthz) of the API directly, as nginx
-# does (mutual TLS, with its certificate, as its workers' user: root does not
-# speak to a server that a service account controls); true on 200.
+# api_probe [PATH]: GET PATH (default /healthz) of the API directly with the
+# probe's client certificate (session probe: CN=confidoc-probe, allowed but no
+# trusted proxy), as the probe's user (root does not speak to a server that a
+# service account controls); true on 200.
 api_probe() {
-    local code
-    code=$(as_service "$NGINX_USER" curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
-        --resolve "localhost:$API_PORT:127.0.0.1" --cacert "$STATE/nginx/tls/api-ca.crt" \
-        --cert "$STATE/nginx/tls/api-client.crt" --key "$STATE/nginx/tls/api-client.key" \
+    local code p=$SECRETS/probe/probe
+    code=$(cas_run probe "$(exe_of curl)" -s -o /dev/null -w '%{http_code}' --max-time 3 \
+        --resolve "localhost:$API_PORT:127.0.0.1" --cacert "$p/api-ca.crt" \
+        --cert "$p/api-client.crt" --key "$p/api-client.key" \
         "https://localhost:$API_PORT${1:-/healthz}" 2>/dev/null) || true
     [ "$code" = 200 ]
 }
 
-# migrate ENV-OPTIONS...: `confidoc-api --migrate` with the migration account,
-# before the API starts (the API's own account may not change the schema).
-# It runs as its own user (root would speak MariaDB's protocol to a server
-# that mysql controls; the API's user must not hold the migration key), with
-# a configuration of its own: only its database keys are used. Bounded: the
-# program waits at most a minute for MariaDB.
-migrate() {
-    local m=$STATE/migrate
+write_migrate_conf() {
+    local m=$STATE/migrate s=$SECRETS/migrate/migrate
     put_file "$m/migrate.conf" 0640 "$(group_of "$MIGRATE_USER")" <<EOF
 # migrate.conf: confidoc-api --migrate of the local stack, written by
-# scripts/stack.sh before each start of the API. Only the database keys are
-# used; the API's TLS and master key settings are required and never opened.
+# scripts/stack.sh at each make up. Only the database keys are used; the API's
+# TLS and master key settings are required and never opened. Its TLS files
+# are in session migrate's tmpfs.
 tls_cert = unused
 tls_key = unused
 client_ca = unused
@@ -594,47 +831,61 @@ db_host = localhost
 db_port = $DB_PORT
 db_name = confidoc
 db_user = confidoc_migrate
-db_tls_ca = $m/db/ca.crt
-db_tls_cert = $m/db/client.crt
-db_tls_key = $m/db/client.key
+db_tls_ca = $s/db/ca.crt
+db_tls_cert = $s/db/client.crt
+db_tls_key = $s/db/client.key
 db_pool_size = 1
 EOF
-    if ! timeout 90 "${SVC[@]}" env "$@" "$BINDIR/confidoc-api" --config "$m/migrate.conf" \
+}
+
+# migrate ENV-OPTIONS...: `confidoc-api --migrate` with the migration account,
+# before the API starts (the API's own account may not change the schema).
+# It runs as its own user (root would speak MariaDB's protocol to a server
+# that mysql controls; the API's user must not hold the migration key), as
+# session migrate, with a configuration of its own. Bounded: the program
+# waits at most a minute for MariaDB.
+migrate() {
+    if ! timeout 90 env "$@" "${CASRUN_migrate[@]}" "$BINDIR/confidoc-api" --config "$STATE/migrate/migrate.conf" \
         --migrate </dev/null >>"$LOG/migrate.log" 2>&1; then
         tail -n 20 "$LOG/migrate.log" >&2 2>/dev/null || true
         die "the database schema migration failed (see $LOG/migrate.log)"
     fi
 }
 
-start_api() {
-    local d=$STATE/api k var unset=()
-    check_port CONFIDOC_API_PORT "$API_PORT" confidoc-api
+write_api_conf() {
+    local d=$STATE/api s=$SECRETS/api/api
     put_file "$d/api.conf" 0640 "$(group_of "$API_USER")" <<EOF
 # api.conf: confidoc-api of the local stack, written by scripts/stack.sh at
-# each start (edits are lost). Every key can be overridden from the
-# environment of \`make up\` as CONFIDOC_<KEY>, except the wiring below.
+# each make up (edits are lost). Every key can be overridden from the
+# environment of \`make up\` as CONFIDOC_<KEY>, except the wiring below. Its
+# keys and certificates are in session api's tmpfs (never on disk).
 listen_addr = 127.0.0.1
 listen_port = $API_PORT
-tls_cert = $d/tls/server.crt
-tls_key = $d/tls/server.key
-client_ca = $d/tls/client-ca.crt
-allowed_client_subjects = CN=confidoc-proxy
+tls_cert = $s/tls/server.crt
+tls_key = $s/tls/server.key
+client_ca = $s/tls/client-ca.crt
+allowed_client_subjects = CN=confidoc-proxy;CN=confidoc-probe
 trusted_proxy_subjects = CN=confidoc-proxy
-master_key_file = $d/master.keyring
+master_key_file = $s/master.keyring
 db_host = localhost
 db_port = $DB_PORT
 db_name = confidoc
 db_user = confidoc
-db_tls_ca = $d/db/ca.crt
-db_tls_cert = $d/db/client.crt
-db_tls_key = $d/db/client.key
+db_tls_ca = $s/db/ca.crt
+db_tls_cert = $s/db/client.crt
+db_tls_key = $s/db/client.key
 memcached_servers = 127.0.0.1:$MC_PORT
 lockout_memcached_servers = 127.0.0.1:$LMC_PORT
 memcached_server_name = localhost
-memcached_tls_ca = $d/mc/ca.crt
-memcached_tls_cert = $d/mc/client.crt
-memcached_tls_key = $d/mc/client.key
+memcached_tls_ca = $s/mc/ca.crt
+memcached_tls_cert = $s/mc/client.crt
+memcached_tls_key = $s/mc/client.key
 EOF
+}
+
+start_api() {
+    local k var unset=()
+    check_port CONFIDOC_API_PORT "$API_PORT" confidoc-api
     for k in "${WIRING_KEYS[@]}"; do
         var=CONFIDOC_${k^^}
         if [ -n "${!var+x}" ]; then
@@ -645,10 +896,8 @@ EOF
             esac
         fi
     done
-    svc "$MIGRATE_USER"
     migrate "${unset[@]}"
-    svc "$API_USER"
-    launch api "$LOG/api.log" "${SVC[@]}" env "${unset[@]}" "$BINDIR/confidoc-api" --config "$d/api.conf"
+    launch api "$LOG/api.log" env "${unset[@]}" "${CASRUN_api[@]}" "$BINDIR/confidoc-api" --config "$STATE/api/api.conf"
     # Ready: the API answers /readyz (it reaches the database), asked
     # directly; nginx does not expose /readyz.
     wait_until "$START_TIMEOUT" api api_probe /readyz || {
@@ -672,23 +921,21 @@ nginx_probe() {
 NGINX_LOG_FILTER='s/, client: [^,]*//g; s/(^|[^[:alnum:]_])client [0-9A-Fa-f.:]+/\1client -/g'
 
 start_nginx() {
-    local d=$STATE/nginx user_directive="" max_body=${CONFIDOC_MAX_BODY_BYTES:-16777216}
-    [[ $max_body =~ ^[0-9]+$ ]] || die "CONFIDOC_MAX_BODY_BYTES=$max_body is not a number"
-    [ "$IS_ROOT" = 1 ] && user_directive="user $NGINX_USER $(group_of "$NGINX_USER");"
+    local d=$STATE/nginx
     check_port CONFIDOC_HTTPS_PORT "$HTTPS_PORT" nginx
     # The master (root) creates tmp/client_body, tmp/proxy, ... for the
     # workers' user and chowns them, following links: tmp/ is root's, and
     # anything but a directory in it is removed first.
     find "$d/tmp" -mindepth 1 -maxdepth 1 ! -type d -exec rm -f {} +
-    fill "$SRC/deploy/nginx/nginx.conf.in" "$d/conf/nginx.conf" 0600 root \
-        "USER_DIRECTIVE=$user_directive" "NGINX_DIR=$d" "LOG_DIR=$LOG" "API_PORT=$API_PORT" \
-        "HTTPS_PORT=$HTTPS_PORT" "MAX_BODY_BYTES=$max_body" "API_HOST=localhost"
-    nginx -q -t -p "$d" -c conf/nginx.conf -e stderr >"$LOG/nginx-test.log" 2>&1 || {
+    # The configuration test needs the keys too: through the launcher.
+    cas_run nginx "$(exe_of nginx)" -q -t -p "$d" -c conf/nginx.conf -e stderr \
+        >"$LOG/nginx-test.log" 2>&1 || {
         cat "$LOG/nginx-test.log" >&2
-        die "nginx rejects its configuration $d/conf/nginx.conf"
+        die "nginx rejects its configuration $d/conf/nginx.conf (or the CAS refused it: see $LOG/nginx-test.log)"
     }
     LAUNCH_FILTER=$NGINX_LOG_FILTER launch nginx "$LOG/nginx-error.log" \
-        nginx -p "$d" -c conf/nginx.conf -e stderr -g 'daemon off;'
+        "${CASRUN_nginx[@]}" \
+        "$(exe_of nginx)" -p "$d" -c conf/nginx.conf -e stderr -g 'daemon off;'
     wait_until "$START_TIMEOUT" nginx nginx_probe || {
         tail -n 20 "$LOG/nginx-error.log" >&2 2>/dev/null || true
         die "the stack does not answer through nginx on https://localhost:$HTTPS_PORT (see $LOG/nginx-error.log)"
@@ -714,19 +961,35 @@ CONFIDOC_API_PORT=$API_PORT
 CONFIDOC_DB_PORT=$DB_PORT
 CONFIDOC_MEMCACHED_PORT=$MC_PORT
 CONFIDOC_LOCKOUT_MEMCACHED_PORT=$LMC_PORT
-CONFIDOC_API_CACERT=$s/nginx/tls/api-ca.crt
-CONFIDOC_PROXY_CLIENT_CERT=$s/nginx/tls/api-client.crt
-CONFIDOC_PROXY_CLIENT_KEY=$s/nginx/tls/api-client.key
+# Keys (*_KEY, CONFIDOC_DB_KEYFILE) are no files on disk: they name paths
+# inside a session's private tmpfs, valid only in the command that
+#   \$CONFIDOC_CAS_LAUNCHER run --session probe --socket \$CONFIDOC_CAS_SOCKET -- /usr/bin/curl ...
+# runs (the keyfile: inside MariaDB's own namespace). Certificates are public copies.
+CONFIDOC_API_CACERT=$s/public/probe-api-ca.crt
+CONFIDOC_PROXY_CLIENT_CERT=$s/public/probe-api-client.crt
+CONFIDOC_PROXY_CLIENT_KEY=$SECRETS/probe/probe/api-client.key
 CONFIDOC_DB_USER=confidoc
-CONFIDOC_DB_CACERT=$s/api/db/ca.crt
-CONFIDOC_DB_CLIENT_CERT=$s/api/db/client.crt
-CONFIDOC_DB_CLIENT_KEY=$s/api/db/client.key
+CONFIDOC_DB_CACERT=$s/public/probe-db-ca.crt
+CONFIDOC_DB_CLIENT_CERT=$s/public/probe-db-client.crt
+CONFIDOC_DB_CLIENT_KEY=$SECRETS/probe/probe/db-client.key
 CONFIDOC_DB_DATADIR=$s/mariadb/data
-CONFIDOC_DB_KEYFILE=$s/mariadb-key/keyfile
+CONFIDOC_DB_KEYFILE=$SECRETS/mariadb/mariadb-key/keyfile
 CONFIDOC_DB_ADMIN_SOCKET=$s/mariadb/run/mysqld.sock
-CONFIDOC_MEMCACHED_CACERT=$s/api/mc/ca.crt
-CONFIDOC_MEMCACHED_CLIENT_CERT=$s/api/mc/client.crt
-CONFIDOC_MEMCACHED_CLIENT_KEY=$s/api/mc/client.key
+CONFIDOC_MEMCACHED_CACERT=$s/public/probe-mc-ca.crt
+CONFIDOC_MEMCACHED_CLIENT_CERT=$s/public/probe-mc-client.crt
+CONFIDOC_MEMCACHED_CLIENT_KEY=$SECRETS/probe/probe/mc-client.key
+CONFIDOC_CAS_PORT=$CAS_PORT
+CONFIDOC_CAS_ADDR=127.0.0.1:$CAS_PORT
+CONFIDOC_CAS_URL=https://localhost:$CAS_PORT
+CONFIDOC_CAS_PIN=$(cas_pin)
+CONFIDOC_CAS_CACERT=$s/public/cas-ca.crt
+CONFIDOC_CAS_PIDFILE=$RUN/cas.pid
+CONFIDOC_CAS_AUDIT_LOG=$s/cas/audit.log
+CONFIDOC_CAS_SOCKET=$CAS_SOCK
+CONFIDOC_CAS_LAUNCHER=$CAS_BIN
+CONFIDOC_CAS_OPERATOR_CERT=$s/operator/operator.crt
+CONFIDOC_CAS_OPERATOR_KEY=$s/operator/operator.key
+CONFIDOC_SECRETS_DIR=$SECRETS
 CONFIDOC_API_PIDFILE=$RUN/api.pid
 CONFIDOC_DB_PIDFILE=$RUN/mariadb.pid
 CONFIDOC_MEMCACHED_PIDFILE=$RUN/memcached.pid
@@ -740,7 +1003,8 @@ print_info() {
     cat <<EOF
 
 confidoc is up: https://localhost:$HTTPS_PORT
-  CA certificate (verifies nginx): $STATE/public/nginx-ca.crt
+  CA certificate (verifies nginx): $STATE/public/nginx-ca.crt (from the CAS: /v1/values)
+  the CAS:                         https://localhost:$CAS_PORT, pin $(cas_pin)
   variables for scripts:           . $STATE/stack.env
   logs:                            $LOG/
 Try:
@@ -785,6 +1049,7 @@ cmd_up() {
     # Every port first: a taken one stops make up before anything starts.
     for c in "${todo[@]}"; do
         case $c in
+        cas) check_port CONFIDOC_CAS_PORT "$CAS_PORT" confidoc-cas ;;
         mariadb) check_port CONFIDOC_DB_PORT "$DB_PORT" MariaDB ;;
         memcached) check_port CONFIDOC_MEMCACHED_PORT "$MC_PORT" memcached ;;
         memcached-lockout) check_port CONFIDOC_LOCKOUT_MEMCACHED_PORT "$LMC_PORT" memcached-lockout ;;
@@ -793,7 +1058,20 @@ cmd_up() {
         esac
     done
     prepare_dirs
-    provision
+    write_configs
+    operator_key
+    session_vars
+    write_sessions
+    cas_argv
+    if [ "${todo[0]}" = cas ]; then
+        say "starting cas"
+        start_cas
+        todo=("${todo[@]:1}")
+    fi
+    cas_attest
+    cas_sync_sessions
+    cas_public
+    cas_upgrade
     for c in "${todo[@]}"; do
         say "starting $c"
         "start_$c"
@@ -843,7 +1121,7 @@ cmd_down() {
 
 cmd_stop() {
     local c=${1:-}
-    case " ${COMPONENTS[*]} " in *" $c "*) ;; *) die "usage: stack.sh stop mariadb|memcached|memcached-lockout|api|nginx" ;; esac
+    case " ${COMPONENTS[*]} " in *" $c "*) ;; *) die "usage: stack.sh stop cas|mariadb|memcached|memcached-lockout|api|nginx" ;; esac
     [ -d "$RUN" ] || return 0
     lock_state
     stop_one "$c"
