@@ -71,16 +71,28 @@ start=$(date +%s)
 t_true "make up starts the stack" stack up
 t_true "make up returns within a minute once built" test $(($(date +%s) - start)) -le 60
 stack_env
+# probe CMD ARGS...: CMD (curl, openssl, mariadb) through the attested launcher
+# as session probe, which holds the client keys stack.env's *_KEY name.
+PROBE_ARGV=("$CONFIDOC_CAS_LAUNCHER" run --session probe --socket "$CONFIDOC_CAS_SOCKET" --)
+probe() {
+    "${PROBE_ARGV[@]}" "$(command -v "$1")" "${@:2}"
+}
 for v in CONFIDOC_URL CONFIDOC_CACERT CONFIDOC_API_ADDR CONFIDOC_DB_ADDR CONFIDOC_MEMCACHED_ADDR \
     CONFIDOC_API_CACERT CONFIDOC_PROXY_CLIENT_CERT CONFIDOC_PROXY_CLIENT_KEY CONFIDOC_DB_USER \
     CONFIDOC_DB_CACERT CONFIDOC_DB_CLIENT_CERT CONFIDOC_DB_CLIENT_KEY CONFIDOC_DB_DATADIR \
     CONFIDOC_DB_ADMIN_SOCKET CONFIDOC_MEMCACHED_CACERT CONFIDOC_MEMCACHED_CLIENT_CERT \
     CONFIDOC_MEMCACHED_CLIENT_KEY CONFIDOC_API_PIDFILE CONFIDOC_DB_PIDFILE \
-    CONFIDOC_MEMCACHED_PIDFILE CONFIDOC_NGINX_PIDFILE; do
+    CONFIDOC_MEMCACHED_PIDFILE CONFIDOC_NGINX_PIDFILE CONFIDOC_CAS_URL CONFIDOC_CAS_ADDR \
+    CONFIDOC_CAS_PIN CONFIDOC_CAS_PIDFILE CONFIDOC_CAS_AUDIT_LOG CONFIDOC_CAS_CACERT; do
     if [ -z "${!v:-}" ]; then
         t_fail "stack.env sets $v"
-    elif [[ $v == *_ADDR || $v == CONFIDOC_URL || $v == CONFIDOC_DB_USER ]]; then
+    elif [[ $v == *_ADDR || $v == *_URL || $v == CONFIDOC_DB_USER || $v == CONFIDOC_CAS_PIN ]]; then
         t_ok "stack.env sets $v"
+    elif [[ $v == *_KEY ]]; then
+        # A key is no file on the host: only inside the probe's tmpfs.
+        t_true "stack.env: $v is no file on the host" test ! -e "${!v}"
+        t_true "stack.env: $v is the probe's key inside its session" \
+            probe openssl pkey -in "${!v}" -noout
     else
         t_true "stack.env: $v exists" test -e "${!v}"
     fi
@@ -97,12 +109,19 @@ if [ "$(id -u)" -eq 0 ]; then
 else
     U_API=$(id -un) U_DB=$U_API U_MC=$U_API U_NGINX=$U_API
 fi
-for f in "api/tls/server.key:$U_API" "api/master.keyring:$U_API" "api/db/client.key:$U_API" \
-    "api/mc/client.key:$U_API" "mariadb/tls/server.key:$U_DB" "mariadb-key/keyfile:$U_DB" \
-    "memcached/tls/server.key:$U_MC" "memcached-lockout/tls/server.key:$U_MC" \
-    "nginx/tls/server.key:$U_NGINX" \
-    "nginx/tls/api-client.key:$U_NGINX"; do
-    t_eq "${f%%:*} is 0600 ${f#*:}" "$(stat -c '%a %U' "$S/${f%%:*}")" "600 ${f#*:}"
+# The keys are in each service's private tmpfs (seen through its /proc/PID/root):
+# 0400 and the service's. nginx's master (root) reads its keys: root's, so its
+# workers (www-data) cannot.
+U_NGINX_MASTER=$([ "$(id -u)" -eq 0 ] && echo root || echo "$U_NGINX")
+for f in "api:api/api/tls/server.key:$U_API" "api:api/api/master.keyring:$U_API" "api:api/api/db/client.key:$U_API" \
+    "api:api/api/mc/client.key:$U_API" "mariadb:mariadb/mariadb/tls/server.key:$U_DB" \
+    "mariadb:mariadb/mariadb-key/keyfile:$U_DB" "memcached:memcached/memcached/tls/server.key:$U_MC" \
+    "memcached-lockout:memcached/memcached-lockout/tls/server.key:$U_MC" \
+    "nginx:nginx/nginx/tls/server.key:$U_NGINX_MASTER" "nginx:nginx/nginx/tls/api-client.key:$U_NGINX_MASTER"; do
+    c=${f%%:*} rest=${f#*:}
+    t_eq "${rest%%:*} is 0400 ${rest#*:} in $c's tmpfs" \
+        "$(stat -c '%a %U' "/proc/$(stack_pid "$c")/root$S/secrets/${rest%%:*}")" "400 ${rest#*:}"
+    t_true "${rest%%:*} is no file on the host" test ! -e "$S/secrets/${rest%%:*}"
 done
 # As root the directories are root's, 0750 to the service's group (a service
 # that owned one could plant links for root's next make up: finding 2); the
@@ -120,18 +139,22 @@ for d in "mariadb/data:$U_DB" "mariadb/tmp:$U_DB" "mariadb/run:$U_DB"; do
 done
 
 echo "# review_11_db_key_outside_data: MariaDB's at-rest key [${SECONDS}s]"
-t_eq "review_11_db_key_outside_data: stack.env names the key file" "${CONFIDOC_DB_KEYFILE:-}" "$S/mariadb-key/keyfile"
+t_eq "review_11_db_key_outside_data: stack.env names the key file (in MariaDB's tmpfs)" "${CONFIDOC_DB_KEYFILE:-}" "$S/secrets/mariadb/mariadb-key/keyfile"
+DB_KEYFILE_SEEN=/proc/$(stack_pid mariadb)/root$CONFIDOC_DB_KEYFILE
 t_true "review_11_db_key_outside_data: no key file in or beside the data directory" \
     test ! -e "$S/mariadb/keyfile"
 t_eq "review_11_db_key_outside_data: nothing under mariadb/ holds the key" \
-    "$(grep -r -l -a -F -f <(cut -d';' -f2 "$S/mariadb-key/keyfile") "$S/mariadb" 2>/dev/null | wc -l)" 0
+    "$(grep -r -l -a -F -f <(cut -d';' -f2 "$DB_KEYFILE_SEEN") "$S/mariadb" 2>/dev/null | wc -l)" 0
+t_true "review_11_db_key_outside_data: MariaDB holds a key" grep -q '^1;[0-9a-fA-F]\{64\}$' "$DB_KEYFILE_SEEN"
+t_eq "review_11_db_key_outside_data: nothing under the state holds it" \
+    "$(grep -r -l -a -F -f <(cut -d';' -f2 "$DB_KEYFILE_SEEN") "$S" 2>/dev/null | wc -l)" 0
 t_contains "review_11_db_key_outside_data: my.cnf points to it" "$(cat "$S/mariadb/my.cnf")" \
-    "file_key_management_filename=$S/mariadb-key/keyfile"
+    "file_key_management_filename=$CONFIDOC_DB_KEYFILE"
 if [ "$(id -u)" -eq 0 ]; then
-    t_eq "review_11_db_key_outside_data: its directory is root's, 0750 to mysql's group" \
-        "$(stat -c '%a %U %G' "$S/mariadb-key")" "750 root mysql"
+    t_eq "review_11_db_key_outside_data: its tmpfs is mysql's, 0700" \
+        "$(stat -c '%a %U %G' "/proc/$(stack_pid mariadb)/root$S/secrets/mariadb")" "700 mysql mysql"
     t_true "review_11_db_key_outside_data: other service users cannot read it" \
-        bash -c "! runuser -u confidoc -- cat '$S/mariadb-key/keyfile' && ! runuser -u www-data -- cat '$S/mariadb-key/keyfile'" 2>/dev/null
+        bash -c "! runuser -u confidoc -- cat '$DB_KEYFILE_SEEN' && ! runuser -u www-data -- cat '$DB_KEYFILE_SEEN'" 2>/dev/null
 fi
 if [ "$(id -u)" -eq 0 ]; then
     # Root mode from any folder: the API's program is a root-owned copy named by
@@ -198,7 +221,7 @@ json_answer "413 (body too large)" 413 "$CONFIDOC_URL/documents/78" "${BOB[@]}" 
     -H 'Content-Type: application/octet-stream' --data-binary @"$WORK/big"
 rm -f "$WORK/big"
 t_eq "review_12_readyz_not_exposed: the API itself still answers /readyz" \
-    "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$CONFIDOC_API_CACERT" \
+    "$(probe curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$CONFIDOC_API_CACERT" \
         --cert "$CONFIDOC_PROXY_CLIENT_CERT" --key "$CONFIDOC_PROXY_CLIENT_KEY" \
         "https://localhost:${CONFIDOC_API_ADDR##*:}/readyz")" 200
 
@@ -212,7 +235,7 @@ t_eq "review_11_db_grants: nothing else but CREATE of the migrations table" \
     "$(grep -v -e 'GRANT USAGE ON \*\.\*' -e 'GRANT SELECT, INSERT, UPDATE, DELETE ON `confidoc`\.\*' <<<"$grants")" \
     'GRANT CREATE ON `confidoc`.`schema_migrations` TO `confidoc`@`127.0.0.1`'
 as_api_db() {
-    mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "${CONFIDOC_DB_ADDR##*:}" -u confidoc \
+    probe mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "${CONFIDOC_DB_ADDR##*:}" -u confidoc \
         --connect-timeout=5 --ssl --ssl-ca="$CONFIDOC_DB_CACERT" --ssl-verify-server-cert \
         --ssl-cert="$CONFIDOC_DB_CLIENT_CERT" --ssl-key="$CONFIDOC_DB_CLIENT_KEY" -N -B -e "$1" 2>&1
 }
@@ -229,25 +252,25 @@ t_eq "plain HTTP to nginx: no HTTP answer" "$code" 000
 t_true "plain HTTP to nginx: connection closed ($rc: 52 empty reply or 56 reset)" test "$rc" = 52 -o "$rc" = 56
 curl -s -o /dev/null --max-time 10 --capath /nonexistent --cacert "$CONFIDOC_API_CACERT" "$CONFIDOC_URL/healthz"
 t_eq "a client that does not trust the CA is refused (curl 60)" "$?" 60
-api() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$CONFIDOC_API_CACERT" "$@" "https://localhost:$API_PORT/healthz"; }
-t_eq "the API with the proxy certificate" "$(api --cert "$CONFIDOC_PROXY_CLIENT_CERT" --key "$CONFIDOC_PROXY_CLIENT_KEY")" 200
+api() { ${PROBE:-} curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$CONFIDOC_API_CACERT" "$@" "https://localhost:$API_PORT/healthz"; }
+t_eq "the API with the probe's certificate" "$(PROBE=probe api --cert "$CONFIDOC_PROXY_CLIENT_CERT" --key "$CONFIDOC_PROXY_CLIENT_KEY")" 200
 t_eq "the API without a client certificate: refused" "$(api)" 000
 certs_make "$WORK/other" || exit 1
 t_eq "the API with CN=confidoc-proxy from another CA: refused" \
     "$(api --cert "$WORK/other/rogue.crt" --key "$WORK/other/rogue.key")" 000
-db() { mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$DB_PORT" -u confidoc --connect-timeout=5 -N -B "$@" -e 'SELECT 42' 2>/dev/null; }
+db() { ${PROBE:-} mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$DB_PORT" -u confidoc --connect-timeout=5 -N -B "$@" -e 'SELECT 42' 2>/dev/null; }
 t_eq "MariaDB with the API's client certificate" \
-    "$(db --ssl --ssl-ca="$CONFIDOC_DB_CACERT" --ssl-verify-server-cert --ssl-cert="$CONFIDOC_DB_CLIENT_CERT" --ssl-key="$CONFIDOC_DB_CLIENT_KEY")" 42
+    "$(PROBE=probe db --ssl --ssl-ca="$CONFIDOC_DB_CACERT" --ssl-verify-server-cert --ssl-cert="$CONFIDOC_DB_CLIENT_CERT" --ssl-key="$CONFIDOC_DB_CLIENT_KEY")" 42
 t_eq "MariaDB without TLS: refused" "$(db --skip-ssl)" ""
 t_eq "MariaDB without the client certificate: refused" "$(db --ssl --ssl-ca="$CONFIDOC_DB_CACERT")" ""
 t_eq "MariaDB with another CA's client certificate: refused" \
     "$(db --ssl --ssl-ca="$CONFIDOC_DB_CACERT" --ssl-cert="$WORK/other/db-client.crt" --ssl-key="$WORK/other/db-client.key")" ""
 mc() {
-    { printf 'version\r\n'; sleep 0.5; } | timeout 5 openssl s_client -quiet -connect "127.0.0.1:$MC_PORT" \
+    { printf 'version\r\n'; sleep 0.5; } | timeout 5 ${PROBE:+"${PROBE_ARGV[@]}"} "$(command -v openssl)" s_client -quiet -connect "127.0.0.1:$MC_PORT" \
         -CAfile "$CONFIDOC_MEMCACHED_CACERT" -verify_return_error "$@" 2>/dev/null | tr -d '\r' | grep -c '^VERSION'
 }
-t_eq "memcached with the API's client certificate" \
-    "$(mc -cert "$CONFIDOC_MEMCACHED_CLIENT_CERT" -key "$CONFIDOC_MEMCACHED_CLIENT_KEY")" 1
+t_eq "memcached with the probe's client certificate" \
+    "$(PROBE=probe mc -cert "$CONFIDOC_MEMCACHED_CLIENT_CERT" -key "$CONFIDOC_MEMCACHED_CLIENT_KEY")" 1
 t_eq "memcached without a certificate: refused" "$(mc)" 0
 t_eq "memcached with another CA's certificate: refused" \
     "$(mc -cert "$WORK/other/mc-client.crt" -key "$WORK/other/mc-client.key")" 0
@@ -281,7 +304,7 @@ t_eq "CONFIDOC_RATE_LIMIT reached the API: 12 more pass" "$codes" "$(printf ' 20
 echo "# review_12_lockout_separate: failed-login counters live in their own memcached [${SECONDS}s]"
 # keys PORT PREFIX: how many keys starting with PREFIX memcached on PORT holds.
 keys() {
-    { printf 'lru_crawler metadump all\r\n'; sleep 1; } | timeout 5 openssl s_client -quiet \
+    { printf 'lru_crawler metadump all\r\n'; sleep 1; } | timeout 5 "${PROBE_ARGV[@]}" "$(command -v openssl)" s_client -quiet \
         -connect "127.0.0.1:$1" -CAfile "$CONFIDOC_MEMCACHED_CACERT" \
         -cert "$CONFIDOC_MEMCACHED_CLIENT_CERT" -key "$CONFIDOC_MEMCACHED_CLIENT_KEY" 2>/dev/null |
         tr -d '\r' | grep -c "^key=$2"
@@ -310,7 +333,7 @@ t_eq "no process changed" \
     "$(stack_pid mariadb) $(stack_pid memcached) $(stack_pid memcached-lockout) $(stack_pid api) $(stack_pid nginx)" "$all_before"
 
 echo "# a port that is taken is an error naming it [${SECONDS}s]"
-out=$(env -u CONFIDOC_API_PORT -u CONFIDOC_DB_PORT -u CONFIDOC_MEMCACHED_PORT -u CONFIDOC_LOCKOUT_MEMCACHED_PORT CONFIDOC_STATE_DIR="$WORK/second" bash "$SRC/scripts/stack.sh" up 2>&1)
+out=$(env -u CONFIDOC_API_PORT -u CONFIDOC_DB_PORT -u CONFIDOC_MEMCACHED_PORT -u CONFIDOC_LOCKOUT_MEMCACHED_PORT -u CONFIDOC_CAS_PORT CONFIDOC_STATE_DIR="$WORK/second" bash "$SRC/scripts/stack.sh" up 2>&1)
 t_eq "a second stack on the same HTTPS port fails" "$?" 1
 t_contains "the error names the port" "$out" "port $CONFIDOC_HTTPS_PORT (CONFIDOC_HTTPS_PORT"
 t_eq "and starts nothing" "$(find "$WORK/second" -name "*.pid" 2>/dev/null | wc -l)" 0
@@ -409,7 +432,9 @@ sed -E -e "s#^([[:space:]]*listen[[:space:]]+127\.0\.0\.1:)$PORT([[:space:];])#\
     -e "s#^([[:space:]]*access_log)[[:space:]]+[^[:space:];]+#\1 $FRONT/log/access.log#" \
     -e "s#^([[:space:]]*(client_body|proxy|fastcgi|uwsgi|scgi)_temp_path)[[:space:]]+[^;]+;#\1 $FRONT/tmp/\2;#" \
     "$S/nginx/conf/nginx.conf" >"$FRONT/nginx.conf"
-nginx -p "$FRONT" -c "$FRONT/nginx.conf" -e "$FRONT/log/error.log" -g 'daemon off;' \
+# Its keys come from the CAS like the stack's nginx (session nginx).
+"$CONFIDOC_CAS_LAUNCHER" run --session nginx --socket "$CONFIDOC_CAS_SOCKET" -- "$(command -v nginx)" \
+    -p "$FRONT" -c "$FRONT/nginx.conf" -e "$FRONT/log/error.log" -g 'daemon off;' \
     </dev/null >>"$FRONT/log/out" 2>&1 &
 FR_PID=$!
 for _ in $(seq 1 50); do port_in_use "$FR_PORT" && port_in_use "$BH_PORT" && break; sleep 0.1; done
@@ -437,9 +462,9 @@ api_exe=$(readlink "/proc/$(stack_pid api)/exe")
 t_true "stop the API" stack stop api
 admin_db() { mariadb --no-defaults --socket="$CONFIDOC_DB_ADMIN_SOCKET" -u "$(id -u | sed 's/^0$/root/;t;s/.*/'"$(id -un)"'/')" -N -B "$@"; }
 admin_db -e "CREATE TABLE confidoc.saved_migrations AS SELECT * FROM confidoc.schema_migrations; DELETE FROM confidoc.schema_migrations"
-as_api_user=()
-[ "$(id -u)" -eq 0 ] && as_api_user=(runuser -u confidoc --)
-out=$(timeout 60 "${as_api_user[@]}" "$api_exe" --config "$S/api/api.conf" 2>&1)
+# As the stack starts it: through the launcher, as its user, with its keys.
+out=$(timeout 60 "$CONFIDOC_CAS_LAUNCHER" run --session api --socket "$CONFIDOC_CAS_SOCKET" -- \
+    "$api_exe" --config "$S/api/api.conf" 2>&1)
 t_true "review_11_db_grants: the API's account cannot apply migrations: start-up fails" test $? -ne 0
 t_contains "review_11_db_grants: it names the command" "$out" "--migrate"
 admin_db -e "INSERT INTO confidoc.schema_migrations SELECT * FROM confidoc.saved_migrations; DROP TABLE confidoc.saved_migrations"
