@@ -95,7 +95,7 @@ t_true "make up starts the stack" stack up
 stack_env
 
 # (confidoc-migrate runs only `confidoc-api --migrate`, before the API starts.)
-for cu in mariadb:mysql memcached:memcache memcached-lockout:memcache api:confidoc api:confidoc-migrate nginx:www-data; do
+for cu in cas:confidoc-cas mariadb:mysql memcached:memcache memcached-lockout:memcache api:confidoc api:confidoc-migrate nginx:www-data; do
     c=${cu%%:*} u=${cu#*:}
     echo "# $c: stopped, links planted as $u, make up again [${SECONDS}s]"
     t_true "stop $c" stack stop "$c"
@@ -109,7 +109,7 @@ done
 
 echo "# the layout: what each service user may write [${SECONDS}s]"
 S=$CONFIDOC_STATE_DIR
-for u in mysql memcache confidoc www-data confidoc-migrate; do
+for u in mysql memcache confidoc www-data confidoc-migrate confidoc-cas confidoc-probe; do
     # (MariaDB's own subdirectories of data/ are its own too.)
     w=$(find "$S" -type d 2>/dev/null | while read -r d; do
         runuser -u "$u" -- test -w "$d" 2>/dev/null && echo "${d#"$S"/}"
@@ -121,7 +121,11 @@ for u in mysql memcache confidoc www-data confidoc-migrate; do
     esac
     t_eq "review_2_stack_links: $u may write only its own directories" "$w" "$want"
 done
-for d in "" run log cas api api/tls mariadb mariadb/tls mariadb-key memcached memcached-lockout nginx nginx/conf nginx/tmp migrate migrate/db; do
+# (The keys are in no directory: each service's are in its private tmpfs,
+# mounted on secrets/NAME inside its own mount namespace only.)
+for d in "" run log cas cas-key operator secrets secrets/api secrets/mariadb secrets/memcached \
+    secrets/migrate secrets/nginx secrets/probe public api mariadb mariadb-key memcached \
+    memcached-lockout nginx nginx/conf nginx/tmp migrate; do
     t_eq "review_2_stack_links: STATE/$d is root's" "$(stat -c %U "$S/$d")" root
 done
 t_eq "review_2_stack_links: the pid files are root's" \
