@@ -112,7 +112,7 @@ wrong=$(printf '%s' "$CONFIDOC_CAS_PIN" | tr '0-9a-f' '1-9a-f0')
 t_eq "attest with a wrong pin exits 1" "$?" 1
 t_true "and writes nothing" test ! -e "$WORK/wrong-ca.crt"
 curl -s --max-time 10 --cacert "$WORK/cas-ca.crt" "$CONFIDOC_CAS_URL/v1/values/session=nginx,secret=SERVER_CA" |
-    jq -r .value >"$WORK/nginx-ca.crt"
+    jq -j .value >"$WORK/nginx-ca.crt"
 t_true "the nginx CA from /v1/values is CONFIDOC_CACERT" cmp -s "$WORK/nginx-ca.crt" "$CONFIDOC_CACERT"
 t_eq "it verifies nginx" "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$WORK/nginx-ca.crt" "$CONFIDOC_URL/healthz")" 200
 the_three_curls "$WORK/nginx-ca.crt" "$CONFIDOC_HTTPS_PORT" "with the CA from the CAS"
@@ -169,8 +169,9 @@ t_true "a session_update line for api" grep -q -F '"kind":"session_update","sess
 t_true "make down" stack down
 
 echo "# an older make up's state (plaintext provisioning) upgrades [${SECONDS}s]"
-# The tree before the CAS service: the commit before make up started it.
-intro=$(git -C "$SRC" log --format=%H -n1 -S'"$CAS_BIN" serve' -- scripts/stack.sh 2>/dev/null)
+# The tree before the CAS service: the parent of the commit whose templates
+# first named the secrets' tmpfs (the first commit of that change).
+intro=$(git -C "$SRC" log --format=%H -S'@TLS_DIR@' -- deploy/mariadb/my.cnf.in 2>/dev/null | tail -n 1)
 mkdir -p "$WORK/old-src"
 if [ -n "$intro" ] && git -C "$SRC" archive "$intro^" scripts deploy | tar -x -C "$WORK/old-src"; then
     chmod -R a+rX "$WORK/old-src"
