@@ -1,5 +1,6 @@
 /* test_cas_store_import.c: store_import_plaintext, the upgrade of an older
  * stack's plaintext store (offline provision) into the sealed one. */
+#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +31,14 @@ static void spit(const char *path, const char *buf, size_t n)
     assert_non_null(f);
     assert_int_equal(fwrite(buf, 1, n, f), n);
     fclose(f);
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
 }
 
 static void test_import(void **state)
@@ -120,9 +129,7 @@ static void test_import(void **state)
     assert_int_not_equal(buf[n - 1], before[n - 1]);
 
     seal_key_free(key);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
 static void test_no_store(void **state)
