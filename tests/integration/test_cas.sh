@@ -218,11 +218,11 @@ expect_policy_error() { # DIR PATTERN
 }
 mkdir -p "$WORK/e1" "$WORK/e2" "$WORK/e3"
 cp "$SRC/deploy/policies/"*.yaml "$WORK/e1/"
-sed -i '/- policy: nginx/d; s/^    export:$//' "$WORK/e1/api.yaml" # api exports nothing now
+sed -i '/- policy: nginx/d; /- policy: probe/d; s/^    export:$//' "$WORK/e1/api.yaml" # api exports nothing now
 expect_policy_error "$WORK/e1" "e1/nginx.yaml:[0-9]+: secret API_CA_CERT: imports api/API_CA_CERT, which policy 'api' does not export"
 cp "$SRC/deploy/policies/"*.yaml "$WORK/e2/"
 sed -i 's/issuer: DB_CA_CERT/issuer: DB_CA/' "$WORK/e2/mariadb.yaml"
-expect_policy_error "$WORK/e2" "e2/mariadb.yaml:17: secret DB_SERVER: issuer 'DB_CA' is not declared"
+expect_policy_error "$WORK/e2" "e2/mariadb.yaml:18: secret DB_SERVER: issuer 'DB_CA' is not declared"
 printf 'name: e3\nsecrets:\n  - name: A\n    kind: x509-ca\n    issuer: B\n    common_name: a\n  - name: B\n    kind: x509-ca\n    issuer: A\n    common_name: b\n' >"$WORK/e3/e3.yaml"
 expect_policy_error "$WORK/e3" "e3/e3.yaml:[0-9]+: secret [AB]: dependency cycle"
 set +e
@@ -243,7 +243,7 @@ set -e
 [ "$rc" = 1 ] || fail "runtime error exit $rc, want 1"
 ok "policy errors exit 2 with FILE:LINE: secret NAME; runtime errors exit 1"
 # ---- docs/policies.md shows the shipped policies as they are ----
-for name in api mariadb memcached migrate nginx; do
+for name in api mariadb memcached migrate nginx probe; do
     awk -v h="### deploy/policies/$name.yaml" '
         $0 == h { inh = 1; next }
         inh && /^```yaml$/ { inb = 1; next }

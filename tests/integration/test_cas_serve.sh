@@ -238,7 +238,7 @@ audit_ok() { "$CAS" audit verify "$AUDIT" --pin "$PIN" >/dev/null; }
 t_true "the audit log verifies against the pin" audit_ok
 t_eq "every session change and refusal is in it" \
     "$(grep -c '"kind":"session_create"' "$AUDIT") $(grep -c '"kind":"session_update"' "$AUDIT") $(grep -c '"kind":"session_refused"' "$AUDIT")" \
-    "$(( 6 + $(id -u | grep -c '^0$') )) 4 9"
+    "$(( 7 + $(id -u | grep -c '^0$') )) 4 9"
 if [ "$(id -u)" = 0 ]; then
     t_eq "each release and refusal to a process is in it" \
         "$(grep -c '"kind":"release"' "$AUDIT") $(grep -c '"kind":"release_refused"' "$AUDIT")" "1 1"

@@ -109,7 +109,10 @@ static void test_shipped(void **state)
     if (err != CD_OK)
         fprintf(stderr, "%s", d.text);
     assert_int_equal(err, CD_OK);
-    assert_int_equal(set->npolicies, 5);
+    assert_int_equal(set->npolicies, 6);
+    /* the operator's probe (stack.sh, tests) has a user of its own too */
+    assert_non_null(policy_set_find(set, "probe"));
+    assert_string_equal(policy_set_find(set, "probe")->owner, "confidoc-probe");
     /* the schema migration step has a user of its own */
     assert_non_null(policy_set_find(set, "migrate"));
     assert_string_equal(policy_set_find(set, "migrate")->owner, "confidoc-migrate");
