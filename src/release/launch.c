@@ -486,8 +486,17 @@ cd_err release_launch(const struct release_launch *l, char *reason, size_t cap)
         goto out;
     if (geteuid() != 0)
         s->userns = user_namespace() == CD_OK;
-    if ((err = connect_cas(s)) != CD_OK || (err = hello_spec(s)) != CD_OK ||
-        (err = measure(s)) != CD_OK || (err = receive_files(s)) != CD_OK)
+    /* Not root, the CAS runs as this same uid and can open /proc/PID/exe of a
+     * dumpable process only: dumpable until SPEC arrives (the CAS hashes the
+     * caller before it reads HELLO), before anything secret is in memory. */
+    if (geteuid() != 0)
+        (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    err = connect_cas(s);
+    if (err == CD_OK)
+        err = hello_spec(s);
+    if (geteuid() != 0)
+        (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (err != CD_OK || (err = measure(s)) != CD_OK || (err = receive_files(s)) != CD_OK)
         goto out;
     close(s->sock);
     s->sock = -1;
