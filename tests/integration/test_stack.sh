@@ -119,6 +119,11 @@ for f in "api:api/api/tls/server.key:$U_API" "api:api/api/master.keyring:$U_API"
     "memcached-lockout:memcached/memcached-lockout/tls/server.key:$U_MC" \
     "nginx:nginx/nginx/tls/server.key:$U_NGINX_MASTER" "nginx:nginx/nginx/tls/api-client.key:$U_NGINX_MASTER"; do
     c=${f%%:*} rest=${f#*:}
+    if [ "$(id -u)" -ne 0 ] && [ "$c" = api ]; then
+        # A user cannot look into the API's namespace: it is not dumpable.
+        t_ok "# skip ${rest%%:*} in $c's tmpfs (not root: /proc/PID/root of a non-dumpable process)"
+        continue
+    fi
     t_eq "${rest%%:*} is 0400 ${rest#*:} in $c's tmpfs" \
         "$(stat -c '%a %U' "/proc/$(stack_pid "$c")/root$S/secrets/${rest%%:*}")" "400 ${rest#*:}"
     t_true "${rest%%:*} is no file on the host" test ! -e "$S/secrets/${rest%%:*}"
