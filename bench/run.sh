@@ -259,25 +259,30 @@ sed -E -e "s#^([[:space:]]*listen[[:space:]]+127\.0\.0\.1:)$HTTPS_PORT([[:space:
     -e "s#^([[:space:]]*error_log)[[:space:]]+[^[:space:];]+#\1 $CEIL/log/front-error.log#" \
     -e "s#^([[:space:]]*access_log)[[:space:]]+[^[:space:];]+#\1 $CEIL/log/front-access.log#" \
     -e "s#^([[:space:]]*(client_body|proxy|fastcgi|uwsgi|scgi)_temp_path)[[:space:]]+[^;]+;#\1 $CEIL/tmp/\2;#" \
+    -e "s#^([[:space:]]*proxy_ssl_trusted_certificate)[[:space:]]+[^;]+;#\1 $CONFIDOC_CACERT;#" \
     "$ng_conf" >"$CEIL/front.conf"
 grep -Eq "listen[[:space:]]+127\.0\.0\.1:$CEIL_PORT[[:space:];]" "$CEIL/front.conf" &&
     grep -Eq "server[[:space:]]+127\.0\.0\.1:$UP_PORT[[:space:];]" "$CEIL/front.conf" &&
     ! grep -Eq "127\.0\.0\.1:($HTTPS_PORT|$api_port)[^0-9]|${ng_prefix%/}/(run|log|tmp)|$STATE/(run|log)" "$CEIL/front.conf" ||
     die "cannot derive the ceiling's nginx configuration from $ng_conf"
 
-api_conf_value() { sed -n "s/^$1[[:space:]]*=[[:space:]]*//p" "$api_conf" | tail -n 1; }
-[ -n "$api_conf" ] && [ -r "$api_conf" ] || die "cannot find confidoc-api's configuration"
-sed -e "s|@DIR@|$CEIL|g" -e "s|@PORT@|$UP_PORT|g" -e "s|@TLS_CERT@|$(api_conf_value tls_cert)|" \
-    -e "s|@TLS_KEY@|$(api_conf_value tls_key)|" -e "s|@CLIENT_CA@|$(api_conf_value client_ca)|" \
+# Keys are in no file: both nginx instances start through the CAS's launcher as
+# session nginx, so the upstream presents nginx's own server certificate (the
+# front trusts the public CA for it, above) and verifies the front's client
+# certificate against the API's CA, as the API does.
+NG_TLS=$CONFIDOC_STATE_DIR/secrets/nginx/nginx/tls
+sed -e "s|@DIR@|$CEIL|g" -e "s|@PORT@|$UP_PORT|g" -e "s|@TLS_CERT@|$NG_TLS/server.crt|" \
+    -e "s|@TLS_KEY@|$NG_TLS/server.key|" -e "s|@CLIENT_CA@|$NG_TLS/api-ca.crt|" \
     -e "s|@BODY@|$(cat "$TMP/get-1k.json")|" "$BENCH/ceiling-upstream.conf.in" >"$CEIL/upstream.conf"
+NG_RUN=("$CONFIDOC_CAS_LAUNCHER" run --session nginx --socket "$CONFIDOC_CAS_SOCKET" -- "$(command -v nginx)")
 # The workers' temporary directories: nginx's master (root) creates them below
 # $CEIL/tmp for the workers' user; $CEIL/tmp itself stays root's (0755), so that
 # no worker can plant a link there for the master to chown through.
 chmod 0755 "$CEIL" "$CEIL/tmp"
 for which in upstream front; do
-    nginx -q -t -p "$CEIL" -c "$CEIL/$which.conf" -e "$CEIL/log/$which-error.log" >"$CEIL/log/$which-test.log" 2>&1 ||
+    "${NG_RUN[@]}" -q -t -p "$CEIL" -c "$CEIL/$which.conf" -e "$CEIL/log/$which-error.log" >"$CEIL/log/$which-test.log" 2>&1 ||
         { cat "$CEIL/log/$which-test.log" >&2; die "nginx rejects the ceiling's $which configuration"; }
-    nginx -p "$CEIL" -c "$CEIL/$which.conf" -e "$CEIL/log/$which-error.log" -g 'daemon off;' \
+    "${NG_RUN[@]}" -p "$CEIL" -c "$CEIL/$which.conf" -e "$CEIL/log/$which-error.log" -g 'daemon off;' \
         </dev/null >>"$CEIL/log/$which.out" 2>&1 &
     CEIL_PIDS+=($!)
 done
