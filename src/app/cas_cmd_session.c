@@ -202,8 +202,12 @@ static int do_put(const struct session_args *a, struct cd_diag *diag)
         err = casd_json_add_string(&json, t.p, t.len);
     if (err == CD_OK)
         err = buf_add(&json, ", \"signatures\": [", 17);
+    /* The client's own key signs first: the CAS counts signatures it checks
+     * itself, never the key its network worker reports (docs/security.md). */
+    if (err == CD_OK && a->tls.key != NULL)
+        err = add_signature(&json, a->tls.key, &t, true);
     for (size_t i = 0; i < a->nsign && err == CD_OK; i++)
-        err = add_signature(&json, a->sign[i], &t, i == 0);
+        err = add_signature(&json, a->sign[i], &t, i == 0 && a->tls.key == NULL);
     if (err == CD_OK)
         err = buf_add(&json, "]}", 2);
     if (err != CD_OK)
