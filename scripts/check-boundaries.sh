@@ -21,7 +21,7 @@ RULES=(
     'jansson\.h'                           '^handlers/'
     'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal[a-z_]*\.c|cas/audit[a-z_]*\.[ch]|evidence/binding\.c|evidence/snp_sig\.c|ratelimit/mc\.c|release/measure\.c|casd/tls\.c)$'
     'seccomp\.h'                           '^casd/sandbox\.c$'
-    'yaml\.h'                              '^cas/policy[a-z_]*\.c$'
+    'yaml\.h'                              '^cas/policy[a-z_]*\.[ch]$'
     'keyutils\.h|libgfshare\.h'            '^cas/seal[a-z_]*\.c$'
 )
 cd "$SRC/src" || exit 1

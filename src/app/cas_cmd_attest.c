@@ -30,7 +30,7 @@ int cas_cmd_attest(const char *cmd, int argc, char **argv)
         else if (addr == NULL || argv[i][0] == '-')
             goto usage;
     }
-    if (addr == NULL || pin == NULL || cas_split_hostport(addr, &host, &port) != 0)
+    if (addr == NULL || pin == NULL || cas_split_hostport(addr, &host, &port) != CD_OK)
         goto usage;
     status = CAS_EXIT_RUNTIME;
     if ((diag = malloc(sizeof(*diag))) == NULL)

@@ -8,8 +8,6 @@
 #include "cas/cas.h"
 #include "common/num.h"
 
-#define MAX_VARS 64
-
 /* Test hook: CONFIDOC_CAS_NOW (seconds since the epoch) replaces the current
  * time in renewal decisions only. */
 static time_t fake_now(void)
@@ -57,9 +55,7 @@ static int run_command(const char *cmd, struct cas_options *o)
 
 int cas_cmd_provision(const char *cmd, int argc, char **argv)
 {
-    const char *names[MAX_VARS], *values[MAX_VARS];
-    char *owned[MAX_VARS];
-    size_t nvars = 0;
+    struct cas_vars vars = {.n = 0};
     struct cas_options o = {.out = stdout};
     int status = CAS_EXIT_RUNTIME;
 
@@ -70,18 +66,8 @@ int cas_cmd_provision(const char *cmd, int argc, char **argv)
         } else if (strcmp(a, "--state") == 0 && i + 1 < argc) {
             o.state_dir = argv[++i];
         } else if (strcmp(a, "--var") == 0 && i + 1 < argc) {
-            const char *eq = strchr(argv[i + 1], '=');
-            if (eq == NULL || eq == argv[i + 1] || nvars >= MAX_VARS) {
-                fprintf(stderr, "confidoc-cas: --var expects NAME=VALUE (at most %d)\n", MAX_VARS);
+            if (!cas_vars_add(&vars, argv[++i]))
                 goto out;
-            }
-            owned[nvars] = strndup(argv[i + 1], (size_t)(eq - argv[i + 1]));
-            if (owned[nvars] == NULL)
-                goto out;
-            names[nvars] = owned[nvars];
-            values[nvars] = eq + 1;
-            nvars++;
-            i++;
         } else if (strcmp(cmd, "rotate") == 0 && a[0] != '-' && o.rotate == NULL) {
             o.rotate = a;
         } else {
@@ -96,13 +82,10 @@ int cas_cmd_provision(const char *cmd, int argc, char **argv)
         status = CAS_EXIT_POLICY;
         goto out;
     }
-    o.vars.names = names;
-    o.vars.values = values;
-    o.vars.n = nvars;
+    o.vars = cas_vars_view(&vars);
     o.now = fake_now();
     status = run_command(cmd, &o);
 out:
-    for (size_t i = 0; i < nvars; i++)
-        free(owned[i]);
+    cas_vars_free(&vars);
     return status;
 }

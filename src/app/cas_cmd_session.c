@@ -16,7 +16,6 @@
 #include "common/codec.h"
 #include "common/file.h"
 
-#define MAX_VARS 64
 #define MAX_SIGN 16
 
 struct session_args {
@@ -25,9 +24,7 @@ struct session_args {
     const char *file, *name, *predecessor;
     const char *sign[MAX_SIGN];
     size_t nsign;
-    const char *vnames[MAX_VARS], *vvalues[MAX_VARS];
-    char *owned[MAX_VARS];
-    size_t nvars;
+    struct cas_vars vars;
 };
 
 static void report(const struct cd_diag *d)
@@ -169,7 +166,7 @@ static int do_put(const struct session_args *a, struct cd_diag *diag)
 {
     struct file_read_opts o = {.max = POLICY_FILE_MAX};
     struct file_data f;
-    struct policy_vars vars = {a->vnames, a->vvalues, a->nvars};
+    struct policy_vars vars = cas_vars_view(&a->vars);
     struct buf t, json, body, h;
     char hash[PKI_FP_HEX];
     int status = 0, rc = CAS_EXIT_RUNTIME;
@@ -205,8 +202,12 @@ static int do_put(const struct session_args *a, struct cd_diag *diag)
         err = casd_json_add_string(&json, t.p, t.len);
     if (err == CD_OK)
         err = buf_add(&json, ", \"signatures\": [", 17);
+    /* The client's own key signs first: the CAS counts signatures it checks
+     * itself, never the key its network worker reports (docs/security.md). */
+    if (err == CD_OK && a->tls.key != NULL)
+        err = add_signature(&json, a->tls.key, &t, true);
     for (size_t i = 0; i < a->nsign && err == CD_OK; i++)
-        err = add_signature(&json, a->sign[i], &t, i == 0);
+        err = add_signature(&json, a->sign[i], &t, i == 0 && a->tls.key == NULL);
     if (err == CD_OK)
         err = buf_add(&json, "]}", 2);
     if (err != CD_OK)
@@ -262,7 +263,7 @@ int cas_cmd_session(const char *cmd, int argc, char **argv)
         i++;
         if (strcmp(o, "--cas") == 0 && a.addr == NULL) {
             if ((a.addr = strdup(v)) == NULL ||
-                cas_split_hostport(a.addr, &a.tls.host, &a.tls.port) != 0)
+                cas_split_hostport(a.addr, &a.tls.host, &a.tls.port) != CD_OK)
                 goto usage;
         } else if (strcmp(o, "--cacert") == 0) {
             a.tls.cacert = v;
@@ -274,14 +275,9 @@ int cas_cmd_session(const char *cmd, int argc, char **argv)
             a.predecessor = v;
         } else if (!get && strcmp(o, "--sign") == 0 && a.nsign < MAX_SIGN) {
             a.sign[a.nsign++] = v;
-        } else if (!get && strcmp(o, "--var") == 0 && a.nvars < MAX_VARS) {
-            const char *eq = strchr(v, '=');
-            char *name = eq != NULL && eq != v ? strndup(v, (size_t)(eq - v)) : NULL;
-            if (name == NULL)
-                goto usage;
-            a.owned[a.nvars] = name;
-            a.vnames[a.nvars] = name;
-            a.vvalues[a.nvars++] = eq + 1;
+        } else if (!get && strcmp(o, "--var") == 0) {
+            if (!cas_vars_add(&a.vars, v))
+                goto out;
         } else {
             goto usage;
         }
@@ -303,8 +299,7 @@ int cas_cmd_session(const char *cmd, int argc, char **argv)
 usage:
     cas_usage(stderr);
 out:
-    for (size_t i = 0; i < a.nvars; i++)
-        free(a.owned[i]);
+    cas_vars_free(&a.vars);
     free(a.addr);
     free(diag);
     return status;

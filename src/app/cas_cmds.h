@@ -3,7 +3,12 @@
 #ifndef CONFIDOC_APP_CAS_CMDS_H
 #define CONFIDOC_APP_CAS_CMDS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
+
+#include "cas/policy.h"
+#include "common/err.h"
 
 #define CAS_EXIT_RUNTIME 1 /* a runtime error */
 #define CAS_EXIT_POLICY 2  /* a policy or usage error */
@@ -24,7 +29,28 @@ int cas_cmd_session(const char *cmd, int argc, char **argv); /* session get|put 
 int cas_cmd_client_keygen(const char *cmd, int argc, char **argv);
 int cas_cmd_import(const char *cmd, int argc, char **argv); /* import-plaintext */
 
-/* HOST:PORT or [V6]:PORT split in place (s is modified); 0, or -1 when malformed. */
-int cas_split_hostport(char *s, const char **host, const char **port);
+/* ---- shared argument helpers (cas_args.c) ---- */
+
+#define CAS_MAX_VARS 64
+
+/* --var NAME=VALUE pairs for ${NAME} in policies (the last of a name wins). */
+struct cas_vars {
+    const char *names[CAS_MAX_VARS];
+    const char *values[CAS_MAX_VARS];
+    char *owned[CAS_MAX_VARS];
+    size_t n;
+};
+
+/* Adds arg ("NAME=VALUE"; VALUE is borrowed from arg); false, with the
+ * problem on stderr, when it is not of that form or there are too many. */
+bool cas_vars_add(struct cas_vars *v, const char *arg);
+/* The pairs as policy variables (borrowed from v). */
+struct policy_vars cas_vars_view(const struct cas_vars *v);
+void cas_vars_free(struct cas_vars *v);
+
+/* HOST:PORT or [V6]:PORT split in place (s is modified); CD_ERR_INVALID when malformed. */
+cd_err cas_split_hostport(char *s, const char **host, const char **port);
+/* True for a key hash: 64 lowercase hex digits. */
+bool cas_is_hash(const char *s);
 
 #endif

@@ -1,37 +1,15 @@
 /* policy_yaml.c: one CAS policy document (YAML) to a struct policy. The only file of
  * the module that sees libyaml; pure: the bytes and the ${VAR} look-up come from the
  * caller. */
-#include "cas/policy_int.h"
+#include "cas/policy_yaml_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <yaml.h>
-
 #include "common/num.h"
 
-/* ---- parsing context ---- */
-
-struct pctx {
-    const char *file;
-    yaml_document_t *doc;
-    const struct policy_vars *vars;
-    policy_env_fn env; /* NULL: vars only */
-    struct cd_diag *diag;
-    struct policy *p;
-    const char *secret; /* name of the secret being parsed, for messages */
-    bool nomem;
-};
-
-static int node_line(const yaml_node_t *n)
-{
-    return (int)n->start_mark.line + 1;
-}
-
-static void perr(struct pctx *c, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void perr(struct pctx *c, int line, const char *fmt, ...)
+void policy_yaml_err(struct pctx *c, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -65,7 +43,7 @@ static char *substitute(struct pctx *c, int line, const char *s, size_t n, size_
                 j++;
             /* j stops one past the longest name: 65 bytes then '}' is too long too */
             if (j >= n || s[j] != '}' || j - (i + 2) > POLICY_VAR_NAME_MAX) {
-                perr(c, line, "unterminated or too long ${...}");
+                policy_yaml_err(c, line, "unterminated or too long ${...}");
                 goto fail;
             }
             char name[POLICY_VAR_NAME_MAX + 1];
@@ -77,22 +55,22 @@ static char *substitute(struct pctx *c, int line, const char *s, size_t n, size_
                 ok = (name[k] >= 'A' && name[k] <= 'Z') || (name[k] >= 'a' && name[k] <= 'z') ||
                      (name[k] >= '0' && name[k] <= '9') || name[k] == '_';
             if (!ok) {
-                perr(c, line, "bad variable name in ${...}");
+                policy_yaml_err(c, line, "bad variable name in ${...}");
                 goto fail;
             }
             const char *val = lookup_var(c, name);
             if (val == NULL && c->env != NULL) {
-                perr(c, line, "unknown variable ${%s} (no --var %s=... nor %s%s)", name, name,
-                     POLICY_VAR_ENV_PREFIX, name);
+                policy_yaml_err(c, line, "unknown variable ${%s} (no --var %s=... nor %s%s)", name,
+                                name, POLICY_VAR_ENV_PREFIX, name);
                 goto fail;
             }
             if (val == NULL) {
-                perr(c, line, "unknown variable ${%s}", name);
+                policy_yaml_err(c, line, "unknown variable ${%s}", name);
                 goto fail;
             }
             size_t vl = strlen(val);
             if (len + vl + (n - j) + 1 > POLICY_CONTENT_MAX) {
-                perr(c, line, "value too long after substitution");
+                policy_yaml_err(c, line, "value too long after substitution");
                 goto fail;
             }
             if (len + vl + (n - j) + 1 > cap) {
@@ -120,15 +98,15 @@ fail:
 }
 
 /* A string scalar (with ${VAR} substituted) without NUL bytes. */
-static bool get_string(struct pctx *c, yaml_node_t *n, const char *key, char **out)
+bool policy_yaml_string(struct pctx *c, yaml_node_t *n, const char *key, char **out)
 {
     size_t len = 0;
     if (n->type != YAML_SCALAR_NODE) {
-        perr(c, node_line(n), "%s: expected a string", key);
+        policy_yaml_err(c, node_line(n), "%s: expected a string", key);
         return false;
     }
     if (memchr(n->data.scalar.value, '\0', n->data.scalar.length) != NULL) {
-        perr(c, node_line(n), "%s: NUL byte in string", key);
+        policy_yaml_err(c, node_line(n), "%s: NUL byte in string", key);
         return false;
     }
     int line = node_line(n);
@@ -148,8 +126,8 @@ static bool is_plain(const yaml_node_t *n)
     return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 }
 
-static bool get_uint(struct pctx *c, yaml_node_t *n, const char *key, unsigned min, unsigned max,
-                     unsigned *out)
+bool policy_yaml_uint(struct pctx *c, yaml_node_t *n, const char *key, unsigned min, unsigned max,
+                      unsigned *out)
 {
     uint64_t v = 0;
     /* At most 9 digits (leading zeros included), as policies always had. */
@@ -157,11 +135,11 @@ static bool get_uint(struct pctx *c, yaml_node_t *n, const char *key, unsigned m
               num_parse((const char *)n->data.scalar.value, n->data.scalar.length, 999999999u,
                         &v) == CD_OK;
     if (!ok) {
-        perr(c, node_line(n), "%s: expected an integer", key);
+        policy_yaml_err(c, node_line(n), "%s: expected an integer", key);
         return false;
     }
     if (v < min || v > max) {
-        perr(c, node_line(n), "%s: must be between %u and %u", key, min, max);
+        policy_yaml_err(c, node_line(n), "%s: must be between %u and %u", key, min, max);
         return false;
     }
     *out = (unsigned)v;
@@ -179,35 +157,30 @@ static bool get_bool(struct pctx *c, yaml_node_t *n, const char *key, bool *out)
         *out = false;
         return true;
     }
-    perr(c, node_line(n), "%s: expected true or false", key);
+    policy_yaml_err(c, node_line(n), "%s: expected true or false", key);
     return false;
 }
 
-static bool scalar_is(const yaml_node_t *n, const char *s)
-{
-    return n->type == YAML_SCALAR_NODE && n->data.scalar.length == strlen(s) &&
-           memcmp(n->data.scalar.value, s, n->data.scalar.length) == 0;
-}
-
 /* Checks that a mapping has scalar keys without duplicates; reports and returns false otherwise. */
-static bool check_mapping(struct pctx *c, yaml_node_t *m, const char *what)
+bool policy_yaml_mapping(struct pctx *c, yaml_node_t *m, const char *what)
 {
     if (m->type != YAML_MAPPING_NODE) {
-        perr(c, node_line(m), "%s: expected a mapping", what);
+        policy_yaml_err(c, node_line(m), "%s: expected a mapping", what);
         return false;
     }
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
         yaml_node_t *k = yaml_document_get_node(c->doc, a->key);
         if (k == NULL || k->type != YAML_SCALAR_NODE) {
-            perr(c, k != NULL ? node_line(k) : node_line(m), "%s: keys must be strings", what);
+            policy_yaml_err(c, k != NULL ? node_line(k) : node_line(m), "%s: keys must be strings",
+                            what);
             return false;
         }
         for (yaml_node_pair_t *b = m->data.mapping.pairs.start; b < a; b++) {
             yaml_node_t *kb = yaml_document_get_node(c->doc, b->key);
             if (kb != NULL && kb->data.scalar.length == k->data.scalar.length &&
                 memcmp(kb->data.scalar.value, k->data.scalar.value, k->data.scalar.length) == 0) {
-                perr(c, node_line(k), "duplicate key '%.*s'", (int)k->data.scalar.length,
-                     (const char *)k->data.scalar.value);
+                policy_yaml_err(c, node_line(k), "duplicate key '%.*s'", (int)k->data.scalar.length,
+                                (const char *)k->data.scalar.value);
                 return false;
             }
         }
@@ -229,12 +202,12 @@ static yaml_node_t *map_get(struct pctx *c, yaml_node_t *m, const char *key)
  * in messages), refusing more than max entries (*count: how many item has
  * added): "KEY: more than MAX entries", or with what "more than MAX WHAT" (a
  * top-level list: no secret named). */
-static bool parse_list(struct pctx *c, yaml_node_t *n, const char *key, const char *what,
-                       const size_t *count, size_t max,
-                       bool (*item)(struct pctx *, yaml_node_t *, void *), void *arg)
+bool policy_yaml_list(struct pctx *c, yaml_node_t *n, const char *key, const char *what,
+                      const size_t *count, size_t max,
+                      bool (*item)(struct pctx *, yaml_node_t *, void *), void *arg)
 {
     if (n->type != YAML_SEQUENCE_NODE) {
-        perr(c, node_line(n), "%s: expected a list", key);
+        policy_yaml_err(c, node_line(n), "%s: expected a list", key);
         return false;
     }
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
@@ -244,11 +217,11 @@ static bool parse_list(struct pctx *c, yaml_node_t *n, const char *key, const ch
             continue;
         if (*count >= max && what != NULL) {
             c->secret = NULL;
-            perr(c, node_line(e), "more than %zu %s", max, what);
+            policy_yaml_err(c, node_line(e), "more than %zu %s", max, what);
             return false;
         }
         if (*count >= max) {
-            perr(c, node_line(e), "%s: more than %zu entries", key, max);
+            policy_yaml_err(c, node_line(e), "%s: more than %zu entries", key, max);
             return false;
         }
         if (!item(c, e, arg))
@@ -268,7 +241,7 @@ static bool string_item(struct pctx *c, yaml_node_t *e, void *arg)
     struct string_list *l = arg;
     char *s = NULL;
 
-    if (!get_string(c, e, l->key, &s))
+    if (!policy_yaml_string(c, e, l->key, &s))
         return false;
     l->arr[(*l->count)++] = s;
     return true;
@@ -279,7 +252,7 @@ static bool get_string_list(struct pctx *c, yaml_node_t *n, const char *key, cha
                             size_t *count)
 {
     struct string_list l = {key, arr, count};
-    return parse_list(c, n, key, NULL, count, POLICY_MAX_LIST, string_item, &l);
+    return policy_yaml_list(c, n, key, NULL, count, POLICY_MAX_LIST, string_item, &l);
 }
 
 /* ---- secrets ---- */
@@ -350,32 +323,33 @@ static bool parse_kind(struct pctx *c, yaml_node_t *n, enum policy_kind *out)
             return true;
         }
     }
-    perr(c, node_line(n),
-         "kind: expected private-key, x509-ca, x509 or symmetric-key (or import: instead)");
+    policy_yaml_err(
+        c, node_line(n),
+        "kind: expected private-key, x509-ca, x509 or symmetric-key (or import: instead)");
     return false;
 }
 
 static bool parse_import(struct pctx *c, struct policy_secret *s, yaml_node_t *n)
 {
-    if (!check_mapping(c, n, "import"))
+    if (!policy_yaml_mapping(c, n, "import"))
         return false;
     for (yaml_node_pair_t *a = n->data.mapping.pairs.start; a < n->data.mapping.pairs.top; a++) {
         yaml_node_t *k = yaml_document_get_node(c->doc, a->key);
         yaml_node_t *v = yaml_document_get_node(c->doc, a->value);
         if (scalar_is(k, "policy")) {
-            if (!get_string(c, v, "import.policy", &s->import_policy))
+            if (!policy_yaml_string(c, v, "import.policy", &s->import_policy))
                 return false;
         } else if (scalar_is(k, "secret")) {
-            if (!get_string(c, v, "import.secret", &s->import_secret))
+            if (!policy_yaml_string(c, v, "import.secret", &s->import_secret))
                 return false;
         } else {
-            perr(c, node_line(k), "import: unknown key '%.*s' (expected policy, secret)",
-                 (int)k->data.scalar.length, (const char *)k->data.scalar.value);
+            policy_yaml_err(c, node_line(k), "import: unknown key '%.*s' (expected policy, secret)",
+                            (int)k->data.scalar.length, (const char *)k->data.scalar.value);
             return false;
         }
     }
     if (s->import_policy == NULL || s->import_secret == NULL) {
-        perr(c, node_line(n), "import: needs both policy: and secret:");
+        policy_yaml_err(c, node_line(n), "import: needs both policy: and secret:");
         return false;
     }
     s->import_line = node_line(n);
@@ -385,7 +359,7 @@ static bool parse_import(struct pctx *c, struct policy_secret *s, yaml_node_t *n
 static bool parse_export(struct pctx *c, struct policy_secret *s, yaml_node_t *n)
 {
     if (n->type != YAML_SEQUENCE_NODE) {
-        perr(c, node_line(n), "export: expected a list of '- policy: NAME'");
+        policy_yaml_err(c, node_line(n), "export: expected a list of '- policy: NAME'");
         return false;
     }
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
@@ -393,10 +367,10 @@ static bool parse_export(struct pctx *c, struct policy_secret *s, yaml_node_t *n
         yaml_node_t *e = yaml_document_get_node(c->doc, *it);
         if (e == NULL)
             continue;
-        if (!check_mapping(c, e, "export entry"))
+        if (!policy_yaml_mapping(c, e, "export entry"))
             return false;
         if (s->nexport >= POLICY_MAX_LIST) {
-            perr(c, node_line(e), "export: more than %d entries", POLICY_MAX_LIST);
+            policy_yaml_err(c, node_line(e), "export: more than %d entries", POLICY_MAX_LIST);
             return false;
         }
         char *pol = NULL;
@@ -405,16 +379,16 @@ static bool parse_export(struct pctx *c, struct policy_secret *s, yaml_node_t *n
             yaml_node_t *k = yaml_document_get_node(c->doc, a->key);
             yaml_node_t *v = yaml_document_get_node(c->doc, a->value);
             if (!scalar_is(k, "policy")) {
-                perr(c, node_line(k), "export: unknown key '%.*s' (expected policy)",
-                     (int)k->data.scalar.length, (const char *)k->data.scalar.value);
+                policy_yaml_err(c, node_line(k), "export: unknown key '%.*s' (expected policy)",
+                                (int)k->data.scalar.length, (const char *)k->data.scalar.value);
                 free(pol);
                 return false;
             }
-            if (!get_string(c, v, "export.policy", &pol))
+            if (!policy_yaml_string(c, v, "export.policy", &pol))
                 return false;
         }
         if (pol == NULL) {
-            perr(c, node_line(e), "export: entry needs policy:");
+            policy_yaml_err(c, node_line(e), "export: entry needs policy:");
             return false;
         }
         s->export_line[s->nexport] = node_line(e);
@@ -434,13 +408,13 @@ static bool parse_usage(struct pctx *c, struct policy_secret *s, yaml_node_t *n)
         else if (ok && strcmp(items[i], "client") == 0)
             s->usage |= POLICY_USAGE_CLIENT;
         else if (ok) {
-            perr(c, node_line(n), "usage: expected server and/or client");
+            policy_yaml_err(c, node_line(n), "usage: expected server and/or client");
             ok = false;
         }
         free(items[i]);
     }
     if (ok && s->usage == 0) {
-        perr(c, node_line(n), "usage: expected server and/or client");
+        policy_yaml_err(c, node_line(n), "usage: expected server and/or client");
         ok = false;
     }
     return ok;
@@ -450,10 +424,10 @@ static bool parse_usage(struct pctx *c, struct policy_secret *s, yaml_node_t *n)
 static bool get_checked_string(struct pctx *c, yaml_node_t *v, const char *key, char **out,
                                bool (*valid)(const char *), const char *why)
 {
-    if (!get_string(c, v, key, out))
+    if (!policy_yaml_string(c, v, key, out))
         return false;
     if (!valid(*out)) {
-        perr(c, node_line(v), "%s: %s", key, why);
+        policy_yaml_err(c, node_line(v), "%s: %s", key, why);
         return false;
     }
     return true;
@@ -467,7 +441,7 @@ static bool get_checked_list(struct pctx *c, yaml_node_t *v, const char *key, ch
         return false;
     for (size_t i = 0; i < *count; i++) {
         if (!valid(arr[i])) {
-            perr(c, node_line(v), "%s: '%s' %s", key, arr[i], why);
+            policy_yaml_err(c, node_line(v), "%s: '%s' %s", key, arr[i], why);
             return false;
         }
     }
@@ -492,10 +466,10 @@ static bool parse_secret_value(struct pctx *c, struct policy_secret *s, unsigned
                                   "must be a plain file name");
     case K_PRIVATE_KEY:
         s->private_key_line = node_line(v);
-        return get_string(c, v, "private_key", &s->private_key);
+        return policy_yaml_string(c, v, "private_key", &s->private_key);
     case K_ISSUER:
         s->issuer_line = node_line(v);
-        return get_string(c, v, "issuer", &s->issuer);
+        return policy_yaml_string(c, v, "issuer", &s->issuer);
     case K_COMMON_NAME:
         return get_checked_string(c, v, "common_name", &s->common_name, policy_valid_common_name,
                                   "1 to 64 printable characters");
@@ -508,11 +482,11 @@ static bool parse_secret_value(struct pctx *c, struct policy_secret *s, unsigned
     case K_USAGE:
         return parse_usage(c, s, v);
     case K_VALIDITY:
-        return get_uint(c, v, "validity_days", 1, POLICY_DAYS_MAX, &s->validity_days);
+        return policy_yaml_uint(c, v, "validity_days", 1, POLICY_DAYS_MAX, &s->validity_days);
     case K_SIZE:
-        return get_uint(c, v, "size", POLICY_SYM_MIN, POLICY_SYM_MAX, &s->size);
+        return policy_yaml_uint(c, v, "size", POLICY_SYM_MIN, POLICY_SYM_MAX, &s->size);
     }
-    perr(c, node_line(k), "internal: unhandled key");
+    policy_yaml_err(c, node_line(k), "internal: unhandled key");
     return false;
 }
 
@@ -521,26 +495,27 @@ static bool parse_secret_head(struct pctx *c, struct policy_secret *s, yaml_node
 {
     yaml_node_t *n = map_get(c, m, "name");
     if (n == NULL) {
-        perr(c, node_line(m), "secret without name:");
+        policy_yaml_err(c, node_line(m), "secret without name:");
         return false;
     }
-    if (!get_string(c, n, "name", &s->name))
+    if (!policy_yaml_string(c, n, "name", &s->name))
         return false;
     if (!policy_valid_secret_name(s->name, strlen(s->name))) {
-        perr(c, node_line(n), "name: '%s' must be 1 to 64 letters, digits, '_' or '-'", s->name);
+        policy_yaml_err(c, node_line(n), "name: '%s' must be 1 to 64 letters, digits, '_' or '-'",
+                        s->name);
         return false;
     }
     c->secret = s->name;
-    if (!check_mapping(c, m, "secret"))
+    if (!policy_yaml_mapping(c, m, "secret"))
         return false;
     n = map_get(c, m, "kind");
     yaml_node_t *imp = map_get(c, m, "import");
     if (n != NULL && imp != NULL) {
-        perr(c, node_line(n), "kind: and import: exclude each other");
+        policy_yaml_err(c, node_line(n), "kind: and import: exclude each other");
         return false;
     }
     if (n == NULL && imp == NULL) {
-        perr(c, node_line(m), "needs kind: (or import:)");
+        policy_yaml_err(c, node_line(m), "needs kind: (or import:)");
         return false;
     }
     if (n != NULL && !parse_kind(c, n, &s->kind))
@@ -562,14 +537,14 @@ static bool parse_secret_keys(struct pctx *c, struct policy_secret *s, yaml_node
             if (scalar_is(k, secret_keys[i].name))
                 bit = secret_keys[i].bit;
         if (bit == 0) {
-            perr(c, node_line(k), "unknown key '%.*s'", (int)k->data.scalar.length,
-                 (const char *)k->data.scalar.value);
+            policy_yaml_err(c, node_line(k), "unknown key '%.*s'", (int)k->data.scalar.length,
+                            (const char *)k->data.scalar.value);
             return false;
         }
         if ((allowed & bit) == 0) {
-            perr(c, node_line(k), "key '%.*s' does not apply to kind %s",
-                 (int)k->data.scalar.length, (const char *)k->data.scalar.value,
-                 policy_kind_name(s->kind));
+            policy_yaml_err(c, node_line(k), "key '%.*s' does not apply to kind %s",
+                            (int)k->data.scalar.length, (const char *)k->data.scalar.value,
+                            policy_kind_name(s->kind));
             return false;
         }
         if (!parse_secret_value(c, s, bit, k, v))
@@ -584,24 +559,25 @@ static bool finish_secret(struct pctx *c, struct policy_secret *s)
     switch (s->kind) {
     case POLICY_KIND_X509:
         if (s->issuer == NULL) {
-            perr(c, s->line, "an x509 certificate needs issuer: (an x509-ca secret)");
+            policy_yaml_err(c, s->line, "an x509 certificate needs issuer: (an x509-ca secret)");
             return false;
         }
         if (s->usage == 0) {
-            perr(c, s->line, "an x509 certificate needs usage: [server] and/or [client]");
+            policy_yaml_err(c, s->line,
+                            "an x509 certificate needs usage: [server] and/or [client]");
             return false;
         }
         /* fall through */
     case POLICY_KIND_X509_CA:
         if (s->common_name == NULL) {
-            perr(c, s->line, "a certificate needs common_name:");
+            policy_yaml_err(c, s->line, "a certificate needs common_name:");
             return false;
         }
         if (s->validity_days == 0)
             s->validity_days =
                 s->kind == POLICY_KIND_X509_CA ? POLICY_CA_DAYS_DEFAULT : POLICY_LEAF_DAYS_DEFAULT;
         if (s->public_name != NULL && !s->export_public) {
-            perr(c, s->line, "public_name: needs export_public: true");
+            policy_yaml_err(c, s->line, "public_name: needs export_public: true");
             return false;
         }
         break;
@@ -622,7 +598,7 @@ static struct policy_secret *parse_secret(struct pctx *c, yaml_node_t *m)
 
     c->secret = NULL;
     if (m->type != YAML_MAPPING_NODE) {
-        perr(c, node_line(m), "secret: expected a mapping");
+        policy_yaml_err(c, node_line(m), "secret: expected a mapping");
         return NULL;
     }
     s = calloc(1, sizeof(*s));
@@ -644,33 +620,34 @@ static bool parse_file(struct pctx *c, struct policy_file *f, yaml_node_t *m)
 {
     yaml_node_t *content = NULL;
     c->secret = NULL;
-    if (!check_mapping(c, m, "injection file"))
+    if (!policy_yaml_mapping(c, m, "injection file"))
         return false;
     f->line = node_line(m);
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
         yaml_node_t *k = yaml_document_get_node(c->doc, a->key);
         yaml_node_t *v = yaml_document_get_node(c->doc, a->value);
         if (scalar_is(k, "path")) {
-            if (!get_string(c, v, "path", &f->path))
+            if (!policy_yaml_string(c, v, "path", &f->path))
                 return false;
             const char *why = policy_path_problem(f->path);
             if (why != NULL) {
-                perr(c, node_line(v), "path '%s' %s", f->path, why);
+                policy_yaml_err(c, node_line(v), "path '%s' %s", f->path, why);
                 return false;
             }
         } else if (scalar_is(k, "content")) {
             content = v;
         } else {
-            perr(c, node_line(k), "injection file: unknown key '%.*s' (expected path, content)",
-                 (int)k->data.scalar.length, (const char *)k->data.scalar.value);
+            policy_yaml_err(c, node_line(k),
+                            "injection file: unknown key '%.*s' (expected path, content)",
+                            (int)k->data.scalar.length, (const char *)k->data.scalar.value);
             return false;
         }
     }
     if (f->path == NULL || content == NULL) {
-        perr(c, f->line, "injection file needs path: and content:");
+        policy_yaml_err(c, f->line, "injection file needs path: and content:");
         return false;
     }
-    if (!get_string(c, content, "content", &f->content))
+    if (!policy_yaml_string(c, content, "content", &f->content))
         return false;
     f->content_len = strlen(f->content);
     int cline = node_line(content);
@@ -680,168 +657,6 @@ static bool parse_file(struct pctx *c, struct policy_file *f, yaml_node_t *m)
     /* References are resolved after all secrets are known (link_files). */
     f->line = cline; /* kept for ref lines */
     f->count_breaks = content->data.scalar.style != YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-    return true;
-}
-
-/* ---- measurements: (what `confidoc-cas run` must report) ---- */
-
-#define MEASURE_PATH_MAX 4095 /* bytes of a measured config file's or the mount's path */
-
-/* NULL: an absolute path of printable bytes without empty, "." or ".."
- * components (a trailing '/' only for dir). */
-static const char *measure_path_problem(const char *s, bool dir)
-{
-    size_t n = strlen(s);
-    if (n < 2 || n > MEASURE_PATH_MAX || s[0] != '/')
-        return "must be an absolute path of 2 to 4095 bytes";
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return "must not contain control characters";
-    for (const char *p = s + 1;;) {
-        size_t len = strcspn(p, "/");
-        if (len == 0 && p[0] == '\0' && dir)
-            return NULL;
-        if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
-            return "must not contain empty, '.' or '..' components";
-        if (p[len] == '\0')
-            return NULL;
-        p += len + 1;
-    }
-}
-
-/* A SHA-256 as 64 lowercase hex digits into out. */
-static bool get_sha256(struct pctx *c, yaml_node_t *n, const char *key, char out[POLICY_HASH_HEX])
-{
-    bool ok = n->type == YAML_SCALAR_NODE && n->data.scalar.length == POLICY_HASH_HEX - 1;
-    for (size_t i = 0; ok && i < POLICY_HASH_HEX - 1; i++) {
-        unsigned char ch = n->data.scalar.value[i];
-        ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
-    }
-    if (!ok) {
-        perr(c, node_line(n), "%s: expected a SHA-256 as 64 lowercase hex digits", key);
-        return false;
-    }
-    memcpy(out, n->data.scalar.value, POLICY_HASH_HEX - 1);
-    out[POLICY_HASH_HEX - 1] = '\0';
-    return true;
-}
-
-static bool measure_exe_item(struct pctx *c, yaml_node_t *e, void *arg)
-{
-    struct policy_measure *m = arg;
-    return get_sha256(c, e, "measurements.executable", m->executable[m->nexecutable++]);
-}
-
-static bool measure_config_item(struct pctx *c, yaml_node_t *e, void *arg)
-{
-    struct policy_measure *m = arg;
-    struct policy_measured_file *f = &m->config[m->nconfig];
-    bool have_hash = false;
-
-    if (!check_mapping(c, e, "measurements.config entry"))
-        return false;
-    f->line = node_line(e);
-    m->nconfig++; /* owns f->path from here on (policy_free) */
-    for (yaml_node_pair_t *a = e->data.mapping.pairs.start; a < e->data.mapping.pairs.top; a++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, a->key);
-        yaml_node_t *v = yaml_document_get_node(c->doc, a->value);
-        if (scalar_is(k, "path")) {
-            if (!get_string(c, v, "measurements.config.path", &f->path))
-                return false;
-            const char *why = measure_path_problem(f->path, false);
-            if (why != NULL) {
-                perr(c, node_line(v), "measurements.config.path '%.200s' %s", f->path, why);
-                return false;
-            }
-        } else if (scalar_is(k, "sha256")) {
-            if (!get_sha256(c, v, "measurements.config.sha256", f->sha256))
-                return false;
-            have_hash = true;
-        } else {
-            perr(c, node_line(k), "measurements.config: unknown key '%.*s' (expected path, sha256)",
-                 (int)k->data.scalar.length, (const char *)k->data.scalar.value);
-            return false;
-        }
-    }
-    if (f->path == NULL || !have_hash) {
-        perr(c, f->line, "measurements.config entry needs path: and sha256:");
-        return false;
-    }
-    for (size_t i = 0; i + 1 < m->nconfig; i++)
-        if (strcmp(m->config[i].path, f->path) == 0) {
-            perr(c, f->line, "measurements.config: '%s' listed twice", f->path);
-            return false;
-        }
-    return true;
-}
-
-/* A user name or a decimal uid (below 2^32 - 1). */
-static bool measure_user_ok(const char *s)
-{
-    size_t n = strlen(s);
-    uint64_t uid = 0;
-    if (n == 0 || n > 32)
-        return false;
-    if (s[0] >= '0' && s[0] <= '9')
-        return num_parse(s, n, 4294967294u, &uid) == CD_OK;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' || s[i] == '.') ||
-            (i == 0 && s[i] == '-'))
-            return false;
-    return true;
-}
-
-static bool parse_measure(struct pctx *c, yaml_node_t *n)
-{
-    struct policy_measure *m = &c->p->measure;
-
-    if (!check_mapping(c, n, "measurements"))
-        return false;
-    m->present = true;
-    m->line = node_line(n);
-    for (yaml_node_pair_t *a = n->data.mapping.pairs.start; a < n->data.mapping.pairs.top; a++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, a->key);
-        yaml_node_t *v = yaml_document_get_node(c->doc, a->value);
-        if (scalar_is(k, "executable")) {
-            if (v->type == YAML_SCALAR_NODE) {
-                if (!get_sha256(c, v, "measurements.executable", m->executable[0]))
-                    return false;
-                m->nexecutable = 1;
-            } else if (!parse_list(c, v, "measurements.executable", NULL, &m->nexecutable,
-                                   POLICY_MAX_LIST, measure_exe_item, m)) {
-                return false;
-            }
-        } else if (scalar_is(k, "user")) {
-            if (!get_string(c, v, "measurements.user", &m->user))
-                return false;
-            if (!measure_user_ok(m->user)) {
-                perr(c, node_line(v), "measurements.user: not a user name or uid");
-                return false;
-            }
-        } else if (scalar_is(k, "config")) {
-            if (!parse_list(c, v, "measurements.config", NULL, &m->nconfig, POLICY_MAX_MEASURED,
-                            measure_config_item, m))
-                return false;
-        } else if (scalar_is(k, "mount")) {
-            if (!get_string(c, v, "measurements.mount", &m->mount))
-                return false;
-            const char *why = measure_path_problem(m->mount, true);
-            if (why != NULL) {
-                perr(c, node_line(v), "measurements.mount '%.200s' %s", m->mount, why);
-                return false;
-            }
-        } else {
-            perr(c, node_line(k),
-                 "measurements: unknown key '%.*s' (expected executable, user, config, mount)",
-                 (int)k->data.scalar.length, (const char *)k->data.scalar.value);
-            return false;
-        }
-    }
-    if (m->nexecutable == 0 || m->mount == NULL) {
-        perr(c, m->line, "measurements: needs executable: and mount:");
-        return false;
-    }
     return true;
 }
 
@@ -888,107 +703,12 @@ static bool precheck(const char *file, const char *buf, size_t len, struct cd_di
     return ok;
 }
 
-/* ---- a session's predecessor: and access: (the CAS service) ---- */
-
-/* A SHA-256 in lowercase hex (a session or client-key hash) into out. */
-static bool get_hash(struct pctx *c, yaml_node_t *n, const char *key, char out[POLICY_HASH_HEX])
-{
-    bool ok = n->type == YAML_SCALAR_NODE && n->data.scalar.length == POLICY_HASH_HEX - 1;
-    for (size_t i = 0; ok && i < POLICY_HASH_HEX - 1; i++) {
-        unsigned char h = n->data.scalar.value[i];
-        ok = (h >= '0' && h <= '9') || (h >= 'a' && h <= 'f');
-    }
-    if (!ok) {
-        perr(c, node_line(n), "%s: expected a SHA-256 in lowercase hex", key);
-        return false;
-    }
-    memcpy(out, n->data.scalar.value, POLICY_HASH_HEX - 1);
-    out[POLICY_HASH_HEX - 1] = '\0';
-    return true;
-}
-
-struct hash_list {
-    const char *key;
-    char (*arr)[POLICY_HASH_HEX];
-    size_t *count;
-};
-
-static bool hash_item(struct pctx *c, yaml_node_t *e, void *arg)
-{
-    struct hash_list *l = arg;
-    char h[POLICY_HASH_HEX];
-
-    if (!get_hash(c, e, l->key, h))
-        return false;
-    for (size_t i = 0; i < *l->count; i++)
-        if (strcmp(l->arr[i], h) == 0) {
-            perr(c, node_line(e), "%s: key hash listed twice", l->key);
-            return false;
-        }
-    memcpy(l->arr[(*l->count)++], h, sizeof(h));
-    return true;
-}
-
-static bool parse_access(struct pctx *c, yaml_node_t *v)
-{
-    struct policy_access *a = &c->p->access;
-    struct hash_list read = {"access.read", a->read, &a->nread};
-    struct hash_list update = {"access.update", a->update, &a->nupdate};
-    int quorum_line = 0;
-
-    a->line = node_line(v);
-    if (!check_mapping(c, v, "access"))
-        return false;
-    for (yaml_node_pair_t *i = v->data.mapping.pairs.start; i < v->data.mapping.pairs.top; i++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, i->key);
-        yaml_node_t *e = yaml_document_get_node(c->doc, i->value);
-        bool ok;
-        if (scalar_is(k, "read")) {
-            ok = parse_list(c, e, read.key, NULL, &a->nread, POLICY_MAX_ACCESS, hash_item, &read);
-        } else if (scalar_is(k, "update")) {
-            ok = parse_list(c, e, update.key, NULL, &a->nupdate, POLICY_MAX_ACCESS, hash_item,
-                            &update);
-        } else if (scalar_is(k, "update_quorum")) {
-            quorum_line = node_line(e);
-            ok = get_uint(c, e, "access.update_quorum", 1, POLICY_MAX_ACCESS, &a->update_quorum);
-        } else {
-            perr(c, node_line(k),
-                 "access: unknown key '%.*s' (expected read, update, update_quorum)",
-                 (int)k->data.scalar.length, (const char *)k->data.scalar.value);
-            ok = false;
-        }
-        if (!ok)
-            return false;
-    }
-    if (a->update_quorum > 0 && a->update_quorum > a->nupdate) {
-        perr(c, quorum_line, "access.update_quorum: %u but only %zu update keys", a->update_quorum,
-             a->nupdate);
-        return false;
-    }
-    return true;
-}
-
-static bool parse_predecessor(struct pctx *c, yaml_node_t *v)
-{
-    char h[POLICY_HASH_HEX];
-
-    if (!get_hash(c, v, "predecessor", h))
-        return false;
-    c->p->predecessor = strdup(h);
-    if (c->p->predecessor == NULL) {
-        c->nomem = true;
-        return false;
-    }
-    return true;
-}
-
-/* The top-level keys; secrets: and injection_files: are returned for later. */
 static bool parse_policy_keys(struct pctx *c, yaml_node_t *root, yaml_node_t **secrets,
                               yaml_node_t **files)
 {
     struct policy *p = c->p;
 
-    if (root == NULL || !check_mapping(c, root, "policy"))
+    if (root == NULL || !policy_yaml_mapping(c, root, "policy"))
         return false;
     for (yaml_node_pair_t *a = root->data.mapping.pairs.start; a < root->data.mapping.pairs.top;
          a++) {
@@ -996,37 +716,39 @@ static bool parse_policy_keys(struct pctx *c, yaml_node_t *root, yaml_node_t **s
         yaml_node_t *v = yaml_document_get_node(c->doc, a->value);
         if (scalar_is(k, "name")) {
             p->line = node_line(v);
-            if (!get_string(c, v, "name", &p->name))
+            if (!policy_yaml_string(c, v, "name", &p->name))
                 return false;
             if (!policy_valid_name(p->name)) {
-                perr(c, node_line(v), "name: '%s' must be 1 to 64 of a-z, 0-9, '_', '-'", p->name);
+                policy_yaml_err(c, node_line(v), "name: '%s' must be 1 to 64 of a-z, 0-9, '_', '-'",
+                                p->name);
                 return false;
             }
         } else if (scalar_is(k, "owner")) {
-            if (!get_string(c, v, "owner", &p->owner))
+            if (!policy_yaml_string(c, v, "owner", &p->owner))
                 return false;
             if (p->owner[0] == '\0' || strlen(p->owner) > 32 || strchr(p->owner, ':') ||
                 strchr(p->owner, '/')) {
-                perr(c, node_line(v), "owner: not a user name");
+                policy_yaml_err(c, node_line(v), "owner: not a user name");
                 return false;
             }
         } else if (scalar_is(k, "measurements")) {
-            if (!parse_measure(c, v))
+            if (!policy_yaml_measure(c, v))
                 return false;
         } else if (scalar_is(k, "secrets")) {
             *secrets = v;
         } else if (scalar_is(k, "injection_files")) {
             *files = v;
         } else if (scalar_is(k, "predecessor")) {
-            if (!parse_predecessor(c, v))
+            if (!policy_yaml_predecessor(c, v))
                 return false;
         } else if (scalar_is(k, "access")) {
-            if (!parse_access(c, v))
+            if (!policy_yaml_access(c, v))
                 return false;
         } else {
-            perr(c, node_line(k),
-                 "unknown key '%.*s' (expected name, owner, secrets, injection_files)",
-                 (int)k->data.scalar.length, (const char *)k->data.scalar.value);
+            policy_yaml_err(c, node_line(k),
+                            "unknown key '%.*s' (expected name, owner, secrets, injection_files, "
+                            "measurements, access, predecessor)",
+                            (int)k->data.scalar.length, (const char *)k->data.scalar.value);
             return false;
         }
     }
@@ -1043,7 +765,7 @@ static bool secret_item(struct pctx *c, yaml_node_t *e, void *arg)
         return false;
     s->policy = p;
     if (policy_find_secret(p, s->name) != NULL) {
-        perr(c, s->line, "declared twice");
+        policy_yaml_err(c, s->line, "declared twice");
         policy_secret_free(s);
         return false;
     }
@@ -1070,16 +792,16 @@ static cd_err parse_policy_doc(struct pctx *c, yaml_node_t *root, const char *ba
         if (p->name == NULL)
             return CD_ERR_NOMEM;
         if (!policy_valid_name(p->name)) {
-            perr(c, 1, "no name: and the file name '%s' is not a policy name", base);
+            policy_yaml_err(c, 1, "no name: and the file name '%s' is not a policy name", base);
             goto bad;
         }
     }
-    if (secrets != NULL && !parse_list(c, secrets, "secrets", "secrets", &p->nsecrets,
-                                       POLICY_MAX_SECRETS, secret_item, NULL))
+    if (secrets != NULL && !policy_yaml_list(c, secrets, "secrets", "secrets", &p->nsecrets,
+                                             POLICY_MAX_SECRETS, secret_item, NULL))
         goto bad;
     c->secret = NULL;
-    if (files != NULL && !parse_list(c, files, "injection_files", "injection files", &p->nfiles,
-                                     POLICY_MAX_FILES, file_item, NULL))
+    if (files != NULL && !policy_yaml_list(c, files, "injection_files", "injection files",
+                                           &p->nfiles, POLICY_MAX_FILES, file_item, NULL))
         goto bad;
     return CD_OK;
 bad:

@@ -445,16 +445,14 @@ void casd_sessions_get(struct casd_sessions *s, const char *name, const char *cl
         refuse(r, 500, "the session is too large to send");
 }
 
-/* The distinct keys among the client's and the valid signatures' that are in
- * the update list of p. */
-static size_t count_signers(const struct policy *p, const char *text, size_t len,
-                            const char *client, const struct casd_ipc_sig *sigs, size_t nsigs)
+/* The distinct keys whose signatures over text verify here, in the parent
+ * (the TLS client key the worker reports is not counted: a compromised
+ * worker could claim any). Returns how many; their hashes go to seen. */
+static size_t verified_signers(const char *text, size_t len, const struct casd_ipc_sig *sigs,
+                               size_t nsigs, char seen[][PKI_FP_HEX])
 {
-    char seen[1 + CASD_IPC_MAX_SIGS][PKI_FP_HEX];
-    size_t nseen = 0, count = 0;
+    size_t nseen = 0;
 
-    if (client[0] != '\0')
-        snprintf(seen[nseen++], PKI_FP_HEX, "%s", client);
     for (size_t i = 0; i < nsigs; i++) {
         char h[PKI_FP_HEX];
         if (casd_sig_verify(sigs[i].public_key.p, sigs[i].public_key.len, sigs[i].signature.p,
@@ -466,8 +464,16 @@ static size_t count_signers(const struct policy *p, const char *text, size_t len
         if (!dup)
             memcpy(seen[nseen++], h, sizeof(h));
     }
+    return nseen;
+}
+
+/* How many of the verified signers are in list[0..n). */
+static size_t signers_in(char seen[][PKI_FP_HEX], size_t nseen, const char (*list)[POLICY_HASH_HEX],
+                         size_t n)
+{
+    size_t count = 0;
     for (size_t k = 0; k < nseen; k++)
-        if (listed(p->access.update, p->access.nupdate, seen[k]))
+        if (listed(list, n, seen[k]))
             count++;
     return count;
 }
@@ -487,14 +493,17 @@ static bool authorize(struct casd_sessions *s, const struct policy *np, const st
                       const struct casd_ipc_sig *sigs, size_t nsigs, struct casd_reply *r)
 {
     const char *name = np->name;
+    char seen[CASD_IPC_MAX_SIGS][PKI_FP_HEX];
+    size_t nseen = verified_signers(text, len, sigs, nsigs, seen);
 
+    (void)client; /* the worker's word only: authorization needs signatures */
     if (strcmp(name, CASD_STORE_SESSIONS) == 0 || strcmp(name, CASD_STORE_IDENTITY) == 0) {
         refused(r, name, 400, "this session name is reserved");
         return false;
     }
     if (cur == NULL) {
-        if (!listed(s->admins, s->nadmins, client)) {
-            refused(r, name, 403, "only an admin key may create a session");
+        if (signers_in(seen, nseen, s->admins, s->nadmins) == 0) {
+            refused(r, name, 403, "only an admin key may create a session (it signs the text)");
             return false;
         }
         if (np->predecessor != NULL) {
@@ -509,7 +518,7 @@ static bool authorize(struct casd_sessions *s, const struct policy *np, const st
     }
     const struct policy *cp = policy_set_find(s->set, name);
     unsigned need = cp->access.update_quorum > 0 ? cp->access.update_quorum : 1;
-    if (count_signers(cp, text, len, client, sigs, nsigs) < need) {
+    if (signers_in(seen, nseen, cp->access.update, cp->access.nupdate) < need) {
         refused(r, name, 403, "the update is not signed by enough of the session's update keys");
         return false;
     }

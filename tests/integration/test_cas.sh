@@ -53,7 +53,7 @@ for d in api api/tls api/db api/mc mariadb mariadb/tls mariadb-key memcached mem
     [ "$(mode "$STATE/$d")" = "$want" ] || fail "dir $d mode $(mode "$STATE/$d")"
 done
 [ "$(mode "$STATE/public/nginx-ca.crt")" = 644 ] || fail "public CA mode"
-find "$STATE/cas" -type f ! -perm 0600 | grep -q . && fail "store file not 0600"
+[ -z "$(find "$STATE/cas" -type f ! -perm 0600)" ] || fail "store file not 0600"
 ok "every contract file exists: 0600 files, 0700 directories, public CA 0644"
 
 # verify LEAF CA PURPOSE
@@ -97,7 +97,7 @@ for f in api/tls/server.crt mariadb/tls/server.crt memcached/tls/server.crt ngin
 done
 # server.crt is leaf + chain: two certificates, the second the CA
 [ "$(grep -c 'BEGIN CERTIFICATE' "$STATE/api/tls/server.crt")" = 2 ] || fail "chain length"
-openssl x509 -in "$STATE/api/tls/client-ca.crt" -noout -ext basicConstraints | grep -q 'CA:TRUE' ||
+grep -q 'CA:TRUE' <<<"$(openssl x509 -in "$STATE/api/tls/client-ca.crt" -noout -ext basicConstraints)" ||
     fail "CA constraint"
 for pair in api/tls/server api/db/client api/mc/client nginx/tls/api-client mariadb/tls/server \
     memcached/tls/server nginx/tls/server; do
@@ -202,7 +202,7 @@ cas provision --policies "$WORK/pol" --state "$STATE" "${VARS[@]}" >"$WORK/out7"
 grep -q '^renewed memcached/MC_SERVER v3 (template, key or issuer changed)$' "$WORK/out7" ||
     fail "template change not re-issued"
 [ "$(grep -c '^renewed' "$WORK/out7")" = 1 ] || fail "template change renewed more"
-openssl x509 -in "$STATE/memcached/tls/server.crt" -noout -ext subjectAltName | grep -q 'IP Address:0:0:0:0:0:0:0:1' ||
+grep -q 'IP Address:0:0:0:0:0:0:0:1' <<<"$(openssl x509 -in "$STATE/memcached/tls/server.crt" -noout -ext subjectAltName)" ||
     fail "new SAN missing"
 ok "a changed template (SANs) re-issues that certificate only"
 
