@@ -143,7 +143,14 @@ running_pid() {
     [ -f "$f" ] || return 1
     pid=$(cat "$f" 2>/dev/null || true)
     if [[ $pid =~ ^[0-9]+$ ]] && alive "$pid"; then
-        cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
+        # A process in the middle of execve (the launcher becoming the
+        # service) shows an empty command line for a moment: read again
+        # rather than take it for another process and drop its pid file.
+        for _ in 1 2 3 4 5; do
+            cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
+            [ -n "$cmd" ] || ! alive "$pid" && break
+            sleep 0.05
+        done
         if [[ $cmd == *"$(expected_exe "$1")"* && "$cmd " == *"$(expected_cmd "$1")"* ]]; then
             echo "$pid"
             return 0
@@ -780,8 +787,12 @@ run_memcached() {
         [ "${line#* }" = "$line" ] || args+=("${line#* }")
     done <"$d/memcached.conf"
     launch "$name" "$LOG/$name.log" "${CASRUN_memcached[@]}" "$(exe_of memcached)" "${args[@]}"
-    wait_until 10 "$name" port_in_use "$port" ||
+    # As long as the others: the launch waits for its turn at the CAS first.
+    wait_until "$START_TIMEOUT" "$name" port_in_use "$port" || {
+        tail -n 20 "$LOG/$name.log" >&2 2>/dev/null || true
+        stop_one "$name"
         die "$name did not come up (see $LOG/$name.log)"
+    }
 }
 
 # The rate limiter's counters (keys of client addresses).
