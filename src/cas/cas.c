@@ -333,13 +333,7 @@ static cd_err mark_rotation(struct run *run)
 
 static cd_err copy_text(const struct pki_buf *src, struct pki_buf *out)
 {
-    out->data = malloc(src->len + 1);
-    if (out->data == NULL)
-        return CD_ERR_NOMEM;
-    memcpy(out->data, src->data, src->len);
-    out->data[src->len] = '\0';
-    out->len = src->len;
-    return CD_OK;
+    return pki_buf_copy(src->data, src->len, out);
 }
 
 static cd_err append_text(struct pki_buf *dst, const struct pki_buf *src)

@@ -56,21 +56,28 @@ cd_err pki_random(unsigned char *buf, size_t n)
     return RAND_priv_bytes(buf, (int)n) == 1 ? CD_OK : CD_ERR_CRYPTO;
 }
 
-/* Copies a memory BIO's content into out (wiping the BIO's copy is up to the caller). */
+cd_err pki_buf_copy(const void *p, size_t n, struct pki_buf *out)
+{
+    out->data = malloc(n + 1);
+    if (out->data == NULL)
+        return CD_ERR_NOMEM;
+    if (n > 0)
+        memcpy(out->data, p, n);
+    out->data[n] = '\0';
+    out->len = n;
+    return CD_OK;
+}
+
+/* Copies a memory BIO's content into out and wipes the BIO's copy. */
 static cd_err bio_take(BIO *bio, struct pki_buf *out)
 {
     char *mem = NULL;
     long n = BIO_get_mem_data(bio, &mem);
     if (n <= 0 || (size_t)n > PKI_PEM_MAX)
         return CD_ERR_CRYPTO;
-    out->data = malloc((size_t)n + 1);
-    if (out->data == NULL)
-        return CD_ERR_NOMEM;
-    memcpy(out->data, mem, (size_t)n);
-    out->data[n] = '\0';
-    out->len = (size_t)n;
+    cd_err err = pki_buf_copy(mem, (size_t)n, out);
     pki_wipe(mem, (size_t)n);
-    return CD_OK;
+    return err;
 }
 
 /* A read-only memory BIO over PEM text of a sane size, or NULL. */

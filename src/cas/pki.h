@@ -23,6 +23,8 @@ struct pki_buf {
 
 /* Wipes and frees b->data; leaves b empty. Safe on an empty buffer. */
 void pki_buf_release(struct pki_buf *b);
+/* A NUL-terminated heap copy of p[0..n) in out (CD_ERR_NOMEM; out untouched then). */
+cd_err pki_buf_copy(const void *p, size_t n, struct pki_buf *out);
 
 /* A new ECDSA P-256 key, as PKCS#8 PEM. */
 cd_err pki_key_generate(struct pki_buf *pem_out);

@@ -313,6 +313,25 @@ out:
 
 /* ---- several policies from buffers (the CAS service's sessions) ---- */
 
+cd_err policy_set_take(struct policy_set *set, cd_err err, struct policy *p, struct cd_diag *diag,
+                       bool *invalid)
+{
+    if (err == CD_ERR_INVALID) {
+        *invalid = true;
+        return CD_OK;
+    }
+    if (err != CD_OK)
+        return err;
+    if (policy_set_find(set, p->name) != NULL) {
+        policy_diag_add(diag, p->file, p->line, NULL, "policy name '%s' is used twice", p->name);
+        *invalid = true;
+        policy_free(p);
+        return CD_OK;
+    }
+    set->policies[set->npolicies++] = p;
+    return CD_OK;
+}
+
 cd_err policy_set_parse_buffers(const char *const *files, const char *const *texts,
                                 const size_t *lens, size_t n, const struct policy_vars *vars,
                                 bool link, struct policy_set **out, struct cd_diag *diag)
@@ -343,20 +362,8 @@ cd_err policy_set_parse_buffers(const char *const *files, const char *const *tex
             *dot = '\0';
         err = policy_yaml_parse(files[i], base, texts[i] != NULL ? texts[i] : "", lens[i], vars,
                                 NULL, &p, diag);
-        if (err == CD_ERR_INVALID) {
-            invalid = true;
-            continue;
-        }
-        if (err != CD_OK)
+        if ((err = policy_set_take(set, err, p, diag, &invalid)) != CD_OK)
             goto out;
-        if (policy_set_find(set, p->name) != NULL) {
-            policy_diag_add(diag, p->file, p->line, NULL, "policy name '%s' is used twice",
-                            p->name);
-            invalid = true;
-            policy_free(p);
-            continue;
-        }
-        set->policies[set->npolicies++] = p;
     }
     err = CD_OK;
     if (invalid) {

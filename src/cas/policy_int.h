@@ -58,4 +58,10 @@ cd_err policy_yaml_parse(const char *file, const char *base, const char *buf, si
  * cycle was found); CD_ERR_NOMEM. */
 cd_err policy_set_link(struct policy_set *set, struct cd_diag *d, unsigned before);
 
+/* Adds one parse result (err, p) to set: a policy error (CD_ERR_INVALID)
+ * sets *invalid; so does a name already in the set (p is then freed, with
+ * a message); a runtime error is returned. The caller bounds npolicies. */
+cd_err policy_set_take(struct policy_set *set, cd_err err, struct policy *p, struct cd_diag *diag,
+                       bool *invalid);
+
 #endif

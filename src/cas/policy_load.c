@@ -136,20 +136,8 @@ cd_err policy_set_load(const char *dir, const struct policy_vars *vars, struct p
     for (size_t i = 0; i < nnames; i++) {
         struct policy *p = NULL;
         err = load_one(dir, names[i], vars, &p, diag);
-        if (err == CD_ERR_INVALID) {
-            invalid = true;
-            continue;
-        }
-        if (err != CD_OK)
+        if ((err = policy_set_take(set, err, p, diag, &invalid)) != CD_OK)
             goto out;
-        if (policy_set_find(set, p->name) != NULL) {
-            policy_diag_add(diag, p->file, p->line, NULL, "policy name '%s' is used twice",
-                            p->name);
-            invalid = true;
-            policy_free(p);
-            continue;
-        }
-        set->policies[set->npolicies++] = p;
     }
     if (invalid) {
         err = CD_ERR_INVALID;

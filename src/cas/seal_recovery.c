@@ -547,12 +547,10 @@ static cd_err pem_of(EVP_PKEY *k, bool private, struct pki_buf *out)
     int ok = private ? PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL)
                      : PEM_write_bio_PUBKEY(bio, k);
     long n = BIO_get_mem_data(bio, &p);
-    if (ok == 1 && n > 0 && (out->data = malloc((size_t)n + 1)) != NULL) {
-        memcpy(out->data, p, (size_t)n);
-        out->data[n] = '\0';
-        out->len = (size_t)n;
-        err = CD_OK;
-    }
+    if (ok == 1 && n > 0)
+        err = pki_buf_copy(p, (size_t)n, out);
+    if (n > 0)
+        OPENSSL_cleanse(p, (size_t)n); /* a private key's PEM */
     BIO_free(bio);
     return err;
 }

@@ -324,12 +324,8 @@ static cd_err pem_of(X509 *x, struct pki_buf *out)
 
     if (bio != NULL && PEM_write_bio_X509(bio, x) == 1) {
         long n = BIO_get_mem_data(bio, &p);
-        if (n > 0 && (out->data = malloc((size_t)n + 1)) != NULL) {
-            memcpy(out->data, p, (size_t)n);
-            out->data[n] = '\0';
-            out->len = (size_t)n;
-            err = CD_OK;
-        }
+        if (n > 0)
+            err = pki_buf_copy(p, (size_t)n, out);
     }
     BIO_free(bio);
     return err;
