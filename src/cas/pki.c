@@ -58,12 +58,13 @@ cd_err pki_random(unsigned char *buf, size_t n)
 
 cd_err pki_buf_copy(const void *p, size_t n, struct pki_buf *out)
 {
-    out->data = malloc(n + 1);
-    if (out->data == NULL)
+    char *d = malloc(n + 1);
+    if (d == NULL)
         return CD_ERR_NOMEM;
     if (n > 0)
-        memcpy(out->data, p, n);
-    out->data[n] = '\0';
+        memcpy(d, p, n);
+    d[n] = '\0';
+    out->data = d;
     out->len = n;
     return CD_OK;
 }
@@ -109,7 +110,6 @@ cd_err pki_key_generate(struct pki_buf *pem_out)
     cd_err err = CD_ERR_CRYPTO;
     EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     BIO *bio = NULL;
-    struct pki_buf b = {0};
 
     if (k == NULL)
         goto out;
@@ -119,13 +119,8 @@ cd_err pki_key_generate(struct pki_buf *pem_out)
     /* PEM_write_bio_PrivateKey writes PKCS#8 ("BEGIN PRIVATE KEY"). */
     if (PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL) != 1)
         goto out;
-    err = bio_take(bio, &b);
-    if (err != CD_OK)
-        goto out;
-    *pem_out = b;
-    b.data = NULL;
+    err = bio_take(bio, pem_out); /* sets *pem_out only on success */
 out:
-    pki_buf_release(&b);
     BIO_free(bio);
     EVP_PKEY_free(k);
     return err;
@@ -247,7 +242,6 @@ cd_err pki_cert_issue(const struct pki_cert_req *req, const char *key_pem, size_
     X509 *x = NULL, *issuer = NULL;
     X509_NAME *name = NULL;
     BIO *bio = NULL;
-    struct pki_buf b = {0};
     X509V3_CTX ctx;
     bool self_signed = issuer_cert_pem == NULL;
 
@@ -299,13 +293,8 @@ cd_err pki_cert_issue(const struct pki_cert_req *req, const char *key_pem, size_
     bio = BIO_new(BIO_s_mem());
     if (bio == NULL || PEM_write_bio_X509(bio, x) != 1)
         goto out;
-    err = bio_take(bio, &b);
-    if (err != CD_OK)
-        goto out;
-    *pem_out = b;
-    b.data = NULL;
+    err = bio_take(bio, pem_out); /* sets *pem_out only on success */
 out:
-    pki_buf_release(&b);
     BIO_free(bio);
     X509_NAME_free(name);
     X509_free(x);
