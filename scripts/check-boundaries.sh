@@ -18,7 +18,8 @@ RULES=(
     'mysql\.h|mysqld_error\.h|errmsg\.h'   '^storage/'
     'microhttpd\.h|gnutls/'                '^http/'
     'sodium\.h|sodium/'                    '^crypto/'
-    'jansson\.h'                           '^handlers/'
+    'jansson\.h'                           '^(handlers|cli)/'
+    'curl/'                                '^cli/net\.c$'
     'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal[a-z_]*\.c|cas/audit[a-z_]*\.[ch]|evidence/binding\.c|evidence/snp_sig\.c|ratelimit/mc\.c|release/measure\.c|casd/tls\.c)$'
     'seccomp\.h'                           '^casd/sandbox\.c$'
     'yaml\.h'                              '^cas/policy[a-z_]*\.[ch]$'
@@ -46,6 +47,7 @@ declare -A PREFIX=(
     [evidence]='evidence_'
     [release]='release_'
     [casd]='casd_'
+    [cli]='cli_'
 )
 for lib in "$BUILD"/libcd_*.a; do
     [ -e "$lib" ] || { echo "boundary: no module libraries in $BUILD (build first)"; exit 1; }

@@ -530,10 +530,14 @@ static bool hd_is_json_ctype(const char *ctype)
 }
 
 /* PUT /documents/{id}: JSON {"content": text} stores text; any other body is
- * stored as bytes with its Content-Type. */
+ * stored as bytes with its Content-Type. With "If-None-Match: *" (RFC 9110,
+ * 13.1.2) it only creates: 412 when the document exists, which is left as it
+ * was (a client picking a free record id cannot overwrite another's upload).
+ * Documents have no entity tags, so any other If-None-Match value is 422. */
 void hd_put(struct hd_req *c)
 {
     const char *ctype = http_request_header(c->req, "Content-Type");
+    const char *inm = http_request_header(c->req, "If-None-Match");
     const uint8_t *content = c->req->body;
     size_t len = c->req->body_len;
     json_t *body = NULL;
@@ -544,6 +548,10 @@ void hd_put(struct hd_req *c)
 
     if (!hd_path_record_id(c->m, c->resp, &record_id))
         return;
+    if (inm != NULL && strcmp(inm, "*") != 0) {
+        hd_error(c->resp, 422, "If-None-Match: only * is supported");
+        return;
+    }
     if (hd_is_json_ctype(ctype)) {
         json_t *text, *rid;
         int64_t body_rid;
@@ -570,7 +578,11 @@ void hd_put(struct hd_req *c)
         hd_error(c->resp, 422, "Invalid Content-Type");
         goto out;
     }
-    rc = hd_store(c, record_id, ctype, content, len, false, &created, &version);
+    rc = hd_store(c, record_id, ctype, content, len, inm != NULL, &created, &version);
+    if (rc == CD_ERR_EXISTS && inm != NULL) {
+        hd_error(c->resp, 412, "A document with this record ID already exists");
+        goto out;
+    }
     if (rc != CD_OK) {
         hd_fail(c->resp, rc, c->req, "store document");
         goto out;

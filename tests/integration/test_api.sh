@@ -141,6 +141,17 @@ t_eq "PUT replace is 200" "$STATUS" 200
 t_eq "PUT replace is version 2" "$(jq -r .version <<<"$BODY")" 2
 req api_curl GET "$U/documents/42" "${BOB[@]}"
 t_eq "replaced content" "$(jq -r .content <<<"$BODY")" "now text"
+# If-None-Match: * only creates (the command-line client picks free ids so).
+req api_curl PUT "$U/documents/42" "${BOB[@]}" -H "If-None-Match: *" -H "Content-Type: text/plain" --data-binary "overwritten"
+t_eq "PUT If-None-Match: * on an existing document is 412" "$STATUS" 412
+req api_curl GET "$U/documents/42" "${BOB[@]}"
+t_eq "a 412 leaves the document as it was" "$(jq -r .content <<<"$BODY")" "now text"
+req api_curl PUT "$U/documents/43" "${BOB[@]}" -H "If-None-Match: *" -H "Content-Type: text/plain" --data-binary "fresh"
+t_eq "PUT If-None-Match: * on a free id creates it (201)" "$STATUS" 201
+req api_curl PUT "$U/documents/43" "${BOB[@]}" -H 'If-None-Match: "v1"' -H "Content-Type: text/plain" --data-binary "x"
+t_eq "PUT If-None-Match with an entity tag is 422 (documents have none)" "$STATUS" 422
+req api_curl DELETE "$U/documents/43" "${BOB[@]}"
+t_eq "the created document deletes" "$STATUS" 204
 for i in 1 2 3 4 5; do
     api_curl -s -o /dev/null "${BOB[@]}" -X PUT -H "Content-Type: text/plain" --data-binary "n$i" "$U/documents/$((100 + i))"
 done
