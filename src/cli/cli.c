@@ -135,11 +135,11 @@ int cli_login(struct cli *c, const char *code)
     if (rc == CLI_EXIT_OK) {
         ans = cli_reply_json(&r);
         tok = json_object_get(ans, "csrf_token");
-        if (json_is_string(tok) && json_string_length(tok) <= CLI_CSRF_MAX) {
+        if (json_is_string(tok) && json_string_length(tok) <= CLI_CSRF_MAX && c->cookie_len > 0) {
             memcpy(c->csrf, json_string_value(tok), json_string_length(tok) + 1);
             c->session = true;
         } else {
-            fprintf(stderr, "confidoc: the login answer has no CSRF token\n");
+            fprintf(stderr, "confidoc: the login answer has no session cookie or CSRF token\n");
             rc = CLI_EXIT_REFUSED;
         }
         json_decref(ans);
@@ -250,12 +250,18 @@ int cli_run(const struct cli_options *opts, int argc, char **argv)
     }
     memset(&c, 0, sizeof(c));
     c.o = opts;
+    c.cookie = crypto_secure_alloc(CLI_COOKIE_MAX + 1);
+    if (c.cookie == NULL) {
+        fprintf(stderr, "confidoc: cannot lock memory\n");
+        return CLI_EXIT_UNREACHABLE;
+    }
     if ((rc = cli_net_open(opts, &c.net)) != CLI_EXIT_OK)
         return rc;
     rc = cmd->run(&c, argc, argv);
     if (c.password != NULL)
         cli_secret_free(c.password, c.password_len);
     crypto_wipe(c.csrf, sizeof(c.csrf));
+    crypto_secure_free(c.cookie);
     cli_net_close(c.net);
     return rc;
 }

@@ -19,6 +19,9 @@
 /* The largest JSON answer read into memory (a page of 100 documents is ~20 KB). */
 #define CLI_REPLY_MAX ((size_t)1 << 20)
 #define CLI_CSRF_MAX 128
+/* The session cookie of /auth/login (the API's contract) and its longest value. */
+#define CLI_SESSION_COOKIE "__Host-confidoc_session"
+#define CLI_COOKIE_MAX 256
 
 struct cli_net; /* net.c: the libcurl handle, reused so connections are kept alive */
 
@@ -35,7 +38,9 @@ struct cli {
     char user[CLI_USER_MAX + 1];
     char *password; /* locked memory (crypto_secure_alloc), NUL-terminated; NULL until asked */
     size_t password_len;
-    bool session;                /* cli_login succeeded: requests use the cookie */
+    bool session; /* cli_login succeeded: requests use the cookie */
+    char *cookie; /* the session token (locked memory, CLI_COOKIE_MAX + 1) */
+    size_t cookie_len;
     char csrf[CLI_CSRF_MAX + 1]; /* the session's CSRF token */
 };
 

@@ -1,6 +1,6 @@
 /* net.c: one HTTP exchange over libcurl, the only file of the client that
- * sees it. One easy handle for the whole run keeps its connection alive and
- * holds the session cookie in memory (never on disk). TLS: HTTPS only, at
+ * sees it. One easy handle for the whole run keeps its connection alive; the
+ * session cookie is kept by the client itself, in locked memory. TLS: HTTPS only, at
  * least TLS 1.2, the peer and its name verified against --cacert. */
 #include "cli/cli_int.h"
 
@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
+
 struct cli_net {
     CURL *curl;
     const struct cli_options *o;
@@ -21,6 +23,7 @@ struct cli_net {
 /* What one transfer reads from and writes to. */
 struct cli_xfer {
     CURL *curl;
+    struct cli *c;
     const struct cli_body *b;
     uint64_t sent; /* bytes of b taken by libcurl so far */
     struct cli_reply *r;
@@ -121,13 +124,40 @@ static size_t cli_on_read(char *p, size_t size, size_t nmemb, void *cls)
     return (size_t)got;
 }
 
-/* Retry-After of a 429 or 503, kept for the message. */
+/* The session cookie of a Set-Cookie header line (p, n bytes): kept in the
+ * client's locked memory (libcurl's cookie store is not used, so the token
+ * never sits in its heap); an empty value (logout, expiry) clears it. */
+static void cli_take_cookie(struct cli *c, const char *p, size_t n)
+{
+    size_t name = strlen(CLI_SESSION_COOKIE), i = 0;
+
+    while (i < n && p[i] == ' ')
+        i++;
+    if (n - i <= name || strncmp(p + i, CLI_SESSION_COOKIE, name) != 0 || p[i + name] != '=')
+        return;
+    i += name + 1;
+    c->cookie_len = 0;
+    while (i < n && p[i] != ';' && p[i] != '\r' && p[i] != '\n' && p[i] != ' ') {
+        if (c->cookie == NULL || c->cookie_len >= CLI_COOKIE_MAX) {
+            c->cookie_len = 0; /* too long or no memory: no session */
+            return;
+        }
+        c->cookie[c->cookie_len++] = p[i++];
+    }
+    if (c->cookie != NULL)
+        c->cookie[c->cookie_len] = '\0';
+}
+
+/* Retry-After of a 429 or 503, kept for the message; the session cookie. */
 static size_t cli_on_header(char *p, size_t size, size_t nmemb, void *cls)
 {
     struct cli_xfer *x = cls;
     size_t n = size * nmemb;
     static const char name[] = "Retry-After:";
+    static const char cookie[] = "Set-Cookie:";
 
+    if (n > sizeof(cookie) && strncasecmp(p, cookie, sizeof(cookie) - 1) == 0)
+        cli_take_cookie(x->c, p + sizeof(cookie) - 1, n - (sizeof(cookie) - 1));
     if (n > sizeof(name) && strncasecmp(p, name, sizeof(name) - 1) == 0) {
         size_t i = sizeof(name) - 1, o = 0;
         while (i < n && p[i] == ' ')
@@ -205,7 +235,6 @@ static bool cli_set_common(struct cli_net *n, struct cli_xfer *x)
     ok &= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
     if (n->o->cacert != NULL)
         ok &= curl_easy_setopt(h, CURLOPT_CAINFO, n->o->cacert) == CURLE_OK;
-    ok &= curl_easy_setopt(h, CURLOPT_COOKIEFILE, "") == CURLE_OK; /* in memory only */
     ok &= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L) == CURLE_OK;
     /* A transfer that moves under 1 byte/s for 60 s is given up. */
     ok &= curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L) == CURLE_OK;
@@ -256,6 +285,23 @@ static bool cli_set_method(CURL *h, const char *method, const struct cli_body *b
     return ok;
 }
 
+/* Cookie: NAME=TOKEN, built in locked memory; libcurl copies it. */
+static bool cli_set_cookie(CURL *h, const struct cli *c)
+{
+    size_t name = strlen(CLI_SESSION_COOKIE), cap = name + c->cookie_len + 2;
+    char *v = crypto_secure_alloc(cap);
+    bool ok;
+
+    if (v == NULL)
+        return false;
+    memcpy(v, CLI_SESSION_COOKIE, name);
+    v[name] = '=';
+    memcpy(v + name + 1, c->cookie, c->cookie_len + 1);
+    ok = curl_easy_setopt(h, CURLOPT_COOKIE, v) == CURLE_OK;
+    crypto_secure_free(v);
+    return ok;
+}
+
 /* Request headers; NULL when out of memory. */
 static struct curl_slist *cli_headers(const struct cli *c, enum cli_auth auth,
                                       const struct cli_body *b)
@@ -284,6 +330,8 @@ static struct curl_slist *cli_headers(const struct cli *c, enum cli_auth auth,
         if ((t = curl_slist_append(l, line)) == NULL)
             goto fail;
         l = t;
+        /* The cookie through libcurl's option, not a header of the list,
+         * so that --verbose and the list hold no copy of the token. */
     }
     return l;
 fail:
@@ -304,14 +352,14 @@ int cli_net_request(struct cli *c, enum cli_auth auth, const char *method, const
                     const struct cli_body *b, struct cli_reply *r, bool progress)
 {
     struct cli_net *n = c->net;
-    struct cli_xfer x = {
-        n->curl, b, 0, r, progress && b != NULL && b->fd >= 0, progress && r->out_fd >= 0,
-        false,   0};
+    struct cli_xfer x = {n->curl, c, b, 0, r, false, false, false, 0};
     struct curl_slist *hdrs = NULL;
     struct buf url;
     CURLcode rc;
     bool ok;
 
+    x.progress_up = progress && b != NULL && b->fd >= 0;
+    x.progress_down = progress && r->out_fd >= 0;
     buf_init(&url, 8192);
     n->errbuf[0] = '\0';
     r->status = 0;
@@ -326,6 +374,8 @@ int cli_net_request(struct cli *c, enum cli_auth auth, const char *method, const
          curl_easy_setopt(n->curl, CURLOPT_HTTPHEADER, hdrs) == CURLE_OK;
     if (ok && b != NULL)
         ok = curl_easy_setopt(n->curl, CURLOPT_READDATA, &x) == CURLE_OK;
+    if (ok && auth == CLI_AUTH_SESSION)
+        ok = c->cookie != NULL && c->cookie_len > 0 && cli_set_cookie(n->curl, c);
     if (ok && auth == CLI_AUTH_BASIC)
         ok = curl_easy_setopt(n->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC) == CURLE_OK &&
              curl_easy_setopt(n->curl, CURLOPT_USERNAME, c->user) == CURLE_OK &&
@@ -339,8 +389,9 @@ int cli_net_request(struct cli *c, enum cli_auth auth, const char *method, const
     rc = curl_easy_perform(n->curl);
     if (x.drawn)
         cli_progress_end();
-    /* libcurl's copy of the password: it keeps one until the next reset. */
+    /* libcurl's copies of the password and the cookie: dropped now. */
     (void)curl_easy_setopt(n->curl, CURLOPT_PASSWORD, "");
+    (void)curl_easy_setopt(n->curl, CURLOPT_COOKIE, NULL);
     curl_slist_free_all(hdrs);
     if (rc != CURLE_OK) {
         cli_transport_error(n, rc, &x);
