@@ -26,6 +26,8 @@ TEST_PKGS=(
   nginx-light                          # TLS front end
   curl jq openssl procps iproute2 psmisc
   clang libclang-rt-14-dev             # libFuzzer harnesses (make fuzz, test_fuzz_smoke)
+  chromium libnss3-tools               # the web application's end-to-end test (test_web: headless
+                                       # Chromium; certutil puts the stack's CA in its NSS store)
 )
 BENCH_PKGS=(wrk gnuplot-nox)           # make bench only (install-deps.sh --bench)
 
