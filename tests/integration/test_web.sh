@@ -6,8 +6,8 @@
 # two-factor login, application passwords, password change, logout, CSP.
 # Needs the web application built into CONFIDOC_BUILD_DIR/web (make web),
 # /usr/bin/chromium and certutil (scripts/install-deps.sh). Screenshots go to
-# CONFIDOC_BUILD_DIR/web-screenshots/, or to E2E_SCREENSHOTS (docs/web.md:
-# E2E_SCREENSHOTS=docs/screenshots refreshes the committed ones).
+# CONFIDOC_BUILD_DIR/web-screenshots/, or to E2E_SCREENSHOTS (relative to the
+# source tree: E2E_SCREENSHOTS=docs/screenshots refreshes the committed ones).
 set -uo pipefail
 SRC=${CONFIDOC_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 export CONFIDOC_SOURCE_DIR=$SRC
@@ -17,7 +17,7 @@ export CONFIDOC_BUILD_DIR=${CONFIDOC_BUILD_DIR:-$SRC/build}
 . "$SRC/tests/lib/stack.sh"
 
 SHOTS=${E2E_SCREENSHOTS:-$CONFIDOC_BUILD_DIR/web-screenshots}
-case $SHOTS in /*) ;; *) SHOTS=$PWD/$SHOTS ;; esac
+case $SHOTS in /*) ;; *) SHOTS=$SRC/$SHOTS ;; esac # relative: to the source tree
 for v in $(compgen -e | grep '^CONFIDOC_'); do
     case $v in CONFIDOC_SOURCE_DIR | CONFIDOC_BUILD_DIR) ;; *) unset "$v" ;; esac
 done
