@@ -76,8 +76,13 @@ export function confirmDialog(title: string, text: string, okLabel: string): Pro
     dialog.addEventListener(
       "close",
       () => {
-        back?.focus();
         resolve(dialog.returnValue === "ok");
+        // After the caller's action (which may re-enable or replace the
+        // button): back to it, or to the section's heading when it is gone.
+        setTimeout(() => {
+          if (back !== null && back.isConnected && !back.hasAttribute("disabled")) back.focus();
+          else document.querySelector<HTMLElement>("section.screen:not([hidden]) h2")?.focus();
+        }, 0);
       },
       { once: true },
     );
