@@ -91,6 +91,8 @@ function totp(secret, step) {
   return String(bin % 1_000_000).padStart(6, "0");
 }
 const stepNow = () => Math.floor(Date.now() / 1000 / 30);
+// RFC 6238, appendix B (SHA-1, T = 59 s: step 1, 94287082; its last 6 digits).
+const RFC6238_OK = totp("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", 1) === "287082";
 
 /** Waits until the time step is past `used` (each code is accepted once). */
 async function nextStep(used) {
@@ -159,6 +161,7 @@ const USER = `web${randomBytes(4).toString("hex")}`;
 let password = "correct horse battery 1";
 
 try {
+  check("the test's TOTP gives RFC 6238's vector", RFC6238_OK);
   section("the page and its headers");
   const resp = await page.goto(`${URL_BASE}/`);
   eq("/ redirects to /app/", page.url(), `${URL_BASE}/app/`);
