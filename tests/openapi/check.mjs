@@ -6,6 +6,12 @@
 //      stack (CONFIDOC_URL, CONFIDOC_CACERT): the status must be the example's,
 //      documented for the operation, and a JSON answer must match the schema
 //      of that status (every $ref resolved, additionalProperties as written).
+//      Example fields: summary, auth ("none", "basic:USER:PASSWORD" or
+//      "session": the cookie of the last successful POST /auth/login, with
+//      X-CSRF-Token unless noCsrf), path, query, headers, body (JSON) or
+//      bodyText + contentType, status, save ({NAME: FIELD}: later examples
+//      use {{NAME}}), x-order (the scenario's order; "{{totp}}" is a fresh
+//      RFC 6238 code of the secret saved as totp_secret).
 // Usage: node check.mjs OPENAPI.json ROUTER.c   (exit 0 when all holds)
 import fs from 'node:fs';
 import https from 'node:https';
@@ -94,13 +100,12 @@ function totp(secretB32, step) {
   return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
 }
 let lastStep = 0;
-// A code of a time step after the last one used (codes are accepted once).
+// A code of a time step after the last one used (codes are accepted once;
+// the service takes one step of drift, so the next step's code is good now).
 async function freshCode() {
-  let step = Math.floor(Date.now() / 30000);
-  while (step <= lastStep) {
-    await new Promise((r) => setTimeout(r, 1000));
-    step = Math.floor(Date.now() / 30000);
-  }
+  const now = () => Math.floor(Date.now() / 30000);
+  const step = Math.max(lastStep + 1, now());
+  while (step > now() + 1) await new Promise((r) => setTimeout(r, 1000));
   lastStep = step;
   return totp(saved.totp_secret, step);
 }
@@ -134,55 +139,58 @@ function send(method, path, headers, body) {
   });
 }
 
-for (const [p, ops] of Object.entries(spec.paths)) {
-  for (const [method, op] of Object.entries(ops)) {
-    for (const raw of op['x-examples'] ?? []) {
-      const ex = await fill(raw);
-      const name = `${method.toUpperCase()} ${p}: ${ex.summary}`;
-      let path = p.replace(/\{(\w+)\}/g, (_, k) => encodeURIComponent(ex.path?.[k] ?? ''));
-      if (ex.query) path += `?${new URLSearchParams(ex.query)}`;
-      const headers = { ...(ex.headers ?? {}) };
-      const [kind, user, ...pw] = (ex.auth ?? 'none').split(':');
-      if (kind === 'basic') headers.Authorization = `Basic ${Buffer.from(`${user}:${pw.join(':')}`).toString('base64')}`;
-      if (kind === 'session' && session) {
-        headers.Cookie = session.cookie;
-        if (method !== 'get') headers['X-CSRF-Token'] = session.csrf;
-      }
-      let body;
-      if (ex.body !== undefined) { body = JSON.stringify(ex.body); headers['Content-Type'] = 'application/json'; }
-      if (ex.bodyText !== undefined) { body = ex.bodyText; headers['Content-Type'] = ex.contentType ?? 'text/plain'; }
-      if (body !== undefined) headers['Content-Length'] = Buffer.byteLength(body);
-      let res;
-      try { res = await send(method.toUpperCase(), path, headers, body); }
-      catch (e) { notOk(name, `request failed: ${e.message}`); continue; }
-      if (res.status !== ex.status) {
-        notOk(name, `status ${res.status}, expected ${ex.status}: ${res.body.toString().slice(0, 200)}`);
-        continue;
-      }
-      let ptr = `/paths/${esc(p)}/${method}/responses/${res.status}`;
-      let doc = op.responses[String(res.status)];
-      if (doc?.$ref) { ptr = doc.$ref.slice(1); doc = deref(doc); }
-      if (!doc) { notOk(name, `status ${res.status} is not documented for the operation`); continue; }
-      const ctype = String(res.headers['content-type'] ?? '');
-      const jsonSchema = doc.content?.['application/json']?.schema;
-      if (jsonSchema) {
-        let parsed;
-        try { parsed = JSON.parse(res.body.toString('utf8')); }
-        catch { notOk(name, `the answer is not JSON (${ctype})`); continue; }
-        const validate = ajv.getSchema(`confidoc#${ptr}/content/application~1json/schema`);
-        if (!validate) { notOk(name, `no schema at ${ptr}`); continue; }
-        if (!validate(parsed)) { notOk(name, `answer does not match its schema: ${ajv.errorsText(validate.errors)}`); continue; }
-        for (const [k, field] of Object.entries(ex.save ?? {})) saved[k] = parsed[field];
-        if (p === '/auth/login' && res.status === 200) {
-          const set = [].concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('__Host-confidoc_session='));
-          session = { cookie: set ? set.split(';')[0] : '', csrf: parsed.csrf_token };
-        }
-      } else if (doc.content === undefined && res.body.length > 0 && res.status === 204) {
-        notOk(name, 'a 204 with a body'); continue;
-      }
-      ok(name);
-    }
+// The scenario: every example, by its x-order (default 0), then in the
+// document's order.
+const scenario = [];
+for (const [p, ops] of Object.entries(spec.paths))
+  for (const [method, op] of Object.entries(ops))
+    for (const raw of op['x-examples'] ?? []) scenario.push({ p, method, op, raw, at: scenario.length });
+scenario.sort((a, b) => (a.raw['x-order'] ?? 0) - (b.raw['x-order'] ?? 0) || a.at - b.at);
+for (const { p, method, op, raw } of scenario) {
+  const ex = await fill(raw);
+  const name = `${method.toUpperCase()} ${p}: ${ex.summary}`;
+  let path = p.replace(/\{(\w+)\}/g, (_, k) => encodeURIComponent(ex.path?.[k] ?? ''));
+  if (ex.query) path += `?${new URLSearchParams(ex.query)}`;
+  const headers = { ...(ex.headers ?? {}) };
+  const [kind, user, ...pw] = (ex.auth ?? 'none').split(':');
+  if (kind === 'basic') headers.Authorization = `Basic ${Buffer.from(`${user}:${pw.join(':')}`).toString('base64')}`;
+  if (kind === 'session' && session) {
+    headers.Cookie = session.cookie;
+    if (method !== 'get' && !ex.noCsrf) headers['X-CSRF-Token'] = session.csrf;
   }
+  let body;
+  if (ex.body !== undefined) { body = JSON.stringify(ex.body); headers['Content-Type'] = 'application/json'; }
+  if (ex.bodyText !== undefined) { body = ex.bodyText; headers['Content-Type'] = ex.contentType ?? 'text/plain'; }
+  if (body !== undefined) headers['Content-Length'] = Buffer.byteLength(body);
+  let res;
+  try { res = await send(method.toUpperCase(), path, headers, body); }
+  catch (e) { notOk(name, `request failed: ${e.message}`); continue; }
+  if (res.status !== ex.status) {
+    notOk(name, `status ${res.status}, expected ${ex.status}: ${res.body.toString().slice(0, 200)}`);
+    continue;
+  }
+  let ptr = `/paths/${esc(p)}/${method}/responses/${res.status}`;
+  let doc = op.responses[String(res.status)];
+  if (doc?.$ref) { ptr = doc.$ref.slice(1); doc = deref(doc); }
+  if (!doc) { notOk(name, `status ${res.status} is not documented for the operation`); continue; }
+  const ctype = String(res.headers['content-type'] ?? '');
+  const jsonSchema = doc.content?.['application/json']?.schema;
+  if (jsonSchema) {
+    let parsed;
+    try { parsed = JSON.parse(res.body.toString('utf8')); }
+    catch { notOk(name, `the answer is not JSON (${ctype})`); continue; }
+    const validate = ajv.getSchema(`confidoc#${ptr}/content/application~1json/schema`);
+    if (!validate) { notOk(name, `no schema at ${ptr}`); continue; }
+    if (!validate(parsed)) { notOk(name, `answer does not match its schema: ${ajv.errorsText(validate.errors)}`); continue; }
+    for (const [k, field] of Object.entries(ex.save ?? {})) saved[k] = parsed[field];
+    if (p === '/auth/login' && res.status === 200) {
+      const set = [].concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('__Host-confidoc_session='));
+      session = { cookie: set ? set.split(';')[0] : '', csrf: parsed.csrf_token };
+    }
+  } else if (doc.content === undefined && res.body.length > 0 && res.status === 204) {
+    notOk(name, 'a 204 with a body'); continue;
+  }
+  ok(name);
 }
 console.log(`${pass} passed, ${fail} failed`);
 process.exit(fail === 0 ? 0 : 1);
