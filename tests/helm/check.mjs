@@ -289,6 +289,7 @@ function galera(objs) {
   const cnf = objs.find((o) => o.kind === "ConfigMap" && component(o.metadata?.labels) === "mariadb")?.data?.["my.cnf"] || "";
   for (const re of [/^wsrep_on=ON$/m, /^wsrep_provider=\S+$/m, /^binlog_format=ROW$/m, /socket\.ssl=yes/, /^wsrep_sst_method=mariabackup$/m])
     if (!re.test(cnf)) p.push(`my.cnf lacks ${re}`);
+  if (/^init_file=/m.test(cnf)) p.push("my.cnf has init_file (DDL outside a primary component is refused)");
   const addr = cnf.match(/^wsrep_cluster_address=gcomm:\/\/(\S+)$/m);
   if (!addr || addr[1].split(",").length !== 3) p.push(`wsrep_cluster_address does not list 3 peers (${addr ? addr[1] : "none"})`);
   const hl = objs.find((o) => o.kind === "Service" && o.metadata.name === `${sts.spec.serviceName}`);
@@ -307,6 +308,7 @@ function standalone(objs) {
   if (sts.spec.replicas !== 1) p.push(`replicas ${sts.spec.replicas}, expected 1`);
   const cnf = objs.find((o) => o.kind === "ConfigMap" && component(o.metadata?.labels) === "mariadb")?.data?.["my.cnf"] || "";
   if (/wsrep/.test(cnf)) p.push("my.cnf has wsrep settings");
+  if (!/^init_file=\S+\/init\.sql$/m.test(cnf)) p.push("my.cnf does not create the accounts (init_file)");
   return p;
 }
 

@@ -45,11 +45,17 @@ runs exactly this configuration.
 {{- $t = $t | replace "@TLS_DIR@" $tls | replace "@KEY_DIR@" (printf "%s/mariadb-key" $sec) -}}
 {{- $t = $t | replace "innodb_buffer_pool_size=256M" (printf "innodb_buffer_pool_size=%s" .Values.mariadb.bufferPoolSize) -}}
 {{- $t }}
+# Kubernetes (the chart): every API replica opens its whole pool at start.
+max_connections={{ .Values.mariadb.maxConnections }}
+{{- if ne .Values.mariadb.mode "galera" }}
 # Kubernetes (the chart): the database and the two certificate-authenticated
 # accounts, created at every start (idempotent); the API's pods connect from
 # their pod addresses, fenced by the NetworkPolicy.
 init_file={{ include "confidoc.configDir" . }}/mariadb/init.sql
-{{- if eq .Values.mariadb.mode "galera" }}
+{{- else }}
+# Kubernetes (the chart): no init_file with Galera, whose nodes start outside
+# a primary component, where DDL is refused; the accounts (init.sql) are
+# created once after the bootstrap and replicate (NOTES.txt).
 
 # Galera: every node has this same file. The nodes start in a non-primary
 # component (pc.wait_prim=no) and find each other through the headless
@@ -77,8 +83,10 @@ ssl-mode=VERIFY_CA
 {{ end -}}
 
 {{- define "confidoc.initSql" -}}
--- init.sql: run by MariaDB at every start (init_file). No password: each
--- account authenticates by its client certificate (subject and issuer).
+-- init.sql: the database and the API's two accounts. Standalone: MariaDB runs
+-- it at every start (init_file); Galera: once, by hand, after the bootstrap
+-- (NOTES.txt). No password: each account authenticates by its client
+-- certificate (subject and issuer).
 CREATE DATABASE IF NOT EXISTS confidoc;
 CREATE USER IF NOT EXISTS 'confidoc'@'%' REQUIRE SUBJECT '/CN=confidoc-api-db' AND ISSUER '/CN=confidoc MariaDB CA';
 GRANT SELECT, INSERT, UPDATE, DELETE ON confidoc.* TO 'confidoc'@'%';
