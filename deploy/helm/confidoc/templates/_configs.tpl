@@ -57,7 +57,9 @@ init_file={{ include "confidoc.configDir" . }}/mariadb/init.sql
 # a primary component, where DDL is refused; the accounts (init.sql) are
 # created once after the bootstrap and replicate (NOTES.txt).
 
-# Galera: every node has this same file. The nodes start in a non-primary
+# Galera: every node has this same file; each announces its pod address
+# (wsrep_node_address is found from its interface) for IST (4568) and SST
+# (4444) to its donor. The nodes start in a non-primary
 # component (pc.wait_prim=no) and find each other through the headless
 # Service; the first install bootstraps once with pc.bootstrap=YES (NOTES);
 # after a full stop pc.recovery restores the primary component by itself.
@@ -66,12 +68,11 @@ wsrep_on=ON
 wsrep_provider=/usr/lib/galera/libgalera_smm.so
 wsrep_cluster_name={{ .Values.mariadb.galera.clusterName }}
 wsrep_cluster_address=gcomm://{{ include "confidoc.galeraPeers" . }}
-wsrep_provider_options="gmcast.listen_addr=tcp://0.0.0.0:4567;ist.recv_addr=0.0.0.0:4568;socket.ssl=yes;socket.ssl_cert={{ $tls }}/server.crt;socket.ssl_key={{ $tls }}/server.key;socket.ssl_ca={{ $tls }}/ca.crt;pc.wait_prim=no;pc.recovery=TRUE"
+wsrep_provider_options="gmcast.listen_addr=tcp://0.0.0.0:4567;socket.ssl=yes;socket.ssl_cert={{ $tls }}/server.crt;socket.ssl_key={{ $tls }}/server.key;socket.ssl_ca={{ $tls }}/ca.crt;pc.wait_prim=no;pc.recovery=TRUE"
 wsrep_sst_method=mariabackup
 # mariabackup connects to the donor over its unix socket as the mysql uid
 # (unix_socket authentication): no password anywhere.
 wsrep_sst_auth=mysql:
-wsrep_sst_receive_address=0.0.0.0:4444
 binlog_format=ROW
 default_storage_engine=InnoDB
 innodb_autoinc_lock_mode=2

@@ -185,16 +185,16 @@ to --fallback-dir, a directory it creates 0700 in a memory-backed emptyDir
 - --
 {{- end -}}
 
-{{/* Volumes every launched service has: the agent's socket directory and the tmpfs for its secrets. */}}
+{{/* Volumes every launched service has: the agent's socket directory, the tmpfs for its secrets, /tmp. (dict "root" $ "tmpSize" "64Mi") */}}
 {{- define "confidoc.launchVolumes" -}}
 - name: agent-socket
-{{- if eq .Values.nodeAgent.socketVolume.type "csi" }}
+{{- if eq .root.Values.nodeAgent.socketVolume.type "csi" }}
   csi:
-    driver: {{ .Values.nodeAgent.socketVolume.csiDriver }}
+    driver: {{ .root.Values.nodeAgent.socketVolume.csiDriver }}
     readOnly: true
 {{- else }}
   hostPath:
-    path: {{ .Values.nodeAgent.socketDir }}
+    path: {{ .root.Values.nodeAgent.socketDir }}
     type: Directory
 {{- end }}
 - name: secrets
@@ -203,7 +203,7 @@ to --fallback-dir, a directory it creates 0700 in a memory-backed emptyDir
     sizeLimit: 16Mi
 - name: tmp
   emptyDir:
-    sizeLimit: 64Mi
+    sizeLimit: {{ .tmpSize | default "64Mi" }}
 {{- end -}}
 {{- define "confidoc.launchMounts" -}}
 - name: agent-socket
