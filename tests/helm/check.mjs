@@ -255,6 +255,60 @@ function configHashes(objs) {
   return p;
 }
 
+// Each launched container (`confidoc-cas run --session S ... -- PROGRAM`):
+// S is one of the CAS's sessions, and every configuration file the session
+// measures is mounted in that container as a file of its own (subPath: the
+// launcher opens it with O_NOFOLLOW, and a ConfigMap volume's entries are
+// links), at the path the session names once its ${VAR}s are substituted.
+function sessions(objs) {
+  const p = [];
+  const cas = objs.find((o) => o.kind === "StatefulSet" && component(o.metadata?.labels) === "cas");
+  const cm = objs.find((o) => o.kind === "ConfigMap" && component(o.metadata?.labels) === "cas");
+  if (!cas || !cm) return ["no CAS StatefulSet or sessions ConfigMap"];
+  const args = cas.spec.template.spec.containers[0].command;
+  const vars = {};
+  args.forEach((a, i) => {
+    if (args[i - 1] === "--var") vars[a.slice(0, a.indexOf("="))] = a.slice(a.indexOf("=") + 1);
+  });
+  const measured = {};
+  for (const [k, text] of Object.entries(cm.data || {})) {
+    if (!k.endsWith(".yaml")) continue;
+    const t = text.replace(/\$\{([A-Z_0-9]+)\}/g, (_, v) => {
+      if (!(v in vars)) p.push(`session ${k}: \${${v}} is not a --var of the CAS`);
+      return vars[v] ?? "";
+    });
+    let doc;
+    try {
+      doc = yaml.load(t);
+    } catch (e) {
+      p.push(`session ${k}: not YAML once substituted (${e.message.split("\n")[0]})`);
+      continue;
+    }
+    measured[doc.name] = (doc.measurements?.config || []).map((c) => c.path);
+  }
+  let launched = 0;
+  for (const o of objs) {
+    const pod = podOf(o);
+    if (!pod?.spec) continue;
+    for (const c of containersOf(pod.spec)) {
+      const cmd = c.command || [];
+      if (cmd[1] !== "run" || !/confidoc-cas$/.test(cmd[0] || "")) continue;
+      launched++;
+      const s = cmd[cmd.indexOf("--session") + 1];
+      if (!(s in measured)) {
+        p.push(`${id(o)} container ${c.name}: session ${s} is not one of the CAS's`);
+        continue;
+      }
+      for (const path of measured[s]) {
+        const m = (c.volumeMounts || []).find((x) => x.mountPath === path);
+        if (!m || !m.subPath) p.push(`${id(o)} container ${c.name}: ${path} (session ${s}) is not mounted as a file`);
+      }
+    }
+  }
+  if (launched === 0) p.push("no launched container");
+  return p;
+}
+
 function placeholders(objs) {
   const p = [];
   for (const o of objs.filter((x) => x.kind === "ConfigMap"))
@@ -357,6 +411,7 @@ async function checkRender(file) {
   report("placeholders: every @NAME@ of the templates filled in", placeholders(objs));
   if (profile !== "cas-only") {
     report("config hashes: each session's configuration SHA-256 is the mounted file's", configHashes(objs));
+    report("sessions: each launched container has its session's measured files, mounted as files", sessions(objs));
     report("helm test: a test pod with the hook annotation runs the queries", helmTest(objs));
   }
   if (profile === "cc") {

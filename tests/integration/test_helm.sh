@@ -116,7 +116,8 @@ T_FAIL=$((T_FAIL + $(grep -c '^not ok - ' "$WORK/check.out")))
 # ---------------------------------------------------------------- each check can fail
 
 # caught NAME PROFILE CHECK ARGS...: a render with ARGS must make the check
-# named CHECK (the start of its line) fail under PROFILE.
+# named CHECK (the start of its line) fail under PROFILE. NEG_APPEND adds
+# objects to the render, NEG_SED edits it (what no value can break).
 caught() {
     local name=$1 profile=$2 what=$3
     shift 3
@@ -125,6 +126,7 @@ caught() {
         return
     fi
     [ -z "${NEG_APPEND:-}" ] || printf '%s\n' "$NEG_APPEND" >>"$WORK/neg.yaml"
+    [ -z "${NEG_SED:-}" ] || sed -i "$NEG_SED" "$WORK/neg.yaml"
     (cd "$CHECK" && node check.mjs --profile "$profile" "$WORK/neg.yaml") >"$WORK/neg.out" 2>&1
     local rc=$? line
     line=$(grep -F "not ok - [$profile] $what" "$WORK/neg.out" | head -n 1)
@@ -172,6 +174,12 @@ NEG_APPEND=$'---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}'
     caught "a kind nobody has a schema for" default schema "${D[@]}"
 NEG_APPEND=$'---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: left}\ndata: {a.conf: "port = @API_PORT@"}' \
     caught "a placeholder left in a ConfigMap" default placeholders "${D[@]}"
+NEG_SED='s/^    listen_port = 8000$/    listen_port = 8001/' \
+    caught "api.conf edited after its hash was taken" default "config hashes" "${D[@]}"
+NEG_SED='s#mountPath: /etc/confidoc/api/api.conf#mountPath: /etc/confidoc/api/other.conf#' \
+    caught "api.conf mounted elsewhere than session api measures" default sessions "${D[@]}"
+NEG_SED='s#^            - nginx$#            - nginx-typo#' \
+    caught "a launch of a session the CAS does not have" default sessions "${D[@]}"
 
 # values.schema.json refuses a value of the wrong type or outside its set.
 for bad in api.replicaCount=two mariadb.mode=cluster nginx.service.type=Public cas.pin=short; do
