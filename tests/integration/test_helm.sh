@@ -181,6 +181,41 @@ NEG_SED='s#mountPath: /etc/confidoc/api/api.conf#mountPath: /etc/confidoc/api/ot
 NEG_SED='s#^            - nginx$#            - nginx-typo#' \
     caught "a launch of a session the CAS does not have" default sessions "${D[@]}"
 
+# ---------------------------------------------------------------- the scripts of the client and helm test
+
+# The helm test script as rendered, run here against stand-ins for
+# confidoc-cas and curl (tests/helm/stub: a CAS and an nginx that answer as
+# the real ones do, or with one answer wrong): it must pass the right answers
+# and fail each wrong one.
+STUB=$WORK/stub
+mkdir -p "$STUB/tmp"
+(cd "$CHECK" && node -e '
+const y = require("js-yaml"), fs = require("fs");
+for (const o of y.loadAll(fs.readFileSync(process.argv[1], "utf8")))
+  if (o && o.kind === "ConfigMap" && o.data && o.data["test.sh"])
+    for (const k of ["test.sh", "client.sh"]) fs.writeFileSync(process.argv[2] + "/" + k, o.data[k]);
+' "$WORK/default.yaml" "$STUB")
+for s in test.sh client.sh; do
+    t_true "the rendered $s is a valid sh script" sh -n "$STUB/$s"
+done
+stub_test() {
+    env PATH="$CHECK/stub:$PATH" TMPDIR="$STUB/tmp" STUB_DOC="$STUB/tmp/doc.json" STUB_WRONG="${1:-}" \
+        CAS_ADDR=cas:8081 CAS_PIN="$(printf 'c%.0s' {1..64})" NGINX_HOST=confidoc.test NGINX_ADDR=nginx:443 \
+        sh "$STUB/test.sh" >"$WORK/stub.out" 2>&1
+}
+if stub_test && [ "$(grep -c '^ok - ' "$WORK/stub.out")" -eq 6 ]; then
+    t_ok "helm test's script passes the right answers (6 checks)"
+else
+    t_fail "helm test's script passes the right answers" "$(grep -v '^ok' "$WORK/stub.out" | head -n 3 | tr '\n' ' ')"
+fi
+for wrong in status owner content; do
+    if stub_test "$wrong"; then
+        t_fail "helm test's script fails a wrong $wrong" "it passed"
+    else
+        t_contains "helm test's script fails a wrong $wrong" "$(grep '^not ok' "$WORK/stub.out")" "not ok - "
+    fi
+done
+
 # values.schema.json refuses a value of the wrong type or outside its set.
 for bad in api.replicaCount=two mariadb.mode=cluster nginx.service.type=Public cas.pin=short; do
     if render neg "${D[@]}" --set "$bad"; then
