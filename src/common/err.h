@@ -39,6 +39,7 @@ typedef enum cd_err {
     CD_ERR_TOO_LARGE,   /* input exceeds a configured bound */
     CD_ERR_LIMITED,     /* refused by a rate or concurrency limit */
     CD_ERR_INTERNAL,    /* broken invariant */
+    CD_ERR_SECOND_FACTOR, /* the password is right, but the account wants a one-time code */
     CD_ERR__COUNT
 } cd_err;
 
