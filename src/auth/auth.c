@@ -107,7 +107,7 @@ static void auth_row_params(const struct db_user *row, struct crypto_pwparams *p
  * one was counted toward the account's block before the hashing, by
  * auth_check_blocked. */
 void auth_log_failure(const auth *a, const char *user, size_t len, const char *what,
-                             const struct auth_hook *hook)
+                      const struct auth_hook *hook)
 {
     char tag[17];
 
@@ -274,8 +274,8 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
         rc = row.totp_state == DB_TOTP_ON ? auth_refuse_second_factor(a, c, out, hook) : CD_OK;
         goto wipe;
     }
-    rc = auth_verify_password(a, c, row.id != 0 ? CD_OK : CD_ERR_NOT_FOUND, &row, &p,
-                              retry_after_s, hook);
+    rc = auth_verify_password(a, c, row.id != 0 ? CD_OK : CD_ERR_NOT_FOUND, &row, &p, retry_after_s,
+                              hook);
     if (rc != CD_OK)
         goto out;
     if (row.totp_state == DB_TOTP_ON) {
@@ -344,6 +344,30 @@ static cd_err auth_principal_row(auth *a, const struct auth_credentials *c,
         return CD_ERR_CONFLICT;
     if (rc == CD_OK && (row->id != p->id || row->auth_gen != p->auth_gen))
         return CD_ERR_CONFLICT;
+    return rc;
+}
+
+cd_err auth_check_password(auth *a, const struct auth_credentials *c,
+                           const struct auth_principal *p, unsigned *retry_after_s,
+                           const struct auth_hook *hook)
+{
+    struct auth_principal q;
+    struct db_user row;
+    cd_err rc;
+
+    *retry_after_s = 0;
+    memset(&q, 0, sizeof(q));
+    if (!validate_password(c->pass, c->pass_len))
+        return CD_ERR_AUTH;
+    rc = auth_principal_row(a, c, p, &row);
+    if (rc == CD_OK)
+        rc = auth_verify_password(a, c, CD_OK, &row, &q, retry_after_s, hook);
+    if (rc == CD_OK && q.auth_gen != p->auth_gen)
+        rc = CD_ERR_CONFLICT; /* upgraded meanwhile: the caller authenticates again */
+    if (rc == CD_OK && a->rl != NULL)
+        ratelimit_login_succeeded(a->rl, c->user, c->user_len);
+    auth_principal_wipe(&q);
+    crypto_wipe(&row, sizeof(row));
     return rc;
 }
 

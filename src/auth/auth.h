@@ -27,9 +27,9 @@ struct auth_config {
     unsigned max_concurrent_hashes;  /* Argon2id computations at once */
     unsigned hash_wait_ms;           /* wait for a slot before CD_ERR_LIMITED */
     unsigned cache_entries;
-    unsigned cache_ttl_s;     /* an entry unused this long is dropped */
-    unsigned cache_max_age_s; /* and any entry this long after its verification
-                               * (0: cache_ttl_s, a fixed lifetime) */
+    unsigned cache_ttl_s;          /* an entry unused this long is dropped */
+    unsigned cache_max_age_s;      /* and any entry this long after its verification
+                                    * (0: cache_ttl_s, a fixed lifetime) */
     unsigned session_ttl_s;        /* a session's lifetime (POST /auth/login) */
     unsigned session_max_per_user; /* sessions an account keeps; the oldest go first */
     bool have_escrow;              /* seal new secret keys to escrow_pk too */
@@ -150,6 +150,15 @@ cd_err auth_recover(auth *a, const char *user, size_t user_len, const char *code
 cd_err auth_rotate_key(auth *a, const struct auth_credentials *c, const struct auth_principal *p,
                        char new_code[CRYPTO_RECOVERY_CODE_STRLEN]);
 
+/* Checks the account password c->pass of an already authenticated principal
+ * (a session or an application password carries none; rotate-key needs it):
+ * one Argon2id, counted toward the block like a login. CD_ERR_AUTH when
+ * wrong, CD_ERR_LIMITED, CD_ERR_CONFLICT when the account changed since p
+ * was verified. */
+cd_err auth_check_password(auth *a, const struct auth_credentials *c,
+                           const struct auth_principal *p, unsigned *retry_after_s,
+                           const struct auth_hook *hook);
+
 /* Converts the verifiers stored before issue 9 (Argon2id output alone) to the
  * keyed form; run at start with the keyring. Idempotent; *converted counts. */
 cd_err auth_convert_verifiers(auth *a, unsigned *converted);
@@ -165,7 +174,7 @@ void auth_log_tag(const auth *a, const char *user, size_t len, char tag[17]);
 /* ---- sessions, two-factor, application passwords (issue 14) ---- */
 
 #define AUTH_SESSION_COOKIE "__Host-confidoc_session"
-#define AUTH_TOKEN_BYTES 32 /* a session token: 256 random bits */
+#define AUTH_TOKEN_BYTES 32  /* a session token: 256 random bits */
 #define AUTH_TOKEN_STRLEN 44 /* its base64url (43 characters) and NUL; a CSRF token's too */
 /* Longest Cookie header value auth_parse_session_cookie reads. */
 #define AUTH_COOKIE_HEADER_MAX 8192

@@ -18,8 +18,8 @@
 
 _Static_assert(SESSION_PLAIN_MAX + CRYPTO_AEAD_OVERHEAD <= DB_SESSION_WRAP_MAX, "session blob");
 
-static cd_err session_id_hash(const auth *a, uint32_t version, const uint8_t token[AUTH_TOKEN_BYTES],
-                              uint8_t out[CRYPTO_HASH_BYTES])
+static cd_err session_id_hash(const auth *a, uint32_t version,
+                              const uint8_t token[AUTH_TOKEN_BYTES], uint8_t out[CRYPTO_HASH_BYTES])
 {
     const struct crypto_part part = {token, AUTH_TOKEN_BYTES};
     return crypto_keyed_hash(a->kr, version, CRYPTO_PURPOSE_SESSION_ID, &part, 1, out);

@@ -72,7 +72,8 @@ static cd_err totp_row(auth *a, const struct auth_credentials *c, const struct a
 {
     cd_err rc = auth_find_user(a, c->user, c->user_len, row);
 
-    if (rc == CD_ERR_NOT_FOUND || (rc == CD_OK && (row->id != p->id || row->auth_gen != p->auth_gen)))
+    if (rc == CD_ERR_NOT_FOUND ||
+        (rc == CD_OK && (row->id != p->id || row->auth_gen != p->auth_gen)))
         return CD_ERR_CONFLICT;
     return rc;
 }

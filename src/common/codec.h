@@ -33,8 +33,8 @@ cd_err codec_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t outca
 
 /* Bytes of text (with the NUL) that n bytes take in unpadded base64url
  * (RFC 4648 section 5) and in unpadded base32 (section 6). */
-#define CODEC_B64URL_LEN(n) (((n) * 4 + 2) / 3 + 1)
-#define CODEC_B32_LEN(n) (((n) * 8 + 4) / 5 + 1)
+#define CODEC_B64URL_LEN(n) (((n)*4 + 2) / 3 + 1)
+#define CODEC_B32_LEN(n) (((n)*8 + 4) / 5 + 1)
 
 /* Writes the unpadded base64url of in[0..n) and a NUL to out (outcap bytes);
  * CD_ERR_TOO_LARGE when outcap < CODEC_B64URL_LEN(n). Branch-free on the

@@ -84,16 +84,16 @@ size_t crypto_keyring_versions(const crypto_keyring *kr, uint32_t *out, size_t m
 bool crypto_keyring_has(const crypto_keyring *kr, uint32_t version);
 
 enum crypto_purpose {
-    CRYPTO_PURPOSE_USERNAME = 1,     /* database lookup key of a username */
-    CRYPTO_PURPOSE_CREDCACHE = 2,    /* in-memory credential cache keys */
-    CRYPTO_PURPOSE_RATELIMIT = 3,    /* memcached keys of client addresses */
-    CRYPTO_PURPOSE_LOGINFAIL = 4,    /* memcached keys of failed-login counters */
-    CRYPTO_PURPOSE_PASSWORD_KEK = 5, /* wraps a user's secret key under the password */
-    CRYPTO_PURPOSE_RECOVERY_KEK = 6, /* wraps it under the recovery code */
-    CRYPTO_PURPOSE_VERIFIER = 7,     /* binds a stored login verifier to the master key */
-    CRYPTO_PURPOSE_SESSION_ID = 8,   /* database key of a session: hash of its token */
-    CRYPTO_PURPOSE_SESSION_KEK = 9,  /* wraps a user's secret key under a session token */
-    CRYPTO_PURPOSE_CSRF = 10,        /* a session's CSRF token, derived from its token */
+    CRYPTO_PURPOSE_USERNAME = 1,        /* database lookup key of a username */
+    CRYPTO_PURPOSE_CREDCACHE = 2,       /* in-memory credential cache keys */
+    CRYPTO_PURPOSE_RATELIMIT = 3,       /* memcached keys of client addresses */
+    CRYPTO_PURPOSE_LOGINFAIL = 4,       /* memcached keys of failed-login counters */
+    CRYPTO_PURPOSE_PASSWORD_KEK = 5,    /* wraps a user's secret key under the password */
+    CRYPTO_PURPOSE_RECOVERY_KEK = 6,    /* wraps it under the recovery code */
+    CRYPTO_PURPOSE_VERIFIER = 7,        /* binds a stored login verifier to the master key */
+    CRYPTO_PURPOSE_SESSION_ID = 8,      /* database key of a session: hash of its token */
+    CRYPTO_PURPOSE_SESSION_KEK = 9,     /* wraps a user's secret key under a session token */
+    CRYPTO_PURPOSE_CSRF = 10,           /* a session's CSRF token, derived from its token */
     CRYPTO_PURPOSE_APPPW_VERIFIER = 11, /* stored verifier of an application password */
     CRYPTO_PURPOSE_APPPW_KEK = 12,      /* wraps a user's secret key under one */
     CRYPTO_PURPOSE__COUNT

@@ -37,8 +37,8 @@ void hd_apppw_create(struct hd_req *r)
     case CD_OK:
         clock_gettime(CLOCK_REALTIME, &now);
         hd_json(r->resp, 201,
-                json_pack("{s:I,s:O,s:s,s:o}", "id", (json_int_t)id, "name", name, "password", password,
-                          "created_at",
+                json_pack("{s:I,s:O,s:s,s:o}", "id", (json_int_t)id, "name", name, "password",
+                          password, "created_at",
                           hd_time((int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000)));
         break;
     case CD_ERR_INVALID:
@@ -75,10 +75,10 @@ void hd_apppw_list(struct hd_req *r)
     list = json_array();
     for (size_t i = 0; list != NULL && i < n; i++) {
         json_t *used = info[i].last_used_us < 0 ? json_null() : hd_time(info[i].last_used_us);
-        if (json_array_append_new(list, json_pack("{s:I,s:s,s:o,s:o}", "id",
-                                                  (json_int_t)info[i].id, "name", info[i].name,
-                                                  "created_at", hd_time(info[i].created_us),
-                                                  "last_used_at", used)) != 0) {
+        if (json_array_append_new(list, json_pack("{s:I,s:s,s:o,s:o}", "id", (json_int_t)info[i].id,
+                                                  "name", info[i].name, "created_at",
+                                                  hd_time(info[i].created_us), "last_used_at",
+                                                  used)) != 0) {
             json_decref(list);
             list = NULL;
         }
@@ -93,8 +93,7 @@ void hd_apppw_delete(struct hd_req *r)
     int64_t id = 0;
     cd_err rc;
 
-    if (r->m->param_too_long ||
-        !validate_record_id_text(r->m->param, strlen(r->m->param), &id)) {
+    if (r->m->param_too_long || !validate_record_id_text(r->m->param, strlen(r->m->param), &id)) {
         hd_error(r->resp, 404, "No such application password");
         return;
     }

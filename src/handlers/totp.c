@@ -55,8 +55,8 @@ static void hd_totp_answer(struct hd_req *r, const char *secret)
                  "otpauth://totp/confidoc:%s?secret=%s&issuer=confidoc&algorithm=SHA1&digits=6"
                  "&period=30",
                  r->creds.user, secret);
-    rc = n > 0 && (size_t)n < sizeof(uri) ? qr_svg(uri, (size_t)n, &svg, &svg_len)
-                                          : CD_ERR_INTERNAL;
+    rc =
+        n > 0 && (size_t)n < sizeof(uri) ? qr_svg(uri, (size_t)n, &svg, &svg_len) : CD_ERR_INTERNAL;
     if (rc == CD_OK)
         hd_json(r->resp, 200,
                 json_pack("{s:s,s:s,s:s%}", "secret", secret, "otpauth_uri", uri, "qr_svg", svg,

@@ -5,8 +5,13 @@
 #define APPPW_COLS                                                                                 \
     "SELECT id, name_ct, verifier, sk_wrapped, mk_version, " DB_TS_US(                             \
         "created_at") ", IF(last_used_at IS NULL, -1, " DB_TS_US("last_used_at") "),"              \
-                      " last_used_at IS NULL OR last_used_at < UTC_TIMESTAMP(6) - INTERVAL 60"     \
-                      " SECOND"
+                                                                                 " last_used_at "  \
+                                                                                 "IS NULL OR "     \
+                                                                                 "last_used_at < " \
+                                                                                 "UTC_TIMESTAMP("  \
+                                                                                 "6) - INTERVAL "  \
+                                                                                 "60"              \
+                                                                                 " SECOND"
 
 static const struct db_stmt st_apppw_count = {
     ST_APPPW_COUNT, "app password count",

@@ -10,8 +10,8 @@ static const struct db_stmt st_session_insert = {
     "INSERT INTO sessions (id_hash, user_id, auth_gen, sk_wrapped, mk_version, created_at,"
     " expires_at) SELECT ?, u.id, u.auth_gen, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) +"
     " INTERVAL ? SECOND FROM users u WHERE u.id = ? AND u.auth_gen = ? LOCK IN SHARE MODE"};
-static const struct db_stmt st_session_count = {
-    ST_SESSION_COUNT, "session count", "SELECT COUNT(*) FROM sessions WHERE user_id = ?"};
+static const struct db_stmt st_session_count = {ST_SESSION_COUNT, "session count",
+                                                "SELECT COUNT(*) FROM sessions WHERE user_id = ?"};
 static const struct db_stmt st_session_drop_oldest = {
     ST_SESSION_DROP_OLDEST, "session drop oldest",
     "DELETE FROM sessions WHERE user_id = ? ORDER BY created_at, id_hash LIMIT 1"};

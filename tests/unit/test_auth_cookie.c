@@ -86,7 +86,7 @@ static void test_not_found(void **state)
 static void test_invalid(void **state)
 {
     static const char *const bad[] = {
-        AUTH_SESSION_COOKIE,                                  /* no '=' */
+        AUTH_SESSION_COOKIE,                                 /* no '=' */
         "=@",                                                /* no name */
         "a b=1; " AUTH_SESSION_COOKIE "=@",                  /* space in a name */
         AUTH_SESSION_COOKIE "=@;; x=1",                      /* empty pair */
@@ -94,7 +94,7 @@ static void test_invalid(void **state)
         AUTH_SESSION_COOKIE "=@; " AUTH_SESSION_COOKIE "=@", /* twice */
         AUTH_SESSION_COOKIE "=@A",                           /* 44 characters */
         AUTH_SESSION_COOKIE "=\"@",                          /* an open quote */
-        AUTH_SESSION_COOKIE "=",                              /* empty value */
+        AUTH_SESSION_COOKIE "=",                             /* empty value */
     };
     uint8_t out[AUTH_TOKEN_BYTES];
     (void)state;

@@ -155,8 +155,8 @@ static void test_b64_caps(void **state)
 static void test_b32_b64url_vectors(void **state)
 {
     static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    static const char *const b32[] = {"", "MY", "MZXQ", "MZXW6", "MZXW6YQ", "MZXW6YTB",
-                                      "MZXW6YTBOI"};
+    static const char *const b32[] = {"",        "MY",       "MZXQ",      "MZXW6",
+                                      "MZXW6YQ", "MZXW6YTB", "MZXW6YTBOI"};
     static const char *const b64u[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
     const uint8_t odd[] = {0xfb, 0xff, 0xbf};
     char out[64];
@@ -206,10 +206,10 @@ static void test_b64url_strict(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hex_encode),  cmocka_unit_test(test_hex_decode),
-        cmocka_unit_test(test_b64_vectors), cmocka_unit_test(test_b64_strict),
-        cmocka_unit_test(test_b64_caps),
-        cmocka_unit_test(test_b32_b64url_vectors), cmocka_unit_test(test_b64url_strict),
+        cmocka_unit_test(test_hex_encode),    cmocka_unit_test(test_hex_decode),
+        cmocka_unit_test(test_b64_vectors),   cmocka_unit_test(test_b64_strict),
+        cmocka_unit_test(test_b64_caps),      cmocka_unit_test(test_b32_b64url_vectors),
+        cmocka_unit_test(test_b64url_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

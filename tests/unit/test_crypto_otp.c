@@ -46,8 +46,7 @@ static void test_totp_rfc6238_sha1(void **state)
         char six[8];
         uint64_t step = 0;
 
-        assert_int_equal(crypto_hotp(rfc_key, RFC_KEY_LEN, (uint64_t)v[i].t / 30, 8, &code),
-                         CD_OK);
+        assert_int_equal(crypto_hotp(rfc_key, RFC_KEY_LEN, (uint64_t)v[i].t / 30, 8, &code), CD_OK);
         assert_int_equal(code, v[i].code);
         /* The 6-digit code apps show is the same value mod 10^6. */
         snprintf(six, sizeof(six), "%06u", (unsigned)(v[i].code % 1000000));
