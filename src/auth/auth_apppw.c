@@ -24,7 +24,7 @@ static size_t apppw_ad(uint8_t ad[APPPW_AD_MAX], const char *tag, uint64_t id,
 {
     size_t t = strlen(tag);
 
-    memcpy(ad, tag, t);
+    memcpy(ad, tag, t); // NOLINT(bugprone-not-null-terminated-result): AD bytes, not a string
     for (int i = 0; i < 8; i++)
         ad[t + (size_t)i] = (uint8_t)(id >> (8 * i));
     memcpy(ad + t + 8, uid, CRYPTO_UID_BYTES);
@@ -85,7 +85,12 @@ cd_err auth_apppw_login(auth *a, const struct auth_credentials *c, const struct 
     cd_err rc;
 
     memset(&p, 0, sizeof(p));
-    if (auth_check_blocked(a, c->user, c->user_len, retry_after_s) == CD_ERR_LIMITED) {
+    /* Refused while blocked, counted only when wrong, and a success resets
+     * nothing: a script using its password many times a second, concurrently,
+     * neither trips the block nor clears the count of guesses at the account
+     * password (a 256-bit secret needs no counting before its check). */
+    if (a->rl != NULL &&
+        ratelimit_login_check(a->rl, c->user, c->user_len, retry_after_s) == CD_ERR_LIMITED) {
         auth_log_failure(a, c->user, c->user_len, "account temporarily blocked", hook);
         return CD_ERR_LIMITED;
     }
@@ -98,6 +103,8 @@ cd_err auth_apppw_login(auth *a, const struct auth_credentials *c, const struct 
     if (row != NULL)
         hit = apppw_match(a, rows, n, raw, row->uid);
     if (hit < 0) {
+        if (a->rl != NULL)
+            ratelimit_login_failed(a->rl, c->user, c->user_len);
         auth_log_failure(a, c->user, c->user_len, "bad application password", hook);
         rc = CD_ERR_AUTH;
         goto out;
@@ -117,8 +124,6 @@ cd_err auth_apppw_login(auth *a, const struct auth_credentials *c, const struct 
     memcpy(p.uid, row->uid, sizeof(p.uid));
     p.auth_gen = row->auth_gen;
     p.via = AUTH_VIA_APP_PASSWORD;
-    if (a->rl != NULL)
-        ratelimit_login_succeeded(a->rl, c->user, c->user_len);
     *out = p;
 out:
     crypto_wipe(raw, sizeof(raw));
@@ -133,7 +138,7 @@ static bool apppw_name_ok(const char *s, size_t len)
 {
     size_t chars = 0;
 
-    if (len == 0 || len > AUTH_APPPW_NAME_MAX * 4 || !validate_utf8(s, len))
+    if (len == 0 || len > (size_t)AUTH_APPPW_NAME_MAX * 4 || !validate_utf8(s, len))
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];

@@ -91,9 +91,10 @@ void auth_log_failure(const auth *a, const char *user, size_t len, const char *w
 /* auth_apppw.c */
 /* Whether a password has the shape of an application password. */
 bool auth_apppw_shaped(const char *pw, size_t len);
-/* Basic with an application password: row the account (NULL: none). Counts
- * the attempt, compares against every row of the account (no cache), unseals
- * the secret key. CD_ERR_AUTH when none matches. */
+/* Basic with an application password: row the account (NULL: none).
+ * Refused while the account is blocked; compares against every row of the
+ * account (no cache) and unseals the secret key. CD_ERR_AUTH (counted as a
+ * failed login) when none matches; a success resets no count. */
 cd_err auth_apppw_login(auth *a, const struct auth_credentials *c, const struct db_user *row,
                         struct auth_principal *out, unsigned *retry_after_s,
                         const struct auth_hook *hook);

@@ -101,11 +101,15 @@ static cd_err session_second_factor(auth *a, const struct auth_credentials *c,
                    auth_hook_request_id(hook), (unsigned long long)row->id, cd_strerror(rc));
         return CD_ERR_INTERNAL;
     }
-    if (!crypto_totp_match(secret, sizeof(secret), code, code_len, (int64_t)time(NULL),
-                           row->totp_last_step, &step))
+    /* A step at most the last one used is refused, and so is a code that
+     * another request (here or on another replica) used first. */
+    if (crypto_totp_match(secret, sizeof(secret), code, code_len, (int64_t)time(NULL),
+                          row->totp_last_step, &step))
+        rc = db_totp_use_step(a->db, row->id, step);
+    else
+        rc = CD_ERR_CONFLICT;
+    if (rc == CD_ERR_CONFLICT)
         rc = CD_ERR_AUTH;
-    else if ((rc = db_totp_use_step(a->db, row->id, step)) == CD_ERR_CONFLICT)
-        rc = CD_ERR_AUTH; /* replayed, here or on another replica */
     if (rc == CD_ERR_AUTH)
         auth_log_failure(a, c->user, c->user_len, "bad one-time code", hook);
     crypto_wipe(secret, sizeof(secret));

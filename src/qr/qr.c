@@ -24,6 +24,7 @@ __attribute__((format(printf, 2, 3))) static void qr_put(struct qr_out *o, const
     if (o->full)
         return;
     va_start(ap, fmt);
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
     r = vsnprintf(o->p + o->n, o->cap - o->n, fmt, ap);
     va_end(ap);
     if (r < 0 || (size_t)r >= o->cap - o->n) {

@@ -256,14 +256,14 @@ cd_err db_session_delete(db_pool *pool, const uint8_t id_hash[CRYPTO_HASH_BYTES]
 struct db_apppw {
     uint64_t id;
     uint64_t user_id;
-    uint8_t name_ct[DB_APPPW_NAME_CT_MAX];
     size_t name_ct_len;
-    uint8_t verifier[CRYPTO_HASH_BYTES];
-    uint8_t sk_wrapped[CRYPTO_WRAPPED_KEY_BYTES];
-    uint32_t mk_version;
     int64_t created_us;
     int64_t last_used_us; /* -1: never used */
-    bool use_stale;       /* read by db_apppw_list_user: last use over a minute ago */
+    uint32_t mk_version;
+    bool use_stale; /* read by db_apppw_list_user: last use over a minute ago */
+    uint8_t name_ct[DB_APPPW_NAME_CT_MAX];
+    uint8_t verifier[CRYPTO_HASH_BYTES];
+    uint8_t sk_wrapped[CRYPTO_WRAPPED_KEY_BYTES];
 };
 /* Fills name_ct and sk_wrapped of p once its id is known (they bind it). */
 typedef cd_err (*db_apppw_seal_fn)(void *cls, struct db_apppw *p);
