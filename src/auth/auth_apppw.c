@@ -94,13 +94,14 @@ cd_err auth_apppw_login(auth *a, const struct auth_credentials *c, const struct 
         auth_log_failure(a, c->user, c->user_len, "account temporarily blocked", hook);
         return CD_ERR_LIMITED;
     }
-    if (codec_b64url_decode_exact(c->pass + APPPW_PREFIX_LEN, c->pass_len - APPPW_PREFIX_LEN, raw,
-                                  sizeof(raw)) != CD_OK)
-        row = NULL; /* cannot match: refused like a wrong one */
-    rc = row != NULL ? db_apppw_list_user(a->db, row->id, rows, AUTH_APPPW_MAX, &n) : CD_OK;
+    /* The same statement whether the account exists or the text decodes (id
+     * 0 names no account), so the answer time tells neither. */
+    rc = db_apppw_list_user(a->db, row != NULL ? row->id : 0, rows, AUTH_APPPW_MAX, &n);
     if (rc != CD_OK)
         goto out;
-    if (row != NULL)
+    if (row != NULL &&
+        codec_b64url_decode_exact(c->pass + APPPW_PREFIX_LEN, c->pass_len - APPPW_PREFIX_LEN, raw,
+                                  sizeof(raw)) == CD_OK)
         hit = apppw_match(a, rows, n, raw, row->uid);
     if (hit < 0) {
         if (a->rl != NULL)
