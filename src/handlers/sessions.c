@@ -106,6 +106,12 @@ static bool hd_login_creds(struct hd_req *r, json_t *body, struct auth_credentia
     return true;
 }
 
+static bool hd_cross_site(const struct hd_req *r)
+{
+    const char *site = http_request_header(r->req, "Sec-Fetch-Site");
+    return site != NULL && strcmp(site, "cross-site") == 0;
+}
+
 static void hd_login_refused(struct hd_req *r, cd_err rc, unsigned retry)
 {
     switch (rc) {
@@ -142,6 +148,13 @@ void hd_login(struct hd_req *r)
     if (body == NULL)
         return;
     memset(&c, 0, sizeof(c));
+    /* Login CSRF: a page of another site must not log the browser into an
+     * account of its choosing (browsers say where a request comes from; other
+     * clients send no Sec-Fetch-Site). */
+    if (hd_cross_site(r)) {
+        hd_error(r->resp, 403, "Cross-site login refused");
+        goto out;
+    }
     if (!hd_login_creds(r, body, &c, &code, &code_len))
         goto out;
     rc = auth_session_login(r->app->auth, &c, code, code_len, token, csrf, &retry, &hook);

@@ -105,6 +105,9 @@ req api_curl POST "$A/auth/login" -H "Content-Type: application/json" \
 t_eq "unknown user answers as a wrong password" "$STATUS $BODY" "401 $WRONG"
 req api_curl POST "$A/auth/login" -H "Content-Type: application/json" -d '{"username":"alice"}'
 t_eq "login without password is 422" "$STATUS" 422
+req api_curl POST "$A/auth/login" -H "Sec-Fetch-Site: cross-site" -H "Content-Type: text/plain" \
+    -d '{"username":"alice","password":"alicepassword"}'
+t_eq "a cross-site login (login CSRF) is 403" "$STATUS" 403
 req api_curl GET "$A/users/me" -H "$(CK "$T1")"
 t_eq "the cookie authenticates GET /users/me" "$STATUS $BODY" '200 {"username":"alice"}'
 req api_curl GET "$B/users/me" -H "$(CK "$T1")"
