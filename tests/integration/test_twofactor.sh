@@ -25,7 +25,7 @@ trap 't_watchdog_stop; cleanup' EXIT
 certs_make "$WORK/certs" || exit 1
 mariadb_start "$WORK/db" "$WORK/certs" || exit 1
 export CONFIDOC_RATE_LIMIT=1000000
-CONF=("session_ttl = 3600" "login_fail_limit = 6" "login_block_base = 60")
+CONF=("session_ttl = 3600" "session_max_per_user = 3" "login_fail_limit = 6" "login_block_base = 60")
 api_start "$WORK/a" "$WORK/certs" "${CONF[@]}" || exit 1
 A=$API_URL A_PID=$API_PID A_LOG=$API_LOG
 # The second replica: the same database and master key, its own process.
@@ -140,6 +140,12 @@ t_contains "logout clears the cookie" "$(header Set-Cookie)" "Max-Age=0"
 req api_curl GET "$B/users/me" -H "$(CK "$T1")"
 t_eq "the session ended on the other replica too" "$STATUS" 401
 t_eq "no session row is left" "$(sql "SELECT COUNT(*) FROM sessions")" 0
+for i in 1 2 3 4; do login "$A" alice alicepassword; eval "TM$i=\$TOKEN"; done
+t_eq "session_max_per_user: the account keeps 3 sessions" "$(sql "SELECT COUNT(*) FROM sessions")" 3
+req api_curl GET "$B/users/me" -H "$(CK "$TM1")"
+t_eq "the oldest one went" "$STATUS" 401
+req api_curl GET "$B/users/me" -H "$(CK "$TM4")"
+t_eq "the newest one works" "$STATUS" 200
 
 echo "# sessions end on every replica: password change, rotate-key, account deletion"
 login "$A" alice alicepassword
@@ -265,6 +271,18 @@ req api_curl GET "$B/users/me" -u "bob:$AP"
 t_eq "revoked at once on B" "$STATUS" 401
 req api_curl DELETE "$A/users/me/app-passwords/$APID" -H "$(CK "$TB")" -H "X-CSRF-Token: $CB"
 t_eq "revoking it again is 404" "$STATUS" 404
+n=0
+for i in $(seq 1 32); do
+    req api_curl POST "$A/users/me/app-passwords" -H "$(CK "$TB")" -H "X-CSRF-Token: $CB" \
+        -H "Content-Type: application/json" -d "{\"name\":\"device $i\"}"
+    [ "$STATUS" = 201 ] && n=$((n + 1))
+done
+t_eq "32 application passwords per account" "$n" 32
+req api_curl POST "$A/users/me/app-passwords" -H "$(CK "$TB")" -H "X-CSRF-Token: $CB" \
+    -H "Content-Type: application/json" -d '{"name":"one too many"}'
+t_eq "the 33rd is 409" "$STATUS" 409
+req api_curl GET "$B/users/me/app-passwords" -H "$(CK "$TB")"
+t_eq "the list has 32 (names decrypted)" "$(jq -r '.app_passwords | length' <<<"$BODY"),$(jq -r '.app_passwords[31].name' <<<"$BODY")" "32,device 32"
 
 echo "# the database holds neither the session token nor the TOTP secret"
 TOKEN_HEX=$(python3 -c 'import base64,sys; t=sys.argv[1]; print(base64.urlsafe_b64decode(t+"="*(-len(t)%4)).hex().upper())' "$TB")
