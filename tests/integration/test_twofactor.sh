@@ -292,6 +292,8 @@ t_eq "two-factor on in the row" "$(sql "SELECT totp_state FROM users WHERE totp_
 mariadb-dump --socket="$MARIADB_SOCKET" -uroot --hex-blob confidoc >"$WORK/dump-hex.sql" 2>/dev/null
 mariadb-dump --socket="$MARIADB_SOCKET" -uroot confidoc >"$WORK/dump.sql" 2>/dev/null
 t_true "the dump has the sessions table" grep -q 'INSERT INTO `sessions`' "$WORK/dump-hex.sql"
+# The scan can find what is there: an account's uid, in the same hex dump.
+t_true "the hex scan finds a uid (control)" grep -qi "$(sql "SELECT HEX(uid) FROM users LIMIT 1")" "$WORK/dump-hex.sql"
 for what in "$TOKEN_HEX:session token" "$SECRET_HEX:TOTP secret"; do
     t_true "no ${what#*:} in hex" bash -c "! grep -qi '${what%%:*}' '$WORK/dump-hex.sql'"
 done
