@@ -338,7 +338,11 @@ t_eq "the secret is destroyed" "$(sql "SELECT COUNT(*) FROM users WHERE totp_ct 
 req api_curl GET "$B/users/me" -u bob:bobpassword1
 t_eq "Basic with the password works again" "$STATUS" 200
 
-for pid in $A_PID $B_PID; do kill -TERM "$pid"; wait "$pid"; done
+for pid in $A_PID $B_PID; do
+    kill -TERM "$pid"
+    wait "$pid"
+    t_eq "SIGTERM stops replica $pid cleanly (and, under ASan, without a leak)" "$?" 0
+done
 A_PID= B_PID=
 for log in "$A_LOG" "$B_LOG"; do
     t_not_contains "the log holds no session token" "$(cat "$log")" "$TB"
