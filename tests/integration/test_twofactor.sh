@@ -323,6 +323,47 @@ t_true "429 has Retry-After" test -n "$(header Retry-After)"
 login "$A" dave davepassword "$GOOD"
 t_eq "then even the right code is refused while blocked" "$STATUS" 429
 
+echo "# recovery and rotate-key keep two-factor on (the secret re-sealed) and end app passwords"
+req api_curl GET "$A/users/create_account" -u erin:erinpassword
+ERC=$(jq -r .recovery_code <<<"$BODY")
+req api_curl POST "$A/users/me/totp" -u erin:erinpassword
+SE=$(jq -r .secret <<<"$BODY")
+fresh_code "$SE"
+api_curl -s -o /dev/null -u erin:erinpassword -H "Content-Type: application/json" \
+    -d "$(json --arg c "$CODE" '{code:$c}')" "$A/users/me/totp/confirm"
+fresh_code "$SE"
+login "$A" erin erinpassword "$CODE"
+TE=$TOKEN CE=$CSRF
+req api_curl POST "$A/users/me/app-passwords" -H "$(CK "$TE")" -H "X-CSRF-Token: $CE" \
+    -H "Content-Type: application/json" -d '{"name":"phone"}'
+EAP=$(jq -r .password <<<"$BODY")
+req api_curl POST "$A/documents/create_document" -u "erin:$EAP" -H "Content-Type: application/json" \
+    -d '{"record_id":1,"content":"erin keeps this"}'
+t_eq "erin writes with her application password" "$STATUS" 200
+req api_curl POST "$B/users/recover" -H "Content-Type: application/json" \
+    -d "$(json --arg c "$ERC" '{username:"erin",recovery_code:$c,new_password:"erinpassword2"}')"
+t_eq "recovery of a two-factor account is 200" "$STATUS" 200
+req api_curl GET "$A/users/me" -H "$(CK "$TE")"
+t_eq "recovery ended the session" "$STATUS" 401
+req api_curl GET "$A/users/me" -u "erin:$EAP"
+t_eq "recovery deleted the application passwords" "$STATUS" 401
+t_eq "no application password row is left for erin" \
+    "$(sql "SELECT COUNT(*) FROM app_passwords WHERE user_id = (SELECT MAX(id) FROM users)")" 0
+login "$A" erin erinpassword2
+t_eq "two-factor stays on after recovery" "$(jq -r .detail <<<"$BODY")" "A one-time code is required"
+fresh_code "$SE"
+login "$A" erin erinpassword2 "$CODE"
+t_eq "the authenticator's codes still work (secret re-sealed)" "$STATUS" 200
+TE=$TOKEN CE=$CSRF
+req api_curl POST "$A/users/me/rotate-key" -H "$(CK "$TE")" -H "X-CSRF-Token: $CE" \
+    -H "Content-Type: application/json" -d '{"password":"erinpassword2"}'
+t_eq "rotate-key through the session is 200" "$STATUS" 200
+fresh_code "$SE"
+login "$B" erin erinpassword2 "$CODE"
+t_eq "after rotate-key too" "$STATUS" 200
+req api_curl GET "$B/documents/1" -H "$(CK "$TOKEN")"
+t_eq "and her document opens under the new key" "$(jq -r .content <<<"$BODY")" "erin keeps this"
+
 echo "# turning two-factor off"
 fresh_code "$S"
 req api_curl DELETE "$A/users/me/totp" -H "$(CK "$TB")" -H "X-CSRF-Token: $CB" \
