@@ -17,6 +17,7 @@ BUILD_PKGS=(
   libkeyutils-dev libgfshare-dev       # confidoc-cas sealing key (kernel keyring), k-of-n recovery
   libseccomp-dev                       # the CAS network worker's system-call allow-list
   libcurl4-openssl-dev                 # HTTP client of the command-line client (confidoc)
+  libqrencode-dev                      # QR codes of TOTP secrets (POST /users/me/totp)
   libcmocka-dev                        # unit tests
 )
 LINT_PKGS=(clang-format clang-tidy cppcheck)  # make lint (part of make check)
