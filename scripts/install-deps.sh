@@ -17,6 +17,7 @@ BUILD_PKGS=(
   libkeyutils-dev libgfshare-dev       # confidoc-cas sealing key (kernel keyring), k-of-n recovery
   libseccomp-dev                       # the CAS network worker's system-call allow-list
   libcurl4-openssl-dev                 # HTTP client of the command-line client (confidoc)
+  libqrencode-dev                      # QR codes of TOTP secrets (POST /users/me/totp)
   libcmocka-dev                        # unit tests
 )
 LINT_PKGS=(clang-format clang-tidy cppcheck)  # make lint (part of make check)
@@ -25,6 +26,7 @@ TEST_PKGS=(
   memcached                            # real rate-limit store
   nginx-light                          # TLS front end
   curl jq openssl procps iproute2 psmisc
+  unzip                                # helm and kubectl out of their npm package (test_helm)
   clang libclang-rt-14-dev             # libFuzzer harnesses (make fuzz, test_fuzz_smoke)
   chromium libnss3-tools               # the web application's end-to-end test (test_web: headless
                                        # Chromium; certutil puts the stack's CA in its NSS store)

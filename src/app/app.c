@@ -117,6 +117,8 @@ cd_err api_load(struct api *a)
         .cache_entries = a->cfg.auth_cache_entries,
         .cache_ttl_s = a->cfg.auth_cache_ttl,
         .cache_max_age_s = a->cfg.auth_cache_max_age,
+        .session_ttl_s = a->cfg.session_ttl,
+        .session_max_per_user = a->cfg.session_max_per_user,
     };
     if (a->cfg.escrow_public_key_file[0] != '\0') {
         if (read_escrow_key(a->cfg.escrow_public_key_file, a->acfg.escrow_pk) != CD_OK) {
@@ -333,6 +335,7 @@ cd_err api_start(struct api *a)
     a->app.rl = a->rl;
     a->app.rate_limit = a->cfg.rate_limit;
     a->app.list_page_max = a->cfg.list_page_max;
+    a->app.session_ttl = a->cfg.session_ttl;
     rc = start_gates(a);
     if (rc == CD_OK)
         rc = start_http(a);

@@ -106,8 +106,8 @@ static void auth_row_params(const struct db_user *row, struct crypto_pwparams *p
 /* A refused verification, logged here where it is decided (once). A failed
  * one was counted toward the account's block before the hashing, by
  * auth_check_blocked. */
-static void auth_log_failure(const auth *a, const char *user, size_t len, const char *what,
-                             const struct auth_hook *hook)
+void auth_log_failure(const auth *a, const char *user, size_t len, const char *what,
+                      const struct auth_hook *hook)
 {
     char tag[17];
 
@@ -119,7 +119,7 @@ static void auth_log_failure(const auth *a, const char *user, size_t len, const 
 /* Counts one verification attempt of the account before any hashing and
  * tells whether it may run (CD_ERR_LIMITED: refuse, *retry_after_s). Counting
  * first is what keeps concurrent guesses within login_fail_limit. */
-static cd_err auth_check_blocked(auth *a, const char *user, size_t len, unsigned *retry_after_s)
+cd_err auth_check_blocked(auth *a, const char *user, size_t len, unsigned *retry_after_s)
 {
     if (a->rl == NULL)
         return CD_OK;
@@ -174,12 +174,76 @@ static void auth_upgrade(auth *a, const struct auth_credentials *c, const struct
     crypto_wipe(&u, sizeof(u));
 }
 
+cd_err auth_verify_password(auth *a, const struct auth_credentials *c, cd_err found,
+                            const struct db_user *row, struct auth_principal *out,
+                            unsigned *retry_after_s, const struct auth_hook *hook)
+{
+    uint8_t verifier[CRYPTO_HASH_BYTES], pwkey[CRYPTO_KEY_BYTES], stored[CRYPTO_HASH_BYTES];
+    struct crypto_pwparams params;
+    struct auth_principal p;
+    cd_err rc;
+
+    memset(&p, 0, sizeof(p));
+    if (auth_check_blocked(a, c->user, c->user_len, retry_after_s) == CD_ERR_LIMITED) {
+        auth_log_failure(a, c->user, c->user_len, "account temporarily blocked", hook);
+        return CD_ERR_LIMITED;
+    }
+    if (found == CD_ERR_NOT_FOUND) {
+        rc = auth_dummy_work(a, c->user, c->user_len, c->pass, c->pass_len, hook);
+        if (rc == CD_OK) {
+            auth_log_failure(a, c->user, c->user_len, "bad credentials", hook);
+            rc = CD_ERR_AUTH;
+        }
+        return rc;
+    }
+    auth_row_params(row, &params);
+    rc = auth_derive(a, c->pass, c->pass_len, row->pw_salt, &params, verifier, pwkey, hook);
+    if (rc == CD_OK)
+        rc = auth_stored_verifier(a, row, verifier, stored);
+    if (rc != CD_OK)
+        goto out;
+    if (!crypto_equal(stored, row->verifier, sizeof(stored))) {
+        auth_log_failure(a, c->user, c->user_len, "bad credentials", hook);
+        rc = CD_ERR_AUTH;
+        goto out;
+    }
+    rc = crypto_sk_unwrap_password(a->kr, row->mk_version, pwkey, row->uid, row->sk_pw, p.sk);
+    if (rc != CD_OK) {
+        /* The verifier matched, so this is a damaged row or a missing key version. */
+        log_errorx("req=%s account key of user id %llu does not unwrap: %s",
+                   auth_hook_request_id(hook), (unsigned long long)row->id, cd_strerror(rc));
+        rc = CD_ERR_INTERNAL;
+        goto out;
+    }
+    p.id = row->id;
+    memcpy(p.uid, row->uid, sizeof(p.uid));
+    p.auth_gen = row->auth_gen;
+    p.via = AUTH_VIA_PASSWORD;
+    if (auth_row_outdated(a, row))
+        auth_upgrade(a, c, row, verifier, pwkey, p.sk, &p.auth_gen, hook);
+    *out = p;
+out:
+    crypto_wipe(pwkey, sizeof(pwkey));
+    crypto_wipe(verifier, sizeof(verifier));
+    auth_principal_wipe(&p);
+    return rc;
+}
+
+/* The Basic refusal of an account with two-factor on, after its password
+ * verified: logged once here, still counted toward the block (only a login
+ * that passes the second factor resets the count). */
+static cd_err auth_refuse_second_factor(const auth *a, const struct auth_credentials *c,
+                                        struct auth_principal *p, const struct auth_hook *hook)
+{
+    auth_log_failure(a, c->user, c->user_len, "password alone for a two-factor account", hook);
+    auth_principal_wipe(p);
+    return CD_ERR_SECOND_FACTOR;
+}
+
 cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_principal *out,
                   unsigned *retry_after_s, const struct auth_hook *hook)
 {
-    uint8_t key[CRYPTO_HASH_BYTES], verifier[CRYPTO_HASH_BYTES], pwkey[CRYPTO_KEY_BYTES];
-    uint8_t stored[CRYPTO_HASH_BYTES];
-    struct crypto_pwparams params;
+    uint8_t key[CRYPTO_HASH_BYTES];
     struct auth_principal p;
     struct db_user row;
     int slot = -1;
@@ -187,57 +251,37 @@ cd_err auth_login(auth *a, const struct auth_credentials *c, struct auth_princip
 
     *retry_after_s = 0;
     memset(&p, 0, sizeof(p));
+    memset(&row, 0, sizeof(row));
     if (!validate_username(c->user, c->user_len) || !validate_password(c->pass, c->pass_len))
         return CD_ERR_AUTH; /* cannot exist; nothing to learn from the timing */
-    rc = auth_cache_key(a, c, key);
-    if (rc != CD_OK)
-        return rc;
     rc = auth_find_user(a, c->user, c->user_len, &row);
-    if (rc == CD_OK && auth_cache_get(a, key, &row, out))
-        goto wipe;
     if (rc != CD_OK && rc != CD_ERR_NOT_FOUND)
         goto wipe;
-    /* Another request verifying the same credential: wait for its result. */
-    if (rc == CD_OK && !auth_flight_begin(a, key, &slot, hook) && auth_cache_get(a, key, &row, out))
+    if (auth_apppw_shaped(c->pass, c->pass_len)) {
+        rc = auth_apppw_login(a, c, rc == CD_OK ? &row : NULL, out, retry_after_s, hook);
         goto wipe;
-
-    if (auth_check_blocked(a, c->user, c->user_len, retry_after_s) == CD_ERR_LIMITED) {
-        auth_log_failure(a, c->user, c->user_len, "account temporarily blocked", hook);
-        rc = CD_ERR_LIMITED;
-        goto out;
     }
-    if (rc == CD_ERR_NOT_FOUND) {
-        rc = auth_dummy_work(a, c->user, c->user_len, c->pass, c->pass_len, hook);
-        if (rc != CD_OK)
-            goto out;
-        auth_log_failure(a, c->user, c->user_len, "bad credentials", hook);
-        rc = CD_ERR_AUTH;
-        goto out;
+    rc = auth_cache_key(a, c, key);
+    if (rc != CD_OK)
+        goto wipe;
+    if (row.id != 0 && auth_cache_get(a, key, &row, out)) {
+        rc = row.totp_state == DB_TOTP_ON ? auth_refuse_second_factor(a, c, out, hook) : CD_OK;
+        goto wipe;
     }
-    auth_row_params(&row, &params);
-    rc = auth_derive(a, c->pass, c->pass_len, row.pw_salt, &params, verifier, pwkey, hook);
-    if (rc == CD_OK)
-        rc = auth_stored_verifier(a, &row, verifier, stored);
+    /* Another request verifying the same credential: wait for its result. */
+    if (row.id != 0 && !auth_flight_begin(a, key, &slot, hook) &&
+        auth_cache_get(a, key, &row, out)) {
+        rc = row.totp_state == DB_TOTP_ON ? auth_refuse_second_factor(a, c, out, hook) : CD_OK;
+        goto wipe;
+    }
+    rc = auth_verify_password(a, c, row.id != 0 ? CD_OK : CD_ERR_NOT_FOUND, &row, &p, retry_after_s,
+                              hook);
     if (rc != CD_OK)
         goto out;
-    if (!crypto_equal(stored, row.verifier, sizeof(stored))) {
-        auth_log_failure(a, c->user, c->user_len, "bad credentials", hook);
-        rc = CD_ERR_AUTH;
+    if (row.totp_state == DB_TOTP_ON) {
+        rc = auth_refuse_second_factor(a, c, &p, hook);
         goto out;
     }
-    rc = crypto_sk_unwrap_password(a->kr, row.mk_version, pwkey, row.uid, row.sk_pw, p.sk);
-    if (rc != CD_OK) {
-        /* The verifier matched, so this is a damaged row or a missing key version. */
-        log_errorx("req=%s account key of user id %llu does not unwrap: %s",
-                   auth_hook_request_id(hook), (unsigned long long)row.id, cd_strerror(rc));
-        rc = CD_ERR_INTERNAL;
-        goto out;
-    }
-    p.id = row.id;
-    memcpy(p.uid, row.uid, sizeof(p.uid));
-    p.auth_gen = row.auth_gen;
-    if (auth_row_outdated(a, &row))
-        auth_upgrade(a, c, &row, verifier, pwkey, p.sk, &p.auth_gen, hook);
     auth_cache_put(a, key, &p);
     if (a->rl != NULL)
         ratelimit_login_succeeded(a->rl, c->user, c->user_len);
@@ -246,8 +290,6 @@ out:
     auth_flight_end(a, slot);
 wipe:
     crypto_wipe(key, sizeof(key));
-    crypto_wipe(pwkey, sizeof(pwkey));
-    crypto_wipe(verifier, sizeof(verifier));
     crypto_wipe(&row, sizeof(row));
     auth_principal_wipe(&p);
     return rc;
@@ -302,6 +344,30 @@ static cd_err auth_principal_row(auth *a, const struct auth_credentials *c,
         return CD_ERR_CONFLICT;
     if (rc == CD_OK && (row->id != p->id || row->auth_gen != p->auth_gen))
         return CD_ERR_CONFLICT;
+    return rc;
+}
+
+cd_err auth_check_password(auth *a, const struct auth_credentials *c,
+                           const struct auth_principal *p, unsigned *retry_after_s,
+                           const struct auth_hook *hook)
+{
+    struct auth_principal q;
+    struct db_user row;
+    cd_err rc;
+
+    *retry_after_s = 0;
+    memset(&q, 0, sizeof(q));
+    if (!validate_password(c->pass, c->pass_len))
+        return CD_ERR_AUTH;
+    rc = auth_principal_row(a, c, p, &row);
+    if (rc == CD_OK)
+        rc = auth_verify_password(a, c, CD_OK, &row, &q, retry_after_s, hook);
+    if (rc == CD_OK && q.auth_gen != p->auth_gen)
+        rc = CD_ERR_CONFLICT; /* upgraded meanwhile: the caller authenticates again */
+    if (rc == CD_OK && a->rl != NULL)
+        ratelimit_login_succeeded(a->rl, c->user, c->user_len);
+    auth_principal_wipe(&q);
+    crypto_wipe(&row, sizeof(row));
     return rc;
 }
 

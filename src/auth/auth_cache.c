@@ -58,6 +58,7 @@ bool auth_cache_get(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], const struct 
         memcpy(out->uid, e->uid, sizeof(out->uid));
         memcpy(out->sk, e->sk, sizeof(out->sk));
         out->auth_gen = e->auth_gen;
+        out->via = AUTH_VIA_PASSWORD;
         hit = true;
         break;
     }

@@ -75,6 +75,42 @@ bool auth_flight_begin(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], int *slot,
                        const struct auth_hook *hook);
 void auth_flight_end(auth *a, int slot);
 
+/* auth.c */
+/* Steps 4 to 7 of auth_login without the cache: counts the attempt toward
+ * the block, then the dummy work (found CD_ERR_NOT_FOUND: no account) or the
+ * Argon2id and verifier compare against row, unwraps the secret key and
+ * upgrades an outdated row. Does not reset the count (the caller does once
+ * every factor passed). */
+cd_err auth_verify_password(auth *a, const struct auth_credentials *c, cd_err found,
+                            const struct db_user *row, struct auth_principal *out,
+                            unsigned *retry_after_s, const struct auth_hook *hook);
+cd_err auth_check_blocked(auth *a, const char *user, size_t len, unsigned *retry_after_s);
+void auth_log_failure(const auth *a, const char *user, size_t len, const char *what,
+                      const struct auth_hook *hook);
+
+/* auth_apppw.c */
+/* Whether a password has the shape of an application password. */
+bool auth_apppw_shaped(const char *pw, size_t len);
+/* Basic with an application password: row the account (NULL: none).
+ * Refused while the account is blocked; compares against every row of the
+ * account (no cache) and unseals the secret key. CD_ERR_AUTH (counted as a
+ * failed login) when none matches; a success resets no count. */
+cd_err auth_apppw_login(auth *a, const struct auth_credentials *c, const struct db_user *row,
+                        struct auth_principal *out, unsigned *retry_after_s,
+                        const struct auth_hook *hook);
+
+/* auth_totp.c */
+/* Opens row's TOTP secret (sealed under sk's TOTP key, bound to the uid). */
+cd_err auth_totp_open(const struct db_user *row, const uint8_t sk[CRYPTO_KEY_BYTES],
+                      uint8_t secret[CRYPTO_TOTP_SECRET_BYTES]);
+/* Seals secret for the account uid under sk's TOTP key into row's totp_ct. */
+cd_err auth_totp_seal(struct db_user *row, const uint8_t sk[CRYPTO_KEY_BYTES],
+                      const uint8_t secret[CRYPTO_TOTP_SECRET_BYTES]);
+/* A key rotation or recovery: re-seals row's TOTP secret (pending or on)
+ * from old_sk to new_sk, so two-factor stays as it was. */
+cd_err auth_totp_reseal(struct db_user *row, const uint8_t old_sk[CRYPTO_KEY_BYTES],
+                        const uint8_t new_sk[CRYPTO_KEY_BYTES]);
+
 /* auth_keys.c */
 cd_err auth_uname_hash(const auth *a, uint32_t version, const char *user, size_t len,
                        uint8_t out[CRYPTO_HASH_BYTES]);

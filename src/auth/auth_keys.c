@@ -204,7 +204,8 @@ static cd_err auth_rewrap_doc(void *cls, int64_t record_id, uint64_t version,
  * password pw and a new recovery code (code_out), everything under the newest
  * master key version, and every document data key re-wrapped from old_sk's
  * document KEK to the new one, in one transaction that also bumps auth_gen
- * (from old_gen): every replica's cache then drops the old key. */
+ * (from old_gen): every replica's cache then drops the old key. The TOTP
+ * secret is re-sealed; application passwords and sessions are deleted. */
 cd_err auth_rekey(auth *a, struct db_user *row, const char *user, size_t user_len, const char *pw,
                   size_t pwlen, const uint8_t old_sk[CRYPTO_KEY_BYTES], uint32_t old_gen,
                   char code_out[CRYPTO_RECOVERY_CODE_STRLEN])
@@ -225,6 +226,10 @@ cd_err auth_rekey(auth *a, struct db_user *row, const char *user, size_t user_le
     rc = auth_set_password(a, row, pw, pwlen, new_sk);
     if (rc == CD_OK)
         rc = auth_set_recovery(a, row, new_sk, code_out);
+    /* Two-factor stays as it is, re-sealed under the new key (recovery too:
+     * it proves the recovery code, not the second factor). */
+    if (rc == CD_OK)
+        rc = auth_totp_reseal(row, old_sk, new_sk);
     if (rc == CD_OK)
         rc = db_user_rotate_key(a->db, row, old_gen, auth_rewrap_doc, &rw);
     if (rc == CD_OK || rc == CD_ERR_CONFLICT)

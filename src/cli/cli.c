@@ -24,7 +24,7 @@ static const struct cli_cmd cli_cmds[] = {
     {"ls", cli_cmd_ls, 0, "ls"},
     {"rm", cli_cmd_rm, 1, "rm ID"},
     {"passwd", cli_cmd_passwd, 0, "passwd"},
-    {"totp", cli_cmd_totp, -1, "totp enable | confirm CODE | disable"},
+    {"totp", cli_cmd_totp, -1, "totp enable | confirm CODE | disable [NEXT-CODE]"},
     {"app-password", cli_cmd_app_password, -1, "app-password create NAME | list | revoke ID"},
 };
 

@@ -10,8 +10,7 @@
 #include "common/num.h"
 #include "crypto/crypto.h"
 
-/* Application passwords start with this (issue 14's contract). */
-#define CLI_APP_PASSWORD_PREFIX "cdap_"
+static int cli_session(struct cli *c);
 
 /* Sends obj (stolen) as a JSON body through cli_call; the text, which may
  * hold a password, is wiped. */
@@ -132,27 +131,24 @@ static int cli_totp_enable(struct cli *c)
     return CLI_EXIT_OK;
 }
 
-/* DELETE /users/me/totp needs a current code. A session opened with the
- * account password spends one code, and a code is accepted once: the next
- * one is asked for. An application password needs only one. */
-static int cli_totp_disable(struct cli *c)
+/* DELETE /users/me/totp needs a current code, through a session (two-factor
+ * is never managed with an application password). The login spends one code
+ * and a code is accepted once, so the DELETE takes the next one: CODE on the
+ * command line, or asked for on the terminal. */
+static int cli_totp_disable(struct cli *c, const char *given)
 {
     struct cli_reply r;
     char code[16];
     int rc;
 
-    if ((rc = cli_username(c)) != CLI_EXIT_OK || (rc = cli_password(c, false)) != CLI_EXIT_OK)
+    if ((rc = cli_session(c)) != CLI_EXIT_OK)
         return rc;
-    if (strncmp(c->password, CLI_APP_PASSWORD_PREFIX, strlen(CLI_APP_PASSWORD_PREFIX)) != 0) {
-        if (!cli_code(c, "One-time code: ", code) || (rc = cli_login(c, code)) != CLI_EXIT_OK)
-            return rc != CLI_EXIT_OK ? rc : CLI_EXIT_USAGE;
-        if (!cli_ask_line("Next one-time code (once the first has changed): ", code,
-                          sizeof(code))) {
-            fprintf(stderr, "confidoc: turning two-factor login off with the account password "
-                            "takes two codes in a row; with an application password, one\n");
-            return CLI_EXIT_USAGE;
-        }
-    } else if (!cli_code(c, "One-time code: ", code)) {
+    if (given != NULL && strlen(given) < sizeof(code)) {
+        memcpy(code, given, strlen(given) + 1);
+    } else if (!cli_ask_line("Next one-time code (once the one used to log in has changed): ", code,
+                             sizeof(code))) {
+        fprintf(stderr, "confidoc: turning two-factor login off takes a second code: "
+                        "confidoc --code CODE totp disable NEXT-CODE\n");
         return CLI_EXIT_USAGE;
     }
     rc = cli_send_json(c, "DELETE", "/users/me/totp", json_pack("{s:s}", "code", code), &r);
@@ -168,9 +164,9 @@ int cli_cmd_totp(struct cli *c, int argc, char **argv)
         return cli_totp_enable(c);
     if (argc == 3 && strcmp(argv[1], "confirm") == 0)
         return cli_totp_confirm(c, argv[2]);
-    if (argc == 2 && strcmp(argv[1], "disable") == 0)
-        return cli_totp_disable(c);
-    fprintf(stderr, "usage: confidoc totp enable | confirm CODE | disable\n");
+    if ((argc == 2 || argc == 3) && strcmp(argv[1], "disable") == 0)
+        return cli_totp_disable(c, argc == 3 ? argv[2] : NULL);
+    fprintf(stderr, "usage: confidoc totp enable | confirm CODE | disable [NEXT-CODE]\n");
     return CLI_EXIT_USAGE;
 }
 

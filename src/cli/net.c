@@ -308,16 +308,14 @@ static bool cli_set_method(CURL *h, const char *method, const struct cli_body *b
 /* Cookie: NAME=TOKEN, built in locked memory; libcurl copies it. */
 static bool cli_set_cookie(CURL *h, const struct cli *c)
 {
-    size_t name = strlen(CLI_SESSION_COOKIE), cap = name + c->cookie_len + 2;
+    size_t cap = strlen(CLI_SESSION_COOKIE) + c->cookie_len + 2;
     char *v = crypto_secure_alloc(cap);
     bool ok;
 
     if (v == NULL)
         return false;
-    memcpy(v, CLI_SESSION_COOKIE, name);
-    v[name] = '=';
-    memcpy(v + name + 1, c->cookie, c->cookie_len + 1);
-    ok = curl_easy_setopt(h, CURLOPT_COOKIE, v) == CURLE_OK;
+    ok = snprintf(v, cap, "%s=%s", CLI_SESSION_COOKIE, c->cookie) == (int)cap - 1 &&
+         curl_easy_setopt(h, CURLOPT_COOKIE, v) == CURLE_OK;
     crypto_secure_free(v);
     return ok;
 }

@@ -125,3 +125,101 @@ cd_err codec_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t outca
     *outlen = o;
     return CD_OK;
 }
+
+/* base64url: '-' and '_' instead of '+' and '/'. */
+static char b64url_symbol(unsigned v)
+{
+    unsigned c = in_range(v, 0, 25) * (v + 'A') | in_range(v, 26, 51) * (v - 26 + 'a') |
+                 in_range(v, 52, 61) * (v - 52 + '0') | in_range(v, 62, 62) * '-' |
+                 in_range(v, 63, 63) * '_';
+    return (char)c;
+}
+
+static unsigned b64url_value(unsigned char ch)
+{
+    unsigned c = ch;
+    unsigned up = in_range(c, 'A', 'Z'), low = in_range(c, 'a', 'z'), dig = in_range(c, '0', '9');
+    unsigned dash = in_range(c, '-', '-'), under = in_range(c, '_', '_');
+    unsigned ok = up | low | dig | dash | under;
+    return (up * (c - 'A')) | (low * (c - 'a' + 26)) | (dig * (c - '0' + 52)) | (dash * 62u) |
+           (under * 63u) | ((ok ^ 1u) << 8);
+}
+
+cd_err codec_b64url_encode(const void *in, size_t n, char *out, size_t outcap)
+{
+    const uint8_t *p = in;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    size_t o = 0;
+
+    if (n > (SIZE_MAX - 3) / 4 || outcap < CODEC_B64URL_LEN(n))
+        return CD_ERR_TOO_LARGE;
+    for (size_t i = 0; i < n; i++) {
+        acc = (acc << 8) | p[i];
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out[o++] = b64url_symbol((acc >> bits) & 63u);
+        }
+    }
+    if (bits > 0)
+        out[o++] = b64url_symbol((acc << (6 - bits)) & 63u);
+    out[o] = '\0';
+    return CD_OK;
+}
+
+cd_err codec_b64url_decode_exact(const char *in, size_t inlen, uint8_t *out, size_t outlen)
+{
+    uint32_t acc = 0;
+    unsigned bits = 0, bad = 0;
+    size_t o = 0;
+
+    if (in == NULL || outlen > (SIZE_MAX - 3) / 4 || inlen != CODEC_B64URL_LEN(outlen) - 1)
+        return CD_ERR_INVALID;
+    for (size_t i = 0; i < inlen; i++)
+        bad |= b64url_value((unsigned char)in[i]);
+    if ((bad & 0x100u) != 0)
+        return CD_ERR_INVALID;
+    /* The trailing bits of the last symbol must be zero. */
+    if (outlen % 3 != 0 &&
+        (b64url_value((unsigned char)in[inlen - 1]) & ((1u << (6 - (outlen % 3) * 2)) - 1u)) != 0)
+        return CD_ERR_INVALID;
+    for (size_t i = 0; i < inlen; i++) {
+        acc = (acc << 6) | b64url_value((unsigned char)in[i]);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return CD_OK;
+}
+
+static char b32_symbol(unsigned v)
+{
+    unsigned c = in_range(v, 0, 25) * (v + 'A') | in_range(v, 26, 31) * (v - 26 + '2');
+    return (char)c;
+}
+
+cd_err codec_b32_encode(const void *in, size_t n, char *out, size_t outcap)
+{
+    const uint8_t *p = in;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    size_t o = 0;
+
+    if (n > (SIZE_MAX - 4) / 8 || outcap < CODEC_B32_LEN(n))
+        return CD_ERR_TOO_LARGE;
+    for (size_t i = 0; i < n; i++) {
+        acc = (acc << 8) | p[i];
+        bits += 8;
+        while (bits >= 5) {
+            bits -= 5;
+            out[o++] = b32_symbol((acc >> bits) & 31u);
+        }
+    }
+    if (bits > 0)
+        out[o++] = b32_symbol((acc << (5 - bits)) & 31u);
+    out[o] = '\0';
+    return CD_OK;
+}

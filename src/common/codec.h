@@ -31,4 +31,25 @@ cd_err codec_b64_encode(const void *in, size_t n, char *out, size_t outcap);
  * the text was secret). Constant time in the data of each symbol. */
 cd_err codec_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t outcap, size_t *outlen);
 
+/* Bytes of text (with the NUL) that n bytes take in unpadded base64url
+ * (RFC 4648 section 5) and in unpadded base32 (section 6). */
+#define CODEC_B64URL_LEN(n) (((n)*4 + 2) / 3 + 1)
+#define CODEC_B32_LEN(n) (((n)*8 + 4) / 5 + 1)
+
+/* Writes the unpadded base64url of in[0..n) and a NUL to out (outcap bytes);
+ * CD_ERR_TOO_LARGE when outcap < CODEC_B64URL_LEN(n). Branch-free on the
+ * data, so it may encode secrets (session tokens). */
+cd_err codec_b64url_encode(const void *in, size_t n, char *out, size_t outcap);
+
+/* Decodes unpadded base64url text of exactly outlen bytes: inlen must be
+ * CODEC_B64URL_LEN(outlen) - 1 and the unused low bits of the last symbol
+ * zero (one text per value). CD_ERR_INVALID otherwise, out then untouched.
+ * Constant time in the data. */
+cd_err codec_b64url_decode_exact(const char *in, size_t inlen, uint8_t *out, size_t outlen);
+
+/* Writes the unpadded base32 (upper case, RFC 4648 alphabet) of in[0..n)
+ * and a NUL to out; CD_ERR_TOO_LARGE when outcap < CODEC_B32_LEN(n).
+ * Branch-free on the data (TOTP secrets). */
+cd_err codec_b32_encode(const void *in, size_t n, char *out, size_t outcap);
+
 #endif

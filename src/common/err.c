@@ -21,6 +21,7 @@ const char *cd_strerror(cd_err err)
         [CD_ERR_TOO_LARGE] = "too large",
         [CD_ERR_LIMITED] = "limit exceeded",
         [CD_ERR_INTERNAL] = "internal error",
+        [CD_ERR_SECOND_FACTOR] = "second factor required",
     };
     if ((unsigned)err >= CD_ERR__COUNT || names[err] == NULL)
         return "unknown error";

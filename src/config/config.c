@@ -66,6 +66,8 @@ static const struct config_key config_keys[] = {
     U(auth_cache_entries, 16, 1000000, "4096"),
     U(auth_cache_ttl, 1, 3600, "60"),
     U(auth_cache_max_age, 1, 86400, "3600"),
+    U(session_ttl, 60, 2592000, "43200"),
+    U(session_max_per_user, 1, 1000, "32"),
     S(db_host, "127.0.0.1"),
     U(db_port, 1, 65535, "3306"),
     S(db_name, "confidoc"),

@@ -98,6 +98,31 @@ out:
     return err;
 }
 
+cd_err crypto_secret_key(const crypto_keyring *kr, uint32_t version, enum crypto_purpose purpose,
+                         const uint8_t secret[CRYPTO_KEY_BYTES], uint8_t out[CRYPTO_KEY_BYTES])
+{
+    static const char tag[] = "confidoc-secret-key-v1";
+    crypto_generichash_state st;
+    uint8_t p8[8];
+    const uint8_t *sub;
+    int bad;
+
+    if (kr == NULL || secret == NULL || out == NULL || (int)purpose < 1 ||
+        (int)purpose >= CRYPTO_PURPOSE__COUNT)
+        return CD_ERR_INVALID;
+    sub = crypto_keyring_subkey(kr, version, purpose);
+    if (sub == NULL)
+        return CD_ERR_NOT_FOUND;
+    store_le64(p8, (uint64_t)purpose);
+    bad = crypto_generichash_init(&st, secret, CRYPTO_KEY_BYTES, CRYPTO_KEY_BYTES) |
+          crypto_generichash_update(&st, (const uint8_t *)tag, sizeof(tag) - 1) |
+          crypto_generichash_update(&st, p8, sizeof(p8)) |
+          crypto_generichash_update(&st, sub, CRYPTO_KEY_BYTES) |
+          crypto_generichash_final(&st, out, CRYPTO_KEY_BYTES);
+    sodium_memzero(&st, sizeof(st));
+    return bad != 0 ? CD_ERR_INTERNAL : CD_OK;
+}
+
 /* ---- generic AEAD ---- */
 
 _Static_assert(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES == CRYPTO_AEAD_NONCE_BYTES, "nonce");
@@ -215,6 +240,12 @@ void crypto_user_keypair(uint8_t pk[CRYPTO_KEY_BYTES], uint8_t sk[CRYPTO_KEY_BYT
 void crypto_user_doc_kek(const uint8_t sk[CRYPTO_KEY_BYTES], uint8_t kek[CRYPTO_KEY_BYTES])
 {
     crypto_kdf_derive_from_key(kek, CRYPTO_KEY_BYTES, 1, "cdocdkek", sk);
+}
+
+void crypto_user_subkey(const uint8_t sk[CRYPTO_KEY_BYTES], enum crypto_user_key which,
+                        uint8_t out[CRYPTO_KEY_BYTES])
+{
+    crypto_kdf_derive_from_key(out, CRYPTO_KEY_BYTES, (uint64_t)which, "cdusrkey", sk);
 }
 
 #define SK_AD_PASSWORD "confidoc-sk-pw-v1"

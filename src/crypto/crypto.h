@@ -84,13 +84,18 @@ size_t crypto_keyring_versions(const crypto_keyring *kr, uint32_t *out, size_t m
 bool crypto_keyring_has(const crypto_keyring *kr, uint32_t version);
 
 enum crypto_purpose {
-    CRYPTO_PURPOSE_USERNAME = 1,     /* database lookup key of a username */
-    CRYPTO_PURPOSE_CREDCACHE = 2,    /* in-memory credential cache keys */
-    CRYPTO_PURPOSE_RATELIMIT = 3,    /* memcached keys of client addresses */
-    CRYPTO_PURPOSE_LOGINFAIL = 4,    /* memcached keys of failed-login counters */
-    CRYPTO_PURPOSE_PASSWORD_KEK = 5, /* wraps a user's secret key under the password */
-    CRYPTO_PURPOSE_RECOVERY_KEK = 6, /* wraps it under the recovery code */
-    CRYPTO_PURPOSE_VERIFIER = 7,     /* binds a stored login verifier to the master key */
+    CRYPTO_PURPOSE_USERNAME = 1,        /* database lookup key of a username */
+    CRYPTO_PURPOSE_CREDCACHE = 2,       /* in-memory credential cache keys */
+    CRYPTO_PURPOSE_RATELIMIT = 3,       /* memcached keys of client addresses */
+    CRYPTO_PURPOSE_LOGINFAIL = 4,       /* memcached keys of failed-login counters */
+    CRYPTO_PURPOSE_PASSWORD_KEK = 5,    /* wraps a user's secret key under the password */
+    CRYPTO_PURPOSE_RECOVERY_KEK = 6,    /* wraps it under the recovery code */
+    CRYPTO_PURPOSE_VERIFIER = 7,        /* binds a stored login verifier to the master key */
+    CRYPTO_PURPOSE_SESSION_ID = 8,      /* database key of a session: hash of its token */
+    CRYPTO_PURPOSE_SESSION_KEK = 9,     /* wraps a user's secret key under a session token */
+    CRYPTO_PURPOSE_CSRF = 10,           /* a session's CSRF token, derived from its token */
+    CRYPTO_PURPOSE_APPPW_VERIFIER = 11, /* stored verifier of an application password */
+    CRYPTO_PURPOSE_APPPW_KEK = 12,      /* wraps a user's secret key under one */
     CRYPTO_PURPOSE__COUNT
 };
 
@@ -106,6 +111,15 @@ struct crypto_part {
 cd_err crypto_keyed_hash(const crypto_keyring *kr, uint32_t version, enum crypto_purpose purpose,
                          const struct crypto_part *parts, size_t nparts,
                          uint8_t out[CRYPTO_HASH_BYTES]);
+
+/* A key derived from a high-entropy client secret (a session token, an
+ * application password's 32 random bytes): BLAKE2b-256 keyed with the secret
+ * over a tag of the purpose and the purpose's subkey of master key version.
+ * Each purpose gives an unrelated key, and none can be computed from the
+ * database alone (the secret is never stored) nor from the secret alone (the
+ * master key is needed too). CD_ERR_NOT_FOUND for an unknown version. */
+cd_err crypto_secret_key(const crypto_keyring *kr, uint32_t version, enum crypto_purpose purpose,
+                         const uint8_t secret[CRYPTO_KEY_BYTES], uint8_t out[CRYPTO_KEY_BYTES]);
 
 /* ---- passwords ---- */
 
@@ -136,6 +150,15 @@ cd_err crypto_verifier_bind(const crypto_keyring *kr, uint32_t version,
 void crypto_user_keypair(uint8_t pk[CRYPTO_KEY_BYTES], uint8_t sk[CRYPTO_KEY_BYTES]);
 /* The key that wraps the user's document data keys, derived from sk. */
 void crypto_user_doc_kek(const uint8_t sk[CRYPTO_KEY_BYTES], uint8_t kek[CRYPTO_KEY_BYTES]);
+
+/* Keys derived from a user's secret key for what is encrypted under it
+ * besides document keys (each a separate KDF subkey id, context "cdusrkey"). */
+enum crypto_user_key {
+    CRYPTO_USER_KEY_TOTP = 1,  /* the TOTP secret (users.totp_ct) */
+    CRYPTO_USER_KEY_LABEL = 2, /* names the user gives things (app_passwords.name_ct) */
+};
+void crypto_user_subkey(const uint8_t sk[CRYPTO_KEY_BYTES], enum crypto_user_key which,
+                        uint8_t out[CRYPTO_KEY_BYTES]);
 
 /* Wraps sk under H(master[version] PASSWORD_KEK subkey, pwkey, uid); the AEAD's
  * associated data binds uid and the purpose. */
@@ -220,6 +243,24 @@ cd_err crypto_doc_open(const uint8_t doc_kek[CRYPTO_KEY_BYTES], const struct cry
                        size_t ctype_ct_len, const uint8_t *content_ct, size_t content_ct_len,
                        char *ctype_out, size_t ctype_cap, size_t *ctype_len, uint8_t *content_out,
                        size_t content_cap, size_t *content_len);
+
+/* ---- one-time codes (crypto_otp.c, on OpenSSL's HMAC-SHA-1) ---- */
+
+/* RFC 6238 as authenticator apps use it: HMAC-SHA-1, 30 s steps, 6 digits. */
+#define CRYPTO_TOTP_STEP_S 30
+#define CRYPTO_TOTP_DIGITS 6
+#define CRYPTO_TOTP_SECRET_BYTES 20 /* 160 bits (RFC 4226 recommends it) */
+
+/* RFC 4226 HOTP: the digits-digit code (6..8) of counter under key. */
+cd_err crypto_hotp(const uint8_t *key, size_t keylen, uint64_t counter, unsigned digits,
+                   uint32_t *code);
+/* Checks a 6-digit TOTP code typed by the user (exactly six ASCII digits)
+ * against key at unix time now: the steps now/30 - 1, now/30 and now/30 + 1
+ * are accepted (one step of clock drift either way), and only a step greater
+ * than after (the last one accepted, for replay protection). All three are
+ * computed and compared in constant time. true with *step the step matched. */
+bool crypto_totp_match(const uint8_t *key, size_t keylen, const char *code, size_t code_len,
+                       int64_t now, uint64_t after, uint64_t *step);
 
 /* ---- secret files (secret_file.c) ---- */
 

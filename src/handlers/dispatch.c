@@ -145,6 +145,14 @@ static const struct hd_route hd_routes[ROUTE__COUNT] = {
     [ROUTE_DOCUMENT_PUT] = {hd_put, HD_AUTH, SIZE_MAX},
     [ROUTE_DOCUMENT_DELETE] = {hd_delete, HD_AUTH, HD_CTRL},
     [ROUTE_DOCUMENT_CONTENT] = {hd_get_content, HD_AUTH | HD_GATED | HD_ONE_STATEMENT, HD_CTRL},
+    [ROUTE_AUTH_LOGIN] = {hd_login, 0, HD_CTRL},
+    [ROUTE_AUTH_LOGOUT] = {hd_logout, 0, HD_CTRL},
+    [ROUTE_ME_TOTP_POST] = {hd_totp_begin, HD_AUTH, HD_CTRL},
+    [ROUTE_ME_TOTP_DELETE] = {hd_totp_disable, HD_AUTH, HD_CTRL},
+    [ROUTE_ME_TOTP_CONFIRM] = {hd_totp_confirm, HD_AUTH, HD_CTRL},
+    [ROUTE_ME_APPPW_GET] = {hd_apppw_list, HD_AUTH | HD_GATED, HD_CTRL},
+    [ROUTE_ME_APPPW_POST] = {hd_apppw_create, HD_AUTH, HD_CTRL},
+    [ROUTE_ME_APPPW_DELETE] = {hd_apppw_delete, HD_AUTH, HD_CTRL},
 };
 
 /* Admission. With one thread per connection, 64 busy connections are 64
@@ -190,7 +198,7 @@ static void hd_run_authenticated(struct hd_req *r, const struct hd_route *route)
         auth_parse_basic(http_request_header(r->req, "Authorization"), &r->creds) == CD_OK &&
         auth_login_cached(r->app->auth, &r->creds, &r->p) == CD_OK)
         r->auth = HD_AUTH_UNCONFIRMED;
-    else if (!hd_authenticate(r, &hook))
+    else if (!hd_authenticate_request(r, &hook))
         return;
     auth_principal_doc_kek(&r->p, r->kek);
     route->fn(r);
@@ -203,7 +211,7 @@ static void hd_run_authenticated(struct hd_req *r, const struct hd_route *route)
     crypto_wipe(r->kek, sizeof(r->kek));
     auth_principal_wipe(&r->p);
     r->auth = HD_AUTH_VERIFIED;
-    if (!hd_authenticate(r, &hook))
+    if (!hd_authenticate_request(r, &hook))
         return;
     auth_principal_doc_kek(&r->p, r->kek);
     route->fn(r);
@@ -265,4 +273,5 @@ void handlers_dispatch(void *ctx, const struct http_request *req, struct http_re
     crypto_wipe(r.kek, sizeof(r.kek));
     auth_principal_wipe(&r.p);
     auth_credentials_wipe(&r.creds);
+    crypto_wipe(r.token, sizeof(r.token));
 }

@@ -610,19 +610,6 @@ void hd_delete(struct hd_req *c)
         hd_fail(c->resp, rc, c->req, "delete document");
 }
 
-static json_t *hd_time(int64_t us)
-{
-    char buf[40], frac[16];
-    time_t s = (time_t)(us / 1000000);
-    struct tm tm;
-
-    gmtime_r(&s, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(frac, sizeof(frac), ".%06ldZ", (long)(us % 1000000));
-    strncat(buf, frac, sizeof(buf) - strlen(buf) - 1);
-    return json_string(buf);
-}
-
 /* Reads an unsigned decimal query argument; def when absent; false if malformed. */
 static bool hd_query_u64(const struct http_request *req, const char *name, int64_t def,
                          int64_t *out)

@@ -22,6 +22,7 @@ struct app {
     ratelimit *rl;          /* NULL: no rate limiting */
     unsigned rate_limit;    /* requests per window, for the 429 message */
     unsigned list_page_max; /* largest page of GET /documents */
+    unsigned session_ttl;   /* seconds: the session cookie's Max-Age */
     /* Large documents handled at once (NULL: no limit). */
     gate *large;
     /* Requests doing their database and crypto work at once (NULL: no limit). */

@@ -51,8 +51,12 @@ struct hd_req {
     bool active_held;
     /* Routes with HD_AUTH: the caller, once authenticated. */
     enum hd_auth_state auth;
-    struct auth_credentials creds;
-    struct auth_principal p;
+    struct auth_credentials creds; /* from a session: the username only */
+    struct auth_principal p;       /* p.via says how it was authenticated */
+    /* Authenticated by the session cookie (p.via AUTH_VIA_SESSION): its token
+     * and row key (sessions.c). */
+    uint8_t token[AUTH_TOKEN_BYTES];
+    struct auth_session sess;
     uint8_t kek[CRYPTO_KEY_BYTES]; /* wraps the caller's document keys */
     /* The client's share of the large-transfer places while this request
      * holds one (documents.c). */
@@ -84,6 +88,8 @@ void hd_response_reset(struct http_response *resp);
  * passed to auth_login, NULL allowed). On failure fills r->resp (401, 429 or
  * 503) and returns false. */
 bool hd_authenticate(struct hd_req *r, const struct auth_hook *hook);
+/* An ISO 8601 UTC time ("2026-12-01T15:00:00.000000Z") of microseconds. */
+json_t *hd_time(int64_t us);
 
 /* Gives up the request's active place, if it holds one: before long waits of
  * their own (Argon2id, a large transfer) that must not hold up the short
@@ -107,6 +113,29 @@ void hd_me(struct hd_req *r);
 void hd_me_delete(struct hd_req *r);
 void hd_change_password(struct hd_req *r);
 void hd_rotate_key(struct hd_req *r);
+
+/* sessions.c */
+/* Authenticates a request of an AUTH route: HTTP Basic when it has an
+ * Authorization header (hd_authenticate), else the session cookie
+ * (hd_authenticate_session), else 401 with the Basic challenge. */
+bool hd_authenticate_request(struct hd_req *r, const struct auth_hook *hook);
+/* The session of the request's cookie into r->p, r->creds (the username),
+ * r->token and r->sess; a method other than GET and HEAD must carry its CSRF
+ * token in X-CSRF-Token. On failure fills r->resp (401 and a clearing
+ * Set-Cookie for an unknown or ended session, 403 for the CSRF token). */
+bool hd_authenticate_session(struct hd_req *r);
+void hd_login(struct hd_req *r);
+void hd_logout(struct hd_req *r);
+
+/* totp.c */
+void hd_totp_begin(struct hd_req *r);
+void hd_totp_confirm(struct hd_req *r);
+void hd_totp_disable(struct hd_req *r);
+
+/* app_passwords.c */
+void hd_apppw_create(struct hd_req *r);
+void hd_apppw_list(struct hd_req *r);
+void hd_apppw_delete(struct hd_req *r);
 
 /* documents.c */
 void hd_create_document(struct hd_req *r);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log/log.h"
 #include "validate/validate.h"
@@ -146,6 +147,19 @@ void hd_login_limited(struct http_response *resp, unsigned retry, const struct h
     }
 }
 
+json_t *hd_time(int64_t us)
+{
+    char buf[40], frac[16];
+    time_t s = (time_t)(us / 1000000);
+    struct tm tm;
+
+    gmtime_r(&s, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(frac, sizeof(frac), ".%06ldZ", (long)(us % 1000000));
+    strncat(buf, frac, sizeof(buf) - strlen(buf) - 1);
+    return json_string(buf);
+}
+
 bool hd_authenticate(struct hd_req *r, const struct auth_hook *hook)
 {
     unsigned retry = 0;
@@ -161,6 +175,13 @@ bool hd_authenticate(struct hd_req *r, const struct auth_hook *hook)
         return true;
     case CD_ERR_AUTH:
         hd_unauthorized(r->resp);
+        return false;
+    case CD_ERR_SECOND_FACTOR:
+        /* Only after the password verified: a guess still gets the usual 401. */
+        hd_error(r->resp, 401,
+                 "This account uses two-factor authentication: log in with a one-time code, or "
+                 "use an application password");
+        (void)http_response_header(r->resp, "WWW-Authenticate", HD_BASIC_CHALLENGE);
         return false;
     case CD_ERR_LIMITED:
         hd_login_limited(r->resp, retry, r->req, "login");

@@ -127,7 +127,44 @@ out:
     json_decref(body);
 }
 
-/* A new user key (POST /users/me/rotate-key): no body, or an empty object. */
+/* rotate-key through a session or an application password: the body must
+ * carry the account password ({"password": ...}), checked again, since the
+ * new key is wrapped under it. false with the answer written otherwise. */
+static bool hd_rotate_password(struct hd_req *r, json_t *body)
+{
+    const struct auth_hook hook = {.request_id = r->req->request_id};
+    json_t *pw = body != NULL ? json_object_get(body, "password") : NULL;
+    unsigned retry = 0;
+    cd_err rc;
+
+    if (!json_is_string(pw) || json_object_size(body) != 1) {
+        hd_error(r->resp, 422,
+                 "rotate-key without HTTP Basic takes the account password: {\"password\": ...}");
+        return false;
+    }
+    if (json_string_length(pw) > AUTH_PASSWORD_MAX) {
+        hd_error(r->resp, 403, "Incorrect password");
+        return false;
+    }
+    r->creds.pass_len = json_string_length(pw);
+    memcpy(r->creds.pass, json_string_value(pw), r->creds.pass_len);
+    r->creds.pass[r->creds.pass_len] = '\0';
+    rc = auth_check_password(r->app->auth, &r->creds, &r->p, &retry, &hook);
+    if (rc == CD_OK)
+        return true;
+    if (rc == CD_ERR_AUTH)
+        hd_error(r->resp, 403, "Incorrect password");
+    else if (rc == CD_ERR_LIMITED)
+        hd_login_limited(r->resp, retry, r->req, "rotate key");
+    else if (rc == CD_ERR_CONFLICT)
+        hd_error(r->resp, 409, "The credentials changed meanwhile; authenticate again");
+    else
+        hd_fail(r->resp, rc, r->req, "rotate key");
+    return false;
+}
+
+/* A new user key (POST /users/me/rotate-key): with HTTP Basic and the
+ * password, no body or an empty object; otherwise {"password": ...}. */
 void hd_rotate_key(struct hd_req *r)
 {
     json_t *body = NULL;
@@ -138,10 +175,13 @@ void hd_rotate_key(struct hd_req *r)
         body = hd_parse_object(r->req, r->resp);
         if (body == NULL)
             return;
-        if (json_object_size(body) != 0) {
-            hd_error(r->resp, 422, "rotate-key takes no parameters");
+    }
+    if (r->p.via != AUTH_VIA_PASSWORD) {
+        if (!hd_rotate_password(r, body))
             goto out;
-        }
+    } else if (body != NULL && json_object_size(body) != 0) {
+        hd_error(r->resp, 422, "rotate-key takes no parameters");
+        goto out;
     }
     rc = auth_rotate_key(r->app->auth, &r->creds, &r->p, fresh);
     switch (rc) {

@@ -147,15 +147,21 @@ size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s)
 static enum MHD_Result wipe_value(void *cls, enum MHD_ValueKind kind, const char *key,
                                   size_t key_size, const char *value, size_t value_size)
 {
+    static const char *const secret[] = {"Authorization", "Cookie", "X-CSRF-Token"};
+
     (void)cls;
     (void)kind;
-    if (key != NULL && value != NULL && key_size == strlen("Authorization") &&
-        strncasecmp(key, "Authorization", key_size) == 0)
-        http_wipe_in_place(value, value_size);
+    if (key == NULL || value == NULL)
+        return MHD_YES;
+    for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++) {
+        if (key_size == strlen(secret[i]) && strncasecmp(key, secret[i], key_size) == 0)
+            http_wipe_in_place(value, value_size);
+    }
     return MHD_YES;
 }
 
-/* The request's credentials live in MHD's connection memory (header values
+/* The request's credentials (Authorization, the session cookie and its CSRF
+ * token) live in MHD's connection memory (header values
  * point into its read buffer), which MHD frees without clearing when the
  * connection closes: wipe them in place once the request is over. */
 void http_wipe_credentials(struct MHD_Connection *conn)

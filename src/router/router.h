@@ -23,6 +23,14 @@ enum route_id {
     ROUTE_DOCUMENT_DELETE,     /* DELETE /documents/{record_id} */
     ROUTE_DOCUMENT_CONTENT,    /* GET /documents/{record_id}/content */
     ROUTE_ME_ROTATE_KEY,       /* POST /users/me/rotate-key */
+    ROUTE_AUTH_LOGIN,          /* POST /auth/login */
+    ROUTE_AUTH_LOGOUT,         /* POST /auth/logout */
+    ROUTE_ME_TOTP_POST,        /* POST /users/me/totp */
+    ROUTE_ME_TOTP_DELETE,      /* DELETE /users/me/totp */
+    ROUTE_ME_TOTP_CONFIRM,     /* POST /users/me/totp/confirm */
+    ROUTE_ME_APPPW_GET,        /* GET /users/me/app-passwords */
+    ROUTE_ME_APPPW_POST,       /* POST /users/me/app-passwords */
+    ROUTE_ME_APPPW_DELETE,     /* DELETE /users/me/app-passwords/{id} */
     ROUTE__COUNT
 };
 
@@ -37,7 +45,7 @@ enum router_status {
 struct route_match {
     enum route_id id;
     const char *pattern;          /* e.g. "/documents/{record_id}", for logs */
-    char param[ROUTER_PARAM_MAX]; /* the {record_id} segment as sent (unvalidated) */
+    char param[ROUTER_PARAM_MAX]; /* the {record_id} or {id} segment as sent (unvalidated) */
     int param_too_long;           /* the segment did not fit in param */
 };
 

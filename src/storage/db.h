@@ -74,6 +74,12 @@ cd_err db_schema_version(db_pool *pool, unsigned *version);
 /* Kinds of users.verifier. */
 #define DB_VERIFIER_LEGACY 1 /* BLAKE2b of the Argon2id output alone (before issue 9) */
 #define DB_VERIFIER_KEYED 2  /* that, bound to the master key: crypto_verifier_bind */
+/* users.totp_state */
+#define DB_TOTP_OFF 0
+#define DB_TOTP_PENDING 1 /* a secret handed out, not yet confirmed with a code */
+#define DB_TOTP_ON 2
+/* Largest sealed TOTP secret stored. */
+#define DB_TOTP_CT_MAX 128
 /* Most username hashes one lookup takes (one per keyring version). */
 #define DB_UNAME_HASHES_MAX CRYPTO_KEYRING_MAX_KEYS
 
@@ -94,6 +100,12 @@ struct db_user {
     uint8_t sk_escrow[DB_KEYBLOB_MAX];       /* optional: sealed to an escrow key */
     size_t sk_escrow_len;                    /* 0 when absent */
     uint32_t auth_gen; /* bumped on every credential change; invalidates caches */
+    /* Two-factor (issue 14): DB_TOTP_*; the secret sealed under the user's
+     * TOTP key (empty when off); the last time step a code was accepted at. */
+    uint8_t totp_state;
+    uint8_t totp_ct[DB_TOTP_CT_MAX];
+    size_t totp_ct_len;
+    uint64_t totp_last_step;
 };
 
 /* Inserts a new account and sets u->id, unless any of the n
@@ -120,7 +132,10 @@ typedef cd_err (*db_rewrap_fn)(void *cls, int64_t record_id, uint64_t version,
 /* A user key rotation in one transaction: locks the account row (CD_ERR_CONFLICT
  * unless its auth_gen is expected_gen), re-wraps every document's data key of
  * the account through rewrap (batches of a few dozen rows, each locked), then
- * writes the credential columns as db_user_update_credentials. Any failure
+ * writes the credential columns as db_user_update_credentials, and u's
+ * totp_ct (re-sealed under the new key by the caller; two-factor stays as
+ * it is), and deletes the account's application passwords and sessions
+ * (their wrapped copies hold the old key). Any failure
  * (rewrap's too) rolls everything back. Document writes through the _if_gen
  * functions lock the account row first too, so they either finish before the
  * rotation or see the new auth_gen and write nothing. */
@@ -203,5 +218,88 @@ cd_err db_doc_list(db_pool *pool, uint64_t owner_id, int64_t after, struct db_do
  * the caller's login: the listed data keys would not open under its key). */
 cd_err db_doc_list_if_gen(db_pool *pool, uint64_t owner_id, uint32_t auth_gen, int64_t after,
                           struct db_doc *out, size_t max, size_t *n);
+
+/* ---- sessions, application passwords, two-factor (db_session.c) ---- */
+
+/* Largest sealed session blob: the secret key and the username. */
+#define DB_SESSION_WRAP_MAX 192
+/* Largest sealed application password name (64 characters of UTF-8). */
+#define DB_APPPW_NAME_CT_MAX 320
+/* Expired sessions (of anyone) deleted by one db_session_insert. */
+#define DB_SESSION_SWEEP 100
+
+struct db_session {
+    uint8_t id_hash[CRYPTO_HASH_BYTES]; /* keyed hash of the token; never the token */
+    uint64_t user_id;
+    uint32_t auth_gen;   /* the account's at creation */
+    uint32_t mk_version; /* of id_hash and of the wrapping key */
+    uint8_t sk_wrapped[DB_SESSION_WRAP_MAX];
+    size_t sk_wrapped_len;
+    uint8_t uid[CRYPTO_UID_BYTES]; /* read: the account's (users.uid) */
+};
+
+/* Inserts a session that expires ttl_s seconds from now, only while the
+ * account's auth_gen is still s->auth_gen (CD_ERR_AUTH otherwise, nothing
+ * inserted), then removes the account's oldest sessions beyond max_per_user,
+ * in one transaction; afterwards deletes up to DB_SESSION_SWEEP expired
+ * sessions of any account (best effort). */
+cd_err db_session_insert(db_pool *pool, const struct db_session *s, unsigned ttl_s,
+                         unsigned max_per_user);
+/* Reads the session of id_hash in one statement joined with its account: it
+ * is valid only when it has not expired and its auth_gen is the account's
+ * current one. CD_ERR_NOT_FOUND otherwise (an invalid row is deleted). */
+cd_err db_session_get(db_pool *pool, const uint8_t id_hash[CRYPTO_HASH_BYTES],
+                      struct db_session *out);
+/* Deletes one session (CD_ERR_NOT_FOUND when there was none). */
+cd_err db_session_delete(db_pool *pool, const uint8_t id_hash[CRYPTO_HASH_BYTES]);
+
+struct db_apppw {
+    uint64_t id;
+    uint64_t user_id;
+    size_t name_ct_len;
+    int64_t created_us;
+    int64_t last_used_us; /* -1: never used */
+    uint32_t mk_version;
+    bool use_stale; /* read by db_apppw_list_user: last use over a minute ago */
+    uint8_t name_ct[DB_APPPW_NAME_CT_MAX];
+    uint8_t verifier[CRYPTO_HASH_BYTES];
+    uint8_t sk_wrapped[CRYPTO_WRAPPED_KEY_BYTES];
+};
+/* Fills name_ct and sk_wrapped of p once its id is known (they bind it). */
+typedef cd_err (*db_apppw_seal_fn)(void *cls, struct db_apppw *p);
+/* Inserts an application password for p->user_id (verifier, mk_version set)
+ * while the account's auth_gen is auth_gen (CD_ERR_AUTH otherwise) and it has
+ * fewer than max (CD_ERR_LIMITED otherwise), sealing it through seal once
+ * the id is assigned, in one transaction. Sets p->id (created_us is not read back). */
+cd_err db_apppw_insert(db_pool *pool, struct db_apppw *p, uint32_t auth_gen, unsigned max,
+                       db_apppw_seal_fn seal, void *cls);
+/* The account's application passwords (at most max, by id) into out, *n. */
+cd_err db_apppw_list_user(db_pool *pool, uint64_t user_id, struct db_apppw *out, size_t max,
+                          size_t *n);
+/* Sets last_used_at of id to now. */
+cd_err db_apppw_touch(db_pool *pool, uint64_t id);
+/* Deletes application password id of user_id; CD_ERR_NOT_FOUND when the
+ * account has no such one. */
+cd_err db_apppw_delete(db_pool *pool, uint64_t user_id, uint64_t id);
+
+/* Two-factor state changes, each one conditional UPDATE. */
+/* A new pending secret (replacing a pending one) while auth_gen holds:
+ * CD_ERR_EXISTS when two-factor is on, CD_ERR_AUTH when auth_gen changed. */
+cd_err db_totp_set_pending(db_pool *pool, uint64_t user_id, uint32_t auth_gen, const uint8_t *ct,
+                           size_t ct_len);
+/* Turns two-factor on for the pending secret ct (still the stored one),
+ * records step as the last one used and bumps auth_gen (every cache entry
+ * and every session ends), in one transaction that keeps the session
+ * keep_session (NULL: none) alive at the new auth_gen. CD_ERR_CONFLICT when
+ * anything changed meanwhile. */
+cd_err db_totp_confirm(db_pool *pool, uint64_t user_id, uint32_t auth_gen, const uint8_t *ct,
+                       size_t ct_len, uint64_t step, const uint8_t *keep_session);
+/* Records the use of a code at step, only when it is greater than the last
+ * one recorded (two replicas cannot both accept one code): CD_ERR_CONFLICT
+ * for a replay. */
+cd_err db_totp_use_step(db_pool *pool, uint64_t user_id, uint64_t step);
+/* Turns two-factor off (the secret is destroyed) with a code at step (as
+ * db_totp_use_step: CD_ERR_CONFLICT for a replay or when it is not on). */
+cd_err db_totp_disable(db_pool *pool, uint64_t user_id, uint64_t step);
 
 #endif

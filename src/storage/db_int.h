@@ -48,6 +48,27 @@ enum db_stmt_id {
     ST_DOC_DELETE,
     ST_DOC_LIST,
     ST_DOC_LIST_IF_GEN,
+    ST_USER_SET_TOTP,
+    ST_USER_DROP_APPPW,
+    ST_USER_DROP_SESSIONS,
+    ST_SESSION_INSERT,
+    ST_SESSION_COUNT,
+    ST_SESSION_DROP_OLDEST,
+    ST_SESSION_SWEEP,
+    ST_SESSION_GET,
+    ST_SESSION_DELETE,
+    ST_SESSION_KEEP,
+    ST_APPPW_COUNT,
+    ST_APPPW_INSERT,
+    ST_APPPW_SEAL,
+    ST_APPPW_LIST,
+    ST_APPPW_TOUCH,
+    ST_APPPW_DELETE,
+    ST_TOTP_PENDING,
+    ST_TOTP_CONFIRM,
+    ST_TOTP_USE,
+    ST_TOTP_DISABLE,
+    ST_TOTP_STATE,
     ST__COUNT
 };
 
@@ -109,7 +130,7 @@ struct db_args {
 
 /* Output columns of one statement, in select order, with each column's
  * length, truncation and NULL flags (overflow as for struct db_args). */
-#define DB_COLS_MAX 16
+#define DB_COLS_MAX 24
 struct db_cols {
     MYSQL_BIND b[DB_COLS_MAX];
     unsigned long len[DB_COLS_MAX];

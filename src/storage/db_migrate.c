@@ -58,9 +58,45 @@ static const char *const migration_2[] = {
     NULL,
 };
 
+/* Issue 14: two-factor columns, sessions and application passwords. Neither
+ * table holds a client secret: a session row is keyed by a keyed hash of its
+ * token, an application password is stored as a keyed verifier; the user's
+ * secret key in each is sealed under a key derived from that secret. */
+static const char *const migration_3[] = {
+    "ALTER TABLE users ADD COLUMN IF NOT EXISTS totp_ct VARBINARY(128) NULL",
+    "ALTER TABLE users ADD COLUMN IF NOT EXISTS totp_state TINYINT UNSIGNED NOT NULL DEFAULT 0",
+    "ALTER TABLE users ADD COLUMN IF NOT EXISTS totp_last_step BIGINT UNSIGNED NOT NULL DEFAULT 0",
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    " id_hash BINARY(32) NOT NULL PRIMARY KEY,"
+    " user_id BIGINT UNSIGNED NOT NULL,"
+    " auth_gen INT UNSIGNED NOT NULL,"
+    " sk_wrapped VARBINARY(192) NOT NULL,"
+    " mk_version INT UNSIGNED NOT NULL,"
+    " created_at DATETIME(6) NOT NULL,"
+    " expires_at DATETIME(6) NOT NULL,"
+    " KEY sessions_user_created (user_id, created_at),"
+    " KEY sessions_expires (expires_at),"
+    " CONSTRAINT sessions_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE"
+    ") ENGINE=InnoDB",
+    "CREATE TABLE IF NOT EXISTS app_passwords ("
+    " id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " user_id BIGINT UNSIGNED NOT NULL,"
+    " name_ct VARBINARY(320) NOT NULL,"
+    " verifier BINARY(32) NOT NULL,"
+    " sk_wrapped VARBINARY(128) NOT NULL,"
+    " mk_version INT UNSIGNED NOT NULL,"
+    " created_at DATETIME(6) NOT NULL,"
+    " last_used_at DATETIME(6) NULL,"
+    " KEY app_passwords_user (user_id),"
+    " CONSTRAINT app_passwords_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE"
+    ") ENGINE=InnoDB",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, migration_1},
     {2, migration_2},
+    {3, migration_3},
 };
 
 /* Applies every migration above current, each recorded when done. */

@@ -11,7 +11,7 @@
 #define USER_COLS                                                                                  \
     "id, uid, uname_hash, mk_version, pw_salt, pw_opslimit, pw_memlimit_kib, verifier,"            \
     " public_key, sk_pw, sk_rc, sk_escrow, auth_gen, COALESCE(rc_mk_version, mk_version),"         \
-    " verifier_kind"
+    " verifier_kind, totp_state, totp_last_step, totp_ct"
 
 static const struct db_stmt st_user_insert = {
     ST_USER_INSERT, "user insert",
@@ -47,6 +47,13 @@ static const struct db_stmt st_doc_keys = {
     ST_DOC_KEYS, "doc keys",
     "SELECT record_id, version, wrapped_dk FROM documents WHERE owner_id = ? AND"
     " record_id > ? ORDER BY record_id LIMIT ? FOR UPDATE"};
+/* What a key rotation re-seals or drops besides the documents. */
+static const struct db_stmt st_user_set_totp = {ST_USER_SET_TOTP, "user set totp",
+                                                "UPDATE users SET totp_ct = ? WHERE id = ?"};
+static const struct db_stmt st_user_drop_apppw = {ST_USER_DROP_APPPW, "drop app passwords",
+                                                  "DELETE FROM app_passwords WHERE user_id = ?"};
+static const struct db_stmt st_user_drop_sessions = {ST_USER_DROP_SESSIONS, "drop sessions",
+                                                     "DELETE FROM sessions WHERE user_id = ?"};
 static const struct db_stmt st_doc_set_key = {
     ST_DOC_SET_KEY, "doc set key",
     "UPDATE documents SET wrapped_dk = ? WHERE owner_id = ? AND record_id = ?"
@@ -95,7 +102,7 @@ static cd_err user_fetch(struct db_op *op, MYSQL_STMT *st, struct db_user *out)
 {
     struct db_cols c;
     struct db_user u;
-    uint32_t kind = 0;
+    uint32_t kind = 0, totp = 0;
     bool row = false;
     cd_err err;
 
@@ -116,6 +123,9 @@ static cd_err user_fetch(struct db_op *op, MYSQL_STMT *st, struct db_user *out)
     db_col_u32(&c, &u.auth_gen);
     db_col_u32(&c, &u.rc_version);
     db_col_u32(&c, &kind);
+    db_col_u32(&c, &totp);
+    db_col_u64(&c, &u.totp_last_step);
+    db_col_blob(&c, u.totp_ct, sizeof(u.totp_ct)); /* 17 */
     if (mysql_stmt_bind_result(st, c.b))
         err = db_op_err(op, st);
     else
@@ -129,13 +139,16 @@ static cd_err user_fetch(struct db_op *op, MYSQL_STMT *st, struct db_user *out)
     if (!db_col_is(&c, 1, sizeof(u.uid)) || !db_col_is(&c, 2, sizeof(u.uname_hash)) ||
         !db_col_is(&c, 4, sizeof(u.pw_salt)) || !db_col_is(&c, 7, sizeof(u.verifier)) ||
         !db_col_is(&c, 8, sizeof(u.public_key)) || !db_col_is(&c, 9, sizeof(u.sk_pw)) ||
-        !db_col_is(&c, 10, sizeof(u.sk_rc)) || !db_col_fits(&c, 11) ||
-        (kind != DB_VERIFIER_LEGACY && kind != DB_VERIFIER_KEYED)) {
+        !db_col_is(&c, 10, sizeof(u.sk_rc)) || !db_col_fits(&c, 11) || !db_col_fits(&c, 17) ||
+        (kind != DB_VERIFIER_LEGACY && kind != DB_VERIFIER_KEYED) || totp > DB_TOTP_ON ||
+        (totp != DB_TOTP_OFF && c.isnull[17])) {
         err = CD_ERR_INTERNAL; /* a malformed row: the caller reports it */
         goto out;
     }
     u.sk_escrow_len = c.isnull[11] ? 0 : c.len[11];
     u.verifier_kind = (uint8_t)kind;
+    u.totp_state = (uint8_t)totp;
+    u.totp_ct_len = c.isnull[17] ? 0 : c.len[17];
     *out = u;
 out:
     explicit_bzero(&u, sizeof(u));
@@ -382,6 +395,30 @@ struct rotate {
     struct doc_key *batch;
 };
 
+/* The rest of a rotation: the TOTP secret re-sealed by the caller, and the
+ * application passwords and sessions (which hold the old key) deleted. */
+static cd_err rotate_dependents(struct db_op *op, const struct db_user *u)
+{
+    MYSQL_STMT *st = NULL;
+    struct db_args in;
+    uint64_t id = u->id;
+    cd_err err = CD_OK;
+
+    if (u->totp_state != DB_TOTP_OFF) {
+        db_args_init(&in);
+        db_arg_blob(&in, u->totp_ct, u->totp_ct_len);
+        db_arg_u64(&in, &id);
+        err = db_op_run(op, &st_user_set_totp, &in, &st);
+    }
+    db_args_init(&in);
+    db_arg_u64(&in, &id);
+    if (err == CD_OK)
+        err = db_op_run(op, &st_user_drop_apppw, &in, &st);
+    if (err == CD_OK)
+        err = db_op_run(op, &st_user_drop_sessions, &in, &st);
+    return err;
+}
+
 static cd_err rotate_tx(struct db_op *op, void *cls)
 {
     struct rotate *r = cls;
@@ -407,6 +444,8 @@ static cd_err rotate_tx(struct db_op *op, void *cls)
     } while (err == CD_OK && n == DB_ROTATE_BATCH);
     if (err == CD_OK)
         err = user_update_exec(op, r->u, r->expected_gen);
+    if (err == CD_OK)
+        err = rotate_dependents(op, r->u);
     return err;
 }
 
@@ -417,7 +456,8 @@ cd_err db_user_rotate_key(db_pool *pool, const struct db_user *u, uint32_t expec
     struct db_op op;
     cd_err err;
 
-    if (u->sk_escrow_len > DB_KEYBLOB_MAX || expected_gen == UINT32_MAX || rewrap == NULL)
+    if (u->sk_escrow_len > DB_KEYBLOB_MAX || expected_gen == UINT32_MAX || rewrap == NULL ||
+        u->totp_ct_len > DB_TOTP_CT_MAX || (u->totp_state != DB_TOTP_OFF && u->totp_ct_len == 0))
         return CD_ERR_INVALID;
     r.batch = calloc(DB_ROTATE_BATCH, sizeof(*r.batch));
     if (r.batch == NULL)

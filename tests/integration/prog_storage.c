@@ -189,10 +189,10 @@ static void test_migrate(void **state)
     assert_int_equal(v, 0); /* fresh database */
     assert_int_equal(db_migrate(pool), CD_OK);
     assert_int_equal(db_schema_version(pool, &v), CD_OK);
-    assert_int_equal(v, 2); /* migration 2: issue 9 (rc_mk_version, verifier_kind) */
+    assert_int_equal(v, 3); /* migration 3: issue 14 (two-factor, sessions, app passwords) */
     assert_int_equal(db_migrate(pool), CD_OK); /* idempotent */
     assert_int_equal(db_schema_version(pool, &v), CD_OK);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, 3);
 }
 
 static void test_user(void **state)
@@ -801,7 +801,7 @@ static void test_persist_check(void **state)
 
     assert_int_equal(db_migrate(pool), CD_OK); /* nothing to do */
     assert_int_equal(db_schema_version(pool, &v), CD_OK);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, 3);
     make_user(&want, PERSIST_SEED);
     assert_int_equal(user_by_hash(pool, want.uname_hash, &got), CD_OK);
     want.id = got.id;

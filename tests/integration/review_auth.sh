@@ -177,7 +177,7 @@ upgrade)
         "$(sql "SELECT COUNT(*) FROM users"),$(sql "SELECT COUNT(*) FROM documents")" 3,6
     api_stop
     CONFIDOC_BUILD_DIR=$BUILD api_start "$WORK/api" "$WORK/certs" || exit 1
-    t_eq "schema migration 2 applied" "$(sql "SELECT MAX(version) FROM schema_migrations")" 2
+    t_eq "schema migrations up to 3 applied" "$(sql "SELECT MAX(version) FROM schema_migrations")" 3
     t_eq "every verifier is bound at start" "$(sql "SELECT COUNT(*) FROM users WHERE verifier_kind = 2")" 3
     t_eq "and differs from the old value" \
         "$(join <(echo "$OLDV" | nl) <(sql "SELECT HEX(verifier) FROM users ORDER BY id" | nl) | awk '$2 == $3' | wc -l)" 0

@@ -1,4 +1,5 @@
-/* test_common_codec.c: hex and base64 (common/codec): vectors, edge cases, caps. */
+/* test_common_codec.c: hex, base64, base64url and base32 (common/codec):
+ * vectors, edge cases, caps. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -150,12 +151,65 @@ static void test_b64_caps(void **state)
     assert_int_equal(codec_b64_encode("x", SIZE_MAX, text, sizeof(text)), CD_ERR_TOO_LARGE);
 }
 
+/* RFC 4648 section 10 (base32, padding removed) and base64url of the same. */
+static void test_b32_b64url_vectors(void **state)
+{
+    static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const b32[] = {"",        "MY",       "MZXQ",      "MZXW6",
+                                      "MZXW6YQ", "MZXW6YTB", "MZXW6YTBOI"};
+    static const char *const b64u[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
+    const uint8_t odd[] = {0xfb, 0xff, 0xbf};
+    char out[64];
+    uint8_t back[16];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        size_t n = strlen(in[i]);
+        assert_int_equal(codec_b32_encode(in[i], n, out, sizeof(out)), CD_OK);
+        assert_string_equal(out, b32[i]);
+        assert_int_equal(codec_b64url_encode(in[i], n, out, sizeof(out)), CD_OK);
+        assert_string_equal(out, b64u[i]);
+        if (n > 0) {
+            assert_int_equal(codec_b64url_decode_exact(out, strlen(out), back, n), CD_OK);
+            assert_memory_equal(back, in[i], n);
+        }
+    }
+    assert_int_equal(codec_b64url_encode(odd, sizeof(odd), out, sizeof(out)), CD_OK);
+    assert_string_equal(out, "-_-_"); /* the two symbols that differ from base64 */
+    /* 20 bytes (a TOTP secret) are 32 base32 characters. */
+    memset(back, 0xff, sizeof(back));
+    assert_int_equal(codec_b32_encode(back, 16, out, CODEC_B32_LEN(16)), CD_OK);
+    assert_int_equal(strlen(out), CODEC_B32_LEN(16) - 1);
+    assert_int_equal(codec_b32_encode(back, 16, out, CODEC_B32_LEN(16) - 1), CD_ERR_TOO_LARGE);
+    assert_int_equal(codec_b64url_encode(back, 16, out, CODEC_B64URL_LEN(16) - 1),
+                     CD_ERR_TOO_LARGE);
+}
+
+static void test_b64url_strict(void **state)
+{
+    uint8_t out[2] = {0x11, 0x22};
+    (void)state;
+
+    assert_int_equal(codec_b64url_decode_exact("Zm8", 3, out, 2), CD_OK);
+    assert_memory_equal(out, "fo", 2);
+    out[0] = 0x11;
+    /* Wrong length, padding, the standard alphabet's '+' and '/', and a last
+     * symbol with non-zero unused bits (a second text for one value). */
+    assert_int_equal(codec_b64url_decode_exact("Zm8=", 4, out, 2), CD_ERR_INVALID);
+    assert_int_equal(codec_b64url_decode_exact("Zm", 2, out, 2), CD_ERR_INVALID);
+    assert_int_equal(codec_b64url_decode_exact("+/8", 3, out, 2), CD_ERR_INVALID);
+    assert_int_equal(codec_b64url_decode_exact("Zm9", 3, out, 2), CD_ERR_INVALID);
+    assert_int_equal(codec_b64url_decode_exact(NULL, 3, out, 2), CD_ERR_INVALID);
+    assert_int_equal(out[0], 0x11); /* untouched on failure */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hex_encode),  cmocka_unit_test(test_hex_decode),
-        cmocka_unit_test(test_b64_vectors), cmocka_unit_test(test_b64_strict),
-        cmocka_unit_test(test_b64_caps),
+        cmocka_unit_test(test_hex_encode),    cmocka_unit_test(test_hex_decode),
+        cmocka_unit_test(test_b64_vectors),   cmocka_unit_test(test_b64_strict),
+        cmocka_unit_test(test_b64_caps),      cmocka_unit_test(test_b32_b64url_vectors),
+        cmocka_unit_test(test_b64url_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

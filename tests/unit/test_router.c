@@ -93,6 +93,14 @@ static void test_issue10_1_one_id_per_method(void **state)
         {"PUT", "/documents/1"},
         {"DELETE", "/documents/1"},
         {"GET", "/documents/1/content"},
+        {"POST", "/auth/login"},
+        {"POST", "/auth/logout"},
+        {"POST", "/users/me/totp"},
+        {"DELETE", "/users/me/totp"},
+        {"POST", "/users/me/totp/confirm"},
+        {"GET", "/users/me/app-passwords"},
+        {"POST", "/users/me/app-passwords"},
+        {"DELETE", "/users/me/app-passwords/7"},
     };
     int seen[ROUTE__COUNT] = {0};
     struct route_match m;
@@ -105,6 +113,33 @@ static void test_issue10_1_one_id_per_method(void **state)
     }
     for (int id = ROUTE_NONE + 1; id < ROUTE__COUNT; id++)
         assert_int_equal(seen[id], 1);
+}
+
+/* Issue 14: the session, two-factor and application password routes. */
+static void test_issue14_routes(void **state)
+{
+    struct route_match m;
+    char allow[64];
+
+    (void)state;
+    assert_int_equal(router_match("POST", "/auth/login", &m, NULL, 0), ROUTER_OK);
+    assert_int_equal(m.id, ROUTE_AUTH_LOGIN);
+    assert_int_equal(router_match("GET", "/auth/login", &m, allow, sizeof(allow)),
+                     ROUTER_METHOD_NOT_ALLOWED);
+    assert_string_equal(allow, "POST");
+    assert_int_equal(router_match("POST", "/users/me/totp/confirm", &m, NULL, 0), ROUTER_OK);
+    assert_int_equal(m.id, ROUTE_ME_TOTP_CONFIRM);
+    assert_int_equal(router_match("PUT", "/users/me/totp", &m, allow, sizeof(allow)),
+                     ROUTER_METHOD_NOT_ALLOWED);
+    assert_string_equal(allow, "POST, DELETE");
+    assert_int_equal(router_match("DELETE", "/users/me/app-passwords/12", &m, NULL, 0), ROUTER_OK);
+    assert_int_equal(m.id, ROUTE_ME_APPPW_DELETE);
+    assert_string_equal(m.param, "12");
+    assert_string_equal(m.pattern, "/users/me/app-passwords/{id}");
+    assert_int_equal(router_match("DELETE", "/users/me/app-passwords/", &m, NULL, 0),
+                     ROUTER_NOT_FOUND);
+    assert_int_equal(router_match("DELETE", "/users/me/app-passwords/1/x", &m, NULL, 0),
+                     ROUTER_NOT_FOUND);
 }
 
 static void test_method_not_allowed(void **state)
@@ -216,6 +251,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_route),
+        cmocka_unit_test(test_issue14_routes),
         cmocka_unit_test(test_issue10_1_one_id_per_method),
         cmocka_unit_test(test_method_not_allowed),
         cmocka_unit_test(test_not_found),
