@@ -151,6 +151,70 @@ t_eq "the new password opens the documents" "$OUT" "from a pipe"
 CONFIDOC_PASSWORD='carol password 2' CONFIDOC_NEW_PASSWORD=short cli passwd
 t_eq "a password outside the rules: 1" "$RC" 1
 
+echo "# two-factor login and application passwords [${SECONDS}s]"
+export CONFIDOC_PASSWORD='carol password 2'
+# next_code: sets CODE to a code of a time step after the last one used
+# (not in a command substitution: LAST_STEP must survive the call) (a code is
+# accepted once; the service takes one step of drift, so two codes are
+# available at once and a third within 30 s).
+LAST_STEP=0
+next_code() {
+    local now step
+    now=$(($(date +%s) / 30))
+    step=$((LAST_STEP + 1 > now ? LAST_STEP + 1 : now))
+    while [ "$step" -gt $((now + 1)) ]; do
+        sleep 1
+        now=$(($(date +%s) / 30))
+    done
+    LAST_STEP=$step
+    CODE=$(node "$SRC/tests/lib/totp.mjs" "$TOTP_SECRET" "$step")
+}
+cli totp enable
+t_eq "totp enable without a terminal exits 0" "$RC" 0
+TOTP_SECRET=$(sed -n 's/^secret: //p' <<<"$OUT")
+t_true "totp enable prints the secret" test -n "$TOTP_SECRET"
+t_contains "totp enable prints the otpauth URI" "$OUT" "otpauth://totp/"
+t_contains "without a terminal it says how to confirm" "$ERR" "confidoc totp confirm CODE"
+cli totp confirm 000000x
+t_eq "a malformed code is refused by the service (1)" "$RC" 1
+next_code
+cli totp confirm "$CODE"
+t_eq "totp confirm exits 0" "$RC" 0
+cli ls
+t_eq "the password alone no longer works (1)" "$RC" 1
+t_contains "the client says what would work" "$ERR" "application password"
+next_code
+cli --code "$CODE" ls
+t_eq "with a one-time code the client logs in and lists (0)" "$RC" 0
+t_eq "the session's listing" "$(awk 'NR > 1 {print $1}' <<<"$OUT" | tr '\n' ' ')" "5 9 "
+next_code
+cli --code "$CODE" app-password create laptop
+t_eq "app-password create exits 0" "$RC" 0
+APP1=$(sed -n 's/^application password [0-9]* (laptop): //p' <<<"$OUT")
+APP1_ID=$(sed -n 's/^application password \([0-9]*\) (laptop).*/\1/p' <<<"$OUT")
+t_true "the application password is printed once" test -n "$APP1"
+t_contains "with a warning that it is shown once" "$ERR" "It is shown once"
+CONFIDOC_PASSWORD=$APP1 cli get 9
+t_eq "an application password opens the documents" "$OUT" "from a pipe"
+CONFIDOC_PASSWORD=$APP1 cli put "$WORK/note.txt" --id 12
+t_eq "and stores them" "$RC" 0
+CONFIDOC_PASSWORD=$APP1 cli app-password list
+t_eq "app-password list exits 0" "$RC" 0
+t_contains "the list names laptop" "$OUT" "laptop"
+CONFIDOC_PASSWORD=$APP1 cli --code 123456 totp disable 654321
+t_eq "two-factor is not managed with an application password (1)" "$RC" 1
+CONFIDOC_PASSWORD=$APP1 cli app-password revoke "$APP1_ID"
+t_eq "app-password revoke exits 0" "$RC" 0
+CONFIDOC_PASSWORD=$APP1 cli ls
+t_eq "a revoked application password is refused (1)" "$RC" 1
+next_code
+C1=$CODE
+next_code
+cli --code "$C1" totp disable "$CODE"
+t_eq "totp disable: a login code, then the next code (0)" "$RC" 0
+cli ls
+t_eq "the password alone works again" "$RC" 0
+
 echo "# on a terminal: the progress bar and the password prompt [${SECONDS}s]"
 # script(1) gives the client a terminal (a pty) for stdin, stdout and stderr.
 head -c $((4 * 1024 * 1024)) /dev/urandom >"$WORK/mid.bin"
