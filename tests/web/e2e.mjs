@@ -173,6 +173,15 @@ async function statusHas(text, name) {
     notOk(name, `status is ${JSON.stringify(await status.textContent())}`);
   }
 }
+/** locator.count() once it equals n (polled for up to 10 s: lists load after their heading). */
+async function countOf(locator, n) {
+  let c = await locator.count();
+  for (let i = 0; i < 100 && c !== n; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    c = await locator.count();
+  }
+  return c;
+}
 const shot = async (name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 const USER = `web${randomBytes(4).toString("hex")}`;
 let password = "correct horse battery 1";
@@ -336,7 +345,7 @@ try {
   await page.getByRole("button", { name: "Delete document 1" }).click();
   await dialog.getByRole("button", { name: "Delete" }).click();
   await statusHas("Document 1 deleted.", "confirming deletes");
-  eq("the list no longer has it", await page.locator('tr[data-record-id="1"]').count(), 0);
+  eq("the list no longer has it", await countOf(page.locator('tr[data-record-id="1"]'), 0), 0);
 
   section("two-factor set-up");
   await page.getByRole("button", { name: "Two-factor login", exact: true }).click();
@@ -370,7 +379,7 @@ try {
   const apwValue = ((await apw.textContent()) ?? "").trim();
   check("the new password is shown once", apwValue.length >= 16, apwValue);
   const apRow = page.locator("#apppasswords-body tr", { hasText: "backup script" });
-  eq("the list has it", await apRow.count(), 1);
+  eq("the list has it", await countOf(apRow, 1), 1);
   await shot("app-passwords");
   // It works for Basic authentication, without the one-time code.
   const basic = await nodeGet(`${URL_BASE}/users/me`, basicAuth(USER, apwValue));
@@ -380,7 +389,7 @@ try {
   await apRow.getByRole("button", { name: "Revoke backup script" }).click();
   await dialog.getByRole("button", { name: "Revoke" }).click();
   await statusHas("revoked", "revoke asks, then revokes");
-  eq("the list is empty", await page.locator("#apppasswords-body tr").count(), 0);
+  eq("the list is empty", await countOf(page.locator("#apppasswords-body tr"), 0), 0);
   const after = await nodeGet(`${URL_BASE}/users/me`, basicAuth(USER, apwValue));
   eq("a revoked application password no longer works", after.status, 401);
 
@@ -414,7 +423,7 @@ try {
   await page.keyboard.press("Enter");
   await page.getByRole("heading", { name: "Documents", exact: true }).waitFor();
   ok("Enter with the code logs in");
-  eq("the document is still there", await page.locator('tr[data-record-id="0"]').count(), 1);
+  eq("the document is still there", await countOf(page.locator('tr[data-record-id="0"]'), 1), 1);
 
   section("change password");
   await page.getByRole("button", { name: "Password", exact: true }).click();
