@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps check test asan-check format format-check lint clean fuzz fuzz-smoke up down bench \
+.PHONY: all build deps web check test asan-check format format-check lint clean fuzz fuzz-smoke up down bench \
         print-fuzz-targets
 
 all: build
@@ -11,9 +11,22 @@ all: build
 deps:
 	@bash scripts/install-deps.sh
 
-build: deps
+build: deps web
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
+
+# The web application (web/, docs/web.md): its npm packages (devDependencies,
+# from the registry, exactly as web/package-lock.json says) into web/node_modules,
+# the bundle into $(BUILD)/web/, never into the source tree. Node 20 or newer.
+WEB_SRC := web/build.mjs web/tsconfig.json $(wildcard web/src/*)
+web: $(BUILD)/web/index.html
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund
+	@touch $@
+
+$(BUILD)/web/index.html: web/node_modules/.package-lock.json $(WEB_SRC)
+	node web/build.mjs --outdir $(BUILD)/web
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 2
@@ -21,6 +34,7 @@ test: build
 asan-check: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCONFIDOC_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@$(MAKE) --no-print-directory web BUILD=$(ASAN_BUILD) # test_web serves $(ASAN_BUILD)/web
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2 \
 	    -E fuzz_smoke # the fuzz build is ASan+UBSan already
@@ -36,9 +50,11 @@ format-check:
 	clang-format --dry-run -Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h')
 
 # Static checks of the committed configuration: clang-format, cppcheck, clang-tidy,
-# and the module boundaries that include paths cannot fence (scripts/check-boundaries.sh).
+# the module boundaries that include paths cannot fence (scripts/check-boundaries.sh),
+# and the web application's types (tsc --noEmit).
 lint: build format-check
 	bash scripts/check-boundaries.sh $(BUILD)
+	cd web && node_modules/.bin/tsc --noEmit -p .
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr -I src $$(git ls-files 'src/*.c')
 	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c') 2>/dev/null
@@ -90,8 +106,8 @@ clean:
 
 # The whole stack on this machine (nginx, confidoc-api, MariaDB, memcached,
 # keys from confidoc-cas); state in $(CONFIDOC_STATE_DIR), default var/.
-# See docs/operations.md.
-up:
+# See docs/operations.md. nginx serves the web application of $(BUILD)/web at /app/.
+up: web
 	@bash scripts/stack.sh up
 
 down:

@@ -28,6 +28,8 @@ TEST_PKGS=(
   curl jq openssl procps iproute2 psmisc
   unzip                                # helm and kubectl out of their npm package (test_helm)
   clang libclang-rt-14-dev             # libFuzzer harnesses (make fuzz, test_fuzz_smoke)
+  chromium libnss3-tools               # the web application's end-to-end test (test_web: headless
+                                       # Chromium; certutil puts the stack's CA in its NSS store)
 )
 BENCH_PKGS=(wrk gnuplot-nox)           # make bench only (install-deps.sh --bench)
 

@@ -662,6 +662,7 @@ prepare_dirs() {
     root_dir "$STATE/nginx" "$m" "$g_ng"
     root_dir "$STATE/nginx/conf" 0700 root
     root_dir "$STATE/nginx/tmp" "$m" "$g_ng"
+    root_dir "$STATE/nginx/www" "$m" "$g_ng"
     root_dir "$STATE/migrate" "$m" "$(group_of "$MIGRATE_USER")"
     root_dir "$STATE/public" 0755 root
     # The mount points of the services' tmpfs: empty on the host; the parent
@@ -692,7 +693,41 @@ write_configs() {
     fill "$SRC/deploy/nginx/nginx.conf.in" "$STATE/nginx/conf/nginx.conf" 0600 root \
         "USER_DIRECTIVE=$user_directive" "NGINX_DIR=$STATE/nginx" "TLS_DIR=$SECRETS/nginx/nginx/tls" \
         "LOG_DIR=$LOG" "API_PORT=$API_PORT" "HTTPS_PORT=$HTTPS_PORT" "MAX_BODY_BYTES=$max_body" \
-        "API_HOST=localhost"
+        "API_HOST=localhost" "WWW_DIR=$STATE/nginx/www"
+    write_www
+}
+
+# write_www: what nginx serves itself, in STATE/nginx/www (root's, read by
+# nginx's workers through their group): the web application of BUILD/web
+# (make web) as www/app/, and docs/openapi.json when the tree has one. Each is
+# built complete beside the old one, then renamed into place. Without a
+# build of the web application, /app/ answers 404 and the API is unchanged.
+write_www() {
+    local www=$STATE/nginx/www g f new old
+    g=$(group_of "$NGINX_USER")
+    rm -rf "$www"/.app.* "$www"/.app-old.* # left by an interrupted make up
+    new=$(mktemp -d "$www/.app.XXXXXX") || die "cannot write $www"
+    if [ -f "$BUILD/web/index.html" ]; then
+        for f in "$BUILD"/web/*; do
+            [ -f "$f" ] && [ ! -L "$f" ] || continue
+            put_file "$new/$(basename "$f")" "$([ "$IS_ROOT" = 1 ] && echo 0640 || echo 0600)" "$g" <"$f"
+        done
+    else
+        say "no web application in $BUILD/web (make web builds it): /app/ answers 404"
+    fi
+    root_dir "$new" "$([ "$IS_ROOT" = 1 ] && echo 0750 || echo 0700)" "$g"
+    old=""
+    if [ -e "$www/app" ] || [ -L "$www/app" ]; then
+        old=$(mktemp -u "$www/.app-old.XXXXXX")
+        mv -T "$www/app" "$old" || die "cannot replace $www/app"
+    fi
+    mv -T "$new" "$www/app" || die "cannot write $www/app"
+    [ -z "$old" ] || rm -rf "$old"
+    if [ -f "$SRC/docs/openapi.json" ]; then
+        put_file "$www/openapi.json" "$([ "$IS_ROOT" = 1 ] && echo 0640 || echo 0600)" "$g" <"$SRC/docs/openapi.json"
+    else
+        rm -f "$www/openapi.json"
+    fi
 }
 
 # svc USER: sets SVC to the command prefix that runs a command as USER with no

@@ -125,7 +125,7 @@ done
 # mounted on secrets/NAME inside its own mount namespace only.)
 for d in "" run log cas cas-key operator secrets secrets/api secrets/mariadb secrets/memcached \
     secrets/migrate secrets/nginx secrets/probe public api mariadb mariadb-key memcached \
-    memcached-lockout nginx nginx/conf nginx/tmp migrate; do
+    memcached-lockout nginx nginx/conf nginx/tmp nginx/www nginx/www/app migrate; do
     t_eq "review_2_stack_links: STATE/$d is root's" "$(stat -c %U "$S/$d")" root
 done
 t_eq "review_2_stack_links: the pid files are root's" \
