@@ -40,6 +40,11 @@ if [ ! -d "$TOOLS/node_modules/ajv" ]; then
 fi
 t_true "make up starts the stack" stack up
 stack_env
+# nginx serves the document itself, byte for byte, as JSON.
+req stack_curl GET "$CONFIDOC_URL/openapi.json"
+t_eq "GET /openapi.json through nginx is 200" "$STATUS" 200
+t_eq "it is docs/openapi.json" "$BODY" "$(cat "$SRC/docs/openapi.json")"
+t_contains "as JSON" "$(header Content-Type)" "application/json"
 (cd "$TOOLS" && node check.mjs "$SRC/docs/openapi.json" "$SRC/src/router/router.c") >"$WORK/check.out" 2>&1
 rc=$?
 cat "$WORK/check.out"
