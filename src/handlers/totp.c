@@ -118,8 +118,9 @@ static void hd_totp_result(struct hd_req *r, cd_err rc, unsigned retry, const ch
     }
 }
 
-/* POST /users/me/totp/confirm {"code"} */
-void hd_totp_confirm(struct hd_req *r)
+/* POST /users/me/totp/confirm {"code"} (confirm) and DELETE /users/me/totp
+ * {"code"}: the caller checked, the code read, then the one auth call. */
+static void hd_totp_with_code(struct hd_req *r, bool confirm)
 {
     const struct auth_hook hook = {.request_id = r->req->request_id};
     json_t *body = NULL;
@@ -130,33 +131,27 @@ void hd_totp_confirm(struct hd_req *r)
 
     if (!hd_totp_caller_ok(r) || (code = hd_totp_code(r, &body, &len)) == NULL)
         goto out;
-    rc = auth_totp_confirm(r->app->auth, &r->creds, &r->p, code, len,
-                           r->p.via == AUTH_VIA_SESSION ? &r->sess : NULL, &retry, &hook);
-    if (rc == CD_ERR_NOT_FOUND)
-        hd_error(r->resp, 409, "No two-factor setup is pending: POST /users/me/totp first");
+    if (confirm)
+        rc = auth_totp_confirm(r->app->auth, &r->creds, &r->p, code, len,
+                               r->p.via == AUTH_VIA_SESSION ? &r->sess : NULL, &retry, &hook);
     else
-        hd_totp_result(r, rc, retry, "totp confirm");
+        rc = auth_totp_disable(r->app->auth, &r->creds, &r->p, code, len, &retry, &hook);
+    if (rc == CD_ERR_NOT_FOUND)
+        hd_error(r->resp, 409,
+                 confirm ? "No two-factor setup is pending: POST /users/me/totp first"
+                         : "Two-factor authentication is not enabled");
+    else
+        hd_totp_result(r, rc, retry, confirm ? "totp confirm" : "totp disable");
 out:
     json_decref(body);
 }
 
-/* DELETE /users/me/totp {"code"} */
+void hd_totp_confirm(struct hd_req *r)
+{
+    hd_totp_with_code(r, true);
+}
+
 void hd_totp_disable(struct hd_req *r)
 {
-    const struct auth_hook hook = {.request_id = r->req->request_id};
-    json_t *body = NULL;
-    const char *code;
-    size_t len = 0;
-    unsigned retry = 0;
-    cd_err rc;
-
-    if (!hd_totp_caller_ok(r) || (code = hd_totp_code(r, &body, &len)) == NULL)
-        goto out;
-    rc = auth_totp_disable(r->app->auth, &r->creds, &r->p, code, len, &retry, &hook);
-    if (rc == CD_ERR_NOT_FOUND)
-        hd_error(r->resp, 409, "Two-factor authentication is not enabled");
-    else
-        hd_totp_result(r, rc, retry, "totp disable");
-out:
-    json_decref(body);
+    hd_totp_with_code(r, false);
 }
