@@ -22,25 +22,9 @@ for b in confidoc confidoc-api confidoc-cas; do
     fi
 done
 
-WORK=$(mktemp -d /tmp/confidoc-cli-test.XXXXXX)
-chmod 0711 "$WORK"
-export CONFIDOC_STATE_DIR=$WORK/state STACK_LOG=$WORK/stack.log CONFIDOC_LIBEXEC_DIR=$WORK/libexec
-CONFIDOC_HTTPS_PORT=$(free_port) || exit 1
-export CONFIDOC_HTTPS_PORT
+stack_test_begin cli
 # Documents of 50 MiB, and enough requests per minute for the whole test.
 export CONFIDOC_MAX_BODY_BYTES=$((64 * 1024 * 1024)) CONFIDOC_RATE_LIMIT=100000
-cleanup() {
-    stack down || stack_kill_all
-    if [ "$T_FAIL" -gt 0 ]; then
-        echo "# stack.sh output:"
-        tail -n 30 "$STACK_LOG" 2>/dev/null | sed 's/^/#   /'
-        echo "# api.log:"
-        tail -n 20 "$CONFIDOC_STATE_DIR/log/api.log" 2>/dev/null | sed 's/^/#   /'
-    fi
-    rm -rf "$WORK"
-}
-t_watchdog 280
-trap 'trap "" TERM; t_watchdog_stop; cleanup' EXIT
 
 # cli ARGS...: runs the client (no terminal: stdin from /dev/null, setsid so
 # it has no /dev/tty) as the stack's user; sets RC, OUT and ERR.

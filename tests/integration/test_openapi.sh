@@ -15,23 +15,8 @@ export CONFIDOC_BUILD_DIR=${CONFIDOC_BUILD_DIR:-$SRC/build}
 for v in $(compgen -e | grep '^CONFIDOC_'); do
     case $v in CONFIDOC_SOURCE_DIR | CONFIDOC_BUILD_DIR) ;; *) unset "$v" ;; esac
 done
-WORK=$(mktemp -d /tmp/confidoc-openapi-test.XXXXXX)
-chmod 0711 "$WORK"
-export CONFIDOC_STATE_DIR=$WORK/state STACK_LOG=$WORK/stack.log CONFIDOC_LIBEXEC_DIR=$WORK/libexec
-CONFIDOC_HTTPS_PORT=$(free_port) || exit 1
-export CONFIDOC_HTTPS_PORT CONFIDOC_RATE_LIMIT=100000
-cleanup() {
-    stack down || stack_kill_all
-    if [ "$T_FAIL" -gt 0 ]; then
-        echo "# stack.sh output:"
-        tail -n 30 "$STACK_LOG" 2>/dev/null | sed 's/^/#   /'
-        echo "# api.log:"
-        tail -n 20 "$CONFIDOC_STATE_DIR/log/api.log" 2>/dev/null | sed 's/^/#   /'
-    fi
-    rm -rf "$WORK"
-}
-t_watchdog 280
-trap 'trap "" TERM; t_watchdog_stop; cleanup' EXIT
+stack_test_begin openapi
+export CONFIDOC_RATE_LIMIT=100000
 
 # The checker's own dependencies (npm, test tooling only), pinned by the lock file.
 TOOLS=$SRC/tests/openapi

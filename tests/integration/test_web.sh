@@ -38,27 +38,9 @@ if [ ! -d "$SRC/web/node_modules/playwright-core" ]; then
     exit 1
 fi
 
-WORK=$(mktemp -d /tmp/confidoc-web-test.XXXXXX)
-chmod 0711 "$WORK"
+stack_test_begin web
 mkdir -m 0700 "$WORK/e2e"
-export CONFIDOC_STATE_DIR=$WORK/state STACK_LOG=$WORK/stack.log CONFIDOC_LIBEXEC_DIR=$WORK/libexec
-CONFIDOC_HTTPS_PORT=$(free_port) || exit 1
-export CONFIDOC_HTTPS_PORT
 export CONFIDOC_RATE_LIMIT=100000
-cleanup() {
-    stack down || stack_kill_all
-    if [ "$T_FAIL" -gt 0 ]; then
-        echo "# stack.sh output:"
-        tail -n 30 "$STACK_LOG" 2>/dev/null | sed 's/^/#   /'
-        echo "# api.log:"
-        tail -n 20 "$CONFIDOC_STATE_DIR/log/api.log" 2>/dev/null | sed 's/^/#   /'
-        echo "# nginx-error.log:"
-        tail -n 20 "$CONFIDOC_STATE_DIR/log/nginx-error.log" 2>/dev/null | sed 's/^/#   /'
-    fi
-    rm -rf "$WORK"
-}
-t_watchdog 280
-trap 'trap "" TERM; t_watchdog_stop; cleanup' EXIT
 
 echo "# make up [${SECONDS}s]"
 t_true "make up starts the stack" stack up

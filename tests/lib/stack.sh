@@ -14,6 +14,12 @@
 # stack_curl ARGS...   curl through nginx, trusting the stack's CA, bounded in time.
 # stack_kill_all       last resort for an EXIT trap: SIGKILL every process of the
 #                      pid files and their children.
+# stack_test_begin NAME  a test's own stack: WORK (/tmp/confidoc-NAME-test.*,
+#                      0711 so the services' users reach their directories), the
+#                      state, log and libexec inside it, a free HTTPS port, a
+#                      280 s watchdog, and an EXIT trap (stack_test_end) that
+#                      stops the stack, shows its logs when a check failed and
+#                      removes WORK. Needs testlib.sh and certs.sh.
 
 stack() {
     bash "$CONFIDOC_SOURCE_DIR/scripts/stack.sh" "$@" >>"$STACK_LOG" 2>&1
@@ -65,4 +71,29 @@ stack_kill_all() {
         kill -KILL "$pid" 2>/dev/null
     done
     return 0
+}
+
+stack_test_begin() {
+    WORK=$(mktemp -d "/tmp/confidoc-$1-test.XXXXXX") || exit 1
+    chmod 0711 "$WORK"
+    export CONFIDOC_STATE_DIR=$WORK/state STACK_LOG=$WORK/stack.log CONFIDOC_LIBEXEC_DIR=$WORK/libexec
+    CONFIDOC_HTTPS_PORT=$(free_port) || exit 1
+    export CONFIDOC_HTTPS_PORT
+    t_watchdog 280
+    # TERM is ignored while the watchdog is stopped (see test_stack.sh).
+    trap 'trap "" TERM; t_watchdog_stop; stack_test_end' EXIT
+}
+
+stack_test_end() {
+    local f
+    stack down || stack_kill_all
+    if [ "$T_FAIL" -gt 0 ]; then
+        echo "# stack.sh output:"
+        tail -n 30 "$STACK_LOG" 2>/dev/null | sed 's/^/#   /'
+        for f in api nginx-error; do
+            echo "# $f.log:"
+            tail -n 20 "$CONFIDOC_STATE_DIR/log/$f.log" 2>/dev/null | sed 's/^/#   /'
+        done
+    fi
+    rm -rf "$WORK"
 }
