@@ -291,6 +291,11 @@ static cd_err start_http(struct api *a)
         .client_ca = cfg->client_ca,
         .max_body_bytes = cfg->max_body_bytes,
         .body_limit = handlers_body_limit,
+        .lane_of = handlers_lane,
+        .workers = cfg->http_workers,
+        .handler_threads = cfg->handler_threads,
+        /* The slow lane runs Argon2id routes: as many as may hash at once. */
+        .slow_threads = cfg->argon2_max_concurrent,
         .max_header_bytes = cfg->max_header_bytes,
         .max_inflight_body_bytes = cfg->max_inflight_body_bytes,
         .max_connections = cfg->max_connections,

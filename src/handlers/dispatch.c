@@ -115,6 +115,8 @@ enum hd_route_flag {
      * (the _if_gen forms of storage), so a cached credential is used without
      * reading the account row first (auth_login_cached). */
     HD_ONE_STATEMENT = 1u << 3,
+    /* Always runs an Argon2id: handled on the http server's slow lane. */
+    HD_SLOW = 1u << 4,
 };
 
 struct hd_route {
@@ -132,20 +134,20 @@ struct hd_route {
 static const struct hd_route hd_routes[ROUTE__COUNT] = {
     [ROUTE_HEALTHZ] = {hd_healthz, HD_NO_RATELIMIT, HD_CTRL},
     [ROUTE_READYZ] = {hd_readyz, HD_NO_RATELIMIT, HD_CTRL},
-    [ROUTE_CREATE_ACCOUNT_GET] = {hd_create_account, 0, HD_CTRL},
-    [ROUTE_CREATE_ACCOUNT_POST] = {hd_create_account, 0, HD_CTRL},
-    [ROUTE_RECOVER] = {hd_recover, 0, HD_CTRL},
+    [ROUTE_CREATE_ACCOUNT_GET] = {hd_create_account, HD_SLOW, HD_CTRL},
+    [ROUTE_CREATE_ACCOUNT_POST] = {hd_create_account, HD_SLOW, HD_CTRL},
+    [ROUTE_RECOVER] = {hd_recover, HD_SLOW, HD_CTRL},
     [ROUTE_ME_GET] = {hd_me, HD_AUTH | HD_GATED, HD_CTRL},
     [ROUTE_ME_DELETE] = {hd_me_delete, HD_AUTH, HD_CTRL},
-    [ROUTE_ME_PASSWORD] = {hd_change_password, HD_AUTH, HD_CTRL},
-    [ROUTE_ME_ROTATE_KEY] = {hd_rotate_key, HD_AUTH, HD_CTRL},
+    [ROUTE_ME_PASSWORD] = {hd_change_password, HD_AUTH | HD_SLOW, HD_CTRL},
+    [ROUTE_ME_ROTATE_KEY] = {hd_rotate_key, HD_AUTH | HD_SLOW, HD_CTRL},
     [ROUTE_CREATE_DOCUMENT] = {hd_create_document, HD_AUTH | HD_ONE_STATEMENT, SIZE_MAX},
     [ROUTE_DOCUMENTS] = {hd_list, HD_AUTH | HD_GATED, HD_CTRL},
     [ROUTE_DOCUMENT_GET] = {hd_get, HD_AUTH | HD_GATED | HD_ONE_STATEMENT, HD_CTRL},
     [ROUTE_DOCUMENT_PUT] = {hd_put, HD_AUTH, SIZE_MAX},
     [ROUTE_DOCUMENT_DELETE] = {hd_delete, HD_AUTH, HD_CTRL},
     [ROUTE_DOCUMENT_CONTENT] = {hd_get_content, HD_AUTH | HD_GATED | HD_ONE_STATEMENT, HD_CTRL},
-    [ROUTE_AUTH_LOGIN] = {hd_login, 0, HD_CTRL},
+    [ROUTE_AUTH_LOGIN] = {hd_login, HD_SLOW, HD_CTRL},
     [ROUTE_AUTH_LOGOUT] = {hd_logout, 0, HD_CTRL},
     [ROUTE_ME_TOTP_POST] = {hd_totp_begin, HD_AUTH, HD_CTRL},
     [ROUTE_ME_TOTP_DELETE] = {hd_totp_disable, HD_AUTH, HD_CTRL},
@@ -227,6 +229,16 @@ size_t handlers_body_limit(void *ctx, const char *method, const char *path)
     if (router_match(method, path, &m, NULL, 0) != ROUTER_OK || hd_routes[m.id].fn == NULL)
         return HANDLERS_CONTROL_BODY_MAX;
     return hd_routes[m.id].body_max;
+}
+
+unsigned handlers_lane(void *ctx, const char *method, const char *path)
+{
+    struct route_match m;
+
+    (void)ctx;
+    if (router_match(method, path, &m, NULL, 0) != ROUTER_OK)
+        return HTTP_LANE_NORMAL;
+    return (hd_routes[m.id].flags & HD_SLOW) ? HTTP_LANE_SLOW : HTTP_LANE_NORMAL;
 }
 
 void handlers_dispatch(void *ctx, const struct http_request *req, struct http_response *resp)

@@ -46,6 +46,10 @@ void handlers_init(void);
  * content (create_document, PUT /documents/{id}) may use the server's
  * max_body_bytes; every other route, known or not, HANDLERS_CONTROL_BODY_MAX. */
 size_t handlers_body_limit(void *ctx, const char *method, const char *path);
+/* For http_server_config.lane_of: HTTP_LANE_SLOW for the routes that always run
+ * an Argon2id (account creation, recovery, password change, key rotation,
+ * login), HTTP_LANE_NORMAL for the others. */
+unsigned handlers_lane(void *ctx, const char *method, const char *path);
 
 /* The http_handler_fn of confidoc-api; ctx is a struct app. */
 void handlers_dispatch(void *ctx, const struct http_request *req, struct http_response *resp);

@@ -1,4 +1,5 @@
-/* http.c: the HTTPS server glue: libmicrohttpd (thread per connection) over GnuTLS, mutual TLS. */
+/* http.c: the HTTPS server glue: libmicrohttpd (epoll event-loop workers, suspend/resume to
+ * lanes of handler threads) over GnuTLS, mutual TLS. */
 #include "http/http.h"
 
 #include <arpa/inet.h>
@@ -24,8 +25,8 @@
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"                                                  \
     "-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:"                                    \
     "-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
-/* Per-connection thread stack: handlers keep big data on the heap. Sanitizers
- * need far more stack for their redzones. */
+/* Handler thread stack: handlers keep big data on the heap. Sanitizers need
+ * far more stack for their redzones. */
 #if defined(__SANITIZE_ADDRESS__)
 #define HTTP_THREAD_STACK ((size_t)2 * 1024 * 1024)
 #else
@@ -91,22 +92,21 @@ static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *co
     decoded_nul = hc->decoded_nul;
     hc->decoded_nul = 0;
 
-    rq = calloc(1, sizeof(*rq));
-    if (rq == NULL)
+    rq = &hc->rq;
+    if (rq->in_use) /* MHD serves one request at a time per connection */
         return MHD_NO;
+    memset(rq, 0, offsetof(struct http_req, req));
     rq->srv = srv;
     rq->conn = hc;
+    rq->mhd_conn = conn;
     rq->route = "-";
     clock_gettime(CLOCK_MONOTONIC, &rq->start);
     log_sanitize(rq->method, sizeof(rq->method), method, strlen(method));
-    if (http_make_request_id(rq->request_id) != CD_OK) {
-        free(rq);
+    if (http_make_request_id(rq->request_id) != CD_OK)
         return MHD_NO;
-    }
+    rq->in_use = 1;
     *req_cls = rq;
-    pthread_mutex_lock(&srv->lock);
-    srv->inflight_requests++;
-    pthread_mutex_unlock(&srv->lock);
+    atomic_fetch_add(&srv->inflight_requests, 1);
 
     if (atomic_load(&srv->stopping))
         return http_queue_error(conn, rq, 503, ERR_STOPPING, 1);
@@ -121,6 +121,8 @@ static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *co
         if (lim < rq->limit)
             rq->limit = lim;
     }
+    if (srv->lane_of != NULL && srv->lane_of(srv->ctx, method, url) == HTTP_LANE_SLOW)
+        rq->lane = HTTP_LANE_SLOW;
 
     te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if (te != NULL && strcasestr(te, "chunked") != NULL) {
@@ -144,22 +146,22 @@ static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *co
     return MHD_YES;
 }
 
-static enum MHD_Result run_handler(http_server *srv, struct MHD_Connection *conn,
-                                   struct http_req *rq, const char *url, const char *method)
+/* The body is in: the request goes to a thread of its lane, the connection
+ * is suspended until that thread resumes it (http_pool.c). */
+static enum MHD_Result hand_off(http_server *srv, struct MHD_Connection *conn, struct http_req *rq,
+                                const char *url, const char *method)
 {
     const union MHD_ConnectionInfo *ci;
-    struct http_request req;
-    struct http_response resp;
-    enum MHD_Result ret;
+    struct http_request *req = &rq->req;
 
-    memset(&req, 0, sizeof(req));
-    req.method = method;
-    req.path = url;
-    req.body = rq->body_len > 0 ? rq->body : NULL;
-    req.body_len = rq->body_len;
-    req.client_subject = rq->conn->subject;
-    memcpy(req.request_id, rq->request_id, sizeof(req.request_id));
-    req.impl = conn;
+    memset(req, 0, sizeof(*req));
+    req->method = method;
+    req->path = url;
+    req->body = rq->body_len > 0 ? rq->body : NULL;
+    req->body_len = rq->body_len;
+    req->client_subject = rq->conn->subject;
+    memcpy(req->request_id, rq->request_id, sizeof(req->request_id));
+    req->impl = conn;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci != NULL && ci->client_addr != NULL) {
         socklen_t sl = 0;
@@ -167,20 +169,30 @@ static enum MHD_Result run_handler(http_server *srv, struct MHD_Connection *conn
             sl = sizeof(struct sockaddr_in);
         else if (ci->client_addr->sa_family == AF_INET6)
             sl = sizeof(struct sockaddr_in6);
-        memcpy(&req.peer, ci->client_addr, sl);
-        req.peer_len = sl;
+        memcpy(&req->peer, ci->client_addr, sl);
+        req->peer_len = sl;
     }
+    atomic_store_explicit(&rq->phase, HTTP_PHASE_QUEUED, memory_order_relaxed);
+    MHD_suspend_connection(conn);
+    http_lane_submit(&srv->lanes[rq->lane], rq);
+    return MHD_YES;
+}
 
-    memset(&resp, 0, sizeof(resp));
-    resp.status = 500;
-    srv->handler(srv->ctx, &req, &resp);
+/* Back on the connection's worker after the handler ran: send its answer. */
+static enum MHD_Result answer(struct MHD_Connection *conn, struct http_req *rq)
+{
+    struct http_response *resp = &rq->resp;
+    enum MHD_Result ret;
+
     rq->bytes_in = rq->body_len;
-    if (resp.route != NULL)
-        rq->route = resp.route;
+    if (resp->route != NULL)
+        rq->route = resp->route;
     http_release_body(rq); /* the request body is no longer needed */
-    ret = http_queue_handler_response(conn, rq, &resp);
-    explicit_bzero(resp.header_store, sizeof(resp.header_store));
-    explicit_bzero(resp.content_type_store, sizeof(resp.content_type_store)); /* a document's */
+    if (rq->abandoned)
+        return http_queue_error(conn, rq, 503, ERR_STOPPING, 1);
+    ret = http_queue_handler_response(conn, rq, resp);
+    explicit_bzero(resp->header_store, sizeof(resp->header_store));
+    explicit_bzero(resp->content_type_store, sizeof(resp->content_type_store)); /* a document's */
     return ret;
 }
 
@@ -208,7 +220,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return http_queue_error(conn, rq, 413, ERR_TOO_LARGE, 0);
     if (rq->reject != 0)
         return http_queue_error(conn, rq, 503, ERR_BUSY, 1);
-    return run_handler(srv, conn, rq, url, method);
+    switch (atomic_load_explicit(&rq->phase, memory_order_acquire)) {
+    case HTTP_PHASE_READING:
+        return hand_off(srv, conn, rq, url, method);
+    case HTTP_PHASE_DONE:
+        return answer(conn, rq);
+    default: /* not reached: a queued request's connection is suspended */
+        return MHD_YES;
+    }
 }
 
 /* The request is over (answered, failed or cut): access log, free, count. */
@@ -241,13 +260,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         rq->bytes_in = rq->body_len;
     log_request(rq->request_id, rq->method, rq->route, rq->status, ms, rq->bytes_in, rq->bytes_out);
     http_release_body(rq);
-    free(rq);
-
-    pthread_mutex_lock(&srv->lock);
-    if (srv->inflight_requests > 0)
-        srv->inflight_requests--;
-    pthread_cond_broadcast(&srv->idle);
-    pthread_mutex_unlock(&srv->lock);
+    rq->in_use = 0;
+    atomic_fetch_sub(&srv->inflight_requests, 1);
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
@@ -288,8 +302,8 @@ static void ignore_sigpipe(void)
 
 static void server_free(http_server *srv)
 {
-    pthread_cond_destroy(&srv->idle);
-    pthread_mutex_destroy(&srv->lock);
+    for (unsigned i = 0; i < HTTP_LANES; i++)
+        http_lane_stop(&srv->lanes[i]);
     free(srv);
 }
 
@@ -298,7 +312,6 @@ static void server_free(http_server *srv)
 static cd_err server_new(const struct http_server_config *cfg, http_handler_fn handler, void *ctx,
                          http_server **out)
 {
-    pthread_condattr_t ca_attr;
     http_server *srv;
 
     srv = calloc(1, sizeof(*srv));
@@ -317,17 +330,21 @@ static cd_err server_new(const struct http_server_config *cfg, http_handler_fn h
     srv->ctx = ctx;
     srv->max_body_bytes = cfg->max_body_bytes;
     srv->body_limit = cfg->body_limit;
+    srv->lane_of = cfg->lane_of;
     srv->completed_hook = cfg->completed_hook;
     srv->max_header_bytes = cfg->max_header_bytes;
     srv->max_inflight_body_bytes = cfg->max_inflight_body_bytes;
     srv->drain_timeout_s = cfg->drain_timeout_s;
     atomic_init(&srv->inflight_body, 0);
     atomic_init(&srv->stopping, false);
-    pthread_mutex_init(&srv->lock, NULL);
-    pthread_condattr_init(&ca_attr);
-    pthread_condattr_setclock(&ca_attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&srv->idle, &ca_attr);
-    pthread_condattr_destroy(&ca_attr);
+    atomic_init(&srv->inflight_requests, 0);
+    if (http_lane_start(srv, &srv->lanes[HTTP_LANE_NORMAL], cfg->handler_threads,
+                        HTTP_THREAD_STACK) != CD_OK ||
+        http_lane_start(srv, &srv->lanes[HTTP_LANE_SLOW], cfg->slow_threads, HTTP_THREAD_STACK) !=
+            CD_OK) {
+        server_free(srv);
+        return CD_ERR_NOMEM;
+    }
     *out = srv;
     return CD_OK;
 }
@@ -341,6 +358,7 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
     size_t certlen = 0, keylen = 0, calen = 0;
     const union MHD_DaemonInfo *di;
     unsigned int flags;
+    unsigned workers;
     size_t pool_size;
     int ipv6 = 0;
     cd_err err;
@@ -349,7 +367,8 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
         cfg->tls_key == NULL || cfg->client_ca == NULL ||
         cfg->n_allowed_subjects > HTTP_MAX_ALLOWED_SUBJECTS || cfg->max_connections == 0 ||
         cfg->max_header_bytes == 0 || cfg->max_header_bytes > (size_t)1024 * 1024 ||
-        cfg->max_inflight_body_bytes < cfg->max_body_bytes)
+        cfg->max_inflight_body_bytes < cfg->max_body_bytes || cfg->handler_threads == 0 ||
+        cfg->slow_threads == 0 || cfg->workers > HTTP_MAX_WORKERS)
         return CD_ERR_CONFIG;
     err = parse_bind(cfg->bind_addr, cfg->port, &ss, &ipv6);
     if (err != CD_OK) {
@@ -373,7 +392,12 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
     pool_size = cfg->max_header_bytes + HTTP_POOL_MARGIN;
     if (pool_size < HTTP_POOL_MIN)
         pool_size = HTTP_POOL_MIN;
-    flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+    workers = cfg->workers;
+    if (workers == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = cpus < 1 ? 1 : cpus > HTTP_MAX_WORKERS ? HTTP_MAX_WORKERS : (unsigned)cpus;
+    }
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_TLS | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ipv6)
         flags |= MHD_USE_DUAL_STACK;
@@ -385,9 +409,9 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
         MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_TRUST, ca, MHD_OPTION_HTTPS_PRIORITIES,
         HTTP_TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)HTTP_THREAD_STACK, MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, srv,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_SIGPIPE_HANDLED_BY_APP,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)(workers > 1 ? workers : 0), MHD_OPTION_NOTIFY_CONNECTION, http_on_connection,
+        srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_SIGPIPE_HANDLED_BY_APP,
         (unsigned int)1, MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, srv, MHD_OPTION_END);
     if (srv->mhd == NULL) {
         log_errorx("cannot start the HTTPS server (bind failed?)");
@@ -421,6 +445,7 @@ unsigned http_server_port(const http_server *srv)
 void http_server_stop(http_server *srv)
 {
     struct timespec deadline;
+    struct timespec now;
     MHD_socket lsock;
     unsigned left;
 
@@ -429,18 +454,27 @@ void http_server_stop(http_server *srv)
     atomic_store(&srv->stopping, true);
     lsock = MHD_quiesce_daemon(srv->mhd);
 
+    /* Polled, so that a request costs no lock: the drain is rare. */
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += (time_t)srv->drain_timeout_s;
-    pthread_mutex_lock(&srv->lock);
-    while (srv->inflight_requests > 0) {
-        if (pthread_cond_timedwait(&srv->idle, &srv->lock, &deadline) == ETIMEDOUT)
+    for (;;) {
+        left = atomic_load(&srv->inflight_requests);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (left == 0 || now.tv_sec > deadline.tv_sec ||
+            (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))
             break;
+        nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000}, NULL);
     }
-    left = srv->inflight_requests;
-    pthread_mutex_unlock(&srv->lock);
     if (left > 0)
         log_warnx("drain timeout: %u requests still in flight", left);
 
+    /* Every suspended connection must be resumed before MHD stops: what is
+     * still queued is answered 503 unrun; handlers running finish (bounded by
+     * their own timeouts). */
+    for (unsigned i = 0; i < HTTP_LANES; i++) {
+        http_lane_abandon(&srv->lanes[i]);
+        http_lane_stop(&srv->lanes[i]);
+    }
     MHD_stop_daemon(srv->mhd);
     if (lsock != MHD_INVALID_SOCKET)
         close(lsock);

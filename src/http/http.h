@@ -8,8 +8,10 @@
  * query argument or a header, the Authorization value and body bytes wiped in
  * libmicrohttpd's memory, connection and idle timeouts, a connection limit, a
  * budget of body bytes buffered at once across all requests, graceful drain.
- * Each complete request is handed to one handler function with its body
- * buffered; the handler fills a response. Only this module includes
+ * Connections are owned by a few event-loop workers (epoll); each complete
+ * request is handed, with its body buffered, to a thread of its lane, which
+ * runs the one handler function (it may block); the handler fills a response
+ * that the connection's worker then sends. Only this module includes
  * microhttpd.h and gnutls. */
 #ifndef CONFIDOC_HTTP_H
 #define CONFIDOC_HTTP_H
@@ -22,6 +24,7 @@
 #include "common/err.h"
 
 #define HTTP_MAX_ALLOWED_SUBJECTS 16
+#define HTTP_MAX_WORKERS 64
 #define HTTP_SUBJECT_MAX 512
 #define HTTP_REQUEST_ID_LEN 16
 #define HTTP_MAX_RESPONSE_HEADERS 4
@@ -31,6 +34,11 @@
 #define HTTP_CONTENT_TYPE_MAX 255
 
 struct http_request;
+
+/* Lanes of handler threads: a route that always runs an Argon2id goes to the
+ * slow lane, so that it never holds up the others. */
+#define HTTP_LANE_NORMAL 0u
+#define HTTP_LANE_SLOW 1u
 
 struct http_server_config {
     const char *bind_addr; /* IPv4 or IPv6 literal, e.g. "127.0.0.1" or "::" */
@@ -47,6 +55,12 @@ struct http_server_config {
      * once its headers are in and before any body byte is read; the smaller
      * of it and max_body_bytes applies. NULL: max_body_bytes for all. */
     size_t (*body_limit)(void *ctx, const char *method, const char *path);
+    /* Optional: the lane of a request (HTTP_LANE_*), asked with body_limit.
+     * NULL: all normal. */
+    unsigned (*lane_of)(void *ctx, const char *method, const char *path);
+    unsigned workers;               /* event-loop threads; 0: one per online core */
+    unsigned handler_threads;       /* threads of the normal lane (>= 1) */
+    unsigned slow_threads;          /* threads of the slow lane (>= 1) */
     size_t max_header_bytes;        /* request line + headers; larger: 431 */
     size_t max_inflight_body_bytes; /* all buffered bodies together; over it: 503 */
     unsigned max_connections;
@@ -122,7 +136,7 @@ typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
 
 typedef struct http_server http_server;
 
-/* Starts serving on its own threads (one per connection). Errors: CD_ERR_CONFIG
+/* Starts serving on its own threads (workers and lanes). Errors: CD_ERR_CONFIG
  * (unreadable certificate or key), CD_ERR_IO (cannot bind). */
 cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn handler, void *ctx,
                          http_server **out);

@@ -20,6 +20,27 @@
  * and thrown away (so the 413 can be sent) before the connection is cut. */
 #define HTTP_DISCARD_MIN ((size_t)64 * 1024)
 
+/* Lanes of handler threads (http_pool.c). Routes that run an Argon2id have a
+ * lane of their own, so that they never hold up the others. */
+#define HTTP_LANES 2
+
+struct http_req;
+
+struct http_lane {
+    http_server *srv;
+    pthread_mutex_t lock; /* protects head, tail, queued, busy, closing */
+    pthread_cond_t cv;
+    struct http_req *head;
+    struct http_req *tail;
+    unsigned queued;
+    unsigned busy;
+    bool closing;
+    bool initialised;
+    atomic_bool abandon; /* drain timed out: answer 503 without running handlers */
+    pthread_t *threads;
+    unsigned n_threads;
+};
+
 struct http_server {
     struct MHD_Daemon *mhd;
     http_handler_fn handler;
@@ -27,6 +48,7 @@ struct http_server {
     unsigned port;
     size_t max_body_bytes;
     size_t (*body_limit)(void *ctx, const char *method, const char *path);
+    unsigned (*lane_of)(void *ctx, const char *method, const char *path);
     void (*completed_hook)(void *ctx, const struct http_request *req);
     size_t max_header_bytes;
     size_t max_inflight_body_bytes;
@@ -36,24 +58,30 @@ struct http_server {
 
     atomic_size_t inflight_body; /* bytes reserved by all buffered bodies */
     atomic_bool stopping;
-    pthread_mutex_t lock; /* protects inflight_requests */
-    pthread_cond_t idle;  /* signalled when inflight_requests drops */
-    unsigned inflight_requests;
+    atomic_uint inflight_requests; /* begun and not completed */
+    struct http_lane lanes[HTTP_LANES];
 };
 
-/* Per connection (MHD socket context): the client certificate verdict. */
-struct http_conn {
-    int verdict; /* 0: not checked yet, 1: accepted, -1: refused */
-    /* The request being parsed decoded a %00 in its path or query string
-     * (set by http_unescape, read and cleared on the request's first call). */
-    int decoded_nul;
-    char subject[HTTP_SUBJECT_MAX];
+enum http_phase {
+    HTTP_PHASE_READING = 0, /* headers in, body being read */
+    HTTP_PHASE_QUEUED,      /* suspended, on a lane or in its handler */
+    HTTP_PHASE_DONE,        /* handler done, connection resumed: answer to queue */
 };
 
-/* Per request (MHD request context), freed in on_completed. */
+struct http_conn;
+
+/* Per request (MHD request context). It lives in its connection's http_conn
+ * and is reused by the next request of a kept-alive connection: no allocation
+ * per request. */
 struct http_req {
     http_server *srv;
     struct http_conn *conn;
+    struct MHD_Connection *mhd_conn;
+    struct http_req *next; /* on a lane's queue */
+    _Atomic int phase;     /* enum http_phase */
+    unsigned lane;
+    int in_use;    /* between the first call and on_completed */
+    int abandoned; /* not run: the drain timed out */
     char request_id[HTTP_REQUEST_ID_LEN + 1];
     char method[16]; /* sanitised, for the access log */
     struct timespec start;
@@ -72,6 +100,21 @@ struct http_req {
     const char *route;
     uint64_t bytes_in;
     uint64_t bytes_out;
+    /* What the handler gets and gives (filled on the event loop, used on a
+     * handler thread while the connection is suspended). */
+    struct http_request req;
+    struct http_response resp;
+};
+
+/* Per connection (MHD socket context): the client certificate verdict and the
+ * request being served. */
+struct http_conn {
+    int verdict; /* 0: not checked yet, 1: accepted, -1: refused */
+    /* The request being parsed decoded a %00 in its path or query string
+     * (set by http_unescape, read and cleared on the request's first call). */
+    int decoded_nul;
+    char subject[HTTP_SUBJECT_MAX];
+    struct http_req rq;
 };
 
 /* http_request.c: wiping, request ids, body accounting, request values. */
@@ -85,6 +128,16 @@ size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s);
 void http_wipe_credentials(struct MHD_Connection *conn);
 cd_err http_parse_length(const char *s, size_t *out);
 enum MHD_Result http_on_body(struct http_req *rq, const char *data, size_t n);
+
+/* http_pool.c: the handler threads of one lane. */
+cd_err http_lane_start(http_server *srv, struct http_lane *ln, unsigned threads, size_t stack);
+/* Queues rq (its connection suspended); a lane thread runs the handler and
+ * resumes the connection. */
+void http_lane_submit(struct http_lane *ln, struct http_req *rq);
+/* From now on queued requests are answered 503 without running a handler. */
+void http_lane_abandon(struct http_lane *ln);
+/* Runs what is queued, joins the threads. No submit may follow. */
+void http_lane_stop(struct http_lane *ln);
 
 /* http_tls.c: TLS material and client certificates. */
 cd_err http_read_pem(const char *path, char **out, size_t *outlen);

@@ -155,6 +155,8 @@ int main(int argc, char **argv)
     cfg.max_connections = 64;
     cfg.connection_timeout_s = 10;
     cfg.drain_timeout_s = 10;
+    cfg.handler_threads = 4;
+    cfg.slow_threads = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -186,6 +188,10 @@ int main(int argc, char **argv)
             cfg.connection_timeout_s = (unsigned)n;
         else if (strcmp(a, "--drain") == 0)
             cfg.drain_timeout_s = (unsigned)n;
+        else if (strcmp(a, "--workers") == 0)
+            cfg.workers = (unsigned)n;
+        else if (strcmp(a, "--handler-threads") == 0)
+            cfg.handler_threads = (unsigned)n;
         else if (strcmp(a, "--small-limit") == 0) {
             small_limit = (size_t)n;
             cfg.body_limit = body_limit;
@@ -217,6 +223,7 @@ int main(int argc, char **argv)
 usage:
     fprintf(stderr, "usage: prog_http_echo --cert F --key F --ca F [--allow SUBJECT]... "
                     "[--max-body N] [--max-header N] [--max-inflight N] [--max-conn N] "
-                    "[--timeout S] [--drain S] [--bind ADDR] [--small-limit N] [--wipe-check 1]\n");
+                    "[--timeout S] [--drain S] [--workers N] [--handler-threads N] [--bind ADDR] "
+                    "[--small-limit N] [--wipe-check 1]\n");
     return 2;
 }
