@@ -12,6 +12,7 @@
 
 #include "common/codec.h"
 #include "common/deadline.h"
+#include "common/jsonw.h"
 #include "log/log.h"
 #include "validate/validate.h"
 
@@ -357,22 +358,6 @@ static bool hd_is_text(const char *ctype, const uint8_t *content, size_t len)
            validate_utf8((const char *)content, len);
 }
 
-/* Standard base64 of in, as a jansson string. */
-static json_t *hd_base64(const uint8_t *in, size_t len)
-{
-    size_t cap = CODEC_B64_LEN(len);
-    char *out = malloc(cap);
-    json_t *s = NULL;
-
-    if (out == NULL)
-        return NULL;
-    if (codec_b64_encode(in, len, out, cap) == CD_OK)
-        s = json_stringn(out, cap - 1);
-    crypto_wipe(out, cap);
-    free(out);
-    return s;
-}
-
 /* The document a path names, loaded and opened (hd_load_path). */
 struct hd_loaded {
     int64_t record_id;
@@ -406,24 +391,41 @@ static bool hd_load_path(struct hd_req *c, struct hd_loaded *v)
 void hd_get(struct hd_req *c)
 {
     struct hd_loaded v = {0};
-    json_t *obj;
+    struct jsonw_field f[5];
+    size_t n = 0;
+    char *b64 = NULL;
+    size_t b64_cap = 0;
 
     if (!hd_load_path(c, &v))
         return;
-    obj = json_pack("{s:I,s:s%}", "record_id", (json_int_t)v.record_id, "owner", c->creds.user,
-                    c->creds.user_len);
-    if (obj != NULL) {
-        if (hd_is_text(v.ctype, v.content, v.len)) {
-            json_object_set_new(obj, "content", json_stringn((const char *)v.content, v.len));
-        } else {
-            json_object_set_new(obj, "content", hd_base64(v.content, v.len));
-            json_object_set_new(obj, "content_encoding", json_string("base64"));
+    f[n++] = (struct jsonw_field){.key = "record_id", .kind = JSONW_INT, .i = v.record_id};
+    f[n++] = (struct jsonw_field){
+        .key = "owner", .kind = JSONW_STR, .s = c->creds.user, .len = c->creds.user_len};
+    if (hd_is_text(v.ctype, v.content, v.len)) {
+        f[n++] = (struct jsonw_field){
+            .key = "content", .kind = JSONW_STR, .s = (const char *)v.content, .len = v.len};
+    } else {
+        b64_cap = CODEC_B64_LEN(v.len);
+        b64 = malloc(b64_cap);
+        if (b64 == NULL || codec_b64_encode(v.content, v.len, b64, b64_cap) != CD_OK) {
+            hd_error(c->resp, 500, "Internal server error");
+            goto out;
         }
-        json_object_set_new(obj, "content_type", json_string(v.ctype));
+        f[n++] = (struct jsonw_field){
+            .key = "content", .kind = JSONW_STR, .s = b64, .len = b64_cap - 1};
+        f[n++] = (struct jsonw_field){
+            .key = "content_encoding", .kind = JSONW_STR, .s = "base64", .len = 6};
+    }
+    f[n++] = (struct jsonw_field){
+        .key = "content_type", .kind = JSONW_STR, .s = v.ctype, .len = strlen(v.ctype)};
+    hd_json_fields(c->resp, 200, f, n);
+out:
+    if (b64 != NULL) {
+        crypto_wipe(b64, b64_cap);
+        free(b64);
     }
     crypto_wipe(v.content, v.len);
     free(v.content);
-    hd_json(c->resp, 200, obj);
     hd_large_until_sent(c, &v.large);
 }
 
@@ -515,9 +517,16 @@ void hd_create_document(struct hd_req *c)
         hd_error(c->resp, 409, "A document with this record ID already exists");
     else if (rc != CD_OK)
         hd_fail(c->resp, rc, c->req, "create document");
-    else
-        hd_json(c->resp, 200,
-                json_pack("{s:I,s:O}", "record_id", (json_int_t)record_id, "content", content));
+    else {
+        struct jsonw_field f[] = {
+            {.key = "record_id", .kind = JSONW_INT, .i = record_id},
+            {.key = "content",
+             .kind = JSONW_STR,
+             .s = json_string_value(content),
+             .len = json_string_length(content)},
+        };
+        hd_json_fields(c->resp, 200, f, 2);
+    }
 out:
     json_decref(body);
 }

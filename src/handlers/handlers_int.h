@@ -67,6 +67,10 @@ typedef void (*hd_handler_fn)(struct hd_req *r);
 
 /* Response builders. Each sets status, body and content type. */
 void hd_json(struct http_response *resp, int status, json_t *obj); /* steals obj */
+/* The answer of a fixed shape, without a JSON tree (common/jsonw.h): the same
+ * bytes hd_json would write for the object of these fields in this order. */
+struct jsonw_field;
+void hd_json_fields(struct http_response *resp, int status, const struct jsonw_field *f, size_t n);
 void hd_error(struct http_response *resp, int status, const char *detail);
 /* 503 with Retry-After for a dependency that is down. */
 void hd_unavailable(struct http_response *resp);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/jsonw.h"
 #include "log/log.h"
 #include "validate/validate.h"
 
@@ -96,9 +97,26 @@ void hd_json(struct http_response *resp, int status, json_t *obj)
     resp->body_len = len;
 }
 
+void hd_json_fields(struct http_response *resp, int status, const struct jsonw_field *f, size_t n)
+{
+    uint8_t *text = NULL;
+    size_t len = 0;
+
+    if (jsonw_object(f, n, &text, &len) != CD_OK) {
+        resp->status = 500;
+        return;
+    }
+    resp->status = status;
+    resp->content_type = "application/json";
+    resp->body = text;
+    resp->body_len = len;
+}
+
 void hd_error(struct http_response *resp, int status, const char *detail)
 {
-    hd_json(resp, status, json_pack("{s:s}", "detail", detail));
+    struct jsonw_field f = {.key = "detail", .kind = JSONW_STR, .s = detail, .len = strlen(detail)};
+
+    hd_json_fields(resp, status, &f, 1);
 }
 
 void hd_unavailable(struct http_response *resp)

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "common/jsonw.h"
 #include "log/log.h"
 
 #define HD_CREDENTIAL_RULES                                                                        \
@@ -205,7 +206,10 @@ out:
 /* GET /users/me */
 void hd_me(struct hd_req *r)
 {
-    hd_json(r->resp, 200, json_pack("{s:s%}", "username", r->creds.user, r->creds.user_len));
+    struct jsonw_field f = {
+        .key = "username", .kind = JSONW_STR, .s = r->creds.user, .len = r->creds.user_len};
+
+    hd_json_fields(r->resp, 200, &f, 1);
 }
 
 /* DELETE /users/me */

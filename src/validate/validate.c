@@ -11,10 +11,19 @@ bool validate_utf8(const char *s, size_t len)
     size_t i = 0;
 
     while (i < len) {
-        unsigned char c = p[i];
+        unsigned char c;
         uint32_t cp;
         size_t n;
 
+        if (len - i >= 8) { /* ASCII runs: eight bytes at a time */
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if ((w & 0x8080808080808080ULL) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        c = p[i];
         if (c < 0x80) {
             i++;
             continue;
