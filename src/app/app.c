@@ -263,17 +263,15 @@ static cd_err start_auth(struct api *a)
 
 static cd_err start_gates(struct api *a)
 {
-    /* 0: eight per core, at least 16. Measured on 2 cores with 64 connections
-     * (docs/performance.md): 8 places cut GET's p99 from 155 to 39 ms but
-     * cost a quarter of the throughput (a sleep and wake-up per request); 16
-     * cut it to 51 ms for under 10%; 32 did not help the tail. */
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    /* The admission gate for reads dates from thread-per-connection, when 64
+     * busy connections were 64 runnable threads. The handler threads
+     * (handler_threads) now bound the work done at once, in arrival order, so
+     * by default (0) there is no gate and no lock to take for it; a value
+     * still sets one up, within the handler threads. */
     unsigned active = a->cfg.max_active_requests;
 
-    if (active == 0)
-        active = cpus > 2 ? (unsigned)cpus * 8 : 16;
     if (gate_new(a->cfg.max_large_transfers, &a->app.large) != CD_OK ||
-        gate_new(active, &a->app.active) != CD_OK) {
+        (active > 0 && gate_new(active, &a->app.active) != CD_OK)) {
         log_errorx("out of memory");
         return CD_ERR_NOMEM;
     }
