@@ -20,7 +20,7 @@ RULES=(
     'sodium\.h|sodium/'                    '^crypto/'
     'jansson\.h'                           '^(handlers|cli)/'
     'curl/'                                '^cli/net\.c$'
-    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal[a-z_]*\.c|cas/audit[a-z_]*\.[ch]|evidence/binding\.c|evidence/snp_sig\.c|ratelimit/mc\.c|release/measure\.c|casd/tls\.c|crypto/crypto_otp\.c)$'
+    'openssl/'                             '^(cas/pki\.c|cas/pki\.h|cas/seal[a-z_]*\.c|cas/audit[a-z_]*\.[ch]|evidence/binding\.c|evidence/snp_sig\.c|ratelimit/mc\.c|release/measure\.c|casd/tls\.c|crypto/crypto_otp\.c|crypto/crypto_gcm\.c)$'
     'qrencode\.h'                          '^qr/'
     'seccomp\.h'                           '^casd/sandbox\.c$'
     'yaml\.h'                              '^cas/policy[a-z_]*\.[ch]$'
@@ -41,7 +41,7 @@ done
 
 # Symbol prefixes per module (STYLE.md: global names start with their module's).
 declare -A PREFIX=(
-    [log]='log_' [qr]='qr_' [common]='cd_|gate_|codec_|num_|file_|buf_' [validate]='validate_'
+    [log]='log_' [qr]='qr_' [common]='cd_|gate_|codec_|num_|file_|buf_|jsonw_' [validate]='validate_'
     [router]='router_|route_' [config]='config_' [crypto]='crypto_' [storage]='db_'
     [ratelimit]='ratelimit_' [auth]='auth_' [http]='http_' [handlers]='handlers_|hd_'
     [cas]='cas_|inject_|pki_|policy_|store_|seal_|audit_'

@@ -104,6 +104,16 @@ cd_err api_load(struct api *a)
         log_errorx("cannot initialise libsodium");
         return CD_ERR_INTERNAL;
     }
+    {
+        enum crypto_doc_aead aead;
+
+        if (crypto_doc_choose_aead(a->cfg.document_aead, &aead) != CD_OK)
+            return CD_ERR_CONFIG; /* not reached: config_validate checked the name */
+        if (!a->migrate_only)
+            log_info("documents: new versions sealed with %s (document_aead = %s)",
+                     aead == CRYPTO_DOC_AES256GCM ? "AES-256-GCM" : "XChaCha20-Poly1305",
+                     a->cfg.document_aead);
+    }
     if (!a->migrate_only && crypto_keyring_load(a->cfg.master_key_file, &a->kr, diag) != CD_OK) {
         cd_diag_first(diag, first, sizeof(first));
         log_errorx("master key: %s", first);
@@ -294,6 +304,9 @@ static cd_err start_http(struct api *a)
         .handler_threads = cfg->handler_threads,
         /* The slow lane runs Argon2id routes: as many as may hash at once. */
         .slow_threads = cfg->argon2_max_concurrent,
+        /* The large lane: the requests holding a large place (while the
+         * database and crypto work on it), as many again waiting for one. */
+        .large_threads = 2 * cfg->max_large_transfers,
         .max_header_bytes = cfg->max_header_bytes,
         .max_inflight_body_bytes = cfg->max_inflight_body_bytes,
         .max_connections = cfg->max_connections,

@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define ONES ((uint64_t)0x0101010101010101ULL)
 #define HIGHS ((uint64_t)0x8080808080808080ULL)
 
@@ -21,6 +25,36 @@ static bool word_may_escape(uint64_t w)
     uint64_t has_b = (b - ONES) & ~b;
     uint64_t has_ctl = (w - ONES * 0x20u) & ~w;
     return ((has_q | has_b | has_ctl) & HIGHS) != 0;
+}
+
+/* How many bytes from the start of s surely need no escape (a multiple of the
+ * block size; the rest is looked at byte by byte). */
+static size_t plain_prefix(const char *s, size_t len)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i bslash = _mm_set1_epi8('\\');
+    const __m128i below = _mm_set1_epi8(0x20);
+
+    while (len - i >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        /* unsigned v < 0x20  <=>  max(v, 0x20) != v */
+        __m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, below), v);
+        __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash));
+        if ((_mm_movemask_epi8(hit) | (~_mm_movemask_epi8(ctl) & 0xffff)) != 0)
+            break;
+        i += 16;
+    }
+#endif
+    while (len - i >= 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (word_may_escape(w))
+            break;
+        i += 8;
+    }
+    return i;
 }
 
 /* The escape of one byte: 0 none, else its length (2 or 6). */
@@ -48,18 +82,13 @@ size_t jsonw_escaped_len(const char *s, size_t len)
     size_t i = 0;
 
     while (i < len) {
-        if (len - i >= 8) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (!word_may_escape(w)) {
-                i += 8;
-                continue;
-            }
-        }
-        {
-            size_t e = byte_escape_len((unsigned char)s[i]);
-            extra += e > 0 ? e - 1 : 0;
-        }
+        size_t e;
+
+        i += plain_prefix(s + i, len - i);
+        if (i >= len)
+            break;
+        e = byte_escape_len((unsigned char)s[i]);
+        extra += e > 0 ? e - 1 : 0;
         i++;
     }
     return len + extra;
@@ -71,18 +100,14 @@ char *jsonw_escape(char *dst, const char *s, size_t len)
     size_t i = 0;
 
     while (i < len) {
+        size_t plain = plain_prefix(s + i, len - i);
         unsigned char c;
 
-        if (len - i >= 8) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (!word_may_escape(w)) {
-                memcpy(dst, s + i, 8);
-                dst += 8;
-                i += 8;
-                continue;
-            }
-        }
+        memcpy(dst, s + i, plain);
+        dst += plain;
+        i += plain;
+        if (i >= len)
+            break;
         c = (unsigned char)s[i++];
         switch (byte_escape_len(c)) {
         case 0:
@@ -98,7 +123,10 @@ char *jsonw_escape(char *dst, const char *s, size_t len)
                                  : (char)c; /* '"' or '\\' */
             break;
         default:
-            memcpy(dst, "\\u00", 4);
+            dst[0] = '\\';
+            dst[1] = 'u';
+            dst[2] = '0';
+            dst[3] = '0';
             dst[4] = hex[c >> 4];
             dst[5] = hex[c & 0xf];
             dst += 6;
@@ -178,10 +206,12 @@ cd_err jsonw_object(const struct jsonw_field *fields, size_t n, uint8_t **out, s
             memcpy(p, ints[i], ilen[i]);
             p += ilen[i];
             break;
-        default:
-            memcpy(p, "null", 4);
-            p += 4;
+        default: {
+            static const char null_text[4] = {'n', 'u', 'l', 'l'};
+            memcpy(p, null_text, sizeof(null_text));
+            p += sizeof(null_text);
             break;
+        }
         }
     }
     *p++ = '}';

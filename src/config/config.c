@@ -99,6 +99,7 @@ static const struct config_key config_keys[] = {
     U(login_block_base, 1, 86400, "1"),
     U(login_block_max, 1, 86400, "900"),
     S(log_level, "info"),
+    S(document_aead, "auto"),
 };
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -291,6 +292,11 @@ cd_err config_validate(const struct config *cfg, struct cd_diag *diag)
     if (strcmp(cfg->rate_limit_on_unavailable, "local") != 0 &&
         strcmp(cfg->rate_limit_on_unavailable, "reject") != 0) {
         cd_diag_add(diag, "rate_limit_on_unavailable must be local or reject");
+        return CD_ERR_CONFIG;
+    }
+    if (strcmp(cfg->document_aead, "auto") != 0 && strcmp(cfg->document_aead, "aes256gcm") != 0 &&
+        strcmp(cfg->document_aead, "xchacha20poly1305") != 0) {
+        cd_diag_add(diag, "document_aead must be auto, aes256gcm or xchacha20poly1305");
         return CD_ERR_CONFIG;
     }
     if (strcmp(cfg->log_level, "debug") != 0 && strcmp(cfg->log_level, "info") != 0 &&

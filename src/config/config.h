@@ -81,6 +81,8 @@ struct config {
     unsigned login_block_max;
     /* logging */
     char log_level[16];
+    /* documents: "auto", "aes256gcm" or "xchacha20poly1305" */
+    char document_aead[24];
 };
 
 /* Fills cfg with the defaults. */

@@ -478,7 +478,63 @@ out:
 #define DOC_AD_TAG_LEN (sizeof(DOC_AD_TAG) - 1)
 #define DOC_AD_LEN (DOC_AD_TAG_LEN + CRYPTO_UID_BYTES + 8 + 8 + 1)
 
-enum doc_field { DOC_FIELD_DATA_KEY = 1, DOC_FIELD_CTYPE = 2, DOC_FIELD_CONTENT = 3 };
+/* The data key's field also names the version's format: the AEAD its content
+ * type and content are sealed with. Being in the associated data, the format
+ * is authenticated: a wrapped key cannot be passed off as the other format. */
+enum doc_field {
+    DOC_FIELD_DATA_KEY = 1, /* format 1: XChaCha20-Poly1305 */
+    DOC_FIELD_CTYPE = 2,
+    DOC_FIELD_CONTENT = 3,
+    DOC_FIELD_DATA_KEY_GCM = 4, /* format 2: AES-256-GCM */
+};
+
+/* The format new versions are sealed in; set once at start-up. */
+static enum crypto_doc_aead doc_aead = CRYPTO_DOC_XCHACHA20POLY1305;
+
+cd_err crypto_doc_choose_aead(const char *name, enum crypto_doc_aead *chosen)
+{
+    if (name == NULL)
+        return CD_ERR_INVALID;
+    if (strcmp(name, "auto") == 0)
+        doc_aead = crypto_gcm_fast() ? CRYPTO_DOC_AES256GCM : CRYPTO_DOC_XCHACHA20POLY1305;
+    else if (strcmp(name, "aes256gcm") == 0)
+        doc_aead = CRYPTO_DOC_AES256GCM;
+    else if (strcmp(name, "xchacha20poly1305") == 0)
+        doc_aead = CRYPTO_DOC_XCHACHA20POLY1305;
+    else
+        return CD_ERR_INVALID;
+    if (chosen != NULL)
+        *chosen = doc_aead;
+    return CD_OK;
+}
+
+static enum doc_field doc_key_field(enum crypto_doc_aead aead)
+{
+    return aead == CRYPTO_DOC_AES256GCM ? DOC_FIELD_DATA_KEY_GCM : DOC_FIELD_DATA_KEY;
+}
+
+static size_t doc_overhead(enum crypto_doc_aead aead)
+{
+    return aead == CRYPTO_DOC_AES256GCM ? CRYPTO_GCM_OVERHEAD : CRYPTO_AEAD_OVERHEAD;
+}
+
+static cd_err doc_body_seal(enum crypto_doc_aead aead, const uint8_t key[CRYPTO_KEY_BYTES],
+                            const uint8_t *ad, size_t adlen, const void *in, size_t inlen,
+                            uint8_t *out, size_t outcap, size_t *outlen)
+{
+    if (aead == CRYPTO_DOC_AES256GCM)
+        return crypto_gcm_seal(key, ad, adlen, in, inlen, out, outcap, outlen);
+    return crypto_aead_seal(key, ad, adlen, in, inlen, out, outcap, outlen);
+}
+
+static cd_err doc_body_open(enum crypto_doc_aead aead, const uint8_t key[CRYPTO_KEY_BYTES],
+                            const uint8_t *ad, size_t adlen, const uint8_t *in, size_t inlen,
+                            uint8_t *out, size_t outcap, size_t *outlen)
+{
+    if (aead == CRYPTO_DOC_AES256GCM)
+        return crypto_gcm_open(key, ad, adlen, in, inlen, out, outcap, outlen);
+    return crypto_aead_open(key, ad, adlen, in, inlen, out, outcap, outlen);
+}
 
 static void store_be64(uint8_t out[8], uint64_t v)
 {
@@ -507,6 +563,7 @@ cd_err crypto_doc_seal(const uint8_t doc_kek[CRYPTO_KEY_BYTES], const struct cry
                        uint8_t *ctype_out, size_t ctype_cap, size_t *ctype_outlen,
                        uint8_t *content_out, size_t content_cap, size_t *content_outlen)
 {
+    const enum crypto_doc_aead aead = doc_aead;
     cd_err err = CD_OK;
     uint8_t dk[CRYPTO_KEY_BYTES];
     uint8_t adbuf[DOC_AD_LEN];
@@ -517,35 +574,65 @@ cd_err crypto_doc_seal(const uint8_t doc_kek[CRYPTO_KEY_BYTES], const struct cry
         (content == NULL && content_len > 0) || wrapped_dk == NULL || ctype_out == NULL ||
         ctype_outlen == NULL || content_out == NULL || content_outlen == NULL)
         return CD_ERR_INVALID;
-    if (ctype_len > SIZE_MAX - CRYPTO_AEAD_OVERHEAD ||
-        ctype_cap < ctype_len + CRYPTO_AEAD_OVERHEAD ||
+    if (ctype_len > SIZE_MAX - CRYPTO_AEAD_OVERHEAD || ctype_cap < ctype_len + doc_overhead(aead) ||
         content_len > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX ||
         content_len > SIZE_MAX - CRYPTO_AEAD_OVERHEAD ||
-        content_cap < content_len + CRYPTO_AEAD_OVERHEAD)
+        content_cap < content_len + doc_overhead(aead))
         return CD_ERR_INVALID;
     /* crypto_doc_open hands the content type back as a C string. */
     if (ctype_len > 0 && memchr(ctype, '\0', ctype_len) != NULL)
         return CD_ERR_INVALID;
 
     randombytes_buf(dk, sizeof(dk));
-    doc_ad_build(adbuf, ad, DOC_FIELD_DATA_KEY);
+    doc_ad_build(adbuf, ad, doc_key_field(aead));
     err = crypto_aead_seal(doc_kek, adbuf, sizeof(adbuf), dk, sizeof(dk), wrapped_dk,
                            CRYPTO_WRAPPED_KEY_BYTES, &wlen);
     if (err != CD_OK)
         goto out;
     doc_ad_build(adbuf, ad, DOC_FIELD_CTYPE);
-    err = crypto_aead_seal(dk, adbuf, sizeof(adbuf), ctype, ctype_len, ctype_out, ctype_cap, &clen);
+    err = doc_body_seal(aead, dk, adbuf, sizeof(adbuf), ctype, ctype_len, ctype_out, ctype_cap,
+                        &clen);
     if (err != CD_OK)
         goto out;
     doc_ad_build(adbuf, ad, DOC_FIELD_CONTENT);
-    err = crypto_aead_seal(dk, adbuf, sizeof(adbuf), content, content_len, content_out, content_cap,
-                           &blen);
+    err = doc_body_seal(aead, dk, adbuf, sizeof(adbuf), content, content_len, content_out,
+                        content_cap, &blen);
     if (err != CD_OK)
         goto out;
     *ctype_outlen = clen;
     *content_outlen = blen;
 out:
     sodium_memzero(dk, sizeof(dk));
+    return err;
+}
+
+/* Opens a version's data key, and says its format: the format new versions
+ * get is tried first, so only older versions pay a second attempt. */
+static cd_err doc_key_open(const uint8_t kek[CRYPTO_KEY_BYTES], const struct crypto_doc_ad *ad,
+                           const uint8_t in[CRYPTO_WRAPPED_KEY_BYTES], uint8_t dk[CRYPTO_KEY_BYTES],
+                           enum crypto_doc_aead *format)
+{
+    const enum crypto_doc_aead first = doc_aead;
+    const enum crypto_doc_aead second =
+        first == CRYPTO_DOC_AES256GCM ? CRYPTO_DOC_XCHACHA20POLY1305 : CRYPTO_DOC_AES256GCM;
+    uint8_t adbuf[DOC_AD_LEN];
+    size_t dklen = 0;
+    cd_err err;
+
+    doc_ad_build(adbuf, ad, doc_key_field(first));
+    err = crypto_aead_open(kek, adbuf, sizeof(adbuf), in, CRYPTO_WRAPPED_KEY_BYTES, dk,
+                           CRYPTO_KEY_BYTES, &dklen);
+    *format = first;
+    if (err == CD_ERR_CRYPTO) {
+        doc_ad_build(adbuf, ad, doc_key_field(second));
+        err = crypto_aead_open(kek, adbuf, sizeof(adbuf), in, CRYPTO_WRAPPED_KEY_BYTES, dk,
+                               CRYPTO_KEY_BYTES, &dklen);
+        *format = second;
+    }
+    if (err == CD_OK && dklen != CRYPTO_KEY_BYTES)
+        err = CD_ERR_CRYPTO;
+    if (err != CD_OK)
+        sodium_memzero(dk, CRYPTO_KEY_BYTES);
     return err;
 }
 
@@ -558,18 +645,17 @@ cd_err crypto_doc_rewrap(const uint8_t old_kek[CRYPTO_KEY_BYTES],
     uint8_t dk[CRYPTO_KEY_BYTES];
     uint8_t adbuf[DOC_AD_LEN];
     uint8_t tmp[CRYPTO_WRAPPED_KEY_BYTES];
-    size_t dklen = 0, wlen = 0;
+    enum crypto_doc_aead format;
+    size_t wlen = 0;
 
     if (old_kek == NULL || new_kek == NULL || ad == NULL || in == NULL || out == NULL)
         return CD_ERR_INVALID;
-    doc_ad_build(adbuf, ad, DOC_FIELD_DATA_KEY);
-    err = crypto_aead_open(old_kek, adbuf, sizeof(adbuf), in, CRYPTO_WRAPPED_KEY_BYTES, dk,
-                           sizeof(dk), &dklen);
-    if (err == CD_OK && dklen != sizeof(dk))
-        err = CD_ERR_CRYPTO;
-    if (err == CD_OK)
+    err = doc_key_open(old_kek, ad, in, dk, &format);
+    if (err == CD_OK) { /* the same format: the content ciphertexts stay as they are */
+        doc_ad_build(adbuf, ad, doc_key_field(format));
         err = crypto_aead_seal(new_kek, adbuf, sizeof(adbuf), dk, sizeof(dk), tmp, sizeof(tmp),
                                &wlen);
+    }
     if (err == CD_OK)
         memcpy(out, tmp, sizeof(tmp));
     sodium_memzero(dk, sizeof(dk));
@@ -585,32 +671,29 @@ cd_err crypto_doc_open(const uint8_t doc_kek[CRYPTO_KEY_BYTES], const struct cry
     cd_err err = CD_OK;
     uint8_t dk[CRYPTO_KEY_BYTES];
     uint8_t adbuf[DOC_AD_LEN];
-    size_t dklen = 0, clen = 0, blen = 0;
+    enum crypto_doc_aead format;
+    size_t clen = 0, blen = 0, over;
     bool wrote_ctype = false, wrote_content = false;
 
     if (doc_kek == NULL || ad == NULL || wrapped_dk == NULL || ctype_ct == NULL ||
         ctype_out == NULL || ctype_cap == 0 || ctype_len == NULL)
         return CD_ERR_INVALID;
-    if (ctype_ct_len < CRYPTO_AEAD_OVERHEAD || ctype_ct_len - CRYPTO_AEAD_OVERHEAD > ctype_cap - 1)
-        return CD_ERR_INVALID;
-    if (content_out != NULL &&
-        (content_ct == NULL || content_len == NULL || content_ct_len < CRYPTO_AEAD_OVERHEAD ||
-         content_ct_len - CRYPTO_AEAD_OVERHEAD > content_cap))
+    if (content_out != NULL && (content_ct == NULL || content_len == NULL))
         return CD_ERR_INVALID;
 
-    doc_ad_build(adbuf, ad, DOC_FIELD_DATA_KEY);
-    err = crypto_aead_open(doc_kek, adbuf, sizeof(adbuf), wrapped_dk, CRYPTO_WRAPPED_KEY_BYTES, dk,
-                           sizeof(dk), &dklen);
+    err = doc_key_open(doc_kek, ad, wrapped_dk, dk, &format);
     if (err != CD_OK)
-        goto out;
-    if (dklen != sizeof(dk)) {
-        err = CD_ERR_CRYPTO;
+        return err;
+    over = doc_overhead(format);
+    if (ctype_ct_len < over || ctype_ct_len - over > ctype_cap - 1 ||
+        (content_out != NULL && (content_ct_len < over || content_ct_len - over > content_cap))) {
+        err = CD_ERR_INVALID;
         goto out;
     }
     doc_ad_build(adbuf, ad, DOC_FIELD_CTYPE);
     wrote_ctype = true;
-    err = crypto_aead_open(dk, adbuf, sizeof(adbuf), ctype_ct, ctype_ct_len, (uint8_t *)ctype_out,
-                           ctype_cap - 1, &clen);
+    err = doc_body_open(format, dk, adbuf, sizeof(adbuf), ctype_ct, ctype_ct_len,
+                        (uint8_t *)ctype_out, ctype_cap - 1, &clen);
     if (err != CD_OK)
         goto out;
     if (memchr(ctype_out, '\0', clen) != NULL) {
@@ -621,8 +704,8 @@ cd_err crypto_doc_open(const uint8_t doc_kek[CRYPTO_KEY_BYTES], const struct cry
     if (content_out != NULL) {
         doc_ad_build(adbuf, ad, DOC_FIELD_CONTENT);
         wrote_content = true;
-        err = crypto_aead_open(dk, adbuf, sizeof(adbuf), content_ct, content_ct_len, content_out,
-                               content_cap, &blen);
+        err = doc_body_open(format, dk, adbuf, sizeof(adbuf), content_ct, content_ct_len,
+                            content_out, content_cap, &blen);
         if (err != CD_OK)
             goto out;
         *content_len = blen;
@@ -634,7 +717,7 @@ out:
         if (wrote_ctype)
             sodium_memzero(ctype_out, ctype_cap);
         if (wrote_content)
-            sodium_memzero(content_out, content_ct_len - CRYPTO_AEAD_OVERHEAD);
+            sodium_memzero(content_out, content_ct_len - over);
     }
     sodium_memzero(dk, sizeof(dk));
     return err;

@@ -210,6 +210,23 @@ cd_err crypto_aead_open(const uint8_t key[CRYPTO_KEY_BYTES], const void *ad, siz
 
 /* ---- documents ---- */
 
+/* The AEAD a document version's content type and content are sealed with:
+ * its format, recorded (authenticated) in how its data key is wrapped, so
+ * versions of both formats open side by side. */
+enum crypto_doc_aead {
+    CRYPTO_DOC_XCHACHA20POLY1305 = 1, /* format 1: every version before format 2 */
+    CRYPTO_DOC_AES256GCM = 2,         /* format 2 */
+};
+/* The least overhead of a document ciphertext (AES-256-GCM's nonce and tag);
+ * sealing needs room for CRYPTO_AEAD_OVERHEAD, the larger. */
+#define CRYPTO_DOC_OVERHEAD_MIN ((size_t)28)
+
+/* Chooses the format new versions get, once at start-up before any thread:
+ * "auto" (AES-256-GCM where the CPU has AES-NI and PCLMULQDQ, else
+ * XChaCha20-Poly1305), "aes256gcm" or "xchacha20poly1305". Both formats are
+ * always read. CD_ERR_INVALID for another name. */
+cd_err crypto_doc_choose_aead(const char *name, enum crypto_doc_aead *chosen);
+
 /* What a document version's ciphertexts are bound to. */
 struct crypto_doc_ad {
     uint8_t owner_uid[CRYPTO_UID_BYTES];

@@ -272,7 +272,8 @@ void handlers_dispatch(void *ctx, const struct http_request *req, struct http_re
     r.req = req;
     r.resp = resp;
     r.m = &m;
-    if (!(route->flags & HD_NO_RATELIMIT) && !hd_rate_limit(&r))
+    /* A request that moved to another lane runs again: it was counted. */
+    if (!(route->flags & HD_NO_RATELIMIT) && !req->moved && !hd_rate_limit(&r))
         return;
     if (!(route->flags & HD_GATED) || hd_active_enter(&r)) {
         if (route->flags & HD_AUTH)

@@ -171,6 +171,10 @@ static cd_err hd_large_enter(struct hd_req *c)
     hd_active_leave(c); /* large transfers are bounded by their own gate */
     if (c->app->large == NULL)
         return CD_OK;
+    /* The wait below must not hold a thread of the normal lane: the request
+     * starts again on the large lane (whatever is answered here is dropped). */
+    if (http_request_move(c->req, c->resp, HTTP_LANE_LARGE))
+        return CD_ERR_LIMITED;
     clock_gettime(CLOCK_MONOTONIC, &start);
     cd_deadline(CLOCK_REALTIME, HD_LARGE_WAIT_MS, &deadline);
     share = hd_share_take(c, &deadline);
@@ -312,11 +316,11 @@ static cd_err hd_load(struct hd_req *c, int64_t record_id, struct db_doc *d, cha
     }
     if (rc != CD_OK)
         return rc;
-    if (d->content_ct_len < CRYPTO_AEAD_OVERHEAD) {
+    if (d->content_ct_len < CRYPTO_DOC_OVERHEAD_MIN) {
         db_doc_release(d);
         return CD_ERR_CRYPTO;
     }
-    buf = malloc(d->content_ct_len - CRYPTO_AEAD_OVERHEAD + 1);
+    buf = malloc(d->content_ct_len - CRYPTO_DOC_OVERHEAD_MIN + 1);
     if (buf == NULL) {
         db_doc_release(d);
         return CD_ERR_NOMEM;
@@ -324,7 +328,7 @@ static cd_err hd_load(struct hd_req *c, int64_t record_id, struct db_doc *d, cha
     hd_ad(c, record_id, d->version, &ad);
     rc = crypto_doc_open(c->kek, &ad, d->wrapped_dk, d->ctype_ct, d->ctype_ct_len, d->content_ct,
                          d->content_ct_len, ctype, ctype_cap, &ctype_len, buf,
-                         d->content_ct_len - CRYPTO_AEAD_OVERHEAD + 1, len);
+                         d->content_ct_len - CRYPTO_DOC_OVERHEAD_MIN + 1, len);
     db_doc_release(d);
     if (rc != CD_OK) {
         free(buf);
@@ -411,8 +415,8 @@ void hd_get(struct hd_req *c)
             hd_error(c->resp, 500, "Internal server error");
             goto out;
         }
-        f[n++] = (struct jsonw_field){
-            .key = "content", .kind = JSONW_STR, .s = b64, .len = b64_cap - 1};
+        f[n++] =
+            (struct jsonw_field){.key = "content", .kind = JSONW_STR, .s = b64, .len = b64_cap - 1};
         f[n++] = (struct jsonw_field){
             .key = "content_encoding", .kind = JSONW_STR, .s = "base64", .len = 6};
     }

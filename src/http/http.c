@@ -162,6 +162,7 @@ static enum MHD_Result hand_off(http_server *srv, struct MHD_Connection *conn, s
     req->client_subject = rq->conn->subject;
     memcpy(req->request_id, rq->request_id, sizeof(req->request_id));
     req->impl = conn;
+    req->lane = rq->lane;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci != NULL && ci->client_addr != NULL) {
         socklen_t sl = 0;
@@ -341,6 +342,8 @@ static cd_err server_new(const struct http_server_config *cfg, http_handler_fn h
     if (http_lane_start(srv, &srv->lanes[HTTP_LANE_NORMAL], cfg->handler_threads,
                         HTTP_THREAD_STACK) != CD_OK ||
         http_lane_start(srv, &srv->lanes[HTTP_LANE_SLOW], cfg->slow_threads, HTTP_THREAD_STACK) !=
+            CD_OK ||
+        http_lane_start(srv, &srv->lanes[HTTP_LANE_LARGE], cfg->large_threads, HTTP_THREAD_STACK) !=
             CD_OK) {
         server_free(srv);
         return CD_ERR_NOMEM;
@@ -368,7 +371,7 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
         cfg->n_allowed_subjects > HTTP_MAX_ALLOWED_SUBJECTS || cfg->max_connections == 0 ||
         cfg->max_header_bytes == 0 || cfg->max_header_bytes > (size_t)1024 * 1024 ||
         cfg->max_inflight_body_bytes < cfg->max_body_bytes || cfg->handler_threads == 0 ||
-        cfg->slow_threads == 0 || cfg->workers > HTTP_MAX_WORKERS)
+        cfg->slow_threads == 0 || cfg->large_threads == 0 || cfg->workers > HTTP_MAX_WORKERS)
         return CD_ERR_CONFIG;
     err = parse_bind(cfg->bind_addr, cfg->port, &ss, &ipv6);
     if (err != CD_OK) {
@@ -463,7 +466,7 @@ void http_server_stop(http_server *srv)
         if (left == 0 || now.tv_sec > deadline.tv_sec ||
             (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))
             break;
-        nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000}, NULL);
+        nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 10L * 1000 * 1000}, NULL);
     }
     if (left > 0)
         log_warnx("drain timeout: %u requests still in flight", left);

@@ -36,9 +36,13 @@
 struct http_request;
 
 /* Lanes of handler threads: a route that always runs an Argon2id goes to the
- * slow lane, so that it never holds up the others. */
+ * slow lane, so that it never holds up the others; a handler that finds it
+ * must wait for a scarce resource (a large-document place) moves its request
+ * to the large lane (http_request_move) rather than wait on the normal one. */
 #define HTTP_LANE_NORMAL 0u
 #define HTTP_LANE_SLOW 1u
+#define HTTP_LANE_LARGE 2u
+#define HTTP_LANES 3u
 
 struct http_server_config {
     const char *bind_addr; /* IPv4 or IPv6 literal, e.g. "127.0.0.1" or "::" */
@@ -61,6 +65,7 @@ struct http_server_config {
     unsigned workers;               /* event-loop threads; 0: one per online core */
     unsigned handler_threads;       /* threads of the normal lane (>= 1) */
     unsigned slow_threads;          /* threads of the slow lane (>= 1) */
+    unsigned large_threads;         /* threads of the large lane (>= 1) */
     size_t max_header_bytes;        /* request line + headers; larger: 431 */
     size_t max_inflight_body_bytes; /* all buffered bodies together; over it: 503 */
     unsigned max_connections;
@@ -90,7 +95,9 @@ struct http_request {
     socklen_t peer_len;
     const char *client_subject; /* verified client certificate subject DN */
     char request_id[HTTP_REQUEST_ID_LEN + 1];
-    void *impl; /* private to the server */
+    unsigned lane; /* HTTP_LANE_* the handler runs on */
+    bool moved;    /* this is the second run, after http_request_move */
+    void *impl;    /* private to the server */
 };
 
 /* Looks up a request header (case-insensitive name); NULL if absent. */
@@ -115,6 +122,8 @@ struct http_response {
      * answer lives (e.g. a large-transfer slot). */
     void (*on_done)(void *cls);
     void *on_done_cls;
+    /* Set by http_request_move: the lane to run the request on again. */
+    unsigned move_to;
     /* Private to http_response_header: the copies its headers point into. */
     char header_store[HTTP_MAX_RESPONSE_HEADERS][HTTP_RESPONSE_HEADER_STORE];
     /* Private to http_response_content_type: its copy. */
@@ -130,6 +139,14 @@ cd_err http_response_content_type(struct http_response *resp, const char *ctype)
  * when full or when name and value do not fit HTTP_RESPONSE_HEADER_STORE,
  * CD_ERR_INVALID when either contains a control character or the name is empty. */
 cd_err http_response_header(struct http_response *resp, const char *name, const char *value);
+
+/* Asks for the request to be run again, from the start, by the handler on a
+ * thread of another lane, once the handler returns; whatever it answers is
+ * then thrown away (wiped, its on_done called). A request moves at most once:
+ * false (nothing asked) when it already moved or lane is its own. Lets a
+ * handler leave a lane whose threads must not wait for what it is about to
+ * wait for; it must not have changed anything yet. */
+bool http_request_move(const struct http_request *req, struct http_response *resp, unsigned lane);
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
                                 struct http_response *resp);

@@ -20,10 +20,6 @@
  * and thrown away (so the 413 can be sent) before the connection is cut. */
 #define HTTP_DISCARD_MIN ((size_t)64 * 1024)
 
-/* Lanes of handler threads (http_pool.c). Routes that run an Argon2id have a
- * lane of their own, so that they never hold up the others. */
-#define HTTP_LANES 2
-
 struct http_req;
 
 struct http_lane {

@@ -14,17 +14,51 @@
 #include "http/http_int.h"
 #include "log/log.h"
 
-/* Runs the handler of rq (on a pool thread) and leaves its answer in rq->resp. */
+bool http_request_move(const struct http_request *req, struct http_response *resp, unsigned lane)
+{
+    if (req == NULL || resp == NULL || req->moved || lane == req->lane || lane >= HTTP_LANES)
+        return false;
+    resp->move_to = lane + 1;
+    return true;
+}
+
+/* Throws away what a handler answered before its request moved. */
+static void drop_answer(struct http_response *resp)
+{
+    void (*done)(void *) = resp->on_done;
+
+    http_wipe_free(resp->body, resp->body_len);
+    resp->body = NULL;
+    resp->body_len = 0;
+    resp->on_done = NULL;
+    if (done != NULL)
+        done(resp->on_done_cls);
+    explicit_bzero(resp->header_store, sizeof(resp->header_store));
+    explicit_bzero(resp->content_type_store, sizeof(resp->content_type_store));
+}
+
+/* Runs the handler of rq (on a pool thread) and leaves its answer in rq->resp,
+ * or hands rq to the lane it asked for. */
 static void run_one(struct http_lane *ln, struct http_req *rq)
 {
     http_server *srv = ln->srv;
 
     memset(&rq->resp, 0, offsetof(struct http_response, header_store));
     rq->resp.status = 500;
-    if (atomic_load(&ln->abandon))
+    if (atomic_load(&ln->abandon)) {
         rq->abandoned = 1; /* the drain timed out: 503 without running it */
-    else
+    } else {
         srv->handler(srv->ctx, &rq->req, &rq->resp);
+        if (rq->resp.move_to != 0) {
+            unsigned to = rq->resp.move_to - 1;
+
+            drop_answer(&rq->resp);
+            rq->req.lane = to;
+            rq->req.moved = true;
+            http_lane_submit(&srv->lanes[to], rq); /* still suspended */
+            return;
+        }
+    }
     atomic_store_explicit(&rq->phase, HTTP_PHASE_DONE, memory_order_release);
     MHD_resume_connection(rq->mhd_conn);
 }

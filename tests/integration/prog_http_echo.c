@@ -11,6 +11,7 @@
  * connection memory, were wiped; prints "WIPE ok" or "WIPE LEAK <what>". */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,36 +33,82 @@ static size_t body_limit(void *ctx, const char *method, const char *path)
     return strcmp(path, "/small") == 0 ? small_limit : SIZE_MAX;
 }
 
-/* Where this connection's thread saw the Authorization value (the server's
- * memory: http_request_header points into it) and how long it was. */
-static __thread const char *auth_seen;
-static __thread size_t auth_seen_len;
-static __thread char auth_mark[64];
-/* The body's first bytes, as the handler got them. */
+/* Where the handler saw a request's Authorization value (the server's memory:
+ * http_request_header points into it), how long it was, and the body's first
+ * bytes, by connection (req->impl): the handler runs on a lane thread, the
+ * completion on the connection's worker. */
 #define BODY_MARK_LEN 16
-static __thread unsigned char body_mark[BODY_MARK_LEN];
-static __thread int body_marked;
+#define SEEN_SLOTS 256
+struct seen {
+    const void *conn;
+    const char *auth;
+    size_t auth_len;
+    char auth_mark[64];
+    unsigned char body_mark[BODY_MARK_LEN];
+    int body_marked;
+};
+static struct seen seen_tab[SEEN_SLOTS];
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The slot of conn (a free one when create), or NULL; seen_lock held. */
+static struct seen *seen_slot(const void *conn, int create)
+{
+    struct seen *free_slot = NULL;
+
+    for (size_t i = 0; i < SEEN_SLOTS; i++) {
+        if (seen_tab[i].conn == conn)
+            return &seen_tab[i];
+        if (free_slot == NULL && seen_tab[i].conn == NULL)
+            free_slot = &seen_tab[i];
+    }
+    if (create && free_slot != NULL)
+        free_slot->conn = conn;
+    return create ? free_slot : NULL;
+}
+
+static void seen_record(const struct http_request *req)
+{
+    struct seen *s;
+
+    pthread_mutex_lock(&seen_lock);
+    s = seen_slot(req->impl, 1);
+    if (s != NULL) {
+        s->auth = http_request_header(req, "Authorization");
+        s->auth_len = s->auth != NULL ? strlen(s->auth) : 0;
+        if (s->auth_len > sizeof(s->auth_mark))
+            s->auth_len = sizeof(s->auth_mark);
+        if (s->auth_len > 0)
+            memcpy(s->auth_mark, s->auth, s->auth_len);
+        s->body_marked = req->body_len >= BODY_MARK_LEN;
+        if (s->body_marked)
+            memcpy(s->body_mark, req->body, BODY_MARK_LEN);
+    }
+    pthread_mutex_unlock(&seen_lock);
+}
 
 static void wipe_check(void *ctx, const struct http_request *req)
 {
+    struct seen *s;
     int leak = 0;
 
     (void)ctx;
-    if (auth_seen != NULL && memcmp(auth_seen, auth_mark, auth_seen_len) == 0) {
+    pthread_mutex_lock(&seen_lock);
+    s = seen_slot(req->impl, 0);
+    if (s != NULL && s->auth != NULL && memcmp(s->auth, s->auth_mark, s->auth_len) == 0) {
         printf("WIPE LEAK authorization\n");
         leak = 1;
     }
-    if (body_marked && req->body != NULL &&
-        memmem(req->body, req->body_len, body_mark, BODY_MARK_LEN) != NULL) {
+    if (s != NULL && s->body_marked && req->body != NULL &&
+        memmem(req->body, req->body_len, s->body_mark, BODY_MARK_LEN) != NULL) {
         printf("WIPE LEAK body\n");
         leak = 1;
     }
     if (!leak)
-        printf("WIPE ok auth=%zu body=%zu\n", auth_seen_len, req->body_len);
+        printf("WIPE ok auth=%zu body=%zu\n", s != NULL ? s->auth_len : 0, req->body_len);
     fflush(stdout);
-    auth_seen = NULL;
-    auth_seen_len = 0;
-    body_marked = 0;
+    if (s != NULL)
+        memset(s, 0, sizeof(*s));
+    pthread_mutex_unlock(&seen_lock);
 }
 
 static int parse_num(const char *s, unsigned long long *out)
@@ -90,15 +137,7 @@ static void echo_handler(void *ctx, const struct http_request *req, struct http_
     (void)ctx;
     if (o == NULL)
         return;
-    auth_seen = http_request_header(req, "Authorization");
-    auth_seen_len = auth_seen != NULL ? strlen(auth_seen) : 0;
-    if (auth_seen_len > sizeof(auth_mark))
-        auth_seen_len = sizeof(auth_mark);
-    if (auth_seen_len > 0)
-        memcpy(auth_mark, auth_seen, auth_seen_len);
-    body_marked = req->body_len >= BODY_MARK_LEN;
-    if (body_marked)
-        memcpy(body_mark, req->body, BODY_MARK_LEN);
+    seen_record(req);
     if (strcmp(req->path, "/sleep") == 0) {
         const char *v = http_request_query(req, "ms");
         if (v != NULL && parse_num(v, &ms) == 0 && ms <= 10000) {
@@ -157,6 +196,7 @@ int main(int argc, char **argv)
     cfg.drain_timeout_s = 10;
     cfg.handler_threads = 4;
     cfg.slow_threads = 1;
+    cfg.large_threads = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;

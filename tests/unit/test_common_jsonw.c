@@ -59,9 +59,26 @@ static uint32_t rnd(void)
 /* Random valid UTF-8 of n characters, rich in what must be escaped. */
 static size_t random_utf8(char *out, size_t chars)
 {
-    static const char *const pieces[] = {"\"", "\\", "/", "\b", "\f", "\n", "\r", "\t",
-                                         "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe2\x80\xa8",
-                                         "\xf0\x9f\x98\x80", "a", "Z", " ", "{", "}", "u"};
+    static const char *const pieces[] = {"\"",
+                                         "\\",
+                                         "/",
+                                         "\b",
+                                         "\f",
+                                         "\n",
+                                         "\r",
+                                         "\t",
+                                         "\x01",
+                                         "\x1f",
+                                         "\x7f",
+                                         "\xc3\xa9",
+                                         "\xe2\x80\xa8",
+                                         "\xf0\x9f\x98\x80",
+                                         "a",
+                                         "Z",
+                                         " ",
+                                         "{",
+                                         "}",
+                                         "u"};
     size_t len = 0;
 
     for (size_t i = 0; i < chars; i++) {

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "crypto/crypto.h"
+#include "crypto/crypto_test.h"
 
 #define CT "application/pdf"
 #define CT_LEN (sizeof(CT) - 1)
@@ -374,13 +375,142 @@ static void test_doc_rewrap(void **state)
     assert_int_equal(crypto_doc_rewrap(k2, k1, &other, d.wrapped, out), CD_ERR_CRYPTO);
 }
 
+/* Format 2 (AES-256-GCM) next to format 1: sizes, round trips, tampering,
+ * binding, both formats read whichever new versions get, rewrap keeps each. */
+struct gcm_doc {
+    uint8_t wrapped[CRYPTO_WRAPPED_KEY_BYTES];
+    uint8_t ctype_ct[CT_LEN + CRYPTO_AEAD_OVERHEAD];
+    size_t ctype_ct_len;
+    uint8_t content_ct[MAXC + CRYPTO_AEAD_OVERHEAD];
+    size_t content_ct_len;
+};
+
+static void seal_in(const char *aead, const uint8_t kek[CRYPTO_KEY_BYTES],
+                    const struct crypto_doc_ad *ad, const uint8_t *content, size_t len,
+                    struct gcm_doc *g)
+{
+    assert_int_equal(crypto_doc_choose_aead(aead, NULL), CD_OK);
+    assert_int_equal(crypto_doc_seal(kek, ad, CT, CT_LEN, content, len, g->wrapped, g->ctype_ct,
+                                     sizeof(g->ctype_ct), &g->ctype_ct_len, g->content_ct,
+                                     sizeof(g->content_ct), &g->content_ct_len),
+                     CD_OK);
+}
+
+static cd_err open_g(const uint8_t kek[CRYPTO_KEY_BYTES], const struct crypto_doc_ad *ad,
+                     const struct gcm_doc *g, uint8_t *content, size_t *len)
+{
+    char ct[64];
+    size_t ctlen = 0;
+    cd_err rc = crypto_doc_open(kek, ad, g->wrapped, g->ctype_ct, g->ctype_ct_len, g->content_ct,
+                                g->content_ct_len, ct, sizeof(ct), &ctlen, content, MAXC, len);
+    if (rc == CD_OK) {
+        assert_int_equal(ctlen, CT_LEN);
+        assert_string_equal(ct, CT);
+    }
+    return rc;
+}
+
+static void test_doc_formats(void **state)
+{
+    static const char *const names[] = {"aes256gcm", "xchacha20poly1305", "auto"};
+    struct crypto_doc_ad ad = {.record_id = 5, .version = 3}, other;
+    uint8_t kek[CRYPTO_KEY_BYTES], kek2[CRYPTO_KEY_BYTES], content[MAXC], out[MAXC];
+    uint8_t w2[CRYPTO_WRAPPED_KEY_BYTES];
+    struct gcm_doc g, x, bad;
+    enum crypto_doc_aead chosen;
+    size_t len = 0;
+    (void)state;
+
+    memset(ad.owner_uid, 9, sizeof(ad.owner_uid));
+    crypto_random(kek, sizeof(kek));
+    crypto_random(kek2, sizeof(kek2));
+    crypto_random(content, sizeof(content));
+    seal_in("aes256gcm", kek, &ad, content, 500, &g);
+    assert_int_equal(g.ctype_ct_len, CT_LEN + CRYPTO_DOC_OVERHEAD_MIN);
+    assert_int_equal(g.content_ct_len, 500 + CRYPTO_DOC_OVERHEAD_MIN);
+    seal_in("xchacha20poly1305", kek, &ad, content, 500, &x);
+    assert_int_equal(x.content_ct_len, 500 + CRYPTO_AEAD_OVERHEAD);
+    /* Whatever new versions get, both formats open. */
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        assert_int_equal(crypto_doc_choose_aead(names[i], &chosen), CD_OK);
+        assert_int_equal(open_g(kek, &ad, &g, out, &len), CD_OK);
+        assert_int_equal(len, 500);
+        assert_memory_equal(out, content, 500);
+        assert_int_equal(open_g(kek, &ad, &x, out, &len), CD_OK);
+        assert_memory_equal(out, content, 500);
+    }
+    assert_int_equal(crypto_doc_choose_aead("aes-gcm", NULL), CD_ERR_INVALID);
+    assert_int_equal(crypto_doc_choose_aead(NULL, NULL), CD_ERR_INVALID);
+    /* Any flipped byte of a format-2 version fails, and leaves no plaintext. */
+    for (size_t i = 0; i < g.content_ct_len; i += 37) {
+        bad = g;
+        bad.content_ct[i] ^= 0x01;
+        memset(out, 0x5a, sizeof(out));
+        assert_int_equal(open_g(kek, &ad, &bad, out, &len), CD_ERR_CRYPTO);
+        for (size_t k = 0; k < 500; k++)
+            assert_int_equal(out[k], 0);
+    }
+    bad = g;
+    bad.ctype_ct[3] ^= 0x80;
+    assert_int_equal(open_g(kek, &ad, &bad, out, &len), CD_ERR_CRYPTO);
+    /* Bound to owner, record, version and field, as format 1. */
+    other = ad;
+    other.version = 4;
+    assert_int_equal(open_g(kek, &other, &g, out, &len), CD_ERR_CRYPTO);
+    bad = g;
+    memcpy(bad.content_ct, g.ctype_ct, g.ctype_ct_len);
+    bad.content_ct_len = g.ctype_ct_len;
+    assert_int_equal(open_g(kek, &ad, &bad, out, &len), CD_ERR_CRYPTO);
+    /* Mixing the formats' parts fails: the format-1 key with format-2 ciphertexts. */
+    bad = g;
+    memcpy(bad.wrapped, x.wrapped, sizeof(bad.wrapped));
+    assert_int_equal(open_g(kek, &ad, &bad, out, &len), CD_ERR_CRYPTO);
+    /* Truncated below GCM's overhead: refused before anything is opened. */
+    bad = g;
+    bad.content_ct_len = CRYPTO_DOC_OVERHEAD_MIN - 1;
+    assert_int_equal(open_g(kek, &ad, &bad, out, &len), CD_ERR_INVALID);
+    /* A rewrap keeps each version's format: its ciphertexts stay and open. */
+    assert_int_equal(crypto_doc_choose_aead("xchacha20poly1305", NULL), CD_OK);
+    assert_int_equal(crypto_doc_rewrap(kek, kek2, &ad, g.wrapped, w2), CD_OK);
+    memcpy(g.wrapped, w2, sizeof(w2));
+    assert_int_equal(open_g(kek2, &ad, &g, out, &len), CD_OK);
+    assert_memory_equal(out, content, 500);
+    assert_int_equal(crypto_doc_choose_aead("aes256gcm", NULL), CD_OK);
+    assert_int_equal(crypto_doc_rewrap(kek, kek2, &ad, x.wrapped, w2), CD_OK);
+    memcpy(x.wrapped, w2, sizeof(w2));
+    assert_int_equal(open_g(kek2, &ad, &x, out, &len), CD_OK);
+    assert_memory_equal(out, content, 500);
+    /* The portable path (no AES-NI) and the fast one read each other's versions. */
+    seal_in("aes256gcm", kek, &ad, content, 300, &g);
+    crypto_test_gcm_portable(true);
+    assert_int_equal(open_g(kek, &ad, &g, out, &len), CD_OK);
+    assert_memory_equal(out, content, 300);
+    seal_in("aes256gcm", kek, &ad, content, 301, &x);
+    bad = x;
+    bad.content_ct[40] ^= 0x04;
+    memset(out, 0x5a, sizeof(out));
+    assert_int_equal(open_g(kek, &ad, &bad, out, &len), CD_ERR_CRYPTO);
+    for (size_t k = 0; k < 301; k++)
+        assert_int_equal(out[k], 0);
+    crypto_test_gcm_portable(false);
+    assert_int_equal(open_g(kek, &ad, &x, out, &len), CD_OK);
+    assert_int_equal(len, 301);
+    assert_memory_equal(out, content, 301);
+    /* An empty document in format 2. */
+    seal_in("aes256gcm", kek, &ad, content, 0, &g);
+    assert_int_equal(g.content_ct_len, CRYPTO_DOC_OVERHEAD_MIN);
+    assert_int_equal(open_g(kek, &ad, &g, out, &len), CD_OK);
+    assert_int_equal(len, 0);
+    assert_int_equal(crypto_doc_choose_aead("xchacha20poly1305", NULL), CD_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_doc_round_trip), cmocka_unit_test(test_doc_binding),
         cmocka_unit_test(test_doc_swaps),      cmocka_unit_test(test_doc_tamper),
         cmocka_unit_test(test_doc_bounds),     cmocka_unit_test(test_doc_format),
-        cmocka_unit_test(test_doc_rewrap),
+        cmocka_unit_test(test_doc_rewrap),     cmocka_unit_test(test_doc_formats),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -1,0 +1,87 @@
+/* test_log.c: the access log line (log_request, written without printf) is the
+ * line log_info writes for the same fields. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log/log.h"
+
+/* Runs both loggers with stderr on a temporary file; returns the two lines
+ * without their timestamps. */
+static void both(const char *id, const char *method, const char *route, int status, double ms,
+                 uint64_t in, uint64_t out, char a[512], char b[512])
+{
+    FILE *f = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    char *ta, *tb;
+
+    assert_non_null(f);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(f), STDERR_FILENO) >= 0);
+    log_request(id, method, route, status, ms, in, out);
+    log_info("req=%s method=%s route=%s status=%d ms=%.3f in=%llu out=%llu", id, method, route,
+             status, ms, (unsigned long long)in, (unsigned long long)out);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    rewind(f);
+    assert_non_null(fgets(a, 512, f));
+    assert_non_null(fgets(b, 512, f));
+    fclose(f);
+    /* "2026-12-01T18:00:00.123Z " */
+    assert_true(strlen(a) > 25 && a[10] == 'T' && a[19] == '.' && a[23] == 'Z');
+    ta = a + 25;
+    tb = b + 25;
+    memmove(a, ta, strlen(ta) + 1);
+    memmove(b, tb, strlen(tb) + 1);
+}
+
+static void test_same_line(void **state)
+{
+    static const double ms[] = {0.0, 0.0004, 0.0123, 1.2344, 7.0, 12345.6781, 999.9994};
+    static const int statuses[] = {0, 200, 204, 404, 503};
+    char a[512], b[512];
+    (void)state;
+
+    log_init("confidoc-test", LOG_LEVEL_INFO);
+    for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+        for (size_t j = 0; j < sizeof(statuses) / sizeof(statuses[0]); j++) {
+            both("0123456789abcdef", "GET", "/documents/{record_id}", statuses[j], ms[i],
+                 (uint64_t)i * 1000003u, UINT64_MAX - j, a, b);
+            assert_string_equal(a, b);
+        }
+    }
+    both("-", "?", "-", 500, 3.5, 0, 0, a, b);
+    assert_string_equal(a, b);
+}
+
+static void test_level(void **state)
+{
+    FILE *f = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    (void)state;
+
+    log_init("confidoc-test", LOG_LEVEL_WARN);
+    assert_true(dup2(fileno(f), STDERR_FILENO) >= 0);
+    log_request("x", "GET", "-", 200, 1.0, 0, 0);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    assert_int_equal(ftell(f), 0); /* below the level: nothing */
+    fclose(f);
+    log_init("confidoc-test", LOG_LEVEL_INFO);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_line),
+        cmocka_unit_test(test_level),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
