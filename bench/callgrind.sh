@@ -24,7 +24,9 @@
 #
 # Options:
 #   --keep DIR        keep the callgrind output files in DIR (CASE-N.callgrind.out), for
-#                     callgrind_annotate --inclusive=yes|no DIR/get_1k-1500.callgrind.out
+#                     callgrind_annotate --inclusive=yes|no DIR/get_1k-1500.callgrind.out,
+#                     and write DIR/CASE.per-request.txt: the functions by instructions
+#                     per request, self and inclusive (the difference of the two runs)
 #   --requests N1,N2  the two run lengths (default 500,1500; 1 <= N1 < N2 <= 100000)
 # Environment:
 #   CONFIDOC_BUILD_DIR   the build holding confidoc-api (default build/, built in release
@@ -290,6 +292,33 @@ count() {
     TOTAL=$total
 }
 
+# per_request_profile CASE: DIR/CASE.per-request.txt, the functions by instructions per
+# request, self and inclusive: (the N2 run's figure - the N1 run's) / (N2 - N1), so that
+# start-up drops out of the profile as it does of the total.
+per_request_profile() {
+    local name=$1 inc f1 f2
+    f1=$KEEP/$name-$N1.callgrind.out f2=$KEEP/$name-$N2.callgrind.out
+    [ -s "$f1" ] && [ -s "$f2" ] || { say "no per-request profile for $name (no outputs)"; return 0; }
+    {
+        echo "# $name: confidoc-api instructions per request by function, ($N2-request run - $N1-request run) / $((N2 - N1))"
+        for inc in no yes; do
+            echo
+            echo "## $([ "$inc" = no ] && echo self || echo inclusive), top 40"
+            {
+                callgrind_annotate --auto=no --inclusive="$inc" --threshold=100 "$f1" | sed 's/^/1 /'
+                callgrind_annotate --auto=no --inclusive="$inc" --threshold=100 "$f2" | sed 's/^/2 /'
+            } | awk -v d=$((N2 - N1)) '
+                $2 ~ /^[0-9,]+$/ && $3 ~ /^\(/ && $0 !~ /PROGRAM TOTALS/ {
+                    v = $2; gsub(/,/, "", v)
+                    k = $0; sub(/^[12] +[0-9,]+ +\([ 0-9.]+%\) +/, "", k)
+                    s[k] += ($1 == 2 ? v : -v)
+                }
+                END { for (k in s) if (s[k] > 0) printf "%10.0f  %s\n", s[k] / d, k }' |
+                sort -rn | head -n 40
+        done
+    } >"$KEEP/$name.per-request.txt" 2>&1 || say "no per-request profile for $name"
+}
+
 RESULT='{}'
 for name in "${CASES[@]}"; do
     count "$name" "$N1"
@@ -299,6 +328,7 @@ for name in "${CASES[@]}"; do
     per=$(((i2 - i1 + (N2 - N1) / 2) / (N2 - N1)))
     [ "$i2" -gt "$i1" ] || die "$name: $N2 requests counted no more than $N1 ($i2 <= $i1)"
     say "$name: ($i2 - $i1) / ($N2 - $N1) = $per instructions per request"
+    [ -z "$KEEP" ] || per_request_profile "$name"
     RESULT=$(jq -c --arg k "$name" --argjson v "$per" '. + {($k): $v}' <<<"$RESULT")
 done
 echo "$RESULT"
