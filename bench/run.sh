@@ -297,7 +297,7 @@ nginx_workers_of() {
 STACK_NGINX_WORKERS=$(sed -n 's/^[[:space:]]*worker_processes[[:space:]]\{1,\}\([^;[:space:]]*\);.*/\1/p' "$ng_conf" | head -n 1)
 [ -n "$STACK_NGINX_WORKERS" ] || STACK_NGINX_WORKERS=1 # nginx's built-in default
 STACK_NGINX_PROCS=$(nginx_workers_of "$NGINX_PID")
-say "stack nginx: worker_processes $STACK_NGINX_WORKERS ($STACK_NGINX_PROCS worker processes)"
+say "stack nginx: worker_processes $STACK_NGINX_WORKERS (worker processes running: $STACK_NGINX_PROCS)"
 sed -E -e "s#^([[:space:]]*listen[[:space:]]+127\.0\.0\.1:)$HTTPS_PORT([[:space:];])#\1$CEIL_PORT\2#" \
     -e "s#^([[:space:]]*worker_processes)[[:space:]]+[^;]+;#\1 auto;#" \
     -e "s#^([[:space:]]*server[[:space:]]+127\.0\.0\.1:)$api_port([[:space:];])#\1$UP_PORT\2#" \
@@ -456,6 +456,10 @@ say "measuring $ncases x $nconcs runs of ${WARMUP}s warm-up + ${DURATION}s (abou
 for c in $CONCS; do
     CASE_DOC=$DOC_1K CASE_BODY=$TMP/body-1k.txt measure ceiling "$c"
 done
+# Keep-alive to the upstream: its connections outlive the runs (idle, kept by the front).
+CEIL_UP_CONNS=$(ss -Htn state established "( dport = :$UP_PORT )" 2>/dev/null | wc -l)
+say "ceiling: $CEIL_UP_CONNS idle keep-alive connections from the front to its upstream after its runs"
+[ "$CEIL_UP_CONNS" -gt 0 ] || say "warning: the ceiling's front kept no upstream connection alive"
 for name in $CASES; do
     case $name in
     get_1m | put_1m) CASE_DOC=$DOC_1M CASE_BODY=$TMP/body-1m.bin ;;
@@ -526,7 +530,7 @@ mem_total=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo
     echo "- Machine: ${cpu_model:-unknown CPU}, $CORES cores, $mem_total RAM; $(. /etc/os-release && echo "$PRETTY_NAME"), Linux $(uname -r)"
     echo "- Software: $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(mariadb --version | sed 's/.*Distrib \([^,]*\),.*/MariaDB \1/;s/^mariadb.*from \([0-9.]*\).*/MariaDB \1/'), $(wrk -v 2>&1 | head -n 1 | awk '{print "wrk " $2}')"
     echo "- Load: wrk over TLS with keep-alive, -t2 (-t1 at concurrency 1), ${WARMUP} s warm-up then ${DURATION} s measured per case and concurrency; rate limit raised to $RATE_LIMIT per window"
-    echo "- nginx of the stack: worker_processes $STACK_NGINX_WORKERS ($STACK_NGINX_PROCS worker processes; CONFIDOC_NGINX_WORKERS, BENCH_NGINX_WORKERS)"
+    echo "- nginx of the stack: worker_processes $STACK_NGINX_WORKERS (worker processes running: $STACK_NGINX_PROCS; CONFIDOC_NGINX_WORKERS, BENCH_NGINX_WORKERS)"
     echo "- Ceiling: $CEILING_DESC"
     echo "- confidoc-api idle RSS after start-up: $IDLE_RSS KiB ($(awk -v k="$IDLE_RSS" 'BEGIN{printf "%.1f", k/1024}') MiB)"
     echo "- Argon2id m=$ARGON2_MEM KiB t=$ARGON2_OPS: $ARGON2_S s per hash on one core (mean of timings just before and after the create_account runs when they ran); capacity $CORES / $ARGON2_S = $ARGON2_CAP accounts/s"
