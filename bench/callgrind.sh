@@ -314,7 +314,7 @@ per_request_profile() {
                     s[k] += ($1 == 2 ? v : -v)
                 }
                 END { for (k in s) if (s[k] > 0) printf "%10.0f  %s\n", s[k] / d, k }' |
-                sort -rn | head -n 40
+                sort -rn | awk 'NR <= 40' # reads all: no SIGPIPE for sort (pipefail)
         done
     } >"$KEEP/$name.per-request.txt" 2>&1 || say "no per-request profile for $name"
 }
