@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # install-deps.sh: install the Debian packages confidoc needs to build and test
-# (with --bench, also those of `make bench`: wrk and gnuplot).
+# (with --bench, also those of `make bench`: wrk, gnuplot and valgrind).
 # Installs only what is missing; does nothing when everything is present.
 # Run as root (or with the packages already installed); never downloads anything
 # but Debian packages.
@@ -31,7 +31,7 @@ TEST_PKGS=(
   chromium libnss3-tools               # the web application's end-to-end test (test_web: headless
                                        # Chromium; certutil puts the stack's CA in its NSS store)
 )
-BENCH_PKGS=(wrk gnuplot-nox)           # make bench only (install-deps.sh --bench)
+BENCH_PKGS=(wrk gnuplot-nox valgrind)  # make bench only (install-deps.sh --bench; valgrind: bench/callgrind.sh)
 
 want=("${BUILD_PKGS[@]}" "${LINT_PKGS[@]}" "${TEST_PKGS[@]}")
 case "${1:-}" in

@@ -26,8 +26,9 @@
 # CONFIDOC_API_PORT, CONFIDOC_DB_PORT, CONFIDOC_MEMCACHED_PORT,
 # CONFIDOC_LOCKOUT_MEMCACHED_PORT, CONFIDOC_CAS_PORT (default: free
 # ports chosen at the first start and kept in STATE/ports.env),
-# CONFIDOC_BUILD_DIR (use these binaries and do not build), NGINX_USER (nginx
-# workers' user when root, default www-data), CONFIDOC_CAS_RECOVERY_KEYS and
+# CONFIDOC_BUILD_DIR (use these binaries and do not build),
+# CONFIDOC_NGINX_WORKERS (nginx's worker_processes: auto, the default, or a
+# number from 1 to 64), NGINX_USER (nginx workers' user when root, default www-data), CONFIDOC_CAS_RECOVERY_KEYS and
 # CONFIDOC_CAS_RECOVERY_THRESHOLD (the CAS's recovery public keys, used at its
 # first start only), and every CONFIDOC_<KEY> of confidoc-api, which reaches
 # the API.
@@ -677,7 +678,8 @@ prepare_dirs() {
 # write_configs: every service's configuration file, before the measurements
 # are computed (they depend only on ports and paths: stable across restarts).
 write_configs() {
-    local user_line="user=$DB_USER" user_directive="" max_body=${CONFIDOC_MAX_BODY_BYTES:-16777216}
+    local user_line="user=$DB_USER" user_directive="" max_body=${CONFIDOC_MAX_BODY_BYTES:-16777216} \
+        nginx_workers=${CONFIDOC_NGINX_WORKERS:-auto}
     [ "$IS_ROOT" = 1 ] && user_line="" # started as $DB_USER (the launcher), never as root
     fill "$SRC/deploy/mariadb/my.cnf.in" "$STATE/mariadb/my.cnf" 0640 "$(group_of "$DB_USER")" \
         "USER_LINE=$user_line" "DB_DIR=$STATE/mariadb" "TLS_DIR=$SECRETS/mariadb/mariadb/tls" \
@@ -689,11 +691,13 @@ write_configs() {
     write_api_conf
     write_migrate_conf
     [[ $max_body =~ ^[0-9]+$ ]] || die "CONFIDOC_MAX_BODY_BYTES=$max_body is not a number"
+    [[ $nginx_workers =~ ^(auto|[1-9]|[1-5][0-9]|6[0-4])$ ]] ||
+        die "CONFIDOC_NGINX_WORKERS=$nginx_workers: auto or a number from 1 to 64"
     [ "$IS_ROOT" = 1 ] && user_directive="user $NGINX_USER $(group_of "$NGINX_USER");"
     fill "$SRC/deploy/nginx/nginx.conf.in" "$STATE/nginx/conf/nginx.conf" 0600 root \
         "USER_DIRECTIVE=$user_directive" "NGINX_DIR=$STATE/nginx" "TLS_DIR=$SECRETS/nginx/nginx/tls" \
         "LOG_DIR=$LOG" "API_PORT=$API_PORT" "HTTPS_PORT=$HTTPS_PORT" "MAX_BODY_BYTES=$max_body" \
-        "API_HOST=localhost" "WWW_DIR=$STATE/nginx/www"
+        "API_HOST=localhost" "WWW_DIR=$STATE/nginx/www" "NGINX_WORKERS=$nginx_workers"
     write_www
 }
 

@@ -98,6 +98,11 @@ for v in CONFIDOC_URL CONFIDOC_CACERT CONFIDOC_API_ADDR CONFIDOC_DB_ADDR CONFIDO
     fi
 done
 t_eq "CONFIDOC_URL is nginx's port" "$CONFIDOC_URL" "https://localhost:$CONFIDOC_HTTPS_PORT"
+# CONFIDOC_NGINX_WORKERS (unset here): nginx's default is worker_processes auto, one per core.
+t_true "nginx.conf has worker_processes auto by default" \
+    grep -qx 'worker_processes auto;' "$CONFIDOC_STATE_DIR/nginx/conf/nginx.conf"
+t_eq "nginx runs one worker per core by default" \
+    "$(stack_children "$(stack_pid nginx)" | wc -l)" "$(nproc)"
 API_PORT=${CONFIDOC_API_ADDR##*:}
 DB_PORT=${CONFIDOC_DB_ADDR##*:}
 MC_PORT=${CONFIDOC_MEMCACHED_ADDR##*:}
@@ -342,6 +347,14 @@ out=$(env -u CONFIDOC_API_PORT -u CONFIDOC_DB_PORT -u CONFIDOC_MEMCACHED_PORT -u
 t_eq "a second stack on the same HTTPS port fails" "$?" 1
 t_contains "the error names the port" "$out" "port $CONFIDOC_HTTPS_PORT (CONFIDOC_HTTPS_PORT"
 t_eq "and starts nothing" "$(find "$WORK/second" -name "*.pid" 2>/dev/null | wc -l)" 0
+
+echo "# CONFIDOC_NGINX_WORKERS out of range is an error naming it [${SECONDS}s]"
+out=$(env -u CONFIDOC_API_PORT -u CONFIDOC_DB_PORT -u CONFIDOC_MEMCACHED_PORT -u CONFIDOC_LOCKOUT_MEMCACHED_PORT -u CONFIDOC_CAS_PORT \
+    CONFIDOC_STATE_DIR="$WORK/third" CONFIDOC_HTTPS_PORT="$(free_port)" CONFIDOC_NGINX_WORKERS=0 \
+    bash "$SRC/scripts/stack.sh" up 2>&1)
+t_eq "CONFIDOC_NGINX_WORKERS=0 fails" "$?" 1
+t_contains "the error names the variable" "$out" "CONFIDOC_NGINX_WORKERS=0: auto or a number from 1 to 64"
+t_eq "and starts nothing" "$(find "$WORK/third" -name "*.pid" 2>/dev/null | wc -l)" 0
 
 echo "# stop and restart each component in turn [${SECONDS}s]"
 for c in api mariadb memcached memcached-lockout nginx; do

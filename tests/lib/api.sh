@@ -6,6 +6,9 @@
 #   writes DIR/api.conf and DIR/master.key (0600), starts confidoc-api on a free
 #   port, waits until /healthz answers. Exports API_PORT, API_PID, API_URL, API_LOG.
 #   CONFIDOC_* variables in the environment override the file as usual.
+#   Optional: API_EXEC_PREFIX (an array: a command the API runs under, e.g.
+#   valgrind, bench/callgrind.sh), API_START_TIMEOUT (seconds to wait for
+#   /healthz, default 15), API_STOP_TIMEOUT (api_stop's wait, default 15).
 # api_stop   SIGTERM by PID, waits (bounded), SIGKILL if needed; returns its exit status.
 # api_kill   SIGKILL.
 # api_curl ARGS...   curl with the proxy's client certificate, trusting the test CA.
@@ -55,18 +58,18 @@ _api_start_once() {
     } >"$dir/api.conf"
     API_LOG=$dir/api.log
     API_URL=https://localhost:$API_PORT
-    "$CONFIDOC_BUILD_DIR/confidoc-api" --config "$dir/api.conf" >>"$API_LOG" 2>&1 &
+    "${API_EXEC_PREFIX[@]}" "$CONFIDOC_BUILD_DIR/confidoc-api" --config "$dir/api.conf" >>"$API_LOG" 2>&1 &
     API_PID=$!
     echo "$API_PID" >"$dir/api.pid"
     export API_PORT API_PID API_URL API_LOG
-    for _ in $(seq 1 150); do
+    for _ in $(seq 1 $((${API_START_TIMEOUT:-15} * 10))); do
         if api_curl -s -o /dev/null "$API_URL/healthz" 2>/dev/null; then return 0; fi
         if ! kill -0 "$API_PID" 2>/dev/null; then
             echo "confidoc-api exited during start-up:" >&2; tail -20 "$API_LOG" >&2; return 1
         fi
         sleep 0.1
     done
-    echo "confidoc-api did not answer within 15 s" >&2; tail -20 "$API_LOG" >&2
+    echo "confidoc-api did not answer within ${API_START_TIMEOUT:-15} s" >&2; tail -20 "$API_LOG" >&2
     return 1
 }
 
@@ -74,12 +77,12 @@ api_stop() {
     local pid=${API_PID:-} rc=0
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null || { API_PID=; return 0; }
-    for _ in $(seq 1 150); do
+    for _ in $(seq 1 $((${API_STOP_TIMEOUT:-15} * 10))); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     if kill -0 "$pid" 2>/dev/null; then
-        echo "confidoc-api did not stop within 15 s; killing" >&2
+        echo "confidoc-api did not stop within ${API_STOP_TIMEOUT:-15} s; killing" >&2
         kill -KILL "$pid" 2>/dev/null
         rc=1
     fi

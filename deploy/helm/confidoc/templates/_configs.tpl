@@ -19,6 +19,8 @@ runs exactly this configuration.
 {{- $t = $t | replace "@API_HOST@" (include "confidoc.apiHost" .) -}}
 {{- $t = $t | replace "@MAX_BODY_BYTES@" (toString $maxBody) -}}
 {{- $t = $t | replace "@TLS_DIR@" $tls -}}
+{{- /* One worker per pod (make up's CONFIDOC_NGINX_WORKERS, default auto, counts the host's cores, not the pod's share): nginx scales by replicas. */ -}}
+{{- $t = $t | replace "@NGINX_WORKERS@" "1" -}}
 {{- /* The web application and docs/openapi.json, which the nginx image carries (make up copies them into STATE/nginx/www). */ -}}
 {{- $t = $t | replace "@WWW_DIR@" "/usr/share/confidoc/www" -}}
 {{- $t -}}
