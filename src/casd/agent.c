@@ -567,8 +567,17 @@ out:
     }
     if (sfd >= 0)
         close(sfd);
-    /* Callers still served hold a; the process ends right after. */
-    if (err != CD_OK) {
+    /* Callers still served hold a: each ends within its deadline. */
+    bool idle = false;
+    for (int64_t until = release_now_ms() + CASD_AGENT_CONN_MS + 1000;
+         !idle && release_now_ms() < until;) {
+        pthread_mutex_lock(&a->lock);
+        idle = a->callers == 0;
+        pthread_mutex_unlock(&a->lock);
+        if (!idle)
+            (void)poll(NULL, 0, 50);
+    }
+    if (idle) {
         pki_buf_release(&a->cert);
         pki_buf_release(&a->key);
         pki_buf_release(&a->ca);

@@ -346,7 +346,8 @@ static void answer(struct parent *p, const struct casd_ipc_msg *m, struct casd_r
 
     if (m->type == CASD_IPC_NODE_HELLO || m->type == CASD_IPC_NODE_MEASURE) {
         char client[PKI_FP_HEX] = "";
-        memcpy(client, m->b.p, m->b.len); /* empty or a hash: checked by the decoder */
+        if (m->b.len > 0) /* empty or a hash: checked by the decoder */
+            memcpy(client, m->b.p, m->b.len);
         const struct release_ctx ctx = release_ctx_of(p);
         casd_nodes_answer(p->nodes, &ctx, m->type, m->a.p, m->a.len, client, &r->status, &r->body);
         return;
