@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -24,8 +23,9 @@
 #include "release/measure.h"
 #include "release/proto.h"
 #include "release/verify.h"
+#include "release_fixture.h"
 
-#define H1 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define H1 RELEASE_FIXTURE_EXE
 
 struct seen {
     int n;
@@ -63,19 +63,8 @@ static void keygen(struct key *k)
 
 static int setup(void **state)
 {
-    char text[512];
-    struct cd_diag d;
     (void)state;
-    int fd = open("/proc/self/exe", O_RDONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(release_sha256_fd(fd, self[0]), CD_OK);
-    close(fd);
-    snprintf(text, sizeof(text),
-             "name: svc\nmeasurements:\n  executable: " H1 "\n  user: \"%u\"\n"
-             "  mount: /run/svc\n",
-             (unsigned)getuid());
-    cd_diag_init(&d);
-    assert_int_equal(policy_parse_buffer("svc.yaml", text, strlen(text), NULL, &set, &d), CD_OK);
+    release_fixture_open(self[0], &set);
     memset(&seen, 0, sizeof(seen));
     ctx = (struct release_ctx){.set = set,
                                .launchers = (const char(*)[RELEASE_HASH_HEX])self,
