@@ -77,16 +77,30 @@ static void send_refused(struct call *k, const char *fmt, ...)
 
 /* ---- to the CAS ---- */
 
-/* The CAS's CA, attested against the pin the first time it is needed. */
+/* The CAS's CA, attested against the pin the first time it is needed (the
+ * lock is not held across the network: callers attest side by side until one
+ * succeeds; the CA never changes, so the first one kept is the one). Once
+ * set, a->ca is never changed nor freed while callers run. */
 static cd_err cas_ca(struct agent *a, struct cd_diag *diag)
 {
-    cd_err err = CD_OK;
+    struct pki_buf ca = {0};
     pthread_mutex_lock(&a->lock);
-    if (a->ca.data == NULL)
-        err = casd_tls_attest(a->c->cas_host, a->c->cas_port, a->c->cas_pin, CASD_AGENT_CAS_SECONDS,
-                              &a->ca, diag);
+    bool have = a->ca.data != NULL;
     pthread_mutex_unlock(&a->lock);
-    return err;
+    if (have)
+        return CD_OK;
+    cd_err err = casd_tls_attest(a->c->cas_host, a->c->cas_port, a->c->cas_pin,
+                                 CASD_AGENT_CAS_SECONDS, &ca, diag);
+    if (err != CD_OK)
+        return err;
+    pthread_mutex_lock(&a->lock);
+    if (a->ca.data == NULL) {
+        a->ca = ca;
+        ca = (struct pki_buf){0};
+    }
+    pthread_mutex_unlock(&a->lock);
+    pki_buf_release(&ca);
+    return CD_OK;
 }
 
 /* POST path body to the CAS; the answer's messages into answer. CD_ERR_AUTH
