@@ -50,8 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(status == 200 || status == 400 || status == 403 || status == 500);
     FUZZ_CHECK(out.len > 0);
     buf_init(&v, CASD_IPC_BODY_MAX);
-    FUZZ_CHECK(casd_json_get_string(out.p, out.len, status == 200 ? "answer" : "detail", &v) ==
-               CD_OK);
+    const char *key = status != 200                   ? "detail"
+                      : type == CASD_IPC_NODE_MEASURE ? "sealed"
+                                                      : "answer";
+    FUZZ_CHECK(casd_json_get_string(out.p, out.len, key, &v) == CD_OK);
     FUZZ_CHECK(released == 0);
     if (type == CASD_IPC_NODE_MEASURE || status != 200) {
         FUZZ_CHECK(records == 1);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cas/pki.h"
+#include "cas/seal.h"
 #include "casd/client.h"
 #include "casd/node.h"
 #include "casd/rest.h"
@@ -103,9 +104,11 @@ static cd_err cas_ca(struct agent *a, struct cd_diag *diag)
     return CD_OK;
 }
 
-/* POST path body to the CAS; the answer's messages into answer. CD_ERR_AUTH
- * (with the CAS's detail in k->reason) for another status than 200. */
-static cd_err ask_cas(struct call *k, const char *path, const struct buf *body, struct buf *answer)
+/* POST path body to the CAS; the answer's messages into answer (opened with
+ * the X25519 private key box when it is not NULL). CD_ERR_AUTH (with the
+ * CAS's detail in k->reason) for another status than 200. */
+static cd_err ask_cas(struct call *k, const char *path, const struct buf *body,
+                      const unsigned char *box, struct buf *answer)
 {
     struct agent *a = k->a;
     struct cd_diag *diag = malloc(sizeof(*diag));
@@ -148,15 +151,21 @@ static cd_err ask_cas(struct call *k, const char *path, const struct buf *body, 
                  d.p != NULL ? d.p : "-");
         buf_release(&d);
         err = CD_ERR_AUTH;
-    } else if (casd_json_get_string(resp.p, resp.len, "answer", &b64) != CD_OK || b64.len == 0) {
+    } else if (casd_json_get_string(resp.p, resp.len, box != NULL ? "sealed" : "answer", &b64) !=
+                   CD_OK ||
+               b64.len == 0) {
         snprintf(k->reason, sizeof(k->reason), "node agent: malformed answer from the CAS");
         err = CD_ERR_INVALID;
     } else {
+        struct pki_buf opened = {0};
         size_t n = 0;
         uint8_t *raw = malloc(b64.len);
         err = raw != NULL ? codec_b64_decode(b64.p, b64.len, raw, b64.len, &n) : CD_ERR_NOMEM;
+        if (err == CD_OK && box != NULL) /* sealed to this request's key by the CAS's parent */
+            err = seal_unbox(box, CASD_NODE_BOX_NAME, raw, n, &opened);
         if (err == CD_OK)
-            err = buf_add(answer, raw, n);
+            err = box != NULL ? buf_add(answer, opened.data, opened.len) : buf_add(answer, raw, n);
+        pki_buf_release(&opened);
         if (raw != NULL) {
             explicit_bzero(raw, b64.len);
             free(raw);
@@ -247,7 +256,7 @@ static cd_err do_hello(struct call *k, const uint8_t *msg, size_t len, char *ses
         err = add_field(&body, false, "exe", k->peer.exe, strlen(k->peer.exe));
     if (err == CD_OK)
         err = buf_add(&body, "}", 1);
-    if (err == CD_OK && (err = ask_cas(k, "/v1/node/hello", &body, &answer)) != CD_OK)
+    if (err == CD_OK && (err = ask_cas(k, "/v1/node/hello", &body, NULL, &answer)) != CD_OK)
         send_refused(k, "%s", k->reason);
     if (err == CD_OK && (!next_msg(&answer, &off, &m, &mlen) || mlen != answer.len ||
                          (m.type != RELEASE_SPEC && m.type != RELEASE_REFUSED))) {
@@ -282,6 +291,7 @@ static cd_err do_measure(struct call *k, const uint8_t *msg, size_t len, const c
     struct pki_buf sig = {0}, pub = {0};
     size_t off = 0, n = 0, files = 0;
     struct release_msg m;
+    unsigned char box[SEAL_BOX_KEY_BYTES], box_pub[SEAL_BOX_KEY_BYTES];
 
     codec_hex_encode(nonce, RELEASE_NONCE_LEN, r.nonce);
     snprintf(r.session, sizeof(r.session), "%s", session);
@@ -291,7 +301,12 @@ static cd_err do_measure(struct call *k, const uint8_t *msg, size_t len, const c
     buf_init(&text, CASD_NODE_REPORT_MAX + 1);
     buf_init(&body, 2 * CASD_NODE_REPORT_MAX);
     buf_init(&answer, CASD_NODE_ANSWER_MAX);
-    cd_err err = casd_node_report_text(&r, &text);
+    /* A key for this one answer: only this request can open what comes back. */
+    cd_err err = seal_box_keygen(box, box_pub);
+    if (err == CD_OK)
+        codec_hex_encode(box_pub, sizeof(box_pub), r.box);
+    if (err == CD_OK)
+        err = casd_node_report_text(&r, &text);
     if (err == CD_OK)
         err = casd_sig_sign(k->a->key.data, k->a->key.len, text.p, text.len, &sig, &pub);
     if (err == CD_OK)
@@ -306,7 +321,7 @@ static cd_err do_measure(struct call *k, const uint8_t *msg, size_t len, const c
         send_refused(k, "node agent: cannot sign the report: %s", cd_strerror(err));
         goto out;
     }
-    if ((err = ask_cas(k, "/v1/node/measure", &body, &answer)) != CD_OK) {
+    if ((err = ask_cas(k, "/v1/node/measure", &body, box, &answer)) != CD_OK) {
         send_refused(k, "%s", k->reason);
         goto out;
     }
@@ -346,6 +361,7 @@ static cd_err do_measure(struct call *k, const uint8_t *msg, size_t len, const c
     if (err == CD_OK && refused)
         err = CD_ERR_AUTH;
 out:
+    explicit_bzero(box, sizeof(box));
     pki_buf_release(&sig);
     pki_buf_release(&pub);
     buf_release(&text);

@@ -69,11 +69,11 @@ static bool admitted(const struct casd_nodes *n, const char *key)
 cd_err casd_node_report_text(const struct casd_node_report *r, struct buf *out)
 {
     char head[512];
-    int n =
-        snprintf(head, sizeof(head),
-                 CASD_NODE_REPORT_MAGIC "\nnonce=%s\nsession=%s\nuid=%u\ngid=%u\npid=%d\nexe=%s\n"
-                                        "measure=",
-                 r->nonce, r->session, (unsigned)r->uid, (unsigned)r->gid, (int)r->pid, r->exe);
+    int n = snprintf(head, sizeof(head),
+                     CASD_NODE_REPORT_MAGIC "\nnonce=%s\nsession=%s\nuid=%u\ngid=%u\npid=%d\n"
+                                            "exe=%s\nbox=%s\nmeasure=",
+                     r->nonce, r->session, (unsigned)r->uid, (unsigned)r->gid, (int)r->pid, r->exe,
+                     r->box);
     if (n < 0 || (size_t)n >= sizeof(head))
         return CD_ERR_INVALID;
     size_t b64 = CODEC_B64_LEN(r->measure_len);
@@ -141,8 +141,9 @@ static bool report_parse(const char *text, size_t len, struct casd_node_report *
         !take_num(&p, end, "uid", UINT32_MAX, &uid) ||
         !take_num(&p, end, "gid", UINT32_MAX, &gid) || !take_num(&p, end, "pid", INT32_MAX, &pid) ||
         !take_copy(&p, end, "exe", r->exe, sizeof(r->exe)) || strlen(r->exe) != RELEASE_HASH_LEN ||
-        !take(&p, end, "measure", &v, &n) || p != end ||
-        codec_b64_decode(v, n, space, cap, &mlen) != CD_OK)
+        !take_copy(&p, end, "box", r->box, sizeof(r->box)) ||
+        strlen(r->box) != (size_t)2 * SEAL_BOX_KEY_BYTES || !take(&p, end, "measure", &v, &n) ||
+        p != end || codec_b64_decode(v, n, space, cap, &mlen) != CD_OK)
         return false;
     r->uid = (uint32_t)uid;
     r->gid = (uint32_t)gid;
@@ -174,14 +175,19 @@ static void detail(int *status, struct buf *out, int st, const char *text)
     (void)casd_rest_detail(out, text);
 }
 
-/* {"answer": B64(answer)} */
-static void answer_json(int *status, struct buf *out, const struct buf *answer)
+/* {"KEY": B64(answer)} (KEY "answer" or "sealed": plain JSON, no escaping needed) */
+static void answer_json(int *status, struct buf *out, const char *key, const void *answer,
+                        size_t len)
 {
-    size_t b64 = CODEC_B64_LEN(answer->len);
+    size_t b64 = CODEC_B64_LEN(len);
     char *t = malloc(b64);
-    cd_err err = t != NULL ? codec_b64_encode(answer->p, answer->len, t, b64) : CD_ERR_NOMEM;
+    cd_err err = t != NULL ? codec_b64_encode(answer, len, t, b64) : CD_ERR_NOMEM;
     if (err == CD_OK)
-        err = buf_add(out, "{\"answer\":\"", 11);
+        err = buf_add(out, "{\"", 2);
+    if (err == CD_OK)
+        err = buf_add(out, key, strlen(key));
+    if (err == CD_OK)
+        err = buf_add(out, "\":\"", 3);
     if (err == CD_OK)
         err = buf_add(out, t, b64 - 1);
     if (err == CD_OK)
@@ -275,7 +281,7 @@ static void answer_hello(struct casd_nodes *n, const struct release_ctx *ctx, co
         memcpy(slot->node, client, PKI_FP_HEX);
         memcpy(slot->exe, r.exe, sizeof(r.exe));
     }
-    answer_json(status, out, &answer);
+    answer_json(status, out, "answer", answer.p, answer.len);
     buf_release(&answer);
 }
 
@@ -284,7 +290,8 @@ static void answer_measure(struct casd_nodes *n, const struct release_ctx *ctx, 
 {
     struct buf text, pub, sigb64, answer;
     struct casd_node_report rep = {0};
-    unsigned char sig[CASD_IPC_SIG_MAX], nonce[RELEASE_NONCE_LEN] = {0};
+    unsigned char sig[CASD_IPC_SIG_MAX], nonce[RELEASE_NONCE_LEN] = {0},
+                                         box[SEAL_BOX_KEY_BYTES] = {0};
     char keyhash[PKI_FP_HEX] = "", who[RELEASE_WHO_MAX];
     size_t siglen = 0;
     uint8_t *space = malloc(CASD_NODE_REPORT_MAX);
@@ -310,7 +317,8 @@ static void answer_measure(struct casd_nodes *n, const struct release_ctx *ctx, 
         /* Verified here, by the parent: the worker's word on the TLS key is not enough. */
         why = "the node report is not signed by the node's identity key";
     } else if (!report_parse(text.p, text.len, &rep, space, CASD_NODE_REPORT_MAX) ||
-               codec_hex_decode(rep.nonce, strlen(rep.nonce), nonce, sizeof(nonce)) != CD_OK) {
+               codec_hex_decode(rep.nonce, strlen(rep.nonce), nonce, sizeof(nonce)) != CD_OK ||
+               codec_hex_decode(rep.box, strlen(rep.box), box, sizeof(box)) != CD_OK) {
         why = "malformed node report";
         malformed = true;
     }
@@ -336,9 +344,15 @@ static void answer_measure(struct casd_nodes *n, const struct release_ctx *ctx, 
     } else {
         struct release_remote r = {.node = client, .uid = rep.uid, .gid = rep.gid, .pid = rep.pid};
         memcpy(r.exe, rep.exe, sizeof(r.exe));
+        struct pki_buf sealed = {0};
         (void)release_node_measure(ctx, &r, rep.session, nonce, rep.measure, rep.measure_len,
                                    &answer);
-        answer_json(status, out, &answer);
+        /* For the agent's key only: the worker relays what it cannot read. */
+        if (seal_box(box, CASD_NODE_BOX_NAME, answer.p, answer.len, &sealed) == CD_OK)
+            answer_json(status, out, "sealed", sealed.data, sealed.len);
+        else
+            detail(status, out, 500, "cannot seal the answer");
+        pki_buf_release(&sealed);
     }
     buf_release(&answer);
     buf_release(&text);

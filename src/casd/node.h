@@ -8,12 +8,15 @@
  *   POST /v1/node/hello    {"hello": B64(HELLO), "uid": U, "gid": G, "pid": P, "exe": SHA}
  *                          -> 200 {"answer": B64(SPEC | REFUSED)}
  *   POST /v1/node/measure  {"report": TEXT, "public_key": PEM, "signature": B64(DER)}
- *                          -> 200 {"answer": B64(FILE... END | REFUSED)}
+ *                          -> 200 {"sealed": B64(seal_box(BOX, "node answer", FILE... END |
+ * REFUSED))}
  *
  * (every value a JSON string; U, G, P decimal; SHA the caller's executable as
  * the agent hashed it). TEXT is casd_node_report's, signed (ECDSA-SHA256) by
  * the node's identity key: the parent verifies that signature itself, so a
- * compromised network worker cannot make up a node's report. Another status
+ * compromised network worker cannot make up a node's report; and the files
+ * come back sealed to BOX, an X25519 key the agent makes for that one request
+ * and names in the signed report, so the worker cannot read them. Another status
  * (403 a node not admitted or a bad signature, 400 malformed) has
  * {"detail": ...}. The answers are release protocol messages (proto.h) that
  * the agent checks and relays to the launcher as they are. */
@@ -24,6 +27,7 @@
 #include <stdint.h>
 
 #include "cas/pki.h"
+#include "cas/seal.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "release/verify.h"
@@ -34,6 +38,7 @@
 #define CASD_NODE_ANSWER_MAX ((size_t)256 * 1024) /* one answer's messages (raw) */
 #define CASD_NODE_REPORT_MAX ((size_t)128 * 1024) /* a report's text */
 #define CASD_NODE_REPORT_MAGIC "confidoc node report 1"
+#define CASD_NODE_BOX_NAME "node answer" /* the sealed answer's associated data */
 
 /* What a node reports with a MEASURE (the report's fields). */
 struct casd_node_report {
@@ -42,12 +47,14 @@ struct casd_node_report {
     uint32_t uid, gid;
     int32_t pid;
     char exe[RELEASE_HASH_HEX];
-    const void *measure; /* the MEASURE message (borrowed) */
+    char box[2 * SEAL_BOX_KEY_BYTES + 1]; /* the agent's X25519 public key for the answer, hex */
+    const void *measure;                  /* the MEASURE message (borrowed) */
     size_t measure_len;
 };
 
 /* The report's text into out (a fresh buffer of max CASD_NODE_REPORT_MAX + 1):
- *   MAGIC \n nonce=HEX \n session=S \n uid=U \n gid=G \n pid=P \n exe=SHA \n measure=B64 \n */
+ *   MAGIC \n nonce=HEX \n session=S \n uid=U \n gid=G \n pid=P \n exe=SHA \n box=HEX \n
+ *   measure=B64 \n */
 cd_err casd_node_report_text(const struct casd_node_report *r, struct buf *out);
 
 struct casd_nodes;

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "cas/pki.h"
+#include "cas/seal.h"
 #include "casd/ipc.h"
 #include "casd/node.h"
 #include "casd/rest.h"
@@ -144,9 +145,12 @@ static int hello(const char *client, struct buf *answer)
 
 /* The body of a measure for the SPEC in spec, signed by signer, its report
  * saying uid (the caller's). */
+static unsigned char box[SEAL_BOX_KEY_BYTES]; /* the last measure_body's answer key */
+
 static void measure_body(const struct buf *spec, const struct key *signer, uint32_t uid,
                          struct buf *body)
 {
+    unsigned char box_pub[SEAL_BOX_KEY_BYTES];
     struct release_msg m;
     struct release_measurement me = {.exe = H1, .uid = (uint32_t)getuid()};
     struct casd_node_report r = {.uid = uid, .gid = 0, .pid = 42};
@@ -161,6 +165,8 @@ static void measure_body(const struct buf *spec, const struct key *signer, uint3
     codec_hex_encode(m.nonce.p, RELEASE_NONCE_LEN, r.nonce);
     snprintf(r.session, sizeof(r.session), "svc");
     memcpy(r.exe, self[0], sizeof(r.exe));
+    assert_int_equal(seal_box_keygen(box, box_pub), CD_OK);
+    codec_hex_encode(box_pub, sizeof(box_pub), r.box);
     r.measure = mb.p;
     r.measure_len = mb.len;
     buf_init(&text, CASD_NODE_REPORT_MAX + 1);
@@ -212,8 +218,26 @@ static void test_signed_report_once(void **state)
     buf_init(&body, 2 * CASD_NODE_REPORT_MAX);
     measure_body(&spec, &k1, (uint32_t)getuid(), &body);
     buf_init(&out, CASD_IPC_BODY_MAX);
-    /* Every node check passes; the session's own check refuses the exe. */
+    /* Every node check passes; the session's own check refuses the exe, in an
+     * answer sealed to the report's box key (another key does not open it). */
     assert_int_equal(measure(k1.hash, &body, &out), 200);
+    struct buf sealed;
+    uint8_t raw[4096];
+    size_t n = 0;
+    struct pki_buf opened = {0};
+    struct release_msg m;
+    unsigned char other[SEAL_BOX_KEY_BYTES], other_pub[SEAL_BOX_KEY_BYTES];
+    buf_init(&sealed, 8192);
+    assert_int_equal(casd_json_get_string(out.p, out.len, "sealed", &sealed), CD_OK);
+    assert_int_equal(codec_b64_decode(sealed.p, sealed.len, raw, sizeof(raw), &n), CD_OK);
+    assert_int_equal(seal_box_keygen(other, other_pub), CD_OK);
+    assert_int_equal(seal_unbox(other, CASD_NODE_BOX_NAME, raw, n, &opened), CD_ERR_CRYPTO);
+    assert_int_equal(seal_unbox(box, CASD_NODE_BOX_NAME, raw, n, &opened), CD_OK);
+    assert_int_equal(release_decode(opened.data, opened.len, &m), CD_OK);
+    assert_int_equal(m.type, RELEASE_REFUSED);
+    assert_non_null(memmem(m.reason.p, m.reason.len, "exe hash mismatch", 17));
+    pki_buf_release(&opened);
+    buf_release(&sealed);
     assert_int_equal(seen.n, 1);
     assert_non_null(strstr(seen.reason, "exe hash mismatch"));
     char want[RELEASE_WHO_MAX];
