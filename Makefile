@@ -67,7 +67,7 @@ FUZZ_SECONDS ?= 60
 # target:max_len (a little over the largest input each parser accepts)
 FUZZ_TARGETS ?= router:512 basic:2048 validate:2048 config:4096 recovery_code:256 \
                 json_body:4096 keyring:4096 codec:2048 num:64 policy:2048 audit:8192 \
-                release_proto:8192 ipc:4096 rest:20000 cookie:9000
+                release_proto:8192 ipc:4096 rest:20000 cookie:9000 node:8192
 FUZZ_CONFIGURE = cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONFIDOC_SANITIZE=ON -DCONFIDOC_FUZZ=ON >/dev/null && \
 	cmake --build $(FUZZ_BUILD) --target fuzzers -j $(JOBS)

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(rc == CD_OK || rc == CD_ERR_INVALID);
     if (rc != CD_OK)
         return 0;
-    FUZZ_CHECK(m.type >= CASD_IPC_TLS_CONFIG && m.type <= CASD_IPC_REPLY);
+    FUZZ_CHECK(m.type >= CASD_IPC_TLS_CONFIG && m.type <= CASD_IPC_NODE_MEASURE);
     check_field(&m.a, data, size, CASD_IPC_BODY_MAX);
     check_field(&m.b, data, size, CASD_IPC_PEM_MAX);
     FUZZ_CHECK(m.nsigs <= CASD_IPC_MAX_SIGS);

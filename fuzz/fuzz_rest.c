@@ -67,6 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_name(req.session, 0);
             break;
         case CASD_ROUTE_SESSION_PUT:
+        case CASD_ROUTE_NODE_HELLO:
+        case CASD_ROUTE_NODE_MEASURE:
             FUZZ_CHECK(req.body >= copy && req.body + req.body_len <= copy + used);
             FUZZ_CHECK(req.body_len <= CASD_REST_BODY_MAX);
             check_body(req.body, req.body_len);

@@ -29,7 +29,7 @@ static int serve_worker(int argc, char **argv)
 
 /* serve's options, parsed. */
 struct serve_args {
-    const char *names[CASD_MAX_NAMES], *admins[16];
+    const char *names[CASD_MAX_NAMES], *admins[16], *nodes[CASD_MAX_NODES];
     const char *recovery[SEAL_MAX_RECOVERY];
     char *listen;
     struct cas_vars vars;
@@ -56,6 +56,12 @@ static int serve_option(struct serve_args *s, const char *a, const char *v)
             return CAS_EXIT_POLICY;
         }
         s->admins[c->nadmins++] = v;
+    } else if (strcmp(a, "--node") == 0 && c->nnodes < CASD_MAX_NODES) {
+        if (!cas_is_hash(v)) {
+            fprintf(stderr, "confidoc-cas: --node expects a key hash (64 lowercase hex)\n");
+            return CAS_EXIT_POLICY;
+        }
+        s->nodes[c->nnodes++] = v;
     } else if (strcmp(a, "--worker-user") == 0) {
         c->worker_user = v;
     } else if (strcmp(a, "--pidfile") == 0) {
@@ -104,6 +110,7 @@ int cas_cmd_serve(const char *cmd, int argc, char **argv)
     s->threshold = 1;
     s->c.names = s->names;
     s->c.admins = s->admins;
+    s->c.nodes = s->nodes;
     for (int i = 2; i < argc; i += 2) {
         if (i + 1 >= argc) {
             cas_usage(stderr);

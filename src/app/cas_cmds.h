@@ -28,6 +28,7 @@ int cas_cmd_attest(const char *cmd, int argc, char **argv);
 int cas_cmd_session(const char *cmd, int argc, char **argv); /* session get|put */
 int cas_cmd_client_keygen(const char *cmd, int argc, char **argv);
 int cas_cmd_import(const char *cmd, int argc, char **argv); /* import-plaintext */
+int cas_cmd_node_agent(const char *cmd, int argc, char **argv);
 
 /* ---- shared argument helpers (cas_args.c) ---- */
 

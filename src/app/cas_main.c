@@ -29,10 +29,13 @@ static const struct cas_cmd commands[] = {
     {"serve", cas_cmd_serve,
      "serve --state DIR --listen IP:PORT [--name DNS]... [--admin KEYHASH]...\n"
      "             (--sealing-key FILE | --sealing-keyring NAME) [--recovery-key PUB]...\n"
-     "             [--recovery-threshold K] [--audit-log FILE] [--socket PATH] [--worker-user "
-     "USER]\n"
-     "             [--pidfile FILE] [--pin-out FILE]\n"
+     "             [--recovery-threshold K] [--audit-log FILE] [--socket PATH] [--node "
+     "KEYHASH]...\n"
+     "             [--worker-user USER] [--pidfile FILE] [--pin-out FILE]\n"
      "             [--policies DIR --var NAME=VALUE ...]"},
+    {"node-agent", cas_cmd_node_agent,
+     "node-agent --socket PATH --cas https://HOST:PORT --cas-pin PIN\n"
+     "             [--identity-cert FILE --identity-key FILE] | node-agent --check --socket PATH"},
     {"serve-worker", cas_cmd_serve, "serve-worker --user USER   (internal: started by serve)"},
     {"attest", cas_cmd_attest, "attest HOST:PORT --expect PIN [--ca-out FILE]"},
     {"session", cas_cmd_session,

@@ -112,6 +112,24 @@ cd_err seal_decrypt(const struct seal_key *k, const char *name, const void *ct, 
 cd_err seal_recover(const char *state_dir, const char *const *privkeys, size_t n,
                     const struct seal_source *new_src, struct cd_diag *diag);
 
+/* Boxes: plaintext for the holder of an X25519 private key (the construction
+ * of the recovery wraps, under HKDF info "confidoc-cas box 1": an ephemeral
+ * X25519 key, HKDF-SHA256 of the shared secret, salt = ephemeral pub ||
+ * recipient pub, then a blob of the format above with name as associated
+ * data), so that only that key's holder reads it. Keys raw, 32 bytes. The
+ * node path seals each release to the node agent's per-request key with
+ * them (docs/internals/cas-service.md, "Node agents"). A box proves nothing
+ * about its sender. seal_unbox: CD_ERR_CRYPTO when it was altered, sealed to
+ * another key or under another name. At most SEAL_MAX_PLAINTEXT bytes. */
+#define SEAL_BOX_KEY_BYTES 32
+#define SEAL_BOX_OVERHEAD (5 + SEAL_BOX_KEY_BYTES + SEAL_OVERHEAD) /* + the ephemeral key */
+cd_err seal_box_keygen(unsigned char priv[SEAL_BOX_KEY_BYTES],
+                       unsigned char pub[SEAL_BOX_KEY_BYTES]);
+cd_err seal_box(const unsigned char pub[SEAL_BOX_KEY_BYTES], const char *name, const void *pt,
+                size_t len, struct pki_buf *out);
+cd_err seal_unbox(const unsigned char priv[SEAL_BOX_KEY_BYTES], const char *name, const void *in,
+                  size_t len, struct pki_buf *out);
+
 /* confidoc-cas recovery-keygen: a new X25519 key pair; the private key file is
  * created 0600 (O_EXCL, PKCS#8 PEM), the public one 0644 (O_EXCL,
  * SubjectPublicKeyInfo PEM). CD_ERR_EXISTS when either file exists. */

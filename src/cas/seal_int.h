@@ -37,6 +37,7 @@
 #define HEX_KEY_LEN ((size_t)2 * SEAL_KEY_BYTES)
 #define SHARES_MAX_BYTES ((size_t)SEAL_MAX_RECOVERY * SEAL_KEY_BYTES)
 #define WRAP_INFO "confidoc-cas recovery wrap 1"
+#define BOX_INFO "confidoc-cas box 1"
 #define ID_CONTEXT "confidoc-cas state key id"
 #define INDEX_HEAD "confidoc-cas recovery 1\n"
 

@@ -88,9 +88,10 @@ static cd_err pub_hash(const EVP_PKEY *k, char hex[PKI_FP_HEX])
 }
 
 /* The wrap key: HKDF-SHA256 over X25519(priv, peer), salt = ephemeral pub ||
- * recipient pub, info WRAP_INFO. */
+ * recipient pub, info (WRAP_INFO for recovery wraps, BOX_INFO for boxes). */
 static cd_err wrap_key(EVP_PKEY *priv, EVP_PKEY *peer, const unsigned char epub[X25519_BYTES],
-                       const unsigned char rpub[X25519_BYTES], unsigned char out[SEAL_KEY_BYTES])
+                       const unsigned char rpub[X25519_BYTES], const char *info,
+                       unsigned char out[SEAL_KEY_BYTES])
 {
     unsigned char shared[X25519_BYTES], salt[2 * X25519_BYTES];
     size_t slen = sizeof(shared);
@@ -108,8 +109,7 @@ static cd_err wrap_key(EVP_PKEY *priv, EVP_PKEY *peer, const unsigned char epub[
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, shared, sizeof(shared)),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt, sizeof(salt)),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (char *)WRAP_INFO,
-                                          sizeof(WRAP_INFO) - 1),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (char *)info, strlen(info)),
         OSSL_PARAM_construct_end(),
     };
     if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL || (kc = EVP_KDF_CTX_new(kdf)) == NULL ||
@@ -124,8 +124,8 @@ out:
     return err;
 }
 
-static cd_err wrap_to(EVP_PKEY *recip, const char *name, const unsigned char *pt, size_t len,
-                      struct pki_buf *out)
+static cd_err wrap_to(EVP_PKEY *recip, const char *info, const char *name, const void *pt,
+                      size_t len, struct pki_buf *out)
 {
     unsigned char rpub[X25519_BYTES], epub[X25519_BYTES], *wk = NULL;
     struct pki_buf blob = {0};
@@ -135,7 +135,7 @@ static cd_err wrap_to(EVP_PKEY *recip, const char *name, const unsigned char *pt
     if ((wk = OPENSSL_secure_malloc(SEAL_KEY_BYTES)) == NULL)
         return CD_ERR_NOMEM;
     if (raw_pub(recip, rpub) != CD_OK || (eph = EVP_PKEY_Q_keygen(NULL, NULL, "X25519")) == NULL ||
-        raw_pub(eph, epub) != CD_OK || wrap_key(eph, recip, epub, rpub, wk) != CD_OK)
+        raw_pub(eph, epub) != CD_OK || wrap_key(eph, recip, epub, rpub, info, wk) != CD_OK)
         goto out;
     if ((err = seal_aead_seal(wk, name, pt, len, &blob)) != CD_OK)
         goto out;
@@ -156,8 +156,8 @@ out:
     return err;
 }
 
-static cd_err unwrap_with(EVP_PKEY *priv, const char *name, const char *in, size_t len,
-                          struct pki_buf *out)
+static cd_err unwrap_with(EVP_PKEY *priv, const char *info, const char *name, const char *in,
+                          size_t len, struct pki_buf *out)
 {
     unsigned char hdr[HDR_BYTES], rpub[X25519_BYTES], *wk = NULL;
     EVP_PKEY *peer = NULL;
@@ -171,12 +171,45 @@ static cd_err unwrap_with(EVP_PKEY *priv, const char *name, const char *in, size
         return CD_ERR_NOMEM;
     if (raw_pub(priv, rpub) != CD_OK ||
         (peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, epub, X25519_BYTES)) == NULL ||
-        wrap_key(priv, peer, epub, rpub, wk) != CD_OK)
+        wrap_key(priv, peer, epub, rpub, info, wk) != CD_OK)
         goto out;
     err = seal_aead_open(wk, name, in + WRAP_HDR_BYTES, len - WRAP_HDR_BYTES, out);
 out:
     EVP_PKEY_free(peer);
     OPENSSL_secure_clear_free(wk, SEAL_KEY_BYTES);
+    return err;
+}
+
+/* ---- boxes to raw X25519 keys (seal.h) ---- */
+
+cd_err seal_box_keygen(unsigned char priv[SEAL_BOX_KEY_BYTES],
+                       unsigned char pub[SEAL_BOX_KEY_BYTES])
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+    size_t l = SEAL_BOX_KEY_BYTES;
+    cd_err err = k != NULL && EVP_PKEY_get_raw_private_key(k, priv, &l) == 1 &&
+                         l == SEAL_BOX_KEY_BYTES && raw_pub(k, pub) == CD_OK
+                     ? CD_OK
+                     : CD_ERR_CRYPTO;
+    EVP_PKEY_free(k);
+    return err;
+}
+
+cd_err seal_box(const unsigned char pub[SEAL_BOX_KEY_BYTES], const char *name, const void *pt,
+                size_t len, struct pki_buf *out)
+{
+    EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, pub, SEAL_BOX_KEY_BYTES);
+    cd_err err = k != NULL ? wrap_to(k, BOX_INFO, name, pt, len, out) : CD_ERR_CRYPTO;
+    EVP_PKEY_free(k);
+    return err;
+}
+
+cd_err seal_unbox(const unsigned char priv[SEAL_BOX_KEY_BYTES], const char *name, const void *in,
+                  size_t len, struct pki_buf *out)
+{
+    EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, SEAL_BOX_KEY_BYTES);
+    cd_err err = k != NULL ? unwrap_with(k, BOX_INFO, name, in, len, out) : CD_ERR_CRYPTO;
+    EVP_PKEY_free(k);
     return err;
 }
 
@@ -312,7 +345,7 @@ cd_err seal_recovery_write(const struct casdir *d, const struct seal_recovery *r
         payload[1] = rec->threshold > 1 ? (unsigned char)(i + 1) : 0;
         memcpy(payload + 2 + ID_BYTES, shares + i * SEAL_KEY_BYTES, SEAL_KEY_BYTES);
         wrap_name(i, name, sizeof(name));
-        err = wrap_to(keys[i], name, payload, PAYLOAD_BYTES, &w);
+        err = wrap_to(keys[i], WRAP_INFO, name, payload, PAYLOAD_BYTES, &w);
         if (err == CD_OK)
             err = store_write_at(rfd, strchr(name, '/') + 1, w.data, w.len, 0600, (uid_t)-1,
                                  (gid_t)-1, &changed);
@@ -410,7 +443,7 @@ static cd_err recover_one(const struct casdir *d, const struct index *ix, const 
         cd_diag_add(diag, "cannot read %s/%s: %s", d->root, name, cd_strerror(err));
         goto out;
     }
-    err = unwrap_with(priv, name, w.data, w.len, &pt);
+    err = unwrap_with(priv, WRAP_INFO, name, w.data, w.len, &pt);
     if (err == CD_OK && pt.len != PAYLOAD_BYTES)
         err = CD_ERR_CRYPTO;
     if (err != CD_OK) {

@@ -21,6 +21,7 @@
 #include "common/err.h"
 
 #define CASD_MAX_NAMES 16
+#define CASD_MAX_NODES 64     /* --node (CASD_NODE_MAX_ADMITTED) */
 #define CASD_CONN_SECONDS 10  /* a connection's whole life in the worker */
 #define CASD_REPLY_SECONDS 60 /* the worker's wait for the parent's reply */
 #define CASD_WORKER_FD_LISTEN 3
@@ -37,8 +38,10 @@ struct casd_serve_config {
     const char *pidfile, *pin_out;
     const char *policies_dir; /* sessions at first start, or NULL */
     struct policy_vars vars;
-    const char *audit_log;         /* NULL: STATE/cas/audit.log */
-    const char *socket;            /* the release socket for `run` (0666), or NULL: none */
+    const char *audit_log;    /* NULL: STATE/cas/audit.log */
+    const char *socket;       /* the release socket for `run` (0666), or NULL: none */
+    const char *const *nodes; /* key hashes of the admitted node identities (node.h) */
+    size_t nnodes;
     struct seal_source seal;       /* the sealing key (name NULL: refused) */
     struct seal_recovery recovery; /* used at the first start only */
 };

@@ -65,6 +65,8 @@ static bool rules_of(uint32_t type, enum field_rule *ra, size_t *ma, enum field_
         *ra = F_POLICY_NAME, *ma = CASD_IPC_NAME_MAX, *rb = F_CLIENT, *mb = CASD_IPC_HASH_LEN;
         return true;
     case CASD_IPC_SESSION_PUT:
+    case CASD_IPC_NODE_HELLO:
+    case CASD_IPC_NODE_MEASURE:
         *ra = F_BYTES, *ma = CASD_IPC_TEXT_MAX, *rb = F_CLIENT, *mb = CASD_IPC_HASH_LEN;
         return true;
     case CASD_IPC_REPLY:

@@ -30,11 +30,13 @@
 #define CASD_IPC_MAX_SIGS 16
 
 enum casd_ipc_type {
-    CASD_IPC_TLS_CONFIG = 1,  /* parent -> worker, once: chain, key */
-    CASD_IPC_VALUE_GET = 2,   /* worker -> parent: session, secret */
-    CASD_IPC_SESSION_GET = 3, /* worker -> parent: name, client */
-    CASD_IPC_SESSION_PUT = 4, /* worker -> parent: text, client, signatures */
-    CASD_IPC_REPLY = 5,       /* parent -> worker: status, body */
+    CASD_IPC_TLS_CONFIG = 1,   /* parent -> worker, once: chain, key */
+    CASD_IPC_VALUE_GET = 2,    /* worker -> parent: session, secret */
+    CASD_IPC_SESSION_GET = 3,  /* worker -> parent: name, client */
+    CASD_IPC_SESSION_PUT = 4,  /* worker -> parent: text, client, signatures */
+    CASD_IPC_REPLY = 5,        /* parent -> worker: status, body */
+    CASD_IPC_NODE_HELLO = 6,   /* worker -> parent: a node agent's JSON body, client */
+    CASD_IPC_NODE_MEASURE = 7, /* worker -> parent: a node agent's JSON body, client */
 };
 
 /* A field: bytes borrowed from the buffer the message was decoded from (or
@@ -53,8 +55,9 @@ struct casd_ipc_msg {
     uint32_t type;           /* enum casd_ipc_type */
     uint32_t status;         /* REPLY: an HTTP status, 100..599 */
     struct casd_ipc_field a; /* TLS_CONFIG: chain; VALUE_GET: session; SESSION_GET: name;
-                                SESSION_PUT: text; REPLY: body */
-    struct casd_ipc_field b; /* TLS_CONFIG: key; VALUE_GET: secret; SESSION_GET/PUT: client */
+                                SESSION_PUT: text; REPLY: body; NODE_*: the request body */
+    struct casd_ipc_field b; /* TLS_CONFIG: key; VALUE_GET: secret; SESSION_GET/PUT, NODE_*:
+                                client */
     struct casd_ipc_sig sigs[CASD_IPC_MAX_SIGS]; /* SESSION_PUT */
     size_t nsigs;
 };

@@ -23,6 +23,7 @@
 #include "cas/seal.h"
 #include "cas/store.h"
 #include "casd/ipc.h"
+#include "casd/node.h"
 #include "casd/sessions.h"
 #include "common/num.h"
 #include "log/log.h"
@@ -159,6 +160,7 @@ static cd_err write_public(const char *path, const char *text)
 struct parent {
     const struct casd_serve_config *c;
     struct casd_sessions *sessions;
+    struct casd_nodes *nodes;
     struct seal_key *seal;
     struct cas_store *store;
     struct audit_log *audit;
@@ -324,9 +326,32 @@ static cd_err audit_start(struct parent *p, struct cd_diag *diag)
 
 /* ---- requests ---- */
 
+static void record_release(void *arg, const struct release_outcome *o);
+
+/* What release_serve_conn and the node path check against: the current sessions. */
+static struct release_ctx release_ctx_of(struct parent *p)
+{
+    return (struct release_ctx){.set = casd_sessions_set(p->sessions),
+                                .material = casd_sessions_material(p->sessions),
+                                .launchers = (const char(*)[RELEASE_HASH_HEX])p->launcher,
+                                .nlaunchers = 1,
+                                .record = record_release,
+                                .record_arg = p,
+                                .evidence = release_evidence_registry};
+}
+
 static void answer(struct parent *p, const struct casd_ipc_msg *m, struct casd_reply *r)
 {
     char a[CASD_IPC_NAME_MAX + 1] = "", b[CASD_IPC_NAME_MAX + 1] = "";
+
+    if (m->type == CASD_IPC_NODE_HELLO || m->type == CASD_IPC_NODE_MEASURE) {
+        char client[PKI_FP_HEX] = "";
+        if (m->b.len > 0) /* empty or a hash: checked by the decoder */
+            memcpy(client, m->b.p, m->b.len);
+        const struct release_ctx ctx = release_ctx_of(p);
+        casd_nodes_answer(p->nodes, &ctx, m->type, m->a.p, m->a.len, client, &r->status, &r->body);
+        return;
+    }
 
     if (m->type == CASD_IPC_VALUE_GET || m->type == CASD_IPC_SESSION_GET) {
         memcpy(a, m->a.p, m->a.len); /* bounded and checked by the decoder */
@@ -375,7 +400,8 @@ static bool handle_worker(struct parent *p)
     if (err == CD_ERR_TIMEOUT)
         return true;
     if (err == CD_OK && m.type != CASD_IPC_VALUE_GET && m.type != CASD_IPC_SESSION_GET &&
-        m.type != CASD_IPC_SESSION_PUT)
+        m.type != CASD_IPC_SESSION_PUT && m.type != CASD_IPC_NODE_HELLO &&
+        m.type != CASD_IPC_NODE_MEASURE)
         err = CD_ERR_INVALID;
     if (err != CD_OK) {
         if (err == CD_ERR_INVALID)
@@ -417,40 +443,9 @@ static void serve_release(struct parent *p)
     int c = accept4(p->unix_fd, NULL, NULL, SOCK_CLOEXEC);
     if (c < 0)
         return;
-    struct release_ctx ctx = {.set = casd_sessions_set(p->sessions),
-                              .material = casd_sessions_material(p->sessions),
-                              .launchers = (const char(*)[RELEASE_HASH_HEX])p->launcher,
-                              .nlaunchers = 1,
-                              .record = record_release,
-                              .record_arg = p,
-                              .evidence = release_evidence_registry};
+    const struct release_ctx ctx = release_ctx_of(p);
     (void)release_serve_conn(c, &ctx);
     close(c);
-}
-
-static cd_err listen_unix(const char *path, int *out, struct cd_diag *diag)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    struct stat st;
-
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        cd_diag_add(diag, "--socket %s: path too long", path);
-        return CD_ERR_CONFIG;
-    }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    /* Only a stale socket is replaced, never another kind of file. */
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-        unlink(path);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        chmod(path, 0666) != 0 || listen(fd, 16) != 0) {
-        cd_diag_add(diag, "cannot listen on %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return CD_ERR_IO;
-    }
-    *out = fd;
-    return CD_OK;
 }
 
 /* ---- start-up ---- */
@@ -543,19 +538,22 @@ static cd_err startup(struct parent *p, struct cas_store **store, struct cd_diag
     }
     if ((err = listen_on(c, &p->listen_fd, diag)) != CD_OK)
         return err;
-    if (c->socket != NULL) {
-        /* The launcher is this very executable (followed from /proc, not by name). */
-        int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-        err = exe >= 0 ? release_sha256_fd(exe, p->launcher[0]) : CD_ERR_IO;
-        if (exe >= 0)
-            close(exe);
-        if (err != CD_OK) {
-            cd_diag_add(diag, "cannot hash this executable: %s", cd_strerror(err));
-            return err;
-        }
-        if ((err = listen_unix(c->socket, &p->unix_fd, diag)) != CD_OK)
-            return err;
+    if ((err = casd_nodes_new(c->nodes, c->nnodes, &p->nodes)) != CD_OK) {
+        cd_diag_add(diag, "--node: at most %d key hashes", CASD_NODE_MAX_ADMITTED);
+        return err;
     }
+    /* The launcher, on the release socket and behind node agents, is this very
+     * executable (followed from /proc, not by name). */
+    int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    err = exe >= 0 ? release_sha256_fd(exe, p->launcher[0]) : CD_ERR_IO;
+    if (exe >= 0)
+        close(exe);
+    if (err != CD_OK) {
+        cd_diag_add(diag, "cannot hash this executable: %s", cd_strerror(err));
+        return err;
+    }
+    if (c->socket != NULL && (err = release_listen(c->socket, 16, &p->unix_fd, diag)) != CD_OK)
+        return err;
     if ((err = signals(&p->sig_fd)) != CD_OK) {
         cd_diag_add(diag, "cannot set up signals");
         return err;
@@ -642,6 +640,7 @@ out:
     if (c->pidfile != NULL && err == CD_OK)
         unlink(c->pidfile);
     casd_sessions_free(p.sessions);
+    casd_nodes_free(p.nodes);
     audit_close(p.audit);
     identity_release(&p.id);
     store_close(store);

@@ -73,6 +73,13 @@ static int route(const char *m, size_t mlen, const char *t, size_t tlen, struct 
         req->route = CASD_ROUTE_VALUE;
         return 0;
     }
+    if ((tlen == 14 && memcmp(t, "/v1/node/hello", 14) == 0) ||
+        (tlen == 16 && memcmp(t, "/v1/node/measure", 16) == 0)) {
+        if (!post)
+            return 405;
+        req->route = tlen == 14 ? CASD_ROUTE_NODE_HELLO : CASD_ROUTE_NODE_MEASURE;
+        return 0;
+    }
     if (tlen == 12 && memcmp(t, "/v1/sessions", 12) == 0) {
         if (!post)
             return 405;
@@ -210,7 +217,8 @@ enum casd_rest_result casd_rest_parse(const char *buf, size_t len, struct casd_r
     }
     if (hs.chunked)
         FAIL(hs.have_length ? 400 : 411, "send the body with Content-Length, not chunked");
-    if (req->route != CASD_ROUTE_SESSION_PUT) {
+    if (req->route != CASD_ROUTE_SESSION_PUT && req->route != CASD_ROUTE_NODE_HELLO &&
+        req->route != CASD_ROUTE_NODE_MEASURE) {
         if (hs.have_length && hs.length > 0)
             FAIL(400, "this request has no body");
         *used = (size_t)(h - buf);

@@ -6,6 +6,8 @@
  *   GET  /v1/values/session=S,secret=N   CASD_ROUTE_VALUE
  *   GET  /v1/sessions/NAME               CASD_ROUTE_SESSION_GET
  *   POST /v1/sessions                    CASD_ROUTE_SESSION_PUT (JSON body)
+ *   POST /v1/node/hello                  CASD_ROUTE_NODE_HELLO (JSON body, node agents)
+ *   POST /v1/node/measure                CASD_ROUTE_NODE_MEASURE (JSON body, node agents)
  * anything else is 404 (unknown path) or 405 (known path, other method). */
 #ifndef CONFIDOC_CASD_REST_H
 #define CONFIDOC_CASD_REST_H
@@ -27,13 +29,15 @@ enum casd_route {
     CASD_ROUTE_VALUE,
     CASD_ROUTE_SESSION_GET,
     CASD_ROUTE_SESSION_PUT,
+    CASD_ROUTE_NODE_HELLO,
+    CASD_ROUTE_NODE_MEASURE,
 };
 
 struct casd_rest_req {
     enum casd_route route;
     char session[CASD_IPC_NAME_MAX + 1]; /* VALUE: S; SESSION_GET: NAME */
     char secret[CASD_IPC_NAME_MAX + 1];  /* VALUE: N */
-    const char *body;                    /* SESSION_PUT: borrowed from the buffer */
+    const char *body;                    /* SESSION_PUT, NODE_*: borrowed from the buffer */
     size_t body_len;
 };
 

@@ -237,6 +237,33 @@ static bool is_ip(const char *host)
     return yes;
 }
 
+/* The CA certificate in pem[0..len) as the only trust anchor of ctx. */
+static bool load_ca_pem(SSL_CTX *ctx, const char *pem, size_t len)
+{
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    X509 *x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    bool ok = x != NULL && X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), x) == 1;
+    X509_free(x);
+    BIO_free(bio);
+    return ok;
+}
+
+/* The client certificate chain and key from memory. */
+static bool load_identity_pem(SSL_CTX *ctx, const struct casd_tls_client *c)
+{
+    BIO *cb = BIO_new_mem_buf(c->cert_pem, (int)c->cert_pem_len);
+    BIO *kb = BIO_new_mem_buf(c->key_pem, (int)c->key_pem_len);
+    X509 *x = cb != NULL ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = kb != NULL ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    bool ok = x != NULL && k != NULL && SSL_CTX_use_certificate(ctx, x) == 1 &&
+              SSL_CTX_use_PrivateKey(ctx, k) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+    X509_free(x);
+    EVP_PKEY_free(k);
+    BIO_free(cb);
+    BIO_free(kb);
+    return ok;
+}
+
 static cd_err client_ctx(const struct casd_tls_client *c, SSL_CTX **out, struct cd_diag *diag)
 {
     SSL_CTX *ctx = new_ctx(TLS_client_method());
@@ -246,6 +273,12 @@ static cd_err client_ctx(const struct casd_tls_client *c, SSL_CTX **out, struct 
     if (c->cacert != NULL) {
         if (SSL_CTX_load_verify_locations(ctx, c->cacert, NULL) != 1) {
             cd_diag_add(diag, "cannot load the CA certificate %s", c->cacert);
+            goto bad;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    } else if (c->cacert_pem != NULL) {
+        if (!load_ca_pem(ctx, c->cacert_pem, c->cacert_pem_len)) {
+            cd_diag_add(diag, "cannot load the CA certificate");
             goto bad;
         }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
@@ -261,6 +294,9 @@ static cd_err client_ctx(const struct casd_tls_client *c, SSL_CTX **out, struct 
                         c->cert != NULL ? c->cert : "-", c->key != NULL ? c->key : "-");
             goto bad;
         }
+    } else if (c->cert_pem != NULL && !load_identity_pem(ctx, c)) {
+        cd_diag_add(diag, "cannot load the client certificate and key");
+        goto bad;
     }
     *out = ctx;
     return CD_OK;

@@ -39,7 +39,11 @@ struct casd_tls_client {
     const char *cacert;     /* PEM file the server's chain must verify against (and the
                                host name or IP); NULL: no verification (attest only) */
     const char *cert, *key; /* client certificate and key files, or NULL */
-    int timeout_seconds;    /* connect, handshake and every read and write */
+    /* The same three in memory (PEM), used when the file is NULL: the node
+     * agent's CA comes from attest, its identity maybe from memory. */
+    const char *cacert_pem, *cert_pem, *key_pem;
+    size_t cacert_pem_len, cert_pem_len, key_pem_len;
+    int timeout_seconds; /* connect, handshake and every read and write */
 };
 
 /* Connects and runs the client handshake (TLS 1.3 only). Problems in diag. */

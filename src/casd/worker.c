@@ -72,6 +72,10 @@ static const char *route_name(enum casd_route r)
         return "/v1/sessions/:name";
     case CASD_ROUTE_SESSION_PUT:
         return "/v1/sessions";
+    case CASD_ROUTE_NODE_HELLO:
+        return "/v1/node/hello";
+    case CASD_ROUTE_NODE_MEASURE:
+        return "/v1/node/measure";
     default:
         return "-";
     }
@@ -92,6 +96,13 @@ static int to_ipc(const struct casd_rest_req *req, struct casd_put_body *put, co
     case CASD_ROUTE_SESSION_GET:
         m->type = CASD_IPC_SESSION_GET;
         m->a = (struct casd_ipc_field){req->session, strlen(req->session)};
+        m->b = (struct casd_ipc_field){client, strlen(client)};
+        return 0;
+    case CASD_ROUTE_NODE_HELLO:
+    case CASD_ROUTE_NODE_MEASURE:
+        /* Passed on as it came: the parent verifies the node's signature itself. */
+        m->type = req->route == CASD_ROUTE_NODE_HELLO ? CASD_IPC_NODE_HELLO : CASD_IPC_NODE_MEASURE;
+        m->a = (struct casd_ipc_field){req->body, req->body_len};
         m->b = (struct casd_ipc_field){client, strlen(client)};
         return 0;
     case CASD_ROUTE_SESSION_PUT: {
@@ -190,8 +201,9 @@ static bool serve_conn(struct worker *w, int fd)
         set_timeout(fd, deadline - now_s());
         respond(c, status, rep.a.p, rep.a.len);
     }
-    log_request("-", req.route == CASD_ROUTE_SESSION_PUT ? "POST" : "GET", route_name(req.route),
-                status, (now_s() - t0) * 1000, len, 0);
+    log_request(
+        "-", req.route == CASD_ROUTE_VALUE || req.route == CASD_ROUTE_SESSION_GET ? "GET" : "POST",
+        route_name(req.route), status, (now_s() - t0) * 1000, len, 0);
 out:
     casd_put_body_release(&put);
     explicit_bzero(w->req, len);

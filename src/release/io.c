@@ -3,8 +3,36 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
+
+cd_err release_listen(const char *path, int backlog, int *out, struct cd_diag *diag)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct stat st;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        cd_diag_add(diag, "--socket %s: path too long", path);
+        return CD_ERR_CONFIG;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (const struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        chmod(path, 0666) != 0 || listen(fd, backlog) != 0) {
+        cd_diag_add(diag, "cannot listen on %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return CD_ERR_IO;
+    }
+    *out = fd;
+    return CD_OK;
+}
 
 int64_t release_now_ms(void)
 {

@@ -25,6 +25,7 @@
 
 #include "cas/policy.h"
 #include "common/buf.h"
+#include "common/diag.h"
 #include "common/err.h"
 
 #define RELEASE_NAME_MAX 64                      /* session and verifier names */
@@ -123,6 +124,12 @@ cd_err release_send(int fd, const struct buf *b, int64_t deadline_ms);
  * CD_ERR_TIMEOUT, CD_ERR_IO (error or the peer closed), CD_ERR_INVALID
  * (malformed, or longer than cap). */
 cd_err release_recv(int fd, uint8_t *buf, size_t cap, int64_t deadline_ms, struct release_msg *msg);
+
+/* Listens on the unix socket path (SOCK_SEQPACKET, close-on-exec, mode 0666:
+ * every uid may connect, SO_PEERCRED says who it is), replacing a stale socket
+ * there but never another kind of file. Problems in diag: CD_ERR_CONFIG (path
+ * too long), CD_ERR_IO. */
+cd_err release_listen(const char *path, int backlog, int *out, struct cd_diag *diag);
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t release_now_ms(void);

@@ -2,27 +2,18 @@
  * measured, and the session's files when both match (verify.h). */
 #include "release/verify.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cas/pki.h"
 #include "common/codec.h"
 #include "common/num.h"
-#include "release/measure.h"
-
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD 77 /* Linux 6.5; older headers lack it */
-#endif
+#include "release/peer.h"
 
 /* The largest message a launcher sends: a MEASURE with full evidence. */
 #define IN_MAX                                                                                     \
@@ -33,8 +24,9 @@ struct conn {
     int fd;
     const struct release_ctx *ctx;
     int64_t deadline;
-    struct ucred cred;
-    int pidfd;
+    struct release_peer peer;            /* the caller (measured here, or by a node agent) */
+    const struct release_remote *remote; /* the node path: what the agent measured; else NULL */
+    struct buf *answer;                  /* the node path: messages go here, not to fd */
     uint8_t *in;
     const struct policy *p;
     uid_t uid; /* the session's user */
@@ -81,6 +73,14 @@ static void record(struct conn *c, bool allowed)
     record_files(c, allowed, NULL, 0);
 }
 
+/* Sends one message: over the socket, or (the node path) into the answer. */
+static cd_err emit(struct conn *c, const struct buf *b)
+{
+    if (c->answer != NULL)
+        return buf_add(c->answer, b->p, b->len);
+    return release_send(c->fd, b, c->deadline);
+}
+
 /* Sends REFUSED(reason) (best effort) and records it. Returns err. */
 static cd_err refuse(struct conn *c, cd_err err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -98,7 +98,7 @@ static cd_err refuse(struct conn *c, cd_err err, const char *fmt, ...)
     record(c, false); /* recorded before the launcher hears of it */
     buf_init(&b, RELEASE_HEADER + 4 + RELEASE_REASON_MAX + 1);
     if (release_enc_refused(&b, c->reason) == CD_OK)
-        (void)release_send(c->fd, &b, c->deadline);
+        (void)emit(c, &b);
     buf_release(&b);
     return err;
 }
@@ -111,46 +111,29 @@ static cd_err broken(struct conn *c, cd_err err, const char *what)
     return err;
 }
 
-/* The caller's pidfd: from the socket (the process that connected), or by pid. */
-static int peer_pidfd(int fd, pid_t pid)
-{
-    int pidfd = -1;
-    socklen_t len = sizeof(pidfd);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0 && pidfd >= 0)
-        return pidfd;
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-/* True while the process behind pidfd has not exited (so its pid is not reused). */
-static bool alive(int pidfd)
-{
-    struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
-    return poll(&pfd, 1, 0) == 0;
-}
-
-/* SO_PEERCRED, a pidfd, and the SHA-256 of the caller's executable. */
+/* SO_PEERCRED, a pidfd, and the SHA-256 of the caller's executable (peer.h). */
 static cd_err identify(struct conn *c)
 {
-    socklen_t len = sizeof(c->cred);
-    char path[64];
+    const char *why = NULL;
+    cd_err err = release_peer_identify(c->fd, &c->peer, &why);
 
-    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) != 0 || c->cred.pid <= 0)
-        return refuse(c, CD_ERR_IO, "cannot identify the caller (SO_PEERCRED)");
-    snprintf(c->who, sizeof(c->who), "uid=%u pid=%d", (unsigned)c->cred.uid, (int)c->cred.pid);
-    c->pidfd = peer_pidfd(c->fd, c->cred.pid);
-    if (c->pidfd < 0)
-        return refuse(c, CD_ERR_IO, "cannot identify the caller (pidfd)");
-    snprintf(path, sizeof(path), "/proc/%d/exe", (int)c->cred.pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    cd_err err = fd >= 0 ? release_sha256_fd(fd, c->exe) : CD_ERR_IO;
-    if (fd >= 0)
-        close(fd);
+    snprintf(c->who, sizeof(c->who), "uid=%u pid=%d", (unsigned)c->peer.uid, (int)c->peer.pid);
     if (err != CD_OK)
-        return refuse(c, err, "cannot measure the caller's executable");
-    if (!alive(c->pidfd))
-        return refuse(c, CD_ERR_AUTH, "the caller exited while it was measured");
-    text_add(c->who, sizeof(c->who), " exe=%s", c->exe);
+        return refuse(c, err, "%s", why);
+    text_add(c->who, sizeof(c->who), " exe=%s", c->peer.exe);
     return CD_OK;
+}
+
+/* The node path: the caller as the node agent measured it. */
+static void identify_remote(struct conn *c)
+{
+    const struct release_remote *r = c->remote;
+    c->peer.pid = (pid_t)r->pid;
+    c->peer.uid = (uid_t)r->uid;
+    c->peer.gid = (gid_t)r->gid;
+    snprintf(c->peer.exe, sizeof(c->peer.exe), "%s", r->exe);
+    snprintf(c->who, sizeof(c->who), "node=%s uid=%u gid=%u pid=%d exe=%s", r->node,
+             (unsigned)r->uid, (unsigned)r->gid, (int)r->pid, r->exe);
 }
 
 /* The session's user as a uid: measurements.user, else the owner. */
@@ -175,31 +158,38 @@ static bool session_uid(const struct policy *p, uid_t *out)
     return true;
 }
 
-static cd_err hello(struct conn *c)
+/* The checks of HELLO: an allowed launcher, a releasable session, a caller
+ * uid of root or the session's user. c->session is set. */
+static cd_err hello_check(struct conn *c)
 {
-    struct release_msg m;
     bool launcher = false;
 
-    cd_err err = release_recv(c->fd, c->in, IN_MAX, c->deadline, &m);
-    if (err == CD_OK && m.type != RELEASE_HELLO)
-        err = CD_ERR_INVALID;
-    if (err != CD_OK)
-        return broken(c, err, "no HELLO");
-    (void)release_view_copy(m.session, c->session, sizeof(c->session));
     for (size_t i = 0; i < c->ctx->nlaunchers; i++)
-        launcher = launcher || strcmp(c->ctx->launchers[i], c->exe) == 0;
+        launcher = launcher || strcmp(c->ctx->launchers[i], c->peer.exe) == 0;
     if (!launcher)
-        return refuse(c, CD_ERR_AUTH, "caller is not the confidoc-cas launcher (exe %s)", c->exe);
+        return refuse(c, CD_ERR_AUTH, "caller is not the confidoc-cas launcher (exe %s)",
+                      c->peer.exe);
     c->p = policy_set_find(c->ctx->set, c->session);
     if (c->p == NULL || !c->p->measure.present)
         return refuse(c, CD_ERR_AUTH, "unknown session or not releasable");
     if (!session_uid(c->p, &c->uid))
         return refuse(c, CD_ERR_AUTH, "session %s: its user is unknown on this host", c->session);
-    if (c->cred.uid != 0 && c->cred.uid != c->uid)
+    if (c->peer.uid != 0 && c->peer.uid != c->uid)
         return refuse(c, CD_ERR_AUTH,
                       "uid mismatch: caller uid %u is neither root nor the session's user (uid %u)",
-                      (unsigned)c->cred.uid, (unsigned)c->uid);
+                      (unsigned)c->peer.uid, (unsigned)c->uid);
     return CD_OK;
+}
+
+/* HELLO in m (already received or decoded; err its receive error). */
+static cd_err hello(struct conn *c, cd_err err, const struct release_msg *m)
+{
+    if (err == CD_OK && m->type != RELEASE_HELLO)
+        err = CD_ERR_INVALID;
+    if (err != CD_OK)
+        return broken(c, err, "no HELLO");
+    (void)release_view_copy(m->session, c->session, sizeof(c->session));
+    return hello_check(c);
 }
 
 static cd_err spec(struct conn *c)
@@ -215,7 +205,7 @@ static cd_err spec(struct conn *c)
     buf_init(&b, RELEASE_BUF_MAX);
     cd_err err = release_enc_spec(&b, (uint32_t)c->uid, pm->mount, paths, pm->nconfig, c->nonce);
     if (err == CD_OK)
-        err = release_send(c->fd, &b, c->deadline);
+        err = emit(c, &b);
     buf_release(&b);
     return err == CD_OK ? CD_OK : broken(c, err, "cannot send SPEC");
 }
@@ -249,19 +239,19 @@ cd_err release_evidence_registry(void *arg, const char *verifier, const void *bl
     return evidence_check(v, blob, len, report_data, &claims);
 }
 
-static cd_err check_measure(struct conn *c)
+/* MEASURE in *mp (received or decoded; err its receive error). */
+static cd_err check_measure(struct conn *c, cd_err err, const struct release_msg *mp)
 {
     unsigned char report_data[EVIDENCE_REPORT_DATA_LEN];
     const struct policy_measure *pm = &c->p->measure;
-    struct release_msg m;
     char exe[RELEASE_HASH_HEX], h[RELEASE_HASH_HEX], verifier[RELEASE_NAME_MAX + 1];
     bool exe_ok = false;
 
-    cd_err err = release_recv(c->fd, c->in, IN_MAX, c->deadline, &m);
-    if (err == CD_OK && m.type != RELEASE_MEASURE)
+    if (err == CD_OK && mp->type != RELEASE_MEASURE)
         err = CD_ERR_INVALID;
     if (err != CD_OK)
         return broken(c, err, "no MEASURE");
+    const struct release_msg m = *mp;
     (void)release_view_copy(m.exe, exe, sizeof(exe));
     text_add(c->measurement, sizeof(c->measurement), "exe=%s uid=%u", exe, (unsigned)m.uid);
     for (size_t i = 0; i < m.nconfig && i < pm->nconfig; i++)
@@ -348,7 +338,7 @@ static cd_err send_files(struct conn *c, const struct render *r)
         buf_init(&b, RELEASE_BUF_MAX);
         err = release_enc_file(&b, f->rel, f->public_file, f->content.p, f->content.len);
         if (err == CD_OK)
-            err = release_send(c->fd, &b, c->deadline);
+            err = emit(c, &b);
         buf_release(&b); /* wipes the secret copy */
         text_add(c->files, sizeof(c->files), "%s%s", i == 0 ? "" : ",", f->rel);
     }
@@ -356,7 +346,7 @@ static cd_err send_files(struct conn *c, const struct render *r)
         buf_init(&b, 64);
         err = release_enc_end(&b, (uint32_t)r->n);
         if (err == CD_OK)
-            err = release_send(c->fd, &b, c->deadline);
+            err = emit(c, &b);
         buf_release(&b);
     }
     return err;
@@ -372,7 +362,7 @@ static cd_err release(struct conn *c)
         render_free(r);
         return refuse(c, err, "cannot render session %s: %s", c->session, cd_strerror(err));
     }
-    if (!alive(c->pidfd)) {
+    if (c->remote == NULL && !release_peer_alive(&c->peer)) {
         render_free(r);
         return refuse(c, CD_ERR_AUTH, "the caller exited before the release");
     }
@@ -389,18 +379,40 @@ static cd_err release(struct conn *c)
     return CD_OK;
 }
 
-cd_err release_serve_conn(int conn_fd, const struct release_ctx *ctx)
+/* A connection on fd, or (remote set) one step of the node path into answer. */
+static struct conn *conn_new(const struct release_ctx *ctx, int fd,
+                             const struct release_remote *remote, struct buf *answer)
 {
     struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->fd = fd;
+    c->ctx = ctx;
+    c->peer.pidfd = -1;
+    c->deadline =
+        release_now_ms() + (ctx->timeout_ms > 0 ? ctx->timeout_ms : RELEASE_TIMEOUT_MS_DEFAULT);
+    c->remote = remote;
+    c->answer = answer;
+    if (remote != NULL)
+        identify_remote(c);
+    return c;
+}
+
+static void conn_free(struct conn *c)
+{
+    release_peer_close(&c->peer);
+    free(c->in);
+    free(c);
+}
+
+cd_err release_serve_conn(int conn_fd, const struct release_ctx *ctx)
+{
+    struct conn *c = conn_new(ctx, conn_fd, NULL, NULL);
+    struct release_msg m;
     cd_err err = CD_ERR_NOMEM;
 
     if (c == NULL)
         return CD_ERR_NOMEM;
-    c->fd = conn_fd;
-    c->ctx = ctx;
-    c->pidfd = -1;
-    c->deadline =
-        release_now_ms() + (ctx->timeout_ms > 0 ? ctx->timeout_ms : RELEASE_TIMEOUT_MS_DEFAULT);
     release_sndbuf(conn_fd);
     c->in = malloc(IN_MAX);
     if (c->in == NULL) {
@@ -409,17 +421,74 @@ cd_err release_serve_conn(int conn_fd, const struct release_ctx *ctx)
     }
     err = identify(c);
     if (err == CD_OK)
-        err = hello(c);
+        err = hello(c, release_recv(c->fd, c->in, IN_MAX, c->deadline, &m), &m);
     if (err == CD_OK)
         err = spec(c);
     if (err == CD_OK)
-        err = check_measure(c);
+        err = check_measure(c, release_recv(c->fd, c->in, IN_MAX, c->deadline, &m), &m);
     if (err == CD_OK)
         err = release(c);
 out:
-    if (c->pidfd >= 0)
-        close(c->pidfd);
-    free(c->in);
-    free(c);
+    conn_free(c);
+    return err;
+}
+
+/* ---- the node path ---- */
+
+/* After a failure that may have left partial messages in the answer: the
+ * answer becomes the one REFUSED of the recorded reason. */
+static void answer_refused(struct conn *c)
+{
+    struct buf b;
+    buf_release(c->answer);
+    buf_init(&b, RELEASE_HEADER + 4 + RELEASE_REASON_MAX + 1);
+    if (release_enc_refused(&b, c->reason[0] != '\0' ? c->reason : "refused") == CD_OK)
+        (void)buf_add(c->answer, b.p, b.len);
+    buf_release(&b);
+}
+
+cd_err release_node_hello(const struct release_ctx *ctx, const struct release_remote *r,
+                          const void *msg, size_t len, struct buf *answer,
+                          unsigned char nonce[RELEASE_NONCE_LEN],
+                          char session[RELEASE_NAME_MAX + 1])
+{
+    struct conn *c = conn_new(ctx, -1, r, answer);
+    struct release_msg m;
+
+    if (c == NULL)
+        return CD_ERR_NOMEM;
+    cd_err err = hello(c, release_decode(msg, len, &m), &m);
+    if (err == CD_OK)
+        err = spec(c);
+    if (err == CD_OK) {
+        memcpy(nonce, c->nonce, RELEASE_NONCE_LEN);
+        memcpy(session, c->session, sizeof(c->session));
+    } else if (err != CD_ERR_AUTH) {
+        answer_refused(c);
+    }
+    conn_free(c);
+    return err;
+}
+
+cd_err release_node_measure(const struct release_ctx *ctx, const struct release_remote *r,
+                            const char *session, const unsigned char nonce[RELEASE_NONCE_LEN],
+                            const void *msg, size_t len, struct buf *answer)
+{
+    struct conn *c = conn_new(ctx, -1, r, answer);
+    struct release_msg m;
+
+    if (c == NULL)
+        return CD_ERR_NOMEM;
+    snprintf(c->session, sizeof(c->session), "%s", session);
+    memcpy(c->nonce, nonce, RELEASE_NONCE_LEN);
+    /* HELLO's checks again: the sessions may have changed since. */
+    cd_err err = hello_check(c);
+    if (err == CD_OK)
+        err = check_measure(c, release_decode(msg, len, &m), &m);
+    if (err == CD_OK)
+        err = release(c);
+    if (err != CD_OK && err != CD_ERR_AUTH)
+        answer_refused(c);
+    conn_free(c);
     return err;
 }

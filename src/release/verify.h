@@ -14,17 +14,18 @@
 
 #define RELEASE_TIMEOUT_MS_DEFAULT 5000 /* one whole connection */
 #define RELEASE_MAX_LAUNCHERS 8         /* allowed launcher executables */
-#define RELEASE_WHO_MAX 128             /* "uid=U pid=P exe=SHA" */
+#define RELEASE_WHO_MAX 256             /* "[node=KEYHASH ]uid=U [gid=G ]pid=P exe=SHA" */
 #define RELEASE_TEXT_MAX 4096           /* measurement text, file names */
 
 /* What one connection ended with, for the audit log. Every string is
  * NUL-terminated, borrowed for the duration of the call, and holds names and
  * hashes only, never secret material. */
 struct release_outcome {
-    const char *session;     /* as the launcher named it ("" before HELLO) */
-    const char *who;         /* "uid=U pid=P exe=SHA" ("uid=U pid=P" before the exe is hashed) */
-    const char *measurement; /* "exe=SHA uid=U config=PATH:SHA,..." ("" before MEASURE) */
-    const char *files;       /* released: the rel paths, comma-separated (possibly "...") */
+    const char *session; /* as the launcher named it ("" before HELLO) */
+    const char *who;     /* "uid=U pid=P exe=SHA" ("uid=U pid=P" before the exe is hashed); through
+                            a node agent "node=KEYHASH uid=U gid=G pid=P exe=SHA" */
+    const char *measurement;       /* "exe=SHA uid=U config=PATH:SHA,..." ("" before MEASURE) */
+    const char *files;             /* released: the rel paths, comma-separated (possibly "...") */
     const char *const *file_names; /* released: the same paths, one each (NULL when refused) */
     size_t nfile_names;
     const char *reason; /* refused: why (the text sent to the launcher, when one was) */
@@ -71,5 +72,35 @@ struct release_ctx {
  * CD_ERR_INVALID on a malformed message, CD_ERR_TIMEOUT, CD_ERR_IO, CD_ERR_NOMEM
  * (each also recorded as refused). Logs nothing: the outcome goes to record. */
 cd_err release_serve_conn(int conn_fd, const struct release_ctx *ctx);
+
+/* ---- the node path (docs/internals/cas-service.md, "Node agents") ----
+ *
+ * A node agent (casd/agent.c) measures its caller itself (peer.h) and relays
+ * the launcher's HELLO and MEASURE to the CAS over mutual TLS; the CAS's
+ * parent, once it has verified the node's identity, answers them here with
+ * the same checks as release_serve_conn, the caller being what the agent
+ * reported. The answers are release protocol messages appended to answer
+ * (a buffer the caller bounds), which the agent relays verbatim. */
+struct release_remote {
+    const char *node; /* the node identity's key hash (already admitted) */
+    uint32_t uid, gid;
+    int32_t pid;
+    char exe[RELEASE_HASH_HEX]; /* SHA-256 of the caller's /proc/PID/exe, as the agent hashed it */
+};
+
+/* HELLO (the one message msg[0..len)) from r: answer gets SPEC, and nonce and
+ * session what the MEASURE step needs (CD_OK); or REFUSED (CD_ERR_AUTH, and
+ * recorded; any other error: malformed, recorded, answer a REFUSED too). */
+cd_err release_node_hello(const struct release_ctx *ctx, const struct release_remote *r,
+                          const void *msg, size_t len, struct buf *answer,
+                          unsigned char nonce[RELEASE_NONCE_LEN],
+                          char session[RELEASE_NAME_MAX + 1]);
+
+/* MEASURE (msg[0..len)) from r for session, after the HELLO that produced
+ * nonce: HELLO's checks again, then MEASURE's; answer gets FILE... END (CD_OK)
+ * or one REFUSED (any error). Exactly one outcome is recorded. */
+cd_err release_node_measure(const struct release_ctx *ctx, const struct release_remote *r,
+                            const char *session, const unsigned char nonce[RELEASE_NONCE_LEN],
+                            const void *msg, size_t len, struct buf *answer);
 
 #endif

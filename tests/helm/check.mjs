@@ -152,8 +152,12 @@ function nodeAgent(o, pod, socketDir) {
   if (s.hostPID !== true) p.push(`${w}: hostPID is not true (it reads /proc/PID/exe of other pods)`);
   if (s.hostNetwork || s.hostIPC) p.push(`${w}: hostNetwork or hostIPC`);
   if (s.automountServiceAccountToken !== false) p.push(`${w}: automountServiceAccountToken is not false`);
-  const hostPaths = (s.volumes || []).filter((v) => v.hostPath);
-  if (hostPaths.length !== 1 || hostPaths[0].hostPath.path !== socketDir) p.push(`${w}: host paths ${hostPaths.map((v) => v.hostPath.path)} (only ${socketDir})`);
+  // The socket directory, and the node's identity (nodeAgent.identity.hostPath) read-only.
+  const hostPaths = (s.volumes || []).filter((v) => v.hostPath && v.name !== "node-identity");
+  if (hostPaths.length !== 1 || hostPaths[0].hostPath.path !== socketDir) p.push(`${w}: host paths ${hostPaths.map((v) => v.hostPath.path)} (only ${socketDir} and the node identity)`);
+  for (const c of containersOf(s))
+    for (const m of c.volumeMounts || [])
+      if (m.name === "node-identity" && m.readOnly !== true) p.push(`${w}: the node identity is mounted writable`);
   for (const c of containersOf(s)) {
     const sc = c.securityContext || {};
     if (sc.privileged) p.push(`${w}: privileged`);

@@ -18,11 +18,12 @@
 
 #include "common/codec.h"
 #include "evidence_double.h"
+#include "release_fixture.h"
 #include "release/measure.h"
 #include "release/proto.h"
 #include "release/verify.h"
 
-#define H1 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define H1 RELEASE_FIXTURE_EXE
 
 struct seen {
     int n;
@@ -48,20 +49,8 @@ static int sv[2];
 
 static int setup(void **state)
 {
-    char text[512];
-    struct cd_diag d;
     (void)state;
-    assert_int_equal(release_sha256_file("/proc/self/exe", self[0]), CD_ERR_CONFIG); /* a link */
-    int fd = open("/proc/self/exe", O_RDONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(release_sha256_fd(fd, self[0]), CD_OK);
-    close(fd);
-    snprintf(text, sizeof(text),
-             "name: svc\nmeasurements:\n  executable: " H1 "\n  user: \"%u\"\n"
-             "  mount: /run/svc\n",
-             (unsigned)getuid());
-    cd_diag_init(&d);
-    assert_int_equal(policy_parse_buffer("svc.yaml", text, strlen(text), NULL, &set, &d), CD_OK);
+    release_fixture_open(self[0], &set);
     memset(&seen, 0, sizeof(seen));
     ctx = (struct release_ctx){.set = set,
                                .launchers = (const char(*)[RELEASE_HASH_HEX])self,
