@@ -93,10 +93,11 @@ static cd_err evp_open(const uint8_t key[CRYPTO_KEY_BYTES], const void *ad, size
     memcpy(tag, in + CRYPTO_GCM_NONCE_BYTES + mlen, sizeof(tag));
     if (EVP_DecryptInit_ex(ctx, c, NULL, key, in) == 1 &&
         (adlen == 0 || EVP_DecryptUpdate(ctx, NULL, &n, ad, (int)adlen) == 1) &&
-        (mlen == 0 || EVP_DecryptUpdate(ctx, out, &n, in + CRYPTO_GCM_NONCE_BYTES, (int)mlen) == 1) &&
+        (mlen == 0 ||
+         EVP_DecryptUpdate(ctx, out, &n, in + CRYPTO_GCM_NONCE_BYTES, (int)mlen) == 1) &&
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, sizeof(tag), tag) == 1)
         err = EVP_DecryptFinal_ex(ctx, out != NULL ? out + mlen : sink, &fin) == 1 ? CD_OK
-                                                                                    : CD_ERR_CRYPTO;
+                                                                                   : CD_ERR_CRYPTO;
     EVP_CIPHER_CTX_free(ctx);
     return err;
 }
@@ -132,8 +133,7 @@ cd_err crypto_gcm_seal(const uint8_t key[CRYPTO_KEY_BYTES], const void *ad, size
 /* On failure out[0..inlen-OVERHEAD] is wiped: GCM decrypts before it
  * verifies, so no unauthenticated plaintext may stay there. */
 cd_err crypto_gcm_open(const uint8_t key[CRYPTO_KEY_BYTES], const void *ad, size_t adlen,
-                       const uint8_t *in, size_t inlen, uint8_t *out, size_t outcap,
-                       size_t *outlen)
+                       const uint8_t *in, size_t inlen, uint8_t *out, size_t outcap, size_t *outlen)
 {
     size_t mlen;
     cd_err err;
@@ -148,8 +148,7 @@ cd_err crypto_gcm_open(const uint8_t key[CRYPTO_KEY_BYTES], const void *ad, size
     if (use_sodium()) {
         unsigned long long got = 0;
         err = crypto_aead_aes256gcm_decrypt(out, &got, NULL, in + CRYPTO_GCM_NONCE_BYTES,
-                                            inlen - CRYPTO_GCM_NONCE_BYTES, ad, adlen, in,
-                                            key) == 0
+                                            inlen - CRYPTO_GCM_NONCE_BYTES, ad, adlen, in, key) == 0
                   ? CD_OK
                   : CD_ERR_CRYPTO;
     } else {

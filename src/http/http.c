@@ -146,8 +146,11 @@ static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *co
     return MHD_YES;
 }
 
+static enum MHD_Result answer(struct MHD_Connection *conn, struct http_req *rq);
+
 /* The body is in: the request goes to a thread of its lane, the connection
- * is suspended until that thread resumes it (http_pool.c). */
+ * is suspended until that thread resumes it (http_pool.c); or, with
+ * inline_normal, a request of the normal lane runs here, on the worker. */
 static enum MHD_Result hand_off(http_server *srv, struct MHD_Connection *conn, struct http_req *rq,
                                 const char *url, const char *method)
 {
@@ -172,6 +175,13 @@ static enum MHD_Result hand_off(http_server *srv, struct MHD_Connection *conn, s
             sl = sizeof(struct sockaddr_in6);
         memcpy(&req->peer, ci->client_addr, sl);
         req->peer_len = sl;
+    }
+    if (srv->inline_normal && rq->lane == HTTP_LANE_NORMAL) {
+        if (!http_run_handler(srv, rq)) {
+            atomic_store_explicit(&rq->phase, HTTP_PHASE_DONE, memory_order_relaxed);
+            return answer(conn, rq);
+        }
+        /* it moved: to its lane, as any other */
     }
     atomic_store_explicit(&rq->phase, HTTP_PHASE_QUEUED, memory_order_relaxed);
     MHD_suspend_connection(conn);
@@ -339,7 +349,9 @@ static cd_err server_new(const struct http_server_config *cfg, http_handler_fn h
     atomic_init(&srv->inflight_body, 0);
     atomic_init(&srv->stopping, false);
     atomic_init(&srv->inflight_requests, 0);
-    if (http_lane_start(srv, &srv->lanes[HTTP_LANE_NORMAL], cfg->handler_threads,
+    srv->inline_normal = cfg->handler_threads == 0;
+    if (http_lane_start(srv, &srv->lanes[HTTP_LANE_NORMAL],
+                        cfg->handler_threads > 0 ? cfg->handler_threads : 1,
                         HTTP_THREAD_STACK) != CD_OK ||
         http_lane_start(srv, &srv->lanes[HTTP_LANE_SLOW], cfg->slow_threads, HTTP_THREAD_STACK) !=
             CD_OK ||
@@ -370,8 +382,8 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
         cfg->tls_key == NULL || cfg->client_ca == NULL ||
         cfg->n_allowed_subjects > HTTP_MAX_ALLOWED_SUBJECTS || cfg->max_connections == 0 ||
         cfg->max_header_bytes == 0 || cfg->max_header_bytes > (size_t)1024 * 1024 ||
-        cfg->max_inflight_body_bytes < cfg->max_body_bytes || cfg->handler_threads == 0 ||
-        cfg->slow_threads == 0 || cfg->large_threads == 0 || cfg->workers > HTTP_MAX_WORKERS)
+        cfg->max_inflight_body_bytes < cfg->max_body_bytes || cfg->slow_threads == 0 ||
+        cfg->large_threads == 0 || cfg->workers > HTTP_MAX_WORKERS)
         return CD_ERR_CONFIG;
     err = parse_bind(cfg->bind_addr, cfg->port, &ss, &ipv6);
     if (err != CD_OK) {

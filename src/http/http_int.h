@@ -56,6 +56,7 @@ struct http_server {
     atomic_bool stopping;
     atomic_uint inflight_requests; /* begun and not completed */
     struct http_lane lanes[HTTP_LANES];
+    bool inline_normal; /* handler_threads 0: the normal lane runs on the workers */
 };
 
 enum http_phase {
@@ -127,6 +128,9 @@ enum MHD_Result http_on_body(struct http_req *rq, const char *data, size_t n);
 
 /* http_pool.c: the handler threads of one lane. */
 cd_err http_lane_start(http_server *srv, struct http_lane *ln, unsigned threads, size_t stack);
+/* Runs the handler of rq into rq->resp; true when it asked to move (its answer
+ * dropped, rq->lane the lane to queue it on). */
+bool http_run_handler(http_server *srv, struct http_req *rq);
 /* Queues rq (its connection suspended); a lane thread runs the handler and
  * resumes the connection. */
 void http_lane_submit(struct http_lane *ln, struct http_req *rq);

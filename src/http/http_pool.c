@@ -37,27 +37,31 @@ static void drop_answer(struct http_response *resp)
     explicit_bzero(resp->content_type_store, sizeof(resp->content_type_store));
 }
 
+bool http_run_handler(http_server *srv, struct http_req *rq)
+{
+    memset(&rq->resp, 0, offsetof(struct http_response, header_store));
+    rq->resp.status = 500;
+    srv->handler(srv->ctx, &rq->req, &rq->resp);
+    if (rq->resp.move_to == 0)
+        return false;
+    drop_answer(&rq->resp);
+    rq->req.lane = rq->resp.move_to - 1;
+    rq->req.moved = true;
+    rq->lane = rq->req.lane;
+    return true;
+}
+
 /* Runs the handler of rq (on a pool thread) and leaves its answer in rq->resp,
  * or hands rq to the lane it asked for. */
 static void run_one(struct http_lane *ln, struct http_req *rq)
 {
     http_server *srv = ln->srv;
 
-    memset(&rq->resp, 0, offsetof(struct http_response, header_store));
-    rq->resp.status = 500;
     if (atomic_load(&ln->abandon)) {
         rq->abandoned = 1; /* the drain timed out: 503 without running it */
-    } else {
-        srv->handler(srv->ctx, &rq->req, &rq->resp);
-        if (rq->resp.move_to != 0) {
-            unsigned to = rq->resp.move_to - 1;
-
-            drop_answer(&rq->resp);
-            rq->req.lane = to;
-            rq->req.moved = true;
-            http_lane_submit(&srv->lanes[to], rq); /* still suspended */
-            return;
-        }
+    } else if (http_run_handler(srv, rq)) {
+        http_lane_submit(&srv->lanes[rq->lane], rq); /* still suspended */
+        return;
     }
     atomic_store_explicit(&rq->phase, HTTP_PHASE_DONE, memory_order_release);
     MHD_resume_connection(rq->mhd_conn);
