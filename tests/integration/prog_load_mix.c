@@ -97,6 +97,7 @@ static unsigned char small_docs[MAX_USERS][SMALL_DOCS][SMALL_LEN];
 static unsigned char *large_docs[MAX_USERS];
 static unsigned long counts[K_COUNT], retried_503;
 static long total_connects;
+static double min_slow_put = 1e9, min_slow_get = 1e9; /* seconds, the quickest of each */
 static int failures;
 
 static double now_s(void)
@@ -312,8 +313,12 @@ static void start_request(struct conn *c)
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PRIVATE, c);
-    if (c->slow_reader)
-        curl_easy_setopt(h, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)SLOW_RECV_BPS);
+    if (c->slow_reader) {
+        /* libcurl checks the cap between reads of up to 100 buffers: small
+         * buffers, or a fast server's whole answer goes in one go. */
+        curl_easy_setopt(h, CURLOPT_MAX_RECV_SPEED_LARGE, SLOW_RECV_BPS);
+        curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 1024L);
+    }
 }
 
 static int body_is(const struct conn *c, const unsigned char *want, size_t len)
@@ -334,6 +339,26 @@ static void show_body(const struct conn *c, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* A slow client must really have been slow, or the test would not test it:
+ * a trickled body takes 16 pieces 125 ms apart, a capped reader 4 s a MiB. */
+static int slow_enough(const struct conn *c)
+{
+    double min_s = c->kind == K_SLOW_PUT   ? 1.5
+                   : c->kind == K_SLOW_GET ? (double)LARGE_LEN / SLOW_RECV_BPS * 0.75
+                                           : 0;
+    double took = 0;
+    curl_easy_getinfo(c->h, CURLINFO_TOTAL_TIME, &took);
+    if (c->kind == K_SLOW_PUT && took < min_slow_put)
+        min_slow_put = took;
+    if (c->kind == K_SLOW_GET && took < min_slow_get)
+        min_slow_get = took;
+    if (took < min_s) {
+        fail(c, "took %.2f s, a slow client takes at least %.2f s", took, min_s);
+        return 0;
+    }
+    return 1;
+}
+
 /* Checks the answer to the request in flight; returns the next kind for a
  * two-step operation, K_COUNT when the operation is over. */
 static enum kind check_answer(struct conn *c, long status)
@@ -342,6 +367,8 @@ static enum kind check_answer(struct conn *c, long status)
     int user = c->user;
 
     show_body(c, seen, sizeof(seen));
+    if (status / 100 == 2 && !slow_enough(c))
+        return K_COUNT;
     switch (c->kind) {
     case K_ME:
         snprintf(want, sizeof(want), "{\"username\":\"load%d\"}", user);
@@ -571,6 +598,9 @@ int main(int argc, char **argv)
     for (int k = 0; k < K_COUNT; k++)
         printf("  %-24s %lu\n", kind_names[k], counts[k]);
     printf("  %-24s %lu\n", "503 retried (admission)", retried_503);
+    if (counts[K_SLOW_PUT] > 0 && counts[K_SLOW_GET] > 0)
+        printf("  the quickest trickled PUT took %.2f s, the quickest slow reader %.2f s\n",
+               min_slow_put, min_slow_get);
     /* Keep-alive: each connection is opened once; a few more are tolerated
      * (a server may close one after an error answer), not one per request. */
     if (failures == 0 && total_connects > n_conns + n_conns / 16) {
