@@ -1,9 +1,10 @@
 # confidoc: the front door. `make check` installs what is missing, builds and tests.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all build deps web check test asan-check format format-check lint clean fuzz fuzz-smoke up down bench \
+.PHONY: all build deps web check test asan-check tsan-check format format-check lint clean fuzz fuzz-smoke up down bench \
         print-fuzz-targets
 
 all: build
@@ -39,9 +40,29 @@ asan-check: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2 \
 	    -E fuzz_smoke # the fuzz build is ASan+UBSan already
 
+# The same tests built with ThreadSanitizer (CONFIDOC_TSAN=ON), servers included:
+# TSAN_OPTIONS (halt_on_error=1:second_deadlock_stack=1, tests/tsan.supp for
+# uninstrumented third-party libraries only) are set on every test by
+# tests/CMakeLists.txt, and tests/lib/tsan_run.sh fails an integration test when
+# any process it started wrote a report. setarch -R (no ASLR for this process
+# tree, nothing changed on the machine) keeps gcc 12's TSan working on kernels
+# whose vm.mmap_rnd_bits is above 28 ("FATAL: ThreadSanitizer: unexpected memory
+# mapping"); where personality() is refused, the tests run without it.
+# Excluded: fuzz_smoke: it builds and runs a clang ASan+UBSan tree of its own
+# (libFuzzer; TSan cannot be combined with ASan), so nothing of the TSan build
+# runs in it, and `test` runs it already.
+TSAN_SETARCH = $(shell setarch "$$(uname -m)" -R true 2>/dev/null && echo setarch "$$(uname -m)" -R)
+tsan-check: deps
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONFIDOC_TSAN=ON >/dev/null
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	@$(MAKE) --no-print-directory web BUILD=$(TSAN_BUILD) # test_web serves $(TSAN_BUILD)/web
+	cd $(TSAN_BUILD) && $(TSAN_SETARCH) ctest --output-on-failure -j 2 \
+	    -E fuzz_smoke # see above
+
 # The README's test command: the normal build and its tests, the same tests
-# built with AddressSanitizer and UndefinedBehaviorSanitizer, and the static checks.
-check: test asan-check lint
+# built with AddressSanitizer and UndefinedBehaviorSanitizer, then with
+# ThreadSanitizer, and the static checks.
+check: test asan-check tsan-check lint
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h')
@@ -102,7 +123,7 @@ fuzz-smoke: deps
 	$(call FUZZ_RUN,5)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
 
 # The whole stack on this machine (nginx, confidoc-api, MariaDB, memcached,
 # keys from confidoc-cas); state in $(CONFIDOC_STATE_DIR), default var/.

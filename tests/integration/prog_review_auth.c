@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -616,7 +617,7 @@ static void test_review_8_rotate_key(void **state)
  * on CD_ERR_AUTH log in again) while rotations run. */
 struct writer {
     auth *a;
-    volatile int stop;
+    atomic_int stop; /* set by the main thread: volatile would be a data race */
     unsigned writes, stale;
 };
 
@@ -627,7 +628,7 @@ static void *writer_thread(void *arg)
     int64_t r = 0;
 
     assert_int_equal(login(w->a, "laura", "laurapassword", &p), CD_OK);
-    while (!w->stop) {
+    while (!atomic_load(&w->stop)) {
         uint64_t v = 0;
         struct db_doc d;
         struct crypto_doc_ad ad;
@@ -686,6 +687,7 @@ static void test_review_8_rotate_concurrent_writes(void **state)
         put_doc(&p, r, 1, 0, CD_OK);
     auth_principal_wipe(&p);
     memset(&w, 0, sizeof(w));
+    atomic_init(&w.stop, 0);
     w.a = wa;
     assert_int_equal(pthread_create(&t, NULL, writer_thread, &w), 0);
     while (rotations < 5) {
@@ -698,7 +700,7 @@ static void test_review_8_rotate_concurrent_writes(void **state)
         usleep(20000);
     }
     usleep(100000);
-    w.stop = 1;
+    atomic_store(&w.stop, 1);
     pthread_join(t, NULL);
     printf("# %u concurrent writes, %u refused as stale\n", w.writes, w.stale);
     assert_true(w.writes > 0);

@@ -48,13 +48,15 @@ t_finish() {
 # t_watchdog SECONDS: ends this test (its EXIT trap still runs) if it is still
 # running after SECONDS. The sleeper holds none of the test's output open, so
 # CTest does not wait for it; t_watchdog_stop disarms and ends it (the flag
-# file makes a late wake-up harmless).
+# file makes a late wake-up harmless). SECONDS is multiplied by
+# CONFIDOC_TEST_TIME_SCALE (a whole number, default 1), which the slower
+# ThreadSanitizer build sets, with the CTest timeouts (tests/CMakeLists.txt).
 t_watchdog() {
-    local me=$$
+    local me=$$ secs=$(($1 * ${CONFIDOC_TEST_TIME_SCALE:-1}))
     T_WATCHDOG_FLAG=$(mktemp)
     rm -f "$T_WATCHDOG_FLAG"
     trap 'echo "not ok - the test timed out"; exit 1' TERM
-    ( sleep "$1"; [ -e "$T_WATCHDOG_FLAG" ] || kill -TERM "$me" ) </dev/null >/dev/null 2>&1 &
+    ( sleep "$secs"; [ -e "$T_WATCHDOG_FLAG" ] || kill -TERM "$me" ) </dev/null >/dev/null 2>&1 &
     T_WATCHDOG=$!
 }
 t_watchdog_stop() {
