@@ -56,7 +56,7 @@ static const struct config_key config_keys[] = {
     U(max_active_requests, 0, 100000, "0"),
     U(max_connections, 1, 10000, "512"),
     U(http_workers, 0, 64, "0"),
-    U(handler_threads, 0, 1024, "16"),
+    U(handler_threads, 0, 1024, "0"),
     U(connection_timeout, 1, 3600, "30"),
     U(drain_timeout, 0, 600, "10"),
     U(list_page_max, 1, 10000, "100"),

@@ -409,8 +409,12 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
         pool_size = HTTP_POOL_MIN;
     workers = cfg->workers;
     if (workers == 0) {
+        /* One per core; two when they run the handlers themselves, so that one
+         * waiting for the database leaves the core to the other (measured:
+         * docs/performance.md, "The event core"). */
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        workers = cpus < 1 ? 1 : cpus > HTTP_MAX_WORKERS ? HTTP_MAX_WORKERS : (unsigned)cpus;
+        long want = (cpus < 1 ? 1 : cpus) * (cfg->handler_threads == 0 ? 2 : 1);
+        workers = want > HTTP_MAX_WORKERS ? HTTP_MAX_WORKERS : (unsigned)want;
     }
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_TLS | MHD_USE_ITC | MHD_USE_ERROR_LOG;

@@ -9,9 +9,9 @@
  * libmicrohttpd's memory, connection and idle timeouts, a connection limit, a
  * budget of body bytes buffered at once across all requests, graceful drain.
  * Connections are owned by a few event-loop workers (epoll); each complete
- * request is handed, with its body buffered, to a thread of its lane, which
- * runs the one handler function (it may block); the handler fills a response
- * that the connection's worker then sends. Only this module includes
+ * request, with its body buffered, runs the one handler function (it may
+ * block) on its worker or on a thread of its lane; the handler fills a
+ * response that the connection's worker then sends. Only this module includes
  * microhttpd.h and gnutls. */
 #ifndef CONFIDOC_HTTP_H
 #define CONFIDOC_HTTP_H
@@ -62,8 +62,9 @@ struct http_server_config {
     /* Optional: the lane of a request (HTTP_LANE_*), asked with body_limit.
      * NULL: all normal. */
     unsigned (*lane_of)(void *ctx, const char *method, const char *path);
-    unsigned workers;               /* event-loop threads; 0: one per online core */
-    unsigned handler_threads;       /* threads of the normal lane (>= 1) */
+    /* Event-loop threads; 0: one per online core, two with handler_threads 0. */
+    unsigned workers;
+    unsigned handler_threads;       /* threads of the normal lane; 0: it runs on the workers */
     unsigned slow_threads;          /* threads of the slow lane (>= 1) */
     unsigned large_threads;         /* threads of the large lane (>= 1) */
     size_t max_header_bytes;        /* request line + headers; larger: 431 */

@@ -93,6 +93,9 @@ struct conn {
 
 static char base_url[200], ca_path[512], cert_path[512], key_path[512];
 static int n_users, n_conns, n_reqs;
+/* Record ids of the per-connection documents start here (a second run against
+ * the same database uses another range). */
+static long id_base = 1000000L;
 static unsigned char small_docs[MAX_USERS][SMALL_DOCS][SMALL_LEN];
 static unsigned char *large_docs[MAX_USERS];
 static unsigned long counts[K_COUNT], retried_503;
@@ -266,7 +269,7 @@ static void start_request(struct conn *c)
     case K_SLOW_PUT:
     case K_LARGE_PUT:
         /* An id of this connection's own, new for every write. */
-        c->doc_id = 1000000L + (long)c->idx * 1000 + c->op;
+        c->doc_id = id_base + (long)c->idx * 1000 + c->op;
         snprintf(c->url, sizeof(c->url), "%s/documents/%ld", base_url, c->doc_id);
         if (c->kind == K_LARGE_PUT) {
             fill_random(c->large_own, LARGE_LEN, (uint64_t)c->doc_id);
@@ -500,9 +503,17 @@ int main(int argc, char **argv)
     unsigned long total = 0;
     double start, deadline;
 
-    if (argc != 7) {
-        fprintf(stderr, "usage: prog_load_mix URL CERTDIR DOCDIR USERS CONNS REQS\n");
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: prog_load_mix URL CERTDIR DOCDIR USERS CONNS REQS [ROUND]\n");
         return 2;
+    }
+    if (argc == 8) {
+        int round = parse_count(argv[7]);
+        if (round < 0 || round > 100) {
+            fprintf(stderr, "prog_load_mix: ROUND 0..100\n");
+            return 2;
+        }
+        id_base += (long)round * 1000000L;
     }
     snprintf(base_url, sizeof(base_url), "%s", argv[1]);
     snprintf(ca_path, sizeof(ca_path), "%s/ca.crt", argv[2]);

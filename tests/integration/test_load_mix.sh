@@ -45,14 +45,10 @@ conf=("max_connections = 300" "rate_limit = 1000000" "rate_window = 60"
     "memcached_connect_timeout_ms = 3000"
     "memcached_tls_ca = $C/ca.crt" "memcached_tls_cert = $C/mc-client.crt"
     "memcached_tls_key = $C/mc-client.key" "auth_cache_ttl = 300" "db_pool_size = 16")
-# A small worker count, once the event-driven core has these keys (the API
-# refuses keys it does not know).
-if grep -q '"http_workers"\|(http_workers' "$SRC/src/config/config.c"; then
-    conf+=("http_workers = 2")
-fi
-if grep -q '"handler_threads"\|(handler_threads' "$SRC/src/config/config.c"; then
-    conf+=("handler_threads = 4")
-fi
+# A small worker count: two event-loop workers running the handlers
+# themselves (handler_threads = 0, the default), then again with four handler
+# threads behind them (the other mode, docs/internals/http.md).
+conf+=("http_workers = 2" "handler_threads = 0")
 api_start "$WORK/api" "$C" "${conf[@]}" || exit 1
 U=$API_URL
 echo "# confidoc-api with: ${conf[*]}" | sed 's/memcached_tls[^ ]* = [^ ]*//g'
@@ -75,29 +71,41 @@ for ((u = 0; u < USERS; u++)); do
 done
 [ "$T_FAIL" -eq 0 ] || { t_finish; exit 1; }
 
-echo "# $CONNS connections, $REQS requests each"
-start=$(date +%s)
-"$BUILD/tests/prog_load_mix" "$U" "$C" "$WORK/docs" "$USERS" "$CONNS" "$REQS" \
-    >"$WORK/driver.out" 2>"$WORK/driver.err"
-rc=$?
-sed 's/^/# /' "$WORK/driver.out"
-if [ "$rc" -eq 0 ]; then
-    t_ok "every answer of the mixed load is right ($(($(date +%s) - start)) s)"
-else
-    t_fail "the mixed load" "driver exit $rc"
-    sed 's/^/#   /' "$WORK/driver.err" | head -n 30
-fi
-total=$(awk '/requests on/ {print $1}' "$WORK/driver.out")
-t_true "at least $((CONNS * REQS)) requests were answered" test "${total:-0}" -ge $((CONNS * REQS))
+# mixed_load MODE: the driver's 256 connections, every answer checked, then
+# the API's state and log.
+mixed_load() {
+    local mode=$1 round=$2 start rc total errors
+    echo "# $mode: $CONNS connections, $REQS requests each"
+    start=$(date +%s)
+    "$BUILD/tests/prog_load_mix" "$U" "$C" "$WORK/docs" "$USERS" "$CONNS" "$REQS" "$round" \
+        >"$WORK/driver.out" 2>"$WORK/driver.err"
+    rc=$?
+    sed 's/^/# /' "$WORK/driver.out"
+    if [ "$rc" -eq 0 ]; then
+        t_ok "$mode: every answer of the mixed load is right ($(($(date +%s) - start)) s)"
+    else
+        t_fail "$mode: the mixed load" "driver exit $rc"
+        sed 's/^/#   /' "$WORK/driver.err" | head -n 30
+    fi
+    total=$(awk '/requests on/ {print $1}' "$WORK/driver.out")
+    t_true "$mode: at least $((CONNS * REQS)) requests were answered" \
+        test "${total:-0}" -ge $((CONNS * REQS))
 
-echo "# afterwards"
-t_true "the API is still running" kill -0 "$API_PID"
-req api_curl GET "$U/users/me" -u load0:loadpass0
-t_eq "and answers" "$STATUS" 200
-errors=$(grep -c ' error: ' "$API_LOG")
-t_eq "the API's log has no error line" "$errors" 0
-[ "$errors" -eq 0 ] || grep ' error: ' "$API_LOG" | head -n 10 | sed 's/^/#   /'
-api_stop
-t_eq "the API stops cleanly" "$?" 0
+    t_true "$mode: the API is still running" kill -0 "$API_PID"
+    req api_curl GET "$U/users/me" -u load0:loadpass0
+    t_eq "$mode: and answers" "$STATUS" 200
+    errors=$(grep -c ' error: ' "$API_LOG")
+    t_eq "$mode: the API's log has no error line" "$errors" 0
+    [ "$errors" -eq 0 ] || grep ' error: ' "$API_LOG" | head -n 10 | sed 's/^/#   /'
+    api_stop
+    t_eq "$mode: the API stops cleanly" "$?" 0
+}
+
+mixed_load "handlers on the 2 workers" 0
+conf=("${conf[@]/handler_threads = 0/handler_threads = 4}")
+API_PORT=
+api_start "$WORK/api" "$C" "${conf[@]}" || exit 1
+U=$API_URL
+mixed_load "2 workers, 4 handler threads" 1
 
 t_finish
