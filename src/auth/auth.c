@@ -184,6 +184,10 @@ cd_err auth_verify_password(auth *a, const struct auth_credentials *c, cd_err fo
     cd_err rc;
 
     memset(&p, 0, sizeof(p));
+    /* A caller that gives up before the hash does so before the attempt is
+     * counted, so that running the request again elsewhere counts it once. */
+    if (!auth_hook_run(hook))
+        return CD_ERR_LIMITED;
     if (auth_check_blocked(a, c->user, c->user_len, retry_after_s) == CD_ERR_LIMITED) {
         auth_log_failure(a, c->user, c->user_len, "account temporarily blocked", hook);
         return CD_ERR_LIMITED;

@@ -41,9 +41,11 @@ typedef struct auth auth;
 /* A caller's hook for one call (auth_login, auth_recover): before_hash(cls)
  * (may be NULL) runs before the request starts waiting for a same-credential
  * verification or for and running an Argon2id (tens of ms), e.g. to give up a
- * place it holds; request_id goes on the call's log lines. */
+ * place it holds. When it returns false the call neither waits nor hashes and
+ * returns CD_ERR_LIMITED (the caller runs the request again where such a wait
+ * may be spent). request_id goes on the call's log lines. */
 struct auth_hook {
-    void (*before_hash)(void *cls);
+    bool (*before_hash)(void *cls);
     void *cls;
     const char *request_id; /* put on every log line of the call; NULL: "-" */
 };

@@ -195,10 +195,9 @@ void auth_cache_forget_user(auth *a, uint64_t user_id)
  * themselves, and so does everyone when all flight slots are taken. */
 
 /* The caller's hook (auth_login), before a wait of this module's own. */
-void auth_hook_run(const struct auth_hook *hook)
+bool auth_hook_run(const struct auth_hook *hook)
 {
-    if (hook != NULL && hook->before_hash != NULL)
-        hook->before_hash(hook->cls);
+    return hook == NULL || hook->before_hash == NULL || hook->before_hash(hook->cls);
 }
 
 const char *auth_hook_request_id(const struct auth_hook *hook)
@@ -232,11 +231,17 @@ bool auth_flight_begin(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], int *slot,
         }
         if (!crypto_equal(a->flights[i].key, key, CRYPTO_HASH_BYTES))
             continue;
-        /* Same credential in flight: wait until its slot is released. */
+        /* Same credential in flight: wait until its slot is released (unless
+         * the caller gives up: then auth_derive refuses as well). */
         if (hook != NULL) {
+            bool go_on;
             pthread_mutex_unlock(&a->lock);
-            auth_hook_run(hook);
+            go_on = auth_hook_run(hook);
             pthread_mutex_lock(&a->lock);
+            if (!go_on) {
+                pthread_mutex_unlock(&a->lock);
+                return false;
+            }
         }
         while (a->flights[i].busy && crypto_equal(a->flights[i].key, key, CRYPTO_HASH_BYTES)) {
             if (pthread_cond_timedwait(&a->flight_done, &a->lock, &deadline) != 0)

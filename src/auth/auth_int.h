@@ -67,7 +67,7 @@ bool auth_cache_get(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], const struct 
                     struct auth_principal *out);
 void auth_cache_put(auth *a, const uint8_t key[CRYPTO_HASH_BYTES], const struct auth_principal *p);
 void auth_cache_forget_user(auth *a, uint64_t user_id);
-void auth_hook_run(const struct auth_hook *hook);
+bool auth_hook_run(const struct auth_hook *hook); /* false: the caller gives up (CD_ERR_LIMITED) */
 /* The request id for a call's log lines ("-" without one). */
 const char *auth_hook_request_id(const struct auth_hook *hook);
 void auth_wait_deadline(const auth *a, struct timespec *deadline);

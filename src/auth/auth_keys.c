@@ -79,7 +79,8 @@ cd_err auth_derive(auth *a, const char *pw, size_t pwlen, const uint8_t salt[CRY
     struct timespec deadline;
     cd_err rc;
 
-    auth_hook_run(hook);
+    if (!auth_hook_run(hook))
+        return CD_ERR_LIMITED;
     auth_wait_deadline(a, &deadline);
     while (sem_timedwait(&a->hash_slots, &deadline) != 0) {
         if (errno == EINTR)

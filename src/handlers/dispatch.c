@@ -183,10 +183,15 @@ static bool hd_active_enter(struct hd_req *r)
 }
 
 /* auth_login's hook: a request about to wait for an Argon2id gives up its
- * active place. */
-static void hd_before_hash(void *cls)
+ * active place, and leaves the normal lane: it runs again from the start on
+ * the slow lane (its answer here is dropped), so that a hash never holds an
+ * event-loop worker or a thread that serves the other routes. */
+static bool hd_before_hash(void *cls)
 {
-    hd_active_leave(cls);
+    struct hd_req *r = cls;
+
+    hd_active_leave(r);
+    return !http_request_move(r->req, r->resp, HTTP_LANE_SLOW);
 }
 
 /* Authenticates the caller, runs the handler and, when the cached credential

@@ -281,9 +281,17 @@ static void test_single_flight(void **state)
     auth_free(a);
 }
 
-static void count_hook(void *cls)
+static bool count_hook(void *cls)
 {
     (*(unsigned *)cls)++;
+    return true;
+}
+
+/* A hook that gives up: the call must neither wait nor hash. */
+static bool refuse_hook(void *cls)
+{
+    (*(unsigned *)cls)++;
+    return false;
 }
 
 /* Issue 10, item 4: the hook is an argument of one auth_login call, with
@@ -313,6 +321,25 @@ static void test_issue10_4_hook_per_call(void **state)
     creds(&c, "hooky", "wrongpassword");
     assert_int_equal(auth_login(a, &c, &pr, &retry, &hwrong), CD_ERR_AUTH);
     assert_true(wrong >= 1);
+    {
+        /* Giving up before the hash: CD_ERR_LIMITED, no Argon2id run, nothing
+         * counted as a failed login; a cache hit never asks. */
+        unsigned asked = 0;
+        const struct auth_hook hrefuse = {refuse_hook, &asked};
+        uint64_t hashes = auth_hash_count(a);
+
+        assert_int_equal(auth_login(a, &c, &pr, &retry, &hrefuse), CD_ERR_LIMITED);
+        assert_true(asked >= 1);
+        assert_int_equal(auth_hash_count(a), hashes);
+        creds(&c, "nosuchhooky", "whateverpassword");
+        assert_int_equal(auth_login(a, &c, &pr, &retry, &hrefuse), CD_ERR_LIMITED);
+        assert_int_equal(auth_hash_count(a), hashes);
+        creds(&c, "hooky", "hookypassword");
+        asked = 0;
+        assert_int_equal(auth_login(a, &c, &pr, &retry, &hrefuse), CD_OK); /* cached */
+        auth_principal_wipe(&pr);
+        assert_int_equal(asked, 0);
+    }
     auth_credentials_wipe(&c);
     auth_free(a);
 }
