@@ -307,6 +307,7 @@ static cd_err start_http(struct api *a)
         /* The large lane: the requests holding a large place (while the
          * database and crypto work on it), as many again waiting for one. */
         .large_threads = 2 * cfg->max_large_transfers,
+        .write_threads = cfg->write_threads,
         .max_header_bytes = cfg->max_header_bytes,
         .max_inflight_body_bytes = cfg->max_inflight_body_bytes,
         .max_connections = cfg->max_connections,

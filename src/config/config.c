@@ -57,6 +57,7 @@ static const struct config_key config_keys[] = {
     U(max_connections, 1, 10000, "512"),
     U(http_workers, 0, 64, "0"),
     U(handler_threads, 0, 1024, "0"),
+    U(write_threads, 0, 1024, "0"),
     U(connection_timeout, 1, 3600, "30"),
     U(drain_timeout, 0, 600, "10"),
     U(list_page_max, 1, 10000, "100"),

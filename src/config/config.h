@@ -44,8 +44,9 @@ struct config {
     unsigned auth_cache_max_age;
     unsigned max_large_transfers;
     unsigned max_active_requests;
-    unsigned http_workers;         /* event-loop threads; 0: one per online core */
+    unsigned http_workers;         /* event-loop threads; 0: per core (http.h) */
     unsigned handler_threads;      /* threads running handlers (the normal lane) */
+    unsigned write_threads;        /* threads of the write lane */
     unsigned session_ttl;          /* seconds a login session lasts */
     unsigned session_max_per_user; /* sessions one account keeps; the oldest go first */
     /* database */

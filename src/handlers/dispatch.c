@@ -117,6 +117,9 @@ enum hd_route_flag {
     HD_ONE_STATEMENT = 1u << 3,
     /* Always runs an Argon2id: handled on the http server's slow lane. */
     HD_SLOW = 1u << 4,
+    /* Waits for a durable commit: handled on the write lane, whose many
+     * threads let commits share a log flush. */
+    HD_WRITE = 1u << 5,
 };
 
 struct hd_route {
@@ -138,23 +141,23 @@ static const struct hd_route hd_routes[ROUTE__COUNT] = {
     [ROUTE_CREATE_ACCOUNT_POST] = {hd_create_account, HD_SLOW, HD_CTRL},
     [ROUTE_RECOVER] = {hd_recover, HD_SLOW, HD_CTRL},
     [ROUTE_ME_GET] = {hd_me, HD_AUTH | HD_GATED, HD_CTRL},
-    [ROUTE_ME_DELETE] = {hd_me_delete, HD_AUTH, HD_CTRL},
+    [ROUTE_ME_DELETE] = {hd_me_delete, HD_AUTH | HD_WRITE, HD_CTRL},
     [ROUTE_ME_PASSWORD] = {hd_change_password, HD_AUTH | HD_SLOW, HD_CTRL},
     [ROUTE_ME_ROTATE_KEY] = {hd_rotate_key, HD_AUTH | HD_SLOW, HD_CTRL},
-    [ROUTE_CREATE_DOCUMENT] = {hd_create_document, HD_AUTH | HD_ONE_STATEMENT, SIZE_MAX},
+    [ROUTE_CREATE_DOCUMENT] = {hd_create_document, HD_AUTH | HD_ONE_STATEMENT | HD_WRITE, SIZE_MAX},
     [ROUTE_DOCUMENTS] = {hd_list, HD_AUTH | HD_GATED, HD_CTRL},
     [ROUTE_DOCUMENT_GET] = {hd_get, HD_AUTH | HD_GATED | HD_ONE_STATEMENT, HD_CTRL},
-    [ROUTE_DOCUMENT_PUT] = {hd_put, HD_AUTH, SIZE_MAX},
-    [ROUTE_DOCUMENT_DELETE] = {hd_delete, HD_AUTH, HD_CTRL},
+    [ROUTE_DOCUMENT_PUT] = {hd_put, HD_AUTH | HD_WRITE, SIZE_MAX},
+    [ROUTE_DOCUMENT_DELETE] = {hd_delete, HD_AUTH | HD_WRITE, HD_CTRL},
     [ROUTE_DOCUMENT_CONTENT] = {hd_get_content, HD_AUTH | HD_GATED | HD_ONE_STATEMENT, HD_CTRL},
     [ROUTE_AUTH_LOGIN] = {hd_login, HD_SLOW, HD_CTRL},
-    [ROUTE_AUTH_LOGOUT] = {hd_logout, 0, HD_CTRL},
-    [ROUTE_ME_TOTP_POST] = {hd_totp_begin, HD_AUTH, HD_CTRL},
-    [ROUTE_ME_TOTP_DELETE] = {hd_totp_disable, HD_AUTH, HD_CTRL},
-    [ROUTE_ME_TOTP_CONFIRM] = {hd_totp_confirm, HD_AUTH, HD_CTRL},
+    [ROUTE_AUTH_LOGOUT] = {hd_logout, HD_WRITE, HD_CTRL},
+    [ROUTE_ME_TOTP_POST] = {hd_totp_begin, HD_AUTH | HD_WRITE, HD_CTRL},
+    [ROUTE_ME_TOTP_DELETE] = {hd_totp_disable, HD_AUTH | HD_WRITE, HD_CTRL},
+    [ROUTE_ME_TOTP_CONFIRM] = {hd_totp_confirm, HD_AUTH | HD_WRITE, HD_CTRL},
     [ROUTE_ME_APPPW_GET] = {hd_apppw_list, HD_AUTH | HD_GATED, HD_CTRL},
-    [ROUTE_ME_APPPW_POST] = {hd_apppw_create, HD_AUTH, HD_CTRL},
-    [ROUTE_ME_APPPW_DELETE] = {hd_apppw_delete, HD_AUTH, HD_CTRL},
+    [ROUTE_ME_APPPW_POST] = {hd_apppw_create, HD_AUTH | HD_WRITE, HD_CTRL},
+    [ROUTE_ME_APPPW_DELETE] = {hd_apppw_delete, HD_AUTH | HD_WRITE, HD_CTRL},
 };
 
 /* Admission. With one thread per connection, 64 busy connections are 64
@@ -243,7 +246,9 @@ unsigned handlers_lane(void *ctx, const char *method, const char *path)
     (void)ctx;
     if (router_match(method, path, &m, NULL, 0) != ROUTER_OK)
         return HTTP_LANE_NORMAL;
-    return (hd_routes[m.id].flags & HD_SLOW) ? HTTP_LANE_SLOW : HTTP_LANE_NORMAL;
+    if (hd_routes[m.id].flags & HD_SLOW)
+        return HTTP_LANE_SLOW;
+    return (hd_routes[m.id].flags & HD_WRITE) ? HTTP_LANE_WRITE : HTTP_LANE_NORMAL;
 }
 
 void handlers_dispatch(void *ctx, const struct http_request *req, struct http_response *resp)

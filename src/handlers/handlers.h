@@ -48,7 +48,9 @@ void handlers_init(void);
 size_t handlers_body_limit(void *ctx, const char *method, const char *path);
 /* For http_server_config.lane_of: HTTP_LANE_SLOW for the routes that always run
  * an Argon2id (account creation, recovery, password change, key rotation,
- * login), HTTP_LANE_NORMAL for the others. */
+ * login), HTTP_LANE_WRITE for those that wait for a durable commit (documents
+ * written or deleted, account deletion, logout, two-factor and application
+ * password changes), HTTP_LANE_NORMAL for the others. */
 unsigned handlers_lane(void *ctx, const char *method, const char *path);
 
 /* The http_handler_fn of confidoc-api; ctx is a struct app. */

@@ -121,8 +121,12 @@ static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *co
         if (lim < rq->limit)
             rq->limit = lim;
     }
-    if (srv->lane_of != NULL && srv->lane_of(srv->ctx, method, url) == HTTP_LANE_SLOW)
-        rq->lane = HTTP_LANE_SLOW;
+    if (srv->lane_of != NULL) {
+        unsigned lane = srv->lane_of(srv->ctx, method, url);
+        rq->lane = lane < HTTP_LANES ? lane : HTTP_LANE_NORMAL;
+        if (rq->lane == HTTP_LANE_WRITE && srv->no_write_lane)
+            rq->lane = HTTP_LANE_NORMAL;
+    }
 
     te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if (te != NULL && strcasestr(te, "chunked") != NULL) {
@@ -255,6 +259,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (rq == NULL)
         return;
     *req_cls = NULL;
+    /* A handler's answer that never reached MHD: the client went away while
+     * its connection was suspended (MHD notices only once it is resumed, and
+     * closes it without calling the access handler again). What the answer
+     * holds must come back all the same. */
+    if (atomic_load_explicit(&rq->phase, memory_order_acquire) == HTTP_PHASE_DONE && !rq->responded)
+        http_drop_answer(&rq->resp);
     if (srv->completed_hook != NULL) {
         struct http_request req;
         memset(&req, 0, sizeof(req));
@@ -350,13 +360,17 @@ static cd_err server_new(const struct http_server_config *cfg, http_handler_fn h
     atomic_init(&srv->stopping, false);
     atomic_init(&srv->inflight_requests, 0);
     srv->inline_normal = cfg->handler_threads == 0;
+    srv->no_write_lane = cfg->write_threads == 0;
     if (http_lane_start(srv, &srv->lanes[HTTP_LANE_NORMAL],
                         cfg->handler_threads > 0 ? cfg->handler_threads : 1,
                         HTTP_THREAD_STACK) != CD_OK ||
         http_lane_start(srv, &srv->lanes[HTTP_LANE_SLOW], cfg->slow_threads, HTTP_THREAD_STACK) !=
             CD_OK ||
         http_lane_start(srv, &srv->lanes[HTTP_LANE_LARGE], cfg->large_threads, HTTP_THREAD_STACK) !=
-            CD_OK) {
+            CD_OK ||
+        http_lane_start(srv, &srv->lanes[HTTP_LANE_WRITE],
+                        cfg->write_threads > 0 ? cfg->write_threads : 1,
+                        HTTP_THREAD_STACK) != CD_OK) {
         server_free(srv);
         return CD_ERR_NOMEM;
     }
@@ -491,8 +505,11 @@ void http_server_stop(http_server *srv)
      * still queued is answered 503 unrun; handlers running finish (bounded by
      * their own timeouts). */
     for (unsigned i = 0; i < HTTP_LANES; i++) {
-        http_lane_abandon(&srv->lanes[i]);
-        http_lane_stop(&srv->lanes[i]);
+        /* Lanes a request may move out of stop before those it moves to. */
+        static const unsigned order[HTTP_LANES] = {HTTP_LANE_NORMAL, HTTP_LANE_WRITE,
+                                                   HTTP_LANE_SLOW, HTTP_LANE_LARGE};
+        http_lane_abandon(&srv->lanes[order[i]]);
+        http_lane_stop(&srv->lanes[order[i]]);
     }
     MHD_stop_daemon(srv->mhd);
     if (lsock != MHD_INVALID_SOCKET)

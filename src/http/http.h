@@ -42,7 +42,10 @@ struct http_request;
 #define HTTP_LANE_NORMAL 0u
 #define HTTP_LANE_SLOW 1u
 #define HTTP_LANE_LARGE 2u
-#define HTTP_LANES 3u
+/* Writes that wait for a durable commit: many threads, so that many commits
+ * share one log flush (group commit). */
+#define HTTP_LANE_WRITE 3u
+#define HTTP_LANES 4u
 
 struct http_server_config {
     const char *bind_addr; /* IPv4 or IPv6 literal, e.g. "127.0.0.1" or "::" */
@@ -67,6 +70,7 @@ struct http_server_config {
     unsigned handler_threads;       /* threads of the normal lane; 0: it runs on the workers */
     unsigned slow_threads;          /* threads of the slow lane (>= 1) */
     unsigned large_threads;         /* threads of the large lane (>= 1) */
+    unsigned write_threads;         /* threads of the write lane; 0: writes take the normal lane */
     size_t max_header_bytes;        /* request line + headers; larger: 431 */
     size_t max_inflight_body_bytes; /* all buffered bodies together; over it: 503 */
     unsigned max_connections;

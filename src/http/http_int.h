@@ -57,6 +57,7 @@ struct http_server {
     atomic_uint inflight_requests; /* begun and not completed */
     struct http_lane lanes[HTTP_LANES];
     bool inline_normal; /* handler_threads 0: the normal lane runs on the workers */
+    bool no_write_lane; /* write_threads 0: writes go to the normal lane */
 };
 
 enum http_phase {
@@ -128,6 +129,10 @@ enum MHD_Result http_on_body(struct http_req *rq, const char *data, size_t n);
 
 /* http_pool.c: the handler threads of one lane. */
 cd_err http_lane_start(http_server *srv, struct http_lane *ln, unsigned threads, size_t stack);
+/* Throws away a handler's answer that will not be sent: wipes and frees its
+ * body, calls its on_done (so that what it holds, e.g. a large place, comes
+ * back). */
+void http_drop_answer(struct http_response *resp);
 /* Runs the handler of rq into rq->resp; true when it asked to move (its answer
  * dropped, rq->lane the lane to queue it on). */
 bool http_run_handler(http_server *srv, struct http_req *rq);

@@ -22,8 +22,7 @@ bool http_request_move(const struct http_request *req, struct http_response *res
     return true;
 }
 
-/* Throws away what a handler answered before its request moved. */
-static void drop_answer(struct http_response *resp)
+void http_drop_answer(struct http_response *resp)
 {
     void (*done)(void *) = resp->on_done;
 
@@ -44,7 +43,7 @@ bool http_run_handler(http_server *srv, struct http_req *rq)
     srv->handler(srv->ctx, &rq->req, &rq->resp);
     if (rq->resp.move_to == 0)
         return false;
-    drop_answer(&rq->resp);
+    http_drop_answer(&rq->resp);
     rq->req.lane = rq->resp.move_to - 1;
     rq->req.moved = true;
     rq->lane = rq->req.lane;

@@ -197,6 +197,7 @@ int main(int argc, char **argv)
     cfg.handler_threads = 4;
     cfg.slow_threads = 1;
     cfg.large_threads = 1;
+    cfg.write_threads = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
