@@ -37,6 +37,9 @@ PORT=$(pick_port)
 mkdir -p "$WORK/bin" "$WORK/mnt/run" "$WORK/policies"
 install -m 755 "$BUILD/tests/prog_secret_reader" "$WORK/bin/reader"
 install -m 755 "$BUILD/tests/prog_release_client" "$WORK/bin/client"
+# The launcher as another user runs it: a copy (the same bytes, so the same
+# measurement) where that user can reach it, for a build tree in a 0700 home.
+install -m 755 "$CAS" "$WORK/bin/confidoc-cas"
 READER_SHA=$(sha256sum "$WORK/bin/reader" | cut -d' ' -f1)
 cat >"$WORK/policies/runner.yaml" <<YAML
 name: runner
@@ -124,7 +127,7 @@ refused "a CAS that does not match --cas-pin" "does not match --cas-pin" \
 refused "a program whose hash is not the session's" "exe hash mismatch" \
     "$CAS" run --session runner --socket "$WORK/good.sock" -- /bin/true
 refused "a caller uid that is neither root nor the session's user" "uid mismatch: caller uid $(id -u confidoc)" \
-    runuser -u confidoc -- "$CAS" run --session runner --socket "$WORK/good.sock" --fallback-dir "$WORK/fb" -- "$WORK/bin/reader" runner/key.hex
+    runuser -u confidoc -- "$WORK/bin/confidoc-cas" run --session runner --socket "$WORK/good.sock" --fallback-dir "$WORK/fb" -- "$WORK/bin/reader" runner/key.hex
 out=$("$WORK/bin/client" "$WORK/good.sock" runner "$READER_SHA" "$(id -u nobody)" 2>&1)
 t_contains "a caller that is not the launcher gets nothing (the agent measured it)" "$out" \
     "caller is not the confidoc-cas launcher"
