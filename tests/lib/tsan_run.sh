@@ -15,6 +15,13 @@ dir=$(mktemp -d /tmp/confidoc-tsan.XXXXXX) || exit 1
 # Services that drop to another user (MariaDB is not ours; confidoc-cas's
 # sandboxes may) must still be able to write their report here.
 chmod 1777 "$dir"
+# They must read the suppressions file too: a copy here, for a source tree in
+# a 0700 home (root's) that they cannot reach.
+supp=$(printf '%s' "${TSAN_OPTIONS:-}" | tr ':' '\n' | sed -n 's/^suppressions=//p' | tail -n 1)
+if [ -n "$supp" ] && [ -r "$supp" ]; then
+    install -m 644 "$supp" "$dir/tsan.supp" || exit 1
+    TSAN_OPTIONS=$(printf '%s' "$TSAN_OPTIONS" | sed "s#suppressions=[^:]*#suppressions=$dir/tsan.supp#g")
+fi
 export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$dir/report"
 bash "$@"
 rc=$?
