@@ -298,8 +298,7 @@ static cd_err start_http(struct api *a)
         .tls_key = cfg->tls_key,
         .client_ca = cfg->client_ca,
         .max_body_bytes = cfg->max_body_bytes,
-        .body_limit = handlers_body_limit,
-        .lane_of = handlers_lane,
+        .classify = handlers_classify,
         .workers = cfg->http_workers,
         .handler_threads = cfg->handler_threads,
         /* The slow lane runs Argon2id routes: as many as may hash at once. */

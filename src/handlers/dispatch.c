@@ -229,26 +229,24 @@ static void hd_run_authenticated(struct hd_req *r, const struct hd_route *route)
         hd_error(r->resp, 409, "The credentials changed meanwhile; authenticate again");
 }
 
-size_t handlers_body_limit(void *ctx, const char *method, const char *path)
+void handlers_classify(void *ctx, const char *method, const char *path, struct http_class *cls)
 {
     struct route_match m;
+    const struct hd_route *route;
 
     (void)ctx;
-    if (router_match(method, path, &m, NULL, 0) != ROUTER_OK || hd_routes[m.id].fn == NULL)
-        return HANDLERS_CONTROL_BODY_MAX;
-    return hd_routes[m.id].body_max;
-}
-
-unsigned handlers_lane(void *ctx, const char *method, const char *path)
-{
-    struct route_match m;
-
-    (void)ctx;
+    if (cls->body_limit > HANDLERS_CONTROL_BODY_MAX)
+        cls->body_limit = HANDLERS_CONTROL_BODY_MAX;
     if (router_match(method, path, &m, NULL, 0) != ROUTER_OK)
-        return HTTP_LANE_NORMAL;
-    if (hd_routes[m.id].flags & HD_SLOW)
-        return HTTP_LANE_SLOW;
-    return (hd_routes[m.id].flags & HD_WRITE) ? HTTP_LANE_WRITE : HTTP_LANE_NORMAL;
+        return;
+    route = &hd_routes[m.id];
+    cls->tag = (unsigned)m.id;
+    if (route->fn != NULL)
+        cls->body_limit = route->body_max;
+    if (route->flags & HD_SLOW)
+        cls->lane = HTTP_LANE_SLOW;
+    else if (route->flags & HD_WRITE)
+        cls->lane = HTTP_LANE_WRITE;
 }
 
 void handlers_dispatch(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -258,18 +256,23 @@ void handlers_dispatch(void *ctx, const struct http_request *req, struct http_re
     const struct hd_route *route;
     char allow[64];
 
-    switch (router_match(req->method, req->path, &m, allow, sizeof(allow))) {
-    case ROUTER_NOT_FOUND:
-        resp->route = "-";
-        hd_error(resp, 404, "Not Found");
-        return;
-    case ROUTER_METHOD_NOT_ALLOWED:
-        resp->route = m.pattern;
-        hd_error(resp, 405, "Method Not Allowed");
-        (void)http_response_header(resp, "Allow", allow);
-        return;
-    case ROUTER_OK:
-        break;
+    /* The route classify found (tag: its id); a request it did not route
+     * (404, 405) or that was not classified is matched here. */
+    if (req->tag == ROUTE_NONE || req->tag >= ROUTE__COUNT ||
+        router_fill((enum route_id)req->tag, req->path, &m) != ROUTER_OK) {
+        switch (router_match(req->method, req->path, &m, allow, sizeof(allow))) {
+        case ROUTER_NOT_FOUND:
+            resp->route = "-";
+            hd_error(resp, 404, "Not Found");
+            return;
+        case ROUTER_METHOD_NOT_ALLOWED:
+            resp->route = m.pattern;
+            hd_error(resp, 405, "Method Not Allowed");
+            (void)http_response_header(resp, "Allow", allow);
+            return;
+        case ROUTER_OK:
+            break;
+        }
     }
     resp->route = m.pattern;
     route = &hd_routes[m.id];

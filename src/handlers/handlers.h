@@ -41,17 +41,18 @@ void handlers_init(void);
  * a 1024-byte password written with \u escapes, 6 bytes each) fits. */
 #define HANDLERS_CONTROL_BODY_MAX ((size_t)8192)
 
-/* For http_server_config.body_limit (ctx: the struct app): the body limit of
- * the route of method and path, before any body byte is read. Document
- * content (create_document, PUT /documents/{id}) may use the server's
- * max_body_bytes; every other route, known or not, HANDLERS_CONTROL_BODY_MAX. */
-size_t handlers_body_limit(void *ctx, const char *method, const char *path);
-/* For http_server_config.lane_of: HTTP_LANE_SLOW for the routes that always run
- * an Argon2id (account creation, recovery, password change, key rotation,
- * login), HTTP_LANE_WRITE for those that wait for a durable commit (documents
- * written or deleted, account deletion, logout, two-factor and application
- * password changes), HTTP_LANE_NORMAL for the others. */
-unsigned handlers_lane(void *ctx, const char *method, const char *path);
+/* For http_server_config.classify (ctx: the struct app), once per request
+ * before any body byte is read:
+ * - the body limit: document content (create_document, PUT /documents/{id})
+ *   may use the server's max_body_bytes; every other route, known or not,
+ *   HANDLERS_CONTROL_BODY_MAX;
+ * - the lane: HTTP_LANE_SLOW for the routes that always run an Argon2id
+ *   (account creation, recovery, password change, key rotation, login),
+ *   HTTP_LANE_WRITE for those that wait for a durable commit (documents
+ *   written or deleted, account deletion, logout, two-factor and application
+ *   password changes), HTTP_LANE_NORMAL for the others;
+ * - the tag: the route id, so that handlers_dispatch does not match again. */
+void handlers_classify(void *ctx, const char *method, const char *path, struct http_class *cls);
 
 /* The http_handler_fn of confidoc-api; ctx is a struct app. */
 void handlers_dispatch(void *ctx, const struct http_request *req, struct http_response *resp);

@@ -116,16 +116,16 @@ static enum MHD_Result on_first_call(http_server *srv, struct MHD_Connection *co
     if (decoded_nul || http_has_nul_value(conn))
         return http_queue_error(conn, rq, 422, ERR_NUL, 0);
     rq->limit = srv->max_body_bytes;
-    if (srv->body_limit != NULL) {
-        size_t lim = srv->body_limit(srv->ctx, method, url);
-        if (lim < rq->limit)
-            rq->limit = lim;
-    }
-    if (srv->lane_of != NULL) {
-        unsigned lane = srv->lane_of(srv->ctx, method, url);
-        rq->lane = lane < HTTP_LANES ? lane : HTTP_LANE_NORMAL;
+    if (srv->classify != NULL) {
+        struct http_class cls = {srv->max_body_bytes, HTTP_LANE_NORMAL, 0};
+
+        srv->classify(srv->ctx, method, url, &cls);
+        if (cls.body_limit < rq->limit)
+            rq->limit = cls.body_limit;
+        rq->lane = cls.lane < HTTP_LANES ? cls.lane : HTTP_LANE_NORMAL;
         if (rq->lane == HTTP_LANE_WRITE && srv->no_write_lane)
             rq->lane = HTTP_LANE_NORMAL;
+        rq->tag = cls.tag;
     }
 
     te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
@@ -170,6 +170,7 @@ static enum MHD_Result hand_off(http_server *srv, struct MHD_Connection *conn, s
     memcpy(req->request_id, rq->request_id, sizeof(req->request_id));
     req->impl = conn;
     req->lane = rq->lane;
+    req->tag = rq->tag;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci != NULL && ci->client_addr != NULL) {
         socklen_t sl = 0;
@@ -350,8 +351,7 @@ static cd_err server_new(const struct http_server_config *cfg, http_handler_fn h
     srv->handler = handler;
     srv->ctx = ctx;
     srv->max_body_bytes = cfg->max_body_bytes;
-    srv->body_limit = cfg->body_limit;
-    srv->lane_of = cfg->lane_of;
+    srv->classify = cfg->classify;
     srv->completed_hook = cfg->completed_hook;
     srv->max_header_bytes = cfg->max_header_bytes;
     srv->max_inflight_body_bytes = cfg->max_inflight_body_bytes;

@@ -47,6 +47,13 @@ struct http_request;
 #define HTTP_LANE_WRITE 3u
 #define HTTP_LANES 4u
 
+/* What http_server_config.classify decides about one request. */
+struct http_class {
+    size_t body_limit; /* larger bodies: 413 (at most max_body_bytes applies) */
+    unsigned lane;     /* HTTP_LANE_* */
+    unsigned tag;      /* the handler's own, handed back in http_request.tag */
+};
+
 struct http_server_config {
     const char *bind_addr; /* IPv4 or IPv6 literal, e.g. "127.0.0.1" or "::" */
     unsigned port;         /* 0: pick a free port (see http_server_port) */
@@ -58,13 +65,14 @@ struct http_server_config {
     const char *allowed_subjects[HTTP_MAX_ALLOWED_SUBJECTS];
     size_t n_allowed_subjects;
     size_t max_body_bytes; /* larger bodies: 413 */
-    /* Optional: the body limit of one request (ctx: the handler's ctx), asked
-     * once its headers are in and before any body byte is read; the smaller
-     * of it and max_body_bytes applies. NULL: max_body_bytes for all. */
-    size_t (*body_limit)(void *ctx, const char *method, const char *path);
-    /* Optional: the lane of a request (HTTP_LANE_*), asked with body_limit.
-     * NULL: all normal. */
-    unsigned (*lane_of)(void *ctx, const char *method, const char *path);
+    /* Optional: what the handler layer decides about a request from its method
+     * and path (ctx: the handler's ctx), asked once, when its headers are in
+     * and before any body byte is read. cls comes filled with max_body_bytes,
+     * HTTP_LANE_NORMAL and tag 0; a smaller body_limit applies, the lane is
+     * where the handler runs, the tag reaches the handler in
+     * http_request.tag (so that it need not route the request again).
+     * NULL: max_body_bytes and the normal lane for all. */
+    void (*classify)(void *ctx, const char *method, const char *path, struct http_class *cls);
     /* Event-loop threads; 0: one per online core, two with handler_threads 0. */
     unsigned workers;
     unsigned handler_threads;       /* threads of the normal lane; 0: it runs on the workers */
@@ -102,6 +110,7 @@ struct http_request {
     char request_id[HTTP_REQUEST_ID_LEN + 1];
     unsigned lane; /* HTTP_LANE_* the handler runs on */
     bool moved;    /* this is the second run, after http_request_move */
+    unsigned tag;  /* what classify put in http_class.tag; 0 without classify */
     void *impl;    /* private to the server */
 };
 

@@ -43,8 +43,7 @@ struct http_server {
     void *ctx;
     unsigned port;
     size_t max_body_bytes;
-    size_t (*body_limit)(void *ctx, const char *method, const char *path);
-    unsigned (*lane_of)(void *ctx, const char *method, const char *path);
+    void (*classify)(void *ctx, const char *method, const char *path, struct http_class *cls);
     void (*completed_hook)(void *ctx, const struct http_request *req);
     size_t max_header_bytes;
     size_t max_inflight_body_bytes;
@@ -78,6 +77,7 @@ struct http_req {
     struct http_req *next; /* on a lane's queue */
     _Atomic int phase;     /* enum http_phase */
     unsigned lane;
+    unsigned tag;  /* from classify */
     int in_use;    /* between the first call and on_completed */
     int abandoned; /* not run: the drain timed out */
     char request_id[HTTP_REQUEST_ID_LEN + 1];

@@ -95,6 +95,22 @@ static bool path_matches(const struct route_def *r, const char *path, const char
     return true;
 }
 
+static void fill_match(const struct route_def *r, enum route_id id, const char *param,
+                       size_t param_len, struct route_match *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->id = id;
+    m->pattern = r->pattern;
+    if (r->has_param) {
+        if (param_len < sizeof(m->param)) {
+            memcpy(m->param, param, param_len);
+            m->param[param_len] = '\0';
+        } else {
+            m->param_too_long = 1;
+        }
+    }
+}
+
 enum router_status router_match(const char *method, const char *path, struct route_match *m,
                                 char *allow, size_t allowlen)
 {
@@ -118,17 +134,7 @@ enum router_status router_match(const char *method, const char *path, struct rou
             break;
         if (strcmp(method, hit->methods[k].method) != 0)
             continue;
-        memset(m, 0, sizeof(*m));
-        m->id = hit->methods[k].id;
-        m->pattern = hit->pattern;
-        if (hit->has_param) {
-            if (param_len < sizeof(m->param)) {
-                memcpy(m->param, param, param_len);
-                m->param[param_len] = '\0';
-            } else {
-                m->param_too_long = 1;
-            }
-        }
+        fill_match(hit, hit->methods[k].id, param, param_len, m);
         return ROUTER_OK;
     }
 
@@ -150,4 +156,26 @@ enum router_status router_match(const char *method, const char *path, struct rou
         }
     }
     return ROUTER_METHOD_NOT_ALLOWED;
+}
+
+enum router_status router_fill(enum route_id id, const char *path, struct route_match *m)
+{
+    const char *param = NULL;
+    size_t param_len = 0;
+
+    if (path == NULL || m == NULL)
+        return ROUTER_NOT_FOUND;
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        for (size_t k = 0; k < sizeof(routes[i].methods) / sizeof(routes[i].methods[0]); k++) {
+            if (routes[i].methods[k].method == NULL)
+                break;
+            if (routes[i].methods[k].id != id)
+                continue;
+            if (!path_matches(&routes[i], path, &param, &param_len))
+                return ROUTER_NOT_FOUND;
+            fill_match(&routes[i], id, param, param_len, m);
+            return ROUTER_OK;
+        }
+    }
+    return ROUTER_NOT_FOUND;
 }

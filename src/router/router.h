@@ -57,4 +57,10 @@ struct route_match {
 enum router_status router_match(const char *method, const char *path, struct route_match *m,
                                 char *allow, size_t allowlen);
 
+/* Fills m as router_match did when it returned ROUTER_OK with this id for
+ * this path, without trying the other routes (the id is known from an
+ * earlier match of the same request). ROUTER_NOT_FOUND if the path does not
+ * have the id's shape. */
+enum router_status router_fill(enum route_id id, const char *path, struct route_match *m);
+
 #endif

@@ -5,7 +5,7 @@
  *        [--small-limit N] [--wipe-check 1]
  * Prints "PORT <n>" once listening on 127.0.0.1, serves until SIGTERM/SIGINT,
  * then drains (http_server_stop) and exits 0.
- * --small-limit N: requests to /small get a body limit of N bytes (body_limit).
+ * --small-limit N: requests to /small get a body limit of N bytes (classify).
  * --wipe-check 1: after each request's completion, checks that the bytes of
  * its Authorization value and of the last body bytes, in the server's
  * connection memory, were wiped; prints "WIPE ok" or "WIPE LEAK <what>". */
@@ -26,11 +26,12 @@
 
 static size_t small_limit = SIZE_MAX;
 
-static size_t body_limit(void *ctx, const char *method, const char *path)
+static void classify(void *ctx, const char *method, const char *path, struct http_class *cls)
 {
     (void)ctx;
     (void)method;
-    return strcmp(path, "/small") == 0 ? small_limit : SIZE_MAX;
+    if (strcmp(path, "/small") == 0)
+        cls->body_limit = small_limit;
 }
 
 /* Where the handler saw a request's Authorization value (the server's memory:
@@ -235,7 +236,7 @@ int main(int argc, char **argv)
             cfg.handler_threads = (unsigned)n;
         else if (strcmp(a, "--small-limit") == 0) {
             small_limit = (size_t)n;
-            cfg.body_limit = body_limit;
+            cfg.classify = classify;
         } else if (strcmp(a, "--wipe-check") == 0)
             cfg.completed_hook = n != 0 ? wipe_check : NULL;
         else

@@ -10,6 +10,19 @@
 
 #include "router/router.h"
 
+/* router_fill, given the id router_match found, fills the same match. */
+static void expect_fill_same(const struct route_match *want, const char *path)
+{
+    struct route_match m;
+
+    memset(&m, 0xa5, sizeof(m));
+    assert_int_equal(router_fill(want->id, path, &m), ROUTER_OK);
+    assert_int_equal(m.id, want->id);
+    assert_ptr_equal(m.pattern, want->pattern);
+    assert_string_equal(m.param, want->param);
+    assert_int_equal(m.param_too_long, want->param_too_long);
+}
+
 static void expect_ok(const char *method, const char *path, enum route_id id, const char *pattern,
                       const char *param)
 {
@@ -22,6 +35,7 @@ static void expect_ok(const char *method, const char *path, enum route_id id, co
     assert_string_equal(m.pattern, pattern);
     assert_string_equal(m.param, param);
     assert_int_equal(m.param_too_long, 0);
+    expect_fill_same(&m, path);
 }
 
 static void expect_405(const char *method, const char *path, const char *pattern,
@@ -181,6 +195,23 @@ static void test_not_found(void **state)
     expect_404("GET", "/users");
 }
 
+/* router_fill refuses an id the path does not have the shape of. */
+static void test_fill_refuses_other_shapes(void **state)
+{
+    struct route_match m;
+
+    (void)state;
+    assert_int_equal(router_fill(ROUTE_NONE, "/healthz", &m), ROUTER_NOT_FOUND);
+    assert_int_equal(router_fill(ROUTE__COUNT, "/healthz", &m), ROUTER_NOT_FOUND);
+    assert_int_equal(router_fill(ROUTE_HEALTHZ, "/readyz", &m), ROUTER_NOT_FOUND);
+    assert_int_equal(router_fill(ROUTE_DOCUMENT_GET, "/documents/a/content", &m), ROUTER_NOT_FOUND);
+    assert_int_equal(router_fill(ROUTE_DOCUMENT_CONTENT, "/documents/a", &m), ROUTER_NOT_FOUND);
+    assert_int_equal(router_fill(ROUTE_DOCUMENT_GET, "/documents/", &m), ROUTER_NOT_FOUND);
+    assert_int_equal(router_fill(ROUTE_ME_GET, NULL, &m), ROUTER_NOT_FOUND);
+    assert_int_equal(router_fill(ROUTE_DOCUMENT_GET, "/documents/xyz", &m), ROUTER_OK);
+    assert_string_equal(m.param, "xyz");
+}
+
 static void test_allow_buffer_small(void **state)
 {
     struct route_match m;
@@ -217,6 +248,7 @@ static void test_param_lengths(void **state)
     assert_int_equal(m.id, ROUTE_DOCUMENT_CONTENT);
     assert_int_equal(m.param_too_long, 1);
     assert_string_equal(m.param, "");
+    expect_fill_same(&m, path);
 
     memset(seg, 'c', 150);
     seg[150] = '\0';
@@ -256,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_method_not_allowed),
         cmocka_unit_test(test_not_found),
         cmocka_unit_test(test_allow_buffer_small),
+        cmocka_unit_test(test_fill_refuses_other_shapes),
         cmocka_unit_test(test_param_lengths),
         cmocka_unit_test(test_param_is_raw),
     };
