@@ -25,6 +25,7 @@
 #include "casd/client.h"
 #include "casd/node.h"
 #include "casd/rest.h"
+#include "casd/sandbox.h"
 #include "casd/tls.h"
 #include "common/codec.h"
 #include "common/file.h"
@@ -568,8 +569,12 @@ cd_err casd_agent_run(const struct casd_agent_config *c, struct cd_diag *diag)
     if ((err = release_listen(c->socket, 64, &lfd, diag)) != CD_OK ||
         (err = drop_privileges(diag)) != CD_OK)
         goto out;
-    log_info("node agent on %s for the CAS at %s:%s, node identity key hash %s", c->socket,
-             c->cas_host, c->cas_port, a->node);
+    if ((err = casd_agent_sandbox()) != CD_OK) {
+        cd_diag_add(diag, "cannot sandbox the agent (seccomp): %s", cd_strerror(err));
+        goto out;
+    }
+    log_info("node agent on %s for the CAS at %s:%s, node identity key hash %s (sandboxed)",
+             c->socket, c->cas_host, c->cas_port, a->node);
     for (;;) {
         struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN}, {.fd = lfd, .events = POLLIN}};
         if (poll(fds, 2, -1) < 0) {

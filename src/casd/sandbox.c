@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <linux/landlock.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,26 +149,54 @@ static const char *const refused[] = {
     "access", "faccessat", "faccessat2", "readlink", "readlinkat",
 };
 
-static cd_err seccomp(void)
+/* The node agent's own: its callers' threads, their pidfds and
+ * executables, the TLS connection to the CAS and name resolution
+ * (getaddrinfo: netlink for AI_ADDRCONFIG, UDP or TCP to the resolver). */
+static const char *const agent_allowed[] = {
+    "clone",   "clone3",  "set_robust_list",   "rseq",   "socket",   "connect",
+    "bind",    "openat",  "pread64",           "statx",  "sendmmsg", "ioctl",
+    "uname",   "unlink",  "pidfd_open",        "getuid", "geteuid",  "getgid",
+    "getegid", "sysinfo", "sched_getaffinity",
+};
+
+static const unsigned long agent_prctl[] = {PR_GET_NAME, PR_SET_NAME, PR_GET_DUMPABLE};
+
+static cd_err seccomp_add(scmp_filter_ctx ctx, uint32_t action, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int nr = seccomp_syscall_resolve_name(names[i]);
+        if (nr != __NR_SCMP_ERROR && seccomp_rule_add(ctx, action, nr, 0) != 0)
+            return CD_ERR_IO;
+    }
+    return CD_OK;
+}
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static cd_err seccomp(bool agent)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-    cd_err err = CD_ERR_IO;
+    cd_err err;
 
     if (ctx == NULL)
         return CD_ERR_NOMEM;
-    for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
-        int nr = seccomp_syscall_resolve_name(allowed[i]);
-        if (nr != __NR_SCMP_ERROR && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0)
-            goto out;
+    err = seccomp_add(ctx, SCMP_ACT_ALLOW, allowed, N_OF(allowed));
+    if (err == CD_OK && agent)
+        err = seccomp_add(ctx, SCMP_ACT_ALLOW, agent_allowed, N_OF(agent_allowed));
+    /* prctl only to read (or name) itself: the sanitizers' threads ask. */
+    for (size_t i = 0; err == CD_OK && agent && i < N_OF(agent_prctl); i++) {
+        if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+                             SCMP_A0(SCMP_CMP_EQ, agent_prctl[i])) != 0)
+            err = CD_ERR_IO;
     }
-    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-        int nr = seccomp_syscall_resolve_name(refused[i]);
-        if (nr != __NR_SCMP_ERROR && seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0) != 0)
-            goto out;
+    /* The agent opens /proc/PID/exe and the resolver's files: openat stays. */
+    for (size_t i = 0; err == CD_OK && i < N_OF(refused); i++) {
+        if (agent && strcmp(refused[i], "openat") == 0)
+            continue;
+        err = seccomp_add(ctx, SCMP_ACT_ERRNO(EPERM), &refused[i], 1);
     }
-    if (seccomp_load(ctx) == 0)
-        err = CD_OK;
-out:
+    if (err == CD_OK && seccomp_load(ctx) != 0)
+        err = CD_ERR_IO;
     seccomp_release(ctx);
     return err;
 }
@@ -180,7 +209,14 @@ cd_err casd_worker_sandbox(unsigned what)
         return CD_ERR_IO;
     if ((what & CASD_SANDBOX_LANDLOCK) && (err = landlock()) != CD_OK)
         return err;
-    if ((what & CASD_SANDBOX_SECCOMP) && (err = seccomp()) != CD_OK)
+    if ((what & CASD_SANDBOX_SECCOMP) && (err = seccomp(false)) != CD_OK)
         return err;
     return CD_OK;
+}
+
+cd_err casd_agent_sandbox(void)
+{
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return CD_ERR_IO;
+    return seccomp(true);
 }

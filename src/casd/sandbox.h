@@ -28,4 +28,15 @@ cd_err casd_worker_drop(const char *user);
  * other call kills the process (SIGSYS). */
 cd_err casd_worker_sandbox(unsigned what);
 
+/* The node agent's confinement, for the rest of its life, once it listens
+ * and holds its identity (docs/security.md, "Node agents"): no_new_privs and
+ * a seccomp allow-list: the system calls of its loop, its callers' threads,
+ * their pidfds and executables, TLS to the CAS and name resolution; the
+ * path-probing calls other than openat fail with EPERM; any other call kills
+ * it (SIGSYS), among them ptrace, process_vm_readv/writev, execve, mount,
+ * setuid, chmod/chown, the module and BPF calls. No Landlock: a Landlock
+ * domain may not inspect processes outside it (the kernel's ptrace scoping),
+ * and opening /proc/PID/exe of its callers is the agent's work. */
+cd_err casd_agent_sandbox(void);
+
 #endif

@@ -102,6 +102,8 @@ t_eq "node-agent --check exits 1 without an agent" "$rc" 1
 t_eq "the agent keeps CAP_SYS_PTRACE only" \
     "$(awk '/^CapEff/ {print $2}' "/proc/$GOOD_PID/status")" "0000000000080000"
 t_eq "the agent runs with no_new_privs" "$(awk '/^NoNewPrivs/ {print $2}' "/proc/$GOOD_PID/status")" 1
+t_eq "the agent runs in a seccomp filter (mode 2)" "$(awk '/^Seccomp:/ {print $2}' "/proc/$GOOD_PID/status")" 2
+t_contains "the agent says it is sandboxed" "$(cat "$WORK/good.log")" "(sandboxed)"
 
 # ---- a release through the agent ----
 out=$("$CAS" run --session runner --socket "$WORK/good.sock" -- "$WORK/bin/reader" runner/key.hex 2>&1)
