@@ -109,7 +109,8 @@ static cd_err cas_ca(struct agent *a, struct cd_diag *diag)
  * the X25519 private key box when it is not NULL). CD_ERR_AUTH (with the
  * CAS's detail in k->reason) for another status than 200. */
 static cd_err ask_cas(struct call *k, const char *path, const struct buf *body,
-                      const unsigned char *box, struct buf *answer)
+                      const unsigned char *box, const struct casd_node_report *r,
+                      struct buf *answer)
 {
     struct agent *a = k->a;
     struct cd_diag *diag = malloc(sizeof(*diag));
@@ -152,21 +153,28 @@ static cd_err ask_cas(struct call *k, const char *path, const struct buf *body,
                  d.p != NULL ? d.p : "-");
         buf_release(&d);
         err = CD_ERR_AUTH;
-    } else if (casd_json_get_string(resp.p, resp.len, box != NULL ? "sealed" : "answer", &b64) !=
-                   CD_OK ||
-               b64.len == 0) {
+    } else if (box != NULL) {
+        /* Sealed to this request's key and signed by the CAS's parent. */
+        struct pki_buf sealed = {0}, opened = {0};
+        err = casd_node_answer_check(resp.p, resp.len, a->c->cas_pin, r->nonce, r->box, &sealed);
+        if (err == CD_OK)
+            err = seal_unbox(box, CASD_NODE_BOX_NAME, sealed.data, sealed.len, &opened);
+        if (err == CD_OK)
+            err = buf_add(answer, opened.data, opened.len);
+        if (err != CD_OK)
+            snprintf(k->reason, sizeof(k->reason), "node agent: %s answer from the CAS",
+                     err == CD_ERR_AUTH || err == CD_ERR_CRYPTO ? "an unsigned" : "a malformed");
+        pki_buf_release(&sealed);
+        pki_buf_release(&opened);
+    } else if (casd_json_get_string(resp.p, resp.len, "answer", &b64) != CD_OK || b64.len == 0) {
         snprintf(k->reason, sizeof(k->reason), "node agent: malformed answer from the CAS");
         err = CD_ERR_INVALID;
     } else {
-        struct pki_buf opened = {0};
         size_t n = 0;
         uint8_t *raw = malloc(b64.len);
         err = raw != NULL ? codec_b64_decode(b64.p, b64.len, raw, b64.len, &n) : CD_ERR_NOMEM;
-        if (err == CD_OK && box != NULL) /* sealed to this request's key by the CAS's parent */
-            err = seal_unbox(box, CASD_NODE_BOX_NAME, raw, n, &opened);
         if (err == CD_OK)
-            err = box != NULL ? buf_add(answer, opened.data, opened.len) : buf_add(answer, raw, n);
-        pki_buf_release(&opened);
+            err = buf_add(answer, raw, n);
         if (raw != NULL) {
             explicit_bzero(raw, b64.len);
             free(raw);
@@ -257,7 +265,7 @@ static cd_err do_hello(struct call *k, const uint8_t *msg, size_t len, char *ses
         err = add_field(&body, false, "exe", k->peer.exe, strlen(k->peer.exe));
     if (err == CD_OK)
         err = buf_add(&body, "}", 1);
-    if (err == CD_OK && (err = ask_cas(k, "/v1/node/hello", &body, NULL, &answer)) != CD_OK)
+    if (err == CD_OK && (err = ask_cas(k, "/v1/node/hello", &body, NULL, NULL, &answer)) != CD_OK)
         send_refused(k, "%s", k->reason);
     if (err == CD_OK && (!next_msg(&answer, &off, &m, &mlen) || mlen != answer.len ||
                          (m.type != RELEASE_SPEC && m.type != RELEASE_REFUSED))) {
@@ -322,7 +330,7 @@ static cd_err do_measure(struct call *k, const uint8_t *msg, size_t len, const c
         send_refused(k, "node agent: cannot sign the report: %s", cd_strerror(err));
         goto out;
     }
-    if ((err = ask_cas(k, "/v1/node/measure", &body, box, &answer)) != CD_OK) {
+    if ((err = ask_cas(k, "/v1/node/measure", &body, box, &r, &answer)) != CD_OK) {
         send_refused(k, "%s", k->reason);
         goto out;
     }

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "casd/client.h"
 #include "casd/ipc.h"
 #include "casd/rest.h"
 #include "casd/tls.h"
@@ -28,11 +30,13 @@ struct casd_nodes {
     char admitted[CASD_NODE_MAX_ADMITTED][PKI_FP_HEX];
     size_t nadmitted;
     struct pending pending[CASD_NODE_PENDING];
+    struct pki_buf sign_key; /* the CAS's identity CA key: signs each sealed answer */
 };
 
-cd_err casd_nodes_new(const char *const *admitted, size_t n, struct casd_nodes **out)
+cd_err casd_nodes_new(const char *const *admitted, size_t n, const char *sign_key_pem,
+                      size_t sign_key_len, struct casd_nodes **out)
 {
-    if (n > CASD_NODE_MAX_ADMITTED)
+    if (n > CASD_NODE_MAX_ADMITTED || sign_key_pem == NULL || sign_key_len == 0)
         return CD_ERR_INVALID;
     struct casd_nodes *s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -45,15 +49,85 @@ cd_err casd_nodes_new(const char *const *admitted, size_t n, struct casd_nodes *
         memcpy(s->admitted[i], admitted[i], PKI_FP_HEX);
     }
     s->nadmitted = n;
+    if (pki_buf_copy(sign_key_pem, sign_key_len, &s->sign_key) != CD_OK) {
+        free(s);
+        return CD_ERR_NOMEM;
+    }
     *out = s;
     return CD_OK;
 }
 
 void casd_nodes_free(struct casd_nodes *n)
 {
-    if (n != NULL)
+    if (n != NULL) {
+        pki_buf_release(&n->sign_key);
         explicit_bzero(n, sizeof(*n));
+    }
     free(n);
+}
+
+cd_err casd_node_answer_text(const char *nonce_hex, const char *box_hex, const void *sealed,
+                             size_t n, struct buf *out)
+{
+    cd_err err =
+        buf_add(out, CASD_NODE_ANSWER_MAGIC "\nnonce=", sizeof(CASD_NODE_ANSWER_MAGIC) + 6);
+    if (err == CD_OK)
+        err = buf_add(out, nonce_hex, strlen(nonce_hex));
+    if (err == CD_OK)
+        err = buf_add(out, "\nbox=", 5);
+    if (err == CD_OK)
+        err = buf_add(out, box_hex, strlen(box_hex));
+    if (err == CD_OK)
+        err = buf_add(out, "\nsealed=", 8);
+    if (err == CD_OK)
+        err = buf_add(out, sealed, n);
+    return err;
+}
+
+cd_err casd_node_answer_check(const char *json, size_t len, const char *pin, const char *nonce_hex,
+                              const char *box_hex, struct pki_buf *sealed_out)
+{
+    struct buf b64, sigb64, pub, text;
+    unsigned char sig[CASD_IPC_SIG_MAX];
+    char keyhash[PKI_FP_HEX] = "";
+    size_t siglen = 0, n = 0;
+    uint8_t *raw = NULL;
+    cd_err err;
+
+    buf_init(&b64, CASD_CLIENT_RESPONSE_MAX);
+    buf_init(&sigb64, CODEC_B64_LEN(CASD_IPC_SIG_MAX));
+    buf_init(&pub, CASD_IPC_PUBKEY_MAX + 1);
+    buf_init(&text, CASD_CLIENT_RESPONSE_MAX + 256);
+    if (casd_json_get_string(json, len, "sealed", &b64) != CD_OK || b64.len == 0 ||
+        casd_json_get_string(json, len, "signature", &sigb64) != CD_OK || sigb64.len == 0 ||
+        casd_json_get_string(json, len, "public_key", &pub) != CD_OK || pub.len == 0 ||
+        codec_b64_decode(sigb64.p, sigb64.len, sig, sizeof(sig), &siglen) != CD_OK) {
+        err = CD_ERR_INVALID;
+        goto out;
+    }
+    if ((raw = malloc(b64.len)) == NULL) {
+        err = CD_ERR_NOMEM;
+        goto out;
+    }
+    if ((err = codec_b64_decode(b64.p, b64.len, raw, b64.len, &n)) != CD_OK ||
+        (err = casd_node_answer_text(nonce_hex, box_hex, raw, n, &text)) != CD_OK)
+        goto out;
+    /* Signed by the key the pin names: the CAS's parent, not its worker. */
+    err = casd_sig_verify(pub.p, pub.len, sig, siglen, text.p, text.len, keyhash);
+    if (err == CD_OK && (strlen(pin) != PKI_FP_HEX - 1 || strcasecmp(keyhash, pin) != 0))
+        err = CD_ERR_AUTH;
+    if (err == CD_OK)
+        err = pki_buf_copy(raw, n, sealed_out);
+out:
+    if (raw != NULL) {
+        explicit_bzero(raw, b64.len);
+        free(raw);
+    }
+    buf_release(&b64);
+    buf_release(&sigb64);
+    buf_release(&pub);
+    buf_release(&text);
+    return err;
 }
 
 static bool admitted(const struct casd_nodes *n, const char *key)
@@ -285,6 +359,57 @@ static void answer_hello(struct casd_nodes *n, const struct release_ctx *ctx, co
     buf_release(&answer);
 }
 
+/* {"sealed": B64, "signature": B64(DER), "public_key": PEM} into out. */
+static cd_err sign_answer(const struct casd_nodes *n, const char *nonce_hex, const char *box_hex,
+                          const struct pki_buf *sealed, int *status, struct buf *out)
+{
+    struct buf text;
+    struct pki_buf sig = {0}, pub = {0};
+    size_t b64 = CODEC_B64_LEN(sealed->len), sb64 = CODEC_B64_LEN(CASD_IPC_SIG_MAX);
+    char *t = malloc(b64), *st = malloc(sb64);
+    cd_err err = t != NULL && st != NULL ? CD_OK : CD_ERR_NOMEM;
+
+    buf_init(&text, CASD_CLIENT_RESPONSE_MAX + 256);
+    if (err == CD_OK)
+        err = casd_node_answer_text(nonce_hex, box_hex, sealed->data, sealed->len, &text);
+    if (err == CD_OK)
+        err = casd_sig_sign(n->sign_key.data, n->sign_key.len, text.p, text.len, &sig, &pub);
+    if (err == CD_OK && sig.len > CASD_IPC_SIG_MAX)
+        err = CD_ERR_INTERNAL;
+    if (err == CD_OK)
+        err = codec_b64_encode(sealed->data, sealed->len, t, b64);
+    if (err == CD_OK)
+        err = codec_b64_encode(sig.data, sig.len, st, sb64);
+    if (err == CD_OK)
+        err = buf_add(out, "{\"sealed\":\"", 11);
+    if (err == CD_OK)
+        err = buf_add(out, t, b64 - 1);
+    if (err == CD_OK)
+        err = buf_add(out, "\",\"signature\":\"", 15);
+    if (err == CD_OK)
+        err = buf_add(out, st, strlen(st));
+    if (err == CD_OK)
+        err = buf_add(out, "\",\"public_key\":", 15);
+    if (err == CD_OK)
+        err = casd_json_add_string(out, pub.data, pub.len);
+    if (err == CD_OK)
+        err = buf_add(out, "}", 1);
+    if (err == CD_OK)
+        *status = 200;
+    else { /* nothing half-written goes: detail() starts afresh */
+        buf_release(out);
+    }
+    if (t != NULL) {
+        explicit_bzero(t, b64);
+        free(t);
+    }
+    free(st);
+    buf_release(&text);
+    pki_buf_release(&sig);
+    pki_buf_release(&pub);
+    return err;
+}
+
 static void answer_measure(struct casd_nodes *n, const struct release_ctx *ctx, const char *body,
                            size_t len, const char *client, int *status, struct buf *out)
 {
@@ -347,10 +472,10 @@ static void answer_measure(struct casd_nodes *n, const struct release_ctx *ctx, 
         struct pki_buf sealed = {0};
         (void)release_node_measure(ctx, &r, rep.session, nonce, rep.measure, rep.measure_len,
                                    &answer);
-        /* For the agent's key only: the worker relays what it cannot read. */
-        if (seal_box(box, CASD_NODE_BOX_NAME, answer.p, answer.len, &sealed) == CD_OK)
-            answer_json(status, out, "sealed", sealed.data, sealed.len);
-        else
+        /* For the agent's key only: the worker relays what it cannot read,
+         * and cannot replace (signed with the key the agent's pin names). */
+        if (seal_box(box, CASD_NODE_BOX_NAME, answer.p, answer.len, &sealed) != CD_OK ||
+            sign_answer(n, rep.nonce, rep.box, &sealed, status, out) != CD_OK)
             detail(status, out, 500, "cannot seal the answer");
         pki_buf_release(&sealed);
     }

@@ -9,14 +9,17 @@
  *                          -> 200 {"answer": B64(SPEC | REFUSED)}
  *   POST /v1/node/measure  {"report": TEXT, "public_key": PEM, "signature": B64(DER)}
  *                          -> 200 {"sealed": B64(seal_box(BOX, "node answer", FILE... END |
- * REFUSED))}
+ *                                   REFUSED)), "signature": B64(DER), "public_key": PEM}
  *
  * (every value a JSON string; U, G, P decimal; SHA the caller's executable as
  * the agent hashed it). TEXT is casd_node_report's, signed (ECDSA-SHA256) by
  * the node's identity key: the parent verifies that signature itself, so a
  * compromised network worker cannot make up a node's report; and the files
  * come back sealed to BOX, an X25519 key the agent makes for that one request
- * and names in the signed report, so the worker cannot read them. Another status
+ * and names in the signed report, so the worker cannot read them; the parent
+ * signs the sealed answer (with the nonce and BOX) with the CAS's identity CA
+ * key, whose hash is the agent's --cas-pin, so the worker cannot replace
+ * them either. Another status
  * (403 a node not admitted or a bad signature, 400 malformed) has
  * {"detail": ...}. The answers are release protocol messages (proto.h) that
  * the agent checks and relays to the launcher as they are. */
@@ -39,6 +42,7 @@
 #define CASD_NODE_REPORT_MAX ((size_t)128 * 1024) /* a report's text */
 #define CASD_NODE_REPORT_MAGIC "confidoc node report 1"
 #define CASD_NODE_BOX_NAME "node answer" /* the sealed answer's associated data */
+#define CASD_NODE_ANSWER_MAGIC "confidoc node answer 1"
 
 /* What a node reports with a MEASURE (the report's fields). */
 struct casd_node_report {
@@ -57,11 +61,30 @@ struct casd_node_report {
  *   measure=B64 \n */
 cd_err casd_node_report_text(const struct casd_node_report *r, struct buf *out);
 
+/* What the parent signs for one sealed answer, into out:
+ *   ANSWER_MAGIC \n nonce=HEX \n box=HEX \n sealed=BYTES
+ * (the report's nonce and box, the sealed bytes as they are). */
+cd_err casd_node_answer_text(const char *nonce_hex, const char *box_hex, const void *sealed,
+                             size_t n, struct buf *out);
+
+/* The agent's check of a /v1/node/measure answer (json, len): its sealed
+ * bytes into sealed_out once "signature" verifies over casd_node_answer_text
+ * of this request's nonce and box with "public_key", and that key hashes to
+ * pin (the CAS's identity CA key: only the parent holds it, so the network
+ * worker cannot replace the answer). CD_ERR_INVALID malformed, CD_ERR_CRYPTO
+ * a bad signature, CD_ERR_AUTH a key other than the pin's. */
+cd_err casd_node_answer_check(const char *json, size_t len, const char *pin, const char *nonce_hex,
+                              const char *box_hex, struct pki_buf *sealed_out);
+
 struct casd_nodes;
 
-/* admitted: the key hashes (SHA-256 of the DER SubjectPublicKeyInfo) of the
+/* sign_key_pem: the CAS's identity CA private key (copied, wiped at free),
+ * whose hash is the pin node agents attest the CAS with; it signs every
+ * sealed answer (casd_node_answer_text).
+ * admitted: the key hashes (SHA-256 of the DER SubjectPublicKeyInfo) of the
  * node identities whose reports count (copied; none: every node is refused). */
-cd_err casd_nodes_new(const char *const *admitted, size_t n, struct casd_nodes **out);
+cd_err casd_nodes_new(const char *const *admitted, size_t n, const char *sign_key_pem,
+                      size_t sign_key_len, struct casd_nodes **out);
 void casd_nodes_free(struct casd_nodes *n); /* NULL is a no-op */
 
 /* Answers one NODE_HELLO or NODE_MEASURE (the request body as the worker got

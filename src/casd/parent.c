@@ -517,6 +517,12 @@ static cd_err startup(struct parent *p, struct cas_store **store, struct cd_diag
     if ((err = identity_load(c, *store, &p->id, diag)) != CD_OK)
         return err;
     p->store = *store;
+    /* Before audit_start takes the identity key: the node answers' signer. */
+    if ((err = casd_nodes_new(c->nodes, c->nnodes, p->id.ca_key.data, p->id.ca_key.len,
+                              &p->nodes)) != CD_OK) {
+        cd_diag_add(diag, "--node: at most %d key hashes", CASD_NODE_MAX_ADMITTED);
+        return err;
+    }
     if ((err = audit_start(p, diag)) != CD_OK)
         return err;
     if ((err = casd_sessions_open(*store, c->state_dir, c->policies_dir, &c->vars, c->admins,
@@ -538,10 +544,6 @@ static cd_err startup(struct parent *p, struct cas_store **store, struct cd_diag
     }
     if ((err = listen_on(c, &p->listen_fd, diag)) != CD_OK)
         return err;
-    if ((err = casd_nodes_new(c->nodes, c->nnodes, &p->nodes)) != CD_OK) {
-        cd_diag_add(diag, "--node: at most %d key hashes", CASD_NODE_MAX_ADMITTED);
-        return err;
-    }
     /* The launcher, on the release socket and behind node agents, is this very
      * executable (followed from /proc, not by name). */
     int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);

@@ -55,6 +55,7 @@ static struct seen seen;
 static struct release_ctx ctx;
 static struct casd_nodes *nodes;
 static struct key k1, k2, k3; /* k1, k2 admitted; k3 not */
+static struct key kca;        /* the CAS identity CA key: signs the answers */
 
 static void keygen(struct key *k)
 {
@@ -75,8 +76,10 @@ static int setup(void **state)
     keygen(&k1);
     keygen(&k2);
     keygen(&k3);
+    keygen(&kca);
     const char *admitted[] = {k1.hash, k2.hash};
-    assert_int_equal(casd_nodes_new(admitted, 2, &nodes), CD_OK);
+    assert_int_equal(casd_nodes_new(admitted, 2, NULL, 0, &nodes), CD_ERR_INVALID);
+    assert_int_equal(casd_nodes_new(admitted, 2, kca.pem.data, kca.pem.len, &nodes), CD_OK);
     return 0;
 }
 
@@ -88,6 +91,7 @@ static int teardown(void **state)
     pki_buf_release(&k1.pem);
     pki_buf_release(&k2.pem);
     pki_buf_release(&k3.pem);
+    pki_buf_release(&kca.pem);
     return 0;
 }
 
@@ -146,6 +150,7 @@ static int hello(const char *client, struct buf *answer)
 /* The body of a measure for the SPEC in spec, signed by signer, its report
  * saying uid (the caller's). */
 static unsigned char box[SEAL_BOX_KEY_BYTES]; /* the last measure_body's answer key */
+static char last_nonce[2 * RELEASE_NONCE_LEN + 1], last_box[2 * SEAL_BOX_KEY_BYTES + 1];
 
 static void measure_body(const struct buf *spec, const struct key *signer, uint32_t uid,
                          struct buf *body)
@@ -169,6 +174,8 @@ static void measure_body(const struct buf *spec, const struct key *signer, uint3
     codec_hex_encode(box_pub, sizeof(box_pub), r.box);
     r.measure = mb.p;
     r.measure_len = mb.len;
+    memcpy(last_nonce, r.nonce, sizeof(last_nonce));
+    memcpy(last_box, r.box, sizeof(last_box));
     buf_init(&text, CASD_NODE_REPORT_MAX + 1);
     assert_int_equal(casd_node_report_text(&r, &text), CD_OK);
     assert_int_equal(casd_sig_sign(signer->pem.data, signer->pem.len, text.p, text.len, &sig, &pub),
@@ -181,6 +188,78 @@ static void measure_body(const struct buf *spec, const struct key *signer, uint3
     pki_buf_release(&pub);
     buf_release(&mb);
     buf_release(&text);
+}
+
+/* The agent's check of a sealed answer refuses every answer the parent did
+ * not sign for this very request: another signer (a worker's own key), a
+ * changed sealed byte, another request's nonce or box, no signature. */
+static void check_answer_signature(const struct buf *out)
+{
+    struct pki_buf sealed = {0};
+    struct buf sb;
+    char *bad = malloc(out->len + 1);
+    char nonce2[sizeof(last_nonce)];
+
+    assert_non_null(bad);
+    assert_int_equal(
+        casd_node_answer_check(out->p, out->len, k1.hash, last_nonce, last_box, &sealed),
+        CD_ERR_AUTH);
+    memcpy(nonce2, last_nonce, sizeof(nonce2));
+    nonce2[0] = nonce2[0] == '0' ? '1' : '0';
+    assert_int_equal(casd_node_answer_check(out->p, out->len, kca.hash, nonce2, last_box, &sealed),
+                     CD_ERR_CRYPTO);
+    assert_int_equal(
+        casd_node_answer_check(out->p, out->len, kca.hash, last_nonce, nonce2, &sealed),
+        CD_ERR_CRYPTO);
+    /* one base64 character of the sealed bytes changed */
+    memcpy(bad, out->p, out->len + 1);
+    char *v = strstr(bad, "\"sealed\":\"") + 11;
+    *v = *v == 'A' ? 'B' : 'A';
+    assert_int_equal(casd_node_answer_check(bad, out->len, kca.hash, last_nonce, last_box, &sealed),
+                     CD_ERR_CRYPTO);
+    /* an answer signed by another key, with that key's public key */
+    buf_init(&sb, CASD_IPC_BODY_MAX);
+    assert_int_equal(casd_json_get_string(out->p, out->len, "sealed", &sb), CD_OK);
+    {
+        struct pki_buf sig = {0}, pub = {0};
+        struct buf text, forged;
+        uint8_t *r = malloc(sb.len);
+        size_t n = 0;
+        assert_non_null(r);
+        assert_int_equal(codec_b64_decode(sb.p, sb.len, r, sb.len, &n), CD_OK);
+        buf_init(&text, CASD_IPC_BODY_MAX);
+        assert_int_equal(casd_node_answer_text(last_nonce, last_box, r, n, &text), CD_OK);
+        assert_int_equal(casd_sig_sign(k3.pem.data, k3.pem.len, text.p, text.len, &sig, &pub),
+                         CD_OK);
+        buf_init(&forged, CASD_IPC_BODY_MAX);
+        assert_int_equal(buf_add(&forged, "{", 1), CD_OK);
+        add_str(&forged, "sealed", sb.p, sb.len, false);
+        add_b64(&forged, "signature", sig.data, sig.len, false);
+        add_str(&forged, "public_key", pub.data, pub.len, true);
+        assert_int_equal(
+            casd_node_answer_check(forged.p, forged.len, kca.hash, last_nonce, last_box, &sealed),
+            CD_ERR_AUTH);
+        assert_int_equal(
+            casd_node_answer_check(forged.p, forged.len, k3.hash, last_nonce, last_box, &sealed),
+            CD_OK); /* the check is the pin's, nothing else */
+        pki_buf_release(&sealed);
+        /* without its signature */
+        buf_release(&forged);
+        buf_init(&forged, CASD_IPC_BODY_MAX);
+        assert_int_equal(buf_add(&forged, "{", 1), CD_OK);
+        add_str(&forged, "sealed", sb.p, sb.len, true);
+        assert_int_equal(
+            casd_node_answer_check(forged.p, forged.len, kca.hash, last_nonce, last_box, &sealed),
+            CD_ERR_INVALID);
+        buf_release(&forged);
+        buf_release(&text);
+        pki_buf_release(&sig);
+        pki_buf_release(&pub);
+        free(r);
+    }
+    assert_null(sealed.data);
+    buf_release(&sb);
+    free(bad);
 }
 
 static int measure(const char *client, const struct buf *body, struct buf *out)
@@ -221,23 +300,22 @@ static void test_signed_report_once(void **state)
     /* Every node check passes; the session's own check refuses the exe, in an
      * answer sealed to the report's box key (another key does not open it). */
     assert_int_equal(measure(k1.hash, &body, &out), 200);
-    struct buf sealed;
-    uint8_t raw[4096];
-    size_t n = 0;
+    struct pki_buf sealed = {0};
     struct pki_buf opened = {0};
     struct release_msg m;
     unsigned char other[SEAL_BOX_KEY_BYTES], other_pub[SEAL_BOX_KEY_BYTES];
-    buf_init(&sealed, 8192);
-    assert_int_equal(casd_json_get_string(out.p, out.len, "sealed", &sealed), CD_OK);
-    assert_int_equal(codec_b64_decode(sealed.p, sealed.len, raw, sizeof(raw), &n), CD_OK);
+    check_answer_signature(&out);
+    assert_int_equal(
+        casd_node_answer_check(out.p, out.len, kca.hash, last_nonce, last_box, &sealed), CD_OK);
     assert_int_equal(seal_box_keygen(other, other_pub), CD_OK);
-    assert_int_equal(seal_unbox(other, CASD_NODE_BOX_NAME, raw, n, &opened), CD_ERR_CRYPTO);
-    assert_int_equal(seal_unbox(box, CASD_NODE_BOX_NAME, raw, n, &opened), CD_OK);
+    assert_int_equal(seal_unbox(other, CASD_NODE_BOX_NAME, sealed.data, sealed.len, &opened),
+                     CD_ERR_CRYPTO);
+    assert_int_equal(seal_unbox(box, CASD_NODE_BOX_NAME, sealed.data, sealed.len, &opened), CD_OK);
     assert_int_equal(release_decode(opened.data, opened.len, &m), CD_OK);
     assert_int_equal(m.type, RELEASE_REFUSED);
     assert_non_null(memmem(m.reason.p, m.reason.len, "exe hash mismatch", 17));
     pki_buf_release(&opened);
-    buf_release(&sealed);
+    pki_buf_release(&sealed);
     assert_int_equal(seen.n, 1);
     assert_non_null(strstr(seen.reason, "exe hash mismatch"));
     char want[RELEASE_WHO_MAX];
