@@ -18,7 +18,6 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" && pwd)
-IMG_SRC=$SRC
 # shellcheck source=lib.sh
 . "$SRC/scripts/images/lib.sh"
 OUT=$BUILD/images

@@ -3,6 +3,7 @@
 # a private containers.conf (CONTAINERS_CONF; /etc/containers is never
 # written) and runc. Every call runs at the lowest CPU and I/O priority.
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # the variables are for the scripts that source it
 
 IMG_SRC=${IMG_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$IMG_SRC/deploy/images/containers.conf}
