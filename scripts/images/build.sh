@@ -95,9 +95,11 @@ fi
 stamp=$(cat "$ROOTFS/.confidoc-rootfs")
 if [ "$(pod image inspect --format '{{index .Labels "confidoc.rootfs"}}' "$IMG_BASE" 2>/dev/null)" != "$stamp" ]; then
     t=$SECONDS
+    oldbase=$(pod image inspect --format '{{.Id}}' "$IMG_BASE" 2>/dev/null || true)
     tar --numeric-owner --exclude=./.confidoc-rootfs --exclude='./dev/*' --exclude='./proc/*' \
         --exclude='./sys/*' -C "$ROOTFS" -cf - . |
         pod import --change "LABEL confidoc.rootfs=$stamp" --change 'CMD ["/bin/sh"]' - "$IMG_BASE" >/dev/null
+    if [ -n "$oldbase" ]; then pod rmi "$oldbase" >/dev/null 2>&1 || true; fi
     step "imported $IMG_BASE in $((SECONDS - t)) s"
 else
     step "base image $IMG_BASE is current"
@@ -115,6 +117,7 @@ chmod -R u=rwX,go=rX "$CTX"
 mkdir -p "$OUT/apt/lists" "$OUT/apt/archives"
 for c in "${IMG_COMPONENTS[@]}"; do
     t=$SECONDS
+    old=$(pod image inspect --format '{{.Id}}' "$(img_ref "$c")" 2>/dev/null || true)
     if ! pod build --pull=never --network host \
         --volume "$OUT/apt/lists:/var/lib/apt/lists" --volume "$OUT/apt/archives:/var/cache/apt/archives" \
         --build-arg "BASE=$IMG_BASE" --label "org.opencontainers.image.version=$IMG_TAG" \
@@ -123,6 +126,10 @@ for c in "${IMG_COMPONENTS[@]}"; do
         echo "make images: building $c failed (log: $OUT/build-$c.log)" >&2
         exit 1
     fi
+    # The image this tag named before, now untagged: removed (only ours;
+    # the shared storage is never pruned as a whole).
+    new=$(pod image inspect --format '{{.Id}}' "$(img_ref "$c")")
+    if [ -n "$old" ] && [ "$old" != "$new" ]; then pod rmi "$old" >/dev/null 2>&1 || true; fi
     step "built $(img_ref "$c") in $((SECONDS - t)) s"
 done
 
