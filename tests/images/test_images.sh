@@ -91,7 +91,7 @@ for c in "${IMG_COMPONENTS[@]}"; do
         confidoc-cas) progs="/usr/bin/confidoc-cas /usr/bin/install /bin/sh" ;;
         confidoc-api) progs="/usr/bin/confidoc-cas /usr/bin/confidoc-api" ;;
         nginx) progs="/usr/bin/confidoc-cas /usr/sbin/nginx /usr/share/confidoc/www/app/index.html /usr/share/confidoc/www/openapi.json" ;;
-        mariadb) progs="/usr/bin/confidoc-cas /usr/sbin/mariadbd /usr/bin/mariadb-install-db /usr/bin/mariadb /usr/bin/mariadb-admin /usr/bin/mariabackup /usr/lib/galera/libgalera_smm.so /bin/sh /usr/bin/socat" ;;
+        mariadb) progs="/usr/bin/confidoc-cas /usr/sbin/mariadbd /usr/bin/mariadb-install-db /usr/bin/mariadb /usr/bin/mariadb-admin /usr/bin/mariabackup /usr/lib/galera/libgalera_smm.so /usr/bin/wsrep_sst_mariabackup /bin/sh /usr/bin/socat" ;;
         memcached) progs="/usr/bin/confidoc-cas /usr/bin/memcached" ;;
         client) progs="/usr/bin/confidoc-cas /usr/bin/curl /usr/bin/jq /usr/bin/openssl /bin/sh" ;;
     esac
@@ -396,6 +396,28 @@ t_eq "the tables are encrypted at rest (the key from the CAS)" \
     "$(pod exec "$N-mariadb" mariadb --no-defaults --socket=/run/mariadb/mysqld.sock --user=mysql --batch \
         --skip-column-names --execute 'SELECT @@innodb_encrypt_tables' 2>&1)" ON
 confined mariadb 10005
+# Galera: the image's mariadbd with galera-4 bootstraps a one-node cluster
+# (started directly, not through the launcher: session mariadb measures the
+# standalone my.cnf; make check-distributed runs a three-node cluster).
+G_PORT=$(pick_port) GDB_PORT=$(pick_port) || exit 1
+CONTAINERS+=("$N-galera")
+out=$(timeout 90 nice -n 19 ionice -c3 podman --runtime "$IMG_RUNTIME" run --rm --name "$N-galera" \
+    --user 10005:10005 "${SEC[@]}" --entrypoint /bin/sh "$(img_ref mariadb)" -c "
+    mariadb-install-db --no-defaults --datadir=/tmp/g --auth-root-authentication-method=socket \
+        --auth-root-socket-user=mysql --skip-test-db --innodb-log-file-size=8M >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }
+    mariadbd --no-defaults --datadir=/tmp/g --socket=/tmp/g.sock --port=$GDB_PORT --bind-address=127.0.0.1 \
+        --innodb-buffer-pool-size=32M --innodb-log-file-size=8M --binlog-format=ROW --innodb-autoinc-lock-mode=2 \
+        --wsrep-on=ON --wsrep-provider=/usr/lib/galera/libgalera_smm.so --wsrep-cluster-address=gcomm:// \
+        --wsrep-node-address=127.0.0.1 '--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:$G_PORT;gcache.size=16M' \
+        >/tmp/d.log 2>&1 &
+    q() { mariadb --no-defaults --socket=/tmp/g.sock --user=mysql --batch --skip-column-names -e \"\$1\"; }
+    for i in \$(seq 1 60); do
+        [ \"\$(q \"SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='WSREP_READY'\" 2>/dev/null)\" = ON ] && break
+        sleep 0.5
+    done
+    q \"SHOW STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_size')\" 2>&1 || tail -n 5 /tmp/d.log" 2>&1)
+t_eq "Galera: the image's mariadbd and galera-4 bootstrap a one-node cluster" "$(tr -s '\t\n' '  ' <<<"$out" | sed 's/ $//')" \
+    "wsrep_cluster_size 1 wsrep_ready ON"
 
 # ---- the migration, then the API ----
 phase "the migration and confidoc-api through their launchers"
