@@ -355,13 +355,29 @@ probe() {
         run --session probe --socket /run/confidoc/agent.sock --fallback-dir /run/secrets/probe -- "$@"
 }
 P=/run/secrets/probe/probe
-out=$( (printf 'version\r\n'; sleep 3) | probe /usr/bin/openssl s_client -brief -connect "127.0.0.1:$MC_PORT" \
-    -servername localhost -verify_return_error -CAfile "$P/mc-ca.crt" -cert "$P/mc-client.crt" \
-    -key "$P/mc-client.key" 2>&1)
+# mc_version OUT OPENSSL-ARGS...: `version` to memcached through the client
+# image's openssl (session probe); stdin stays open until memcached answered
+# or openssl ended (at most 30 s), however long the launch took.
+mc_version() {
+    local out=$1 fifo=$WORK/mc.fifo pid
+    shift
+    rm -f "$fifo" && mkfifo "$fifo"
+    probe /usr/bin/openssl s_client -brief -connect "127.0.0.1:$MC_PORT" -servername localhost "$@" \
+        <"$fifo" >"$out" 2>&1 &
+    pid=$!
+    exec 9>"$fifo"
+    printf 'version\r\n' >&9
+    wait_for 30 eval "grep -q VERSION '$out' || ! kill -0 $pid"
+    exec 9>&-
+    wait "$pid"
+    cat "$out"
+}
+out=$(mc_version "$WORK/mc1.out" -verify_return_error -CAfile "$P/mc-ca.crt" -cert "$P/mc-client.crt" \
+    -key "$P/mc-client.key")
 t_contains "memcached answers a TLS version to the client image's openssl (session probe)" "$out" "VERSION 1."
-out=$( (printf 'version\r\n'; sleep 2) | probe /usr/bin/openssl s_client -brief -connect "127.0.0.1:$MC_PORT" \
-    -servername localhost -CAfile "$P/mc-ca.crt" 2>&1)
+out=$(mc_version "$WORK/mc2.out" -CAfile "$P/mc-ca.crt")
 t_not_contains "and nothing without a client certificate" "$out" "VERSION"
+t_contains "which memcached refuses with a TLS alert" "$out" "certificate required"
 
 # ---- MariaDB: the data directory, then the server, through the launcher ----
 phase "MariaDB through its launcher"
