@@ -131,6 +131,27 @@ for m in "${IMG_MEASURED[@]}"; do
         "$(img_sha256 "$comp" "$path")"
 done
 
+# The chart's names and values: every repository values.yaml names is an
+# image of make images, and (when test_helm's helm is in the build tree)
+# the chart renders with measurements.yaml, each hash in the CAS's --vars.
+want=$(for c in "${IMG_COMPONENTS[@]}"; do img_repo "$c"; done | sed "s|^$IMG_PREFIX/|confidoc/|" | sort -u | xargs)
+t_eq "the repositories of the chart's values are the images built" \
+    "$(sed -n 's/^ *repository: *//p' "$SRC/deploy/helm/confidoc/values.yaml" | sort -u | xargs)" "$want"
+HELM=$(find "$BUILD/tools" -maxdepth 2 -name helm -type f -perm -u+x 2>/dev/null | head -n 1)
+if [ -n "$HELM" ]; then
+    "$HELM" template t "$SRC/deploy/helm/confidoc" -f "$MEAS" --set "cas.adminKeyHash=$(printf '%064d' 0)" \
+        --set "cas.pin=$(printf '%064d' 1)" >"$WORK/rendered.yaml" 2>&1
+    t_eq "helm template renders the chart with measurements.yaml" "$?" 0
+    miss=""
+    for v in API_EXE MARIADBD_EXE MEMCACHED_EXE NGINX_EXE CURL_EXE OPENSSL_EXE MARIADB_EXE; do
+        key=$(tr '[:upper:]' '[:lower:]' <<<"${v%_EXE}")
+        grep -q -F "${v}_SHA256=$(meas "$key")" "$WORK/rendered.yaml" || miss="$miss $v"
+    done
+    t_eq "every measurement is in the rendered CAS's --var list" "${miss# }" ""
+else
+    echo "# no helm in $BUILD/tools (test_helm fetches it): the chart is not rendered here"
+fi
+
 # ---- what every launched container shares ----
 # The chart's pod settings (values.yaml: containerSecurityContext), its
 # emptyDirs as tmpfs: /tmp, /run/secrets (memory-backed, the launcher's
