@@ -115,6 +115,7 @@ cp -R "$BUILD/web/." "$CTX/www/app/"
 if [ -f "$SRC/docs/openapi.json" ]; then cp "$SRC/docs/openapi.json" "$CTX/www/openapi.json"; fi
 chmod -R u=rwX,go=rX "$CTX"
 mkdir -p "$OUT/apt/lists" "$OUT/apt/archives"
+rm -f "$OUT/measurements.yaml" "$OUT/images.txt" # never left from an older build
 for c in "${IMG_COMPONENTS[@]}"; do
     t=$SECONDS
     old=$(pod image inspect --format '{{.Id}}' "$(img_ref "$c")" 2>/dev/null || true)
@@ -158,6 +159,11 @@ done
         echo "    $key: \"$(img_sha256 "$comp" "$path")\"  # $path in $(img_repo "$comp")"
     done
 } >"$OUT/measurements.yaml.tmp"
+if [ "$(grep -c -E '^    [a-z]+: "[0-9a-f]{64}"' "$OUT/measurements.yaml.tmp")" != "${#IMG_MEASURED[@]}" ]; then
+    echo "make images: a measured program is missing from its image:" >&2
+    cat "$OUT/measurements.yaml.tmp" >&2
+    exit 1
+fi
 mv "$OUT/measurements.yaml.tmp" "$OUT/measurements.yaml"
 echo "images (id, digest, bytes):"
 sed 1d "$OUT/images.txt" | awk '{printf "  %s\n    id %s\n    digest %s\n    %s bytes\n", $1, $2, $3, $4}'
