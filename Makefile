@@ -5,7 +5,7 @@ TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc)
 
 .PHONY: all build deps web check test asan-check tsan-check format format-check lint clean fuzz fuzz-smoke up down bench \
-        print-fuzz-targets
+        print-fuzz-targets images check-images
 
 all: build
 
@@ -140,3 +140,18 @@ down:
 bench:
 	@bash scripts/install-deps.sh --bench
 	@bash bench/run.sh
+
+# The OCI images of the Helm chart (docs/images.md): a debootstrap'd Debian
+# bookworm base (cached in $(BUILD)/images/rootfs), podman import, one image
+# per component from deploy/images/*/Containerfile; prints each image's id and
+# digest and the programs' SHA-256, writes $(BUILD)/images/measurements.yaml
+# (the chart's cas.measurements). Root only; not part of make check.
+images: build
+	@bash scripts/install-deps.sh --images
+	@bash scripts/images/build.sh $(BUILD)
+
+# make images, then start each image with podman (read-only, its uid, no
+# capability) and check that it answers, most through the real launch
+# (a CAS and a node agent of the CAS image). tests/images/test_images.sh.
+check-images: images
+	@bash tests/images/test_images.sh $(BUILD)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # install-deps.sh: install the Debian packages confidoc needs to build and test
-# (with --bench, also those of `make bench`: wrk, gnuplot and valgrind).
+# (with --bench, also those of `make bench`: wrk, gnuplot and valgrind; with
+# --images, also those of `make images`: podman, runc and debootstrap).
 # Installs only what is missing; does nothing when everything is present.
 # Run as root (or with the packages already installed); never downloads anything
 # but Debian packages.
@@ -32,12 +33,16 @@ TEST_PKGS=(
                                        # Chromium; certutil puts the stack's CA in its NSS store)
 )
 BENCH_PKGS=(wrk gnuplot-nox valgrind)  # make bench only (install-deps.sh --bench; valgrind: bench/callgrind.sh)
+# make images and make check-images only (install-deps.sh --images): podman
+# runs with runc here (../shared/MACHINE-NOTES.md), debootstrap makes the base.
+IMAGE_PKGS=(podman runc debootstrap)
 
 want=("${BUILD_PKGS[@]}" "${LINT_PKGS[@]}" "${TEST_PKGS[@]}")
 case "${1:-}" in
   "") ;;
   --bench) want+=("${BENCH_PKGS[@]}") ;;
-  *) echo "usage: install-deps.sh [--bench]" >&2; exit 2 ;;
+  --images) want+=("${IMAGE_PKGS[@]}") ;;
+  *) echo "usage: install-deps.sh [--bench|--images]" >&2; exit 2 ;;
 esac
 
 missing=()
