@@ -99,6 +99,12 @@ static const struct config_key config_keys[] = {
     U(login_fail_limit, 1, 1000000, "10"),
     U(login_block_base, 1, 86400, "1"),
     U(login_block_max, 1, 86400, "900"),
+    S(metrics_listen_addr, ""),
+    U(metrics_port, 0, 65535, "9464"),
+    S(metrics_tls_cert, ""),
+    S(metrics_tls_key, ""),
+    S(metrics_tls_ca, ""),
+    S(metrics_allowed_subjects, ""),
     S(log_level, "info"),
     S(document_aead, "auto"),
 };
@@ -317,6 +323,15 @@ cd_err config_validate(const struct config *cfg, struct cd_diag *diag)
     }
     if (cfg->login_block_base > cfg->login_block_max) {
         cd_diag_add(diag, "login_block_base must not exceed login_block_max");
+        return CD_ERR_CONFIG;
+    }
+    if (cfg->metrics_listen_addr[0] != '\0' && cfg->metrics_tls_ca[0] == '\0') {
+        cd_diag_add(diag, "metrics_listen_addr needs metrics_tls_ca (scrapers use mutual TLS)");
+        return CD_ERR_CONFIG;
+    }
+    if (cfg->metrics_listen_addr[0] != '\0' && cfg->metrics_port != 0 &&
+        cfg->metrics_port == cfg->listen_port && strcmp(cfg->metrics_listen_addr, cfg->listen_addr) == 0) {
+        cd_diag_add(diag, "metrics_port must differ from listen_port");
         return CD_ERR_CONFIG;
     }
     if (cfg->max_inflight_body_bytes < cfg->max_body_bytes) {
