@@ -330,7 +330,8 @@ cd_err config_validate(const struct config *cfg, struct cd_diag *diag)
         return CD_ERR_CONFIG;
     }
     if (cfg->metrics_listen_addr[0] != '\0' && cfg->metrics_port != 0 &&
-        cfg->metrics_port == cfg->listen_port && strcmp(cfg->metrics_listen_addr, cfg->listen_addr) == 0) {
+        cfg->metrics_port == cfg->listen_port &&
+        strcmp(cfg->metrics_listen_addr, cfg->listen_addr) == 0) {
         cd_diag_add(diag, "metrics_port must differ from listen_port");
         return CD_ERR_CONFIG;
     }

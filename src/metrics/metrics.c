@@ -32,8 +32,8 @@ struct hist {
 static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", "other"};
 #define N_METHODS (sizeof(methods) / sizeof(methods[0]))
 
-static const int statuses[] = {200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 409, 411,
-                               413, 414, 415, 422, 429, 431, 500, 502, 503, 504};
+static const int statuses[] = {200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 409,
+                               411, 413, 414, 415, 422, 429, 431, 500, 502, 503, 504};
 #define N_STATUSES (sizeof(statuses) / sizeof(statuses[0]))
 /* Slot N_STATUSES: any other code (and 0: no answer sent). */
 #define N_STATUS_SLOTS (N_STATUSES + 1)
@@ -41,7 +41,7 @@ static const int statuses[] = {200, 201, 204, 304, 400, 401, 403, 404, 405, 408,
 static const char *const db_ops[METRICS_DB__COUNT] = {"execute", "query"};
 
 static const char *const cas_reasons[METRICS_CAS_REASON__COUNT] = {
-    "unknown_session", "launcher", "executable", "uid", "config",
+    "unknown_session", "launcher", "executable", "uid",  "config",
     "evidence",        "node",     "protocol",   "other"};
 
 static const char *route_names[METRICS_ROUTES_MAX];
@@ -335,7 +335,8 @@ static void render_http(struct out *o)
                     snprintf(code, sizeof(code), "%d", statuses[s]);
                 else
                     snprintf(code, sizeof(code), "other");
-                put(o, "confidoc_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n",
+                put(o,
+                    "confidoc_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n",
                     route_names[r], methods[m], code, (unsigned long long)v);
             }
         }
@@ -356,6 +357,17 @@ static void gauge_put(struct out *o, enum metrics_gauge id, const char *name, co
     put(o, "%s %llu\n", name, (unsigned long long)gauges[id].fn(gauges[id].cls));
 }
 
+/* Counters by one label: name{key="values[i]"} v[i] for i < n. */
+static void by_label(struct out *o, const char *name, const char *key, const char *const *values,
+                     _Atomic uint64_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        put(o, "%s{%s=\"%s\"} %llu\n", name, key, values[i], (unsigned long long)ld(&v[i]));
+}
+
+static const char *const node_results[2] = {"refused", "accepted"};
+static const char *const audit_results[2] = {"failed", "ok"};
+
 static void render_backends(struct out *o)
 {
     char labels[64];
@@ -367,9 +379,7 @@ static void render_backends(struct out *o)
         hist_put(o, "confidoc_db_round_trip_seconds", labels, &db_rt[i]);
     }
     head(o, "confidoc_db_errors_total", "counter", "Database round trips that failed, by kind.");
-    for (size_t i = 0; i < METRICS_DB__COUNT; i++)
-        put(o, "confidoc_db_errors_total{op=\"%s\"} %llu\n", db_ops[i],
-            (unsigned long long)ld(&db_errors[i]));
+    by_label(o, "confidoc_db_errors_total", "op", db_ops, db_errors, METRICS_DB__COUNT);
     head(o, "confidoc_memcached_round_trip_seconds", "histogram",
          "Memcached round trips (a request and its answer's first line).");
     hist_put(o, "confidoc_memcached_round_trip_seconds", "", &mc_rt);
@@ -408,20 +418,13 @@ static void render_cas(struct out *o)
     put(o, "confidoc_cas_releases_total{service=\"other\"} %llu\n",
         (unsigned long long)ld(&cas_releases[METRICS_CAS_SERVICES]));
     head(o, "confidoc_cas_refusals_total", "counter", "Releases refused, by reason.");
-    for (size_t i = 0; i < METRICS_CAS_REASON__COUNT; i++)
-        put(o, "confidoc_cas_refusals_total{reason=\"%s\"} %llu\n", cas_reasons[i],
-            (unsigned long long)ld(&cas_refusals[i]));
+    by_label(o, "confidoc_cas_refusals_total", "reason", cas_reasons, cas_refusals,
+             METRICS_CAS_REASON__COUNT);
     head(o, "confidoc_cas_node_reports_total", "counter",
          "Node agents' hellos and reports answered, by result.");
-    put(o, "confidoc_cas_node_reports_total{result=\"accepted\"} %llu\n",
-        (unsigned long long)ld(&cas_node[1]));
-    put(o, "confidoc_cas_node_reports_total{result=\"refused\"} %llu\n",
-        (unsigned long long)ld(&cas_node[0]));
+    by_label(o, "confidoc_cas_node_reports_total", "result", node_results, cas_node, 2);
     head(o, "confidoc_cas_audit_writes_total", "counter", "Audit log appends, by result.");
-    put(o, "confidoc_cas_audit_writes_total{result=\"ok\"} %llu\n",
-        (unsigned long long)ld(&cas_audit[1]));
-    put(o, "confidoc_cas_audit_writes_total{result=\"failed\"} %llu\n",
-        (unsigned long long)ld(&cas_audit[0]));
+    by_label(o, "confidoc_cas_audit_writes_total", "result", audit_results, cas_audit, 2);
     head(o, "confidoc_cas_scrapes_total", "counter", "Metrics scrapes the CAS answered.");
     put(o, "confidoc_cas_scrapes_total %llu\n", (unsigned long long)ld(&cas_scrapes));
 }

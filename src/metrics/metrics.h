@@ -28,7 +28,7 @@
 /* The upper bounds of every histogram's buckets, in seconds (and +Inf). */
 #define METRICS_BUCKETS_S                                                                          \
     {                                                                                              \
-        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,    \
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,     \
             2.5, 5.0, 10.0                                                                         \
     }
 
@@ -41,11 +41,11 @@ enum metrics_db_op {
 
 /* Values read when a scrape renders them (no cost per request). */
 enum metrics_gauge {
-    METRICS_GAUGE_INFLIGHT = 0,   /* requests begun and not completed */
-    METRICS_GAUGE_SLOW_QUEUED,    /* requests waiting for a slow-lane (Argon2id) thread */
-    METRICS_GAUGE_LARGE_QUEUED,   /* requests waiting for a large-lane thread */
-    METRICS_GAUGE_LARGE_WAITING,  /* requests waiting for a large-document place */
-    METRICS_GAUGE_LARGE_PLACES,   /* large-document places in all */
+    METRICS_GAUGE_INFLIGHT = 0,  /* requests begun and not completed */
+    METRICS_GAUGE_SLOW_QUEUED,   /* requests waiting for a slow-lane (Argon2id) thread */
+    METRICS_GAUGE_LARGE_QUEUED,  /* requests waiting for a large-lane thread */
+    METRICS_GAUGE_LARGE_WAITING, /* requests waiting for a large-document place */
+    METRICS_GAUGE_LARGE_PLACES,  /* large-document places in all */
     METRICS_GAUGE__COUNT
 };
 
