@@ -73,7 +73,8 @@ static int serve_option(struct serve_args *s, const char *a, const char *v)
     } else if (strcmp(a, "--metrics-client") == 0 &&
                c->nmetrics_clients < CASD_MAX_METRICS_CLIENTS) {
         if (!cas_is_hash(v)) {
-            fprintf(stderr, "confidoc-cas: --metrics-client expects a key hash (64 lowercase hex)\n");
+            fprintf(stderr,
+                    "confidoc-cas: --metrics-client expects a key hash (64 lowercase hex)\n");
             return CAS_EXIT_POLICY;
         }
         s->metrics_clients[c->nmetrics_clients++] = v;

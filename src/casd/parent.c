@@ -218,8 +218,12 @@ static void exec_worker(const struct parent *p, int child_end)
         _exit(126);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    char *const argv[] = {"confidoc-cas", "serve-worker", "--user", (char *)user,
-                          p->metrics_fd >= 0 ? "--metrics" : NULL, NULL};
+    char *const argv[] = {"confidoc-cas",
+                          "serve-worker",
+                          "--user",
+                          (char *)user,
+                          p->metrics_fd >= 0 ? "--metrics" : NULL,
+                          NULL};
     execv("/proc/self/exe", argv);
     _exit(127);
 }
@@ -617,8 +621,7 @@ static cd_err startup(struct parent *p, struct cas_store **store, struct cd_diag
         cd_diag_add(diag, "cannot write the pin: %s", cd_strerror(err));
         return err;
     }
-    if ((err = listen_on("--listen", c->listen_host, c->listen_port, &p->listen_fd, diag)) !=
-        CD_OK)
+    if ((err = listen_on("--listen", c->listen_host, c->listen_port, &p->listen_fd, diag)) != CD_OK)
         return err;
     if (c->metrics_host != NULL &&
         (err = listen_on("--metrics-listen", c->metrics_host, c->metrics_port, &p->metrics_fd,

@@ -218,8 +218,8 @@ static bool serve_conn(struct worker *w, int fd, bool metrics)
         status = (int)rep.status;
         set_timeout(fd, deadline - now_s());
         respond_typed(c, status,
-                      metrics && status == 200 ? METRICS_CONTENT_TYPE : "application/json",
-                      rep.a.p, rep.a.len);
+                      metrics && status == 200 ? METRICS_CONTENT_TYPE : "application/json", rep.a.p,
+                      rep.a.len);
     }
     log_request("-",
                 req.route == CASD_ROUTE_VALUE || req.route == CASD_ROUTE_SESSION_GET ||

@@ -266,22 +266,29 @@ struct out {
     cd_err err;
 };
 
-__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
+__attribute__((format(printf, 2, 0))) static void vput(struct out *o, const char *fmt, va_list ap)
 {
     char line[512];
-    va_list ap;
     int n;
 
     if (o->err != CD_OK)
         return;
-    va_start(ap, fmt);
     n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
     if (n < 0 || (size_t)n >= sizeof(line)) {
         o->err = CD_ERR_INTERNAL;
         return;
     }
     o->err = buf_add(&o->b, line, (size_t)n);
+}
+
+/* Appends one formatted line (at most 511 bytes) unless an error came first. */
+__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vput(o, fmt, ap);
+    va_end(ap);
 }
 
 static void head(struct out *o, const char *name, const char *type, const char *help)
