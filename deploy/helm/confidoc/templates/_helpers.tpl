@@ -246,6 +246,13 @@ memcached_server_name = {{ include "confidoc.memcachedHost" . }}
 memcached_tls_ca = {{ $s }}/mc/ca.crt
 memcached_tls_cert = {{ $s }}/mc/client.crt
 memcached_tls_key = {{ $s }}/mc/client.key
+{{- if .Values.monitoring.metrics.enabled }}
+# /metrics on a listener of its own: mutual TLS, the scraper's CA (a public
+# certificate, from the ConfigMap); the server certificate is the API's.
+metrics_listen_addr = 0.0.0.0
+metrics_port = {{ .Values.monitoring.metrics.apiPort }}
+metrics_tls_ca = {{ include "confidoc.configDir" . }}/api/metrics-client-ca.crt
+{{- end }}
 {{- range $k, $v := .Values.api.config }}
 {{ $k }} = {{ $v }}
 {{- end }}
