@@ -32,6 +32,7 @@ static const struct cas_cmd commands[] = {
      "             [--recovery-threshold K] [--audit-log FILE] [--socket PATH] [--node "
      "KEYHASH]...\n"
      "             [--worker-user USER] [--pidfile FILE] [--pin-out FILE]\n"
+     "             [--metrics-listen IP:PORT --metrics-client KEYHASH...]\n"
      "             [--policies DIR --var NAME=VALUE ...]"},
     {"node-agent", cas_cmd_node_agent,
      "node-agent --socket PATH --cas https://HOST:PORT --cas-pin PIN\n"
