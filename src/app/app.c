@@ -99,6 +99,12 @@ cd_err api_load(struct api *a)
     }
     (void)log_level_parse(a->cfg.log_level, &level);
     log_init("confidoc-api", level);
+    {
+        enum log_format format = LOG_FORMAT_TEXT;
+
+        (void)log_format_parse(a->cfg.log_format, &format); /* checked by config_validate */
+        log_set_format(format);
+    }
     tune_allocator();
     if (crypto_init() != CD_OK) {
         log_errorx("cannot initialise libsodium");

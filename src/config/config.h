@@ -89,6 +89,7 @@ struct config {
     char metrics_allowed_subjects[CONFIG_STR_MAX]; /* ';'-separated DNs; empty: any of that CA */
     /* logging */
     char log_level[16];
+    char log_format[8]; /* "text" or "json" */
     /* documents: "auto", "aes256gcm" or "xchacha20poly1305" */
     char document_aead[24];
 };

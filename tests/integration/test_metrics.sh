@@ -4,7 +4,8 @@
 # or with one of another CA, gets nothing), exact counter deltas for known
 # requests, histogram invariants, the format checked strictly (promtool when
 # installed, and tests/lib/prom_check.py always), no label value holding a
-# username, an address or a document id, and no /metrics on the main port.
+# username, an address or a document id, and no /metrics on the main port;
+# with log_format = json every log line is a JSON object.
 set -uo pipefail
 SRC=${CONFIDOC_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SRC/tests/lib/testlib.sh"
@@ -32,7 +33,7 @@ mariadb_start "$WORK/db" "$C" || exit 1
 export CONFIDOC_RATE_LIMIT=1000000
 MPORT=$(free_port)
 api_start "$WORK/api" "$C" "metrics_listen_addr = 127.0.0.1" "metrics_port = $MPORT" \
-    "metrics_tls_ca = $C/metrics-ca.crt" || exit 1
+    "metrics_tls_ca = $C/metrics-ca.crt" "log_format = json" || exit 1
 MURL=https://localhost:$MPORT/metrics
 
 scrape_curl() {
@@ -133,6 +134,17 @@ t_not_contains "no host name in a label" "$labels" "localhost"
 t_not_contains "nothing of the unknown path in a label" "$labels" "no/such"
 t_eq "every route label is a router pattern or none" "$(grep -o 'route="[^"]*"' "$WORK/m2" |
     sort -u | grep -cvE 'route="(none|/[a-z_/{}-]*)"')" 0
+
+echo "# log_format = json: one JSON object a line, the same fields"
+t_true "every log line parses as a JSON object" python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    assert isinstance(o, dict) and {"ts", "prog", "level", "msg"} <= o.keys(), line
+' "$API_LOG"
+t_eq "the access lines of the 3 GET /users/me 200 are there, with their route pattern" \
+    "$(grep -c '"route":"/users/me","status":200' "$API_LOG")" 3
+t_not_contains "no username in the log" "$(cat "$API_LOG")" "$USER_NAME"
 
 api_stop
 t_finish
