@@ -393,9 +393,8 @@ static void answer(struct parent *p, const struct casd_ipc_msg *m, struct casd_r
             memcpy(client, m->b.p, m->b.len);
         const struct release_ctx ctx = release_ctx_of(p);
         casd_nodes_answer(p->nodes, &ctx, m->type, m->a.p, m->a.len, client, &r->status, &r->body);
+        /* Its refusals are counted by reason in record_release. */
         metrics_cas_node_report(r->status == 200);
-        if (r->status == 403)
-            metrics_cas_refusal(METRICS_CAS_NODE);
         return;
     }
 
@@ -465,7 +464,9 @@ static bool handle_worker(struct parent *p)
 
 /* ---- attested release on the unix socket ---- */
 
-/* The metrics reason of a refusal (release/verify.c's texts). */
+/* The metrics reason of a refusal (the texts of release/verify.c and
+ * casd/node.c: "no node hello waits ..." is protocol, "the node report is
+ * not signed ..." and "node identity not admitted" are node). */
 static enum metrics_cas_reason refusal_reason(const char *why)
 {
     static const struct {
@@ -480,6 +481,8 @@ static enum metrics_cas_reason refusal_reason(const char *why)
         {"evidence", METRICS_CAS_EVIDENCE},
         {"node", METRICS_CAS_NODE},
         {"no ", METRICS_CAS_PROTOCOL},
+        {"malformed", METRICS_CAS_PROTOCOL},
+        {"the node report", METRICS_CAS_NODE},
     };
 
     if (why == NULL)
