@@ -146,5 +146,6 @@ t_eq "the access lines of the 3 GET /users/me 200 are there, with their route pa
     "$(grep -c '"route":"/users/me","status":200' "$API_LOG")" 3
 t_not_contains "no username in the log" "$(cat "$API_LOG")" "$USER_NAME"
 
-api_stop
+rc=0; api_stop || rc=$?
+t_eq "confidoc-api stops with status 0 (both listeners drained)" "$rc" 0
 t_finish
