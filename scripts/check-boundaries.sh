@@ -42,7 +42,7 @@ done
 # Symbol prefixes per module (STYLE.md: global names start with their module's).
 declare -A PREFIX=(
     [log]='log_' [qr]='qr_' [common]='cd_|gate_|codec_|num_|file_|buf_|jsonw_' [validate]='validate_'
-    [router]='router_|route_' [config]='config_' [crypto]='crypto_' [storage]='db_'
+    [router]='router_|route_' [metrics]='metrics_' [config]='config_' [crypto]='crypto_' [storage]='db_'
     [ratelimit]='ratelimit_' [auth]='auth_' [http]='http_' [handlers]='handlers_|hd_'
     [cas]='cas_|inject_|pki_|policy_|store_|seal_|audit_'
     [evidence]='evidence_'

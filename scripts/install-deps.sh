@@ -31,6 +31,7 @@ TEST_PKGS=(
   clang libclang-rt-14-dev             # libFuzzer harnesses (make fuzz, test_fuzz_smoke)
   chromium libnss3-tools               # the web application's end-to-end test (test_web: headless
                                        # Chromium; certutil puts the stack's CA in its NSS store)
+  prometheus                           # promtool check metrics (test_metrics; the server is not run)
 )
 BENCH_PKGS=(wrk gnuplot-nox valgrind)  # make bench only (install-deps.sh --bench; valgrind: bench/callgrind.sh)
 # make images and make check-images only (install-deps.sh --images): podman
@@ -68,6 +69,6 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian's packages start their servers at install time on a normal init; tests
 # start their own, so stop any that a package started.
-for svc in mariadb memcached nginx; do
+for svc in mariadb memcached nginx prometheus; do
   if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done

@@ -99,6 +99,12 @@ cd_err api_load(struct api *a)
     }
     (void)log_level_parse(a->cfg.log_level, &level);
     log_init("confidoc-api", level);
+    {
+        enum log_format format = LOG_FORMAT_TEXT;
+
+        (void)log_format_parse(a->cfg.log_format, &format); /* checked by config_validate */
+        log_set_format(format);
+    }
     tune_allocator();
     if (crypto_init() != CD_OK) {
         log_errorx("cannot initialise libsodium");
@@ -321,6 +327,7 @@ static cd_err start_http(struct api *a)
         log_errorx("allowed_client_subjects: too many subjects");
         return CD_ERR_CONFIG;
     }
+    api_metrics_hook(a, &hcfg);
     rc = http_server_start(&hcfg, handlers_dispatch, &a->app, &a->srv);
     if (rc != CD_OK) {
         log_errorx("cannot start the HTTPS server: %s", cd_strerror(rc));
@@ -355,6 +362,8 @@ cd_err api_start(struct api *a)
     rc = start_gates(a);
     if (rc == CD_OK)
         rc = start_http(a);
+    if (rc == CD_OK)
+        rc = api_metrics_start(a);
     return rc;
 }
 
@@ -366,12 +375,14 @@ void api_wait(struct api *a)
         sig = sigwaitinfo(&a->sigs, NULL);
     } while (sig < 0 && errno == EINTR);
     log_info("signal %d: draining", sig);
+    api_metrics_stop(a); /* its gauges read a->srv */
     http_server_stop(a->srv);
     a->srv = NULL;
 }
 
 void api_stop(struct api *a)
 {
+    api_metrics_stop(a);
     http_server_stop(a->srv);
     a->srv = NULL;
     gate_free(a->app.large);

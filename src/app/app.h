@@ -33,6 +33,8 @@ struct api {
     ratelimit *rl;
     auth *au;
     http_server *srv;
+    http_server *msrv; /* the /metrics listener, or NULL */
+    char msubjects_buf[CONFIG_STR_MAX];
     struct app app;
     sigset_t sigs; /* SIGTERM, SIGINT: taken by api_wait */
 };
@@ -57,5 +59,13 @@ void api_wait(struct api *a);
 
 /* Stops what runs and frees everything (wipes the secrets). */
 void api_stop(struct api *a);
+
+/* api_metrics.c: sets the hook that counts the main server's requests. */
+void api_metrics_hook(struct api *a, struct http_server_config *hcfg);
+/* Starts the /metrics listener when metrics_listen_addr is set (after the
+ * main server: its gauges read a->srv). */
+cd_err api_metrics_start(struct api *a);
+/* Stops it (before the main server). NULL listener: a no-op. */
+void api_metrics_stop(struct api *a);
 
 #endif

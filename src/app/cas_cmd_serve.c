@@ -13,14 +13,17 @@
 static int serve_worker(int argc, char **argv)
 {
     const char *user = NULL;
+    int metrics_fd = -1;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
             user = argv[++i];
+        else if (strcmp(argv[i], "--metrics") == 0)
+            metrics_fd = CASD_WORKER_FD_METRICS;
         else
             return CAS_EXIT_POLICY;
     }
     log_init("confidoc-cas-worker", LOG_LEVEL_INFO);
-    int status = casd_worker_main(CASD_WORKER_FD_LISTEN, CASD_WORKER_FD_IPC, user);
+    int status = casd_worker_main(CASD_WORKER_FD_LISTEN, CASD_WORKER_FD_IPC, metrics_fd, user);
     /* The worker ends inside its sandbox: no atexit handler runs there (they
      * may need system calls the filter refuses). */
     fflush(NULL);
@@ -30,8 +33,9 @@ static int serve_worker(int argc, char **argv)
 /* serve's options, parsed. */
 struct serve_args {
     const char *names[CASD_MAX_NAMES], *admins[16], *nodes[CASD_MAX_NODES];
+    const char *metrics_clients[CASD_MAX_METRICS_CLIENTS];
     const char *recovery[SEAL_MAX_RECOVERY];
-    char *listen;
+    char *listen, *metrics_listen;
     struct cas_vars vars;
     uint64_t threshold;
     struct casd_serve_config c;
@@ -62,6 +66,18 @@ static int serve_option(struct serve_args *s, const char *a, const char *v)
             return CAS_EXIT_POLICY;
         }
         s->nodes[c->nnodes++] = v;
+    } else if (strcmp(a, "--metrics-listen") == 0) {
+        free(s->metrics_listen);
+        if ((s->metrics_listen = strdup(v)) == NULL)
+            return CAS_EXIT_RUNTIME;
+    } else if (strcmp(a, "--metrics-client") == 0 &&
+               c->nmetrics_clients < CASD_MAX_METRICS_CLIENTS) {
+        if (!cas_is_hash(v)) {
+            fprintf(stderr,
+                    "confidoc-cas: --metrics-client expects a key hash (64 lowercase hex)\n");
+            return CAS_EXIT_POLICY;
+        }
+        s->metrics_clients[c->nmetrics_clients++] = v;
     } else if (strcmp(a, "--worker-user") == 0) {
         c->worker_user = v;
     } else if (strcmp(a, "--pidfile") == 0) {
@@ -111,6 +127,7 @@ int cas_cmd_serve(const char *cmd, int argc, char **argv)
     s->c.names = s->names;
     s->c.admins = s->admins;
     s->c.nodes = s->nodes;
+    s->c.metrics_clients = s->metrics_clients;
     for (int i = 2; i < argc; i += 2) {
         if (i + 1 >= argc) {
             cas_usage(stderr);
@@ -124,6 +141,13 @@ int cas_cmd_serve(const char *cmd, int argc, char **argv)
     if (s->c.state_dir == NULL || s->listen == NULL ||
         cas_split_hostport(s->listen, &s->c.listen_host, &s->c.listen_port) != CD_OK) {
         cas_usage(stderr);
+        goto out;
+    }
+    if (s->metrics_listen != NULL &&
+        (cas_split_hostport(s->metrics_listen, &s->c.metrics_host, &s->c.metrics_port) != CD_OK ||
+         s->c.nmetrics_clients == 0)) {
+        fprintf(stderr, "confidoc-cas: --metrics-listen HOST:PORT needs at least one "
+                        "--metrics-client KEYHASH\n");
         goto out;
     }
     s->c.vars = cas_vars_view(&s->vars);
@@ -143,6 +167,7 @@ out:
     if (s != NULL) {
         cas_vars_free(&s->vars);
         free(s->listen);
+        free(s->metrics_listen);
     }
     free(s);
     free(diag);

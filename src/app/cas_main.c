@@ -1,6 +1,7 @@
 /* cas_main.c: confidoc-cas: hardening, then one subcommand by name
  * (src/app/cas_cmds.h; each command is a file of its own). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -32,6 +33,7 @@ static const struct cas_cmd commands[] = {
      "             [--recovery-threshold K] [--audit-log FILE] [--socket PATH] [--node "
      "KEYHASH]...\n"
      "             [--worker-user USER] [--pidfile FILE] [--pin-out FILE]\n"
+     "             [--metrics-listen IP:PORT --metrics-client KEYHASH...]\n"
      "             [--policies DIR --var NAME=VALUE ...]"},
     {"node-agent", cas_cmd_node_agent,
      "node-agent --socket PATH --cas https://HOST:PORT --cas-pin PIN\n"
@@ -66,7 +68,15 @@ static void harden(void)
 
 int main(int argc, char **argv)
 {
+    enum log_format format = LOG_FORMAT_TEXT;
+    const char *lf = getenv("CONFIDOC_LOG_FORMAT");
+
     log_init("confidoc-cas", LOG_LEVEL_INFO);
+    /* The same variable as confidoc-api's log_format (its CONFIDOC_<KEY>
+     * override); inherited by the worker and the node agent. */
+    if (lf != NULL && log_format_parse(lf, &format) != CD_OK)
+        fprintf(stderr, "confidoc-cas: CONFIDOC_LOG_FORMAT must be text or json; text it is\n");
+    log_set_format(format);
     harden();
     if (argc < 2) {
         cas_usage(stderr);

@@ -7,6 +7,7 @@
 #include "auth/auth_int.h"
 #include "common/codec.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 
 cd_err auth_uname_hash(const auth *a, uint32_t version, const char *user, size_t len,
                        uint8_t out[CRYPTO_HASH_BYTES])
@@ -77,19 +78,27 @@ cd_err auth_derive(auth *a, const char *pw, size_t pwlen, const uint8_t salt[CRY
                    uint8_t pwkey[CRYPTO_KEY_BYTES], const struct auth_hook *hook)
 {
     struct timespec deadline;
+    uint64_t t0;
+    uint64_t t1;
     cd_err rc;
 
     if (!auth_hook_run(hook))
         return CD_ERR_LIMITED;
     auth_wait_deadline(a, &deadline);
+    t0 = metrics_now_ns();
+    metrics_argon2_wait_begin();
     while (sem_timedwait(&a->hash_slots, &deadline) != 0) {
         if (errno == EINTR)
             continue;
+        metrics_argon2_wait_end(metrics_now_ns() - t0);
         log_warnx("req=%s no password hashing slot free within %u ms", auth_hook_request_id(hook),
                   a->cfg.hash_wait_ms);
         return CD_ERR_LIMITED;
     }
+    t1 = metrics_now_ns();
+    metrics_argon2_wait_end(t1 - t0);
     rc = crypto_password_derive(pw, pwlen, salt, params, verifier, pwkey);
+    metrics_argon2_hash(metrics_now_ns() - t1);
     sem_post(&a->hash_slots);
     atomic_fetch_add(&a->hashes, 1);
     atomic_fetch_add(&a->hash_work, (uint_fast64_t)params->opslimit * (params->memlimit / 1024u));

@@ -26,6 +26,8 @@
 #define CASD_REPLY_SECONDS 60 /* the worker's wait for the parent's reply */
 #define CASD_WORKER_FD_LISTEN 3
 #define CASD_WORKER_FD_IPC 4
+#define CASD_WORKER_FD_METRICS 5 /* the metrics listener, when there is one */
+#define CASD_MAX_METRICS_CLIENTS 16
 
 struct casd_serve_config {
     const char *state_dir;
@@ -42,6 +44,12 @@ struct casd_serve_config {
     const char *socket;       /* the release socket for `run` (0666), or NULL: none */
     const char *const *nodes; /* key hashes of the admitted node identities (node.h) */
     size_t nnodes;
+    /* The metrics listener (GET /metrics, served by the worker, rendered by
+     * the parent) and the key hashes of the scrapers' client certificates;
+     * metrics_host NULL: none. */
+    const char *metrics_host, *metrics_port;
+    const char *const *metrics_clients;
+    size_t nmetrics_clients;
     struct seal_source seal;       /* the sealing key (name NULL: refused) */
     struct seal_recovery recovery; /* used at the first start only */
 };
@@ -49,11 +57,12 @@ struct casd_serve_config {
 /* Runs the service until SIGTERM or SIGINT. Start-up problems in diag. */
 cd_err casd_serve(const struct casd_serve_config *c, struct cd_diag *diag);
 
-/* The network worker, in the process exec'ed by the parent: listen_fd and
- * ipc_fd inherited, everything else closed. Receives its TLS identity,
- * drops to user (root only), sandboxes itself, then serves one connection
- * at a time. Returns only on an error or a malformed reply: the exit
- * status. */
-int casd_worker_main(int listen_fd, int ipc_fd, const char *user);
+/* The network worker, in the process exec'ed by the parent: listen_fd,
+ * ipc_fd and metrics_fd (-1: none) inherited, everything else closed.
+ * Receives its TLS identity, drops to user (root only), sandboxes itself,
+ * then serves one connection at a time, from either listener (metrics_fd
+ * answers GET /metrics only, listen_fd everything but). Returns only on an
+ * error or a malformed reply: the exit status. */
+int casd_worker_main(int listen_fd, int ipc_fd, int metrics_fd, const char *user);
 
 #endif

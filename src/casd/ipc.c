@@ -72,6 +72,9 @@ static bool rules_of(uint32_t type, enum field_rule *ra, size_t *ma, enum field_
     case CASD_IPC_REPLY:
         *ra = F_BYTES, *ma = CASD_IPC_BODY_MAX, *rb = F_BYTES, *mb = 0;
         return true;
+    case CASD_IPC_METRICS_GET:
+        *ra = F_BYTES, *ma = 0, *rb = F_CLIENT, *mb = CASD_IPC_HASH_LEN;
+        return true;
     default:
         return false;
     }

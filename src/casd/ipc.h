@@ -37,6 +37,7 @@ enum casd_ipc_type {
     CASD_IPC_REPLY = 5,        /* parent -> worker: status, body */
     CASD_IPC_NODE_HELLO = 6,   /* worker -> parent: a node agent's JSON body, client */
     CASD_IPC_NODE_MEASURE = 7, /* worker -> parent: a node agent's JSON body, client */
+    CASD_IPC_METRICS_GET = 8,  /* worker -> parent: nothing, client (a scrape) */
 };
 
 /* A field: bytes borrowed from the buffer the message was decoded from (or

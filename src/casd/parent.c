@@ -24,9 +24,11 @@
 #include "cas/store.h"
 #include "casd/ipc.h"
 #include "casd/node.h"
+#include "casd/rest.h"
 #include "casd/sessions.h"
 #include "common/num.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "release/measure.h"
 #include "release/verify.h"
 
@@ -165,7 +167,7 @@ struct parent {
     struct cas_store *store;
     struct audit_log *audit;
     struct identity id;
-    int listen_fd, sig_fd, ipc_fd, unix_fd;
+    int listen_fd, sig_fd, ipc_fd, unix_fd, metrics_fd;
     char launcher[1][RELEASE_HASH_HEX]; /* SHA-256 of this executable */
     pid_t worker;
     time_t started;
@@ -204,15 +206,24 @@ static void exec_worker(const struct parent *p, int child_end)
 {
     sigset_t none;
     int l = fcntl(p->listen_fd, F_DUPFD, 10), i = fcntl(child_end, F_DUPFD, 10);
+    int m = p->metrics_fd >= 0 ? fcntl(p->metrics_fd, F_DUPFD, 10) : -1;
     const char *user = p->c->worker_user != NULL ? p->c->worker_user : "nobody";
 
     if (l < 0 || i < 0 || dup2(l, CASD_WORKER_FD_LISTEN) < 0 || dup2(i, CASD_WORKER_FD_IPC) < 0)
         _exit(126);
-    if (close_range(CASD_WORKER_FD_IPC + 1, ~0u, 0) != 0)
+    if (p->metrics_fd >= 0 && (m < 0 || dup2(m, CASD_WORKER_FD_METRICS) < 0))
+        _exit(126);
+    if (close_range(p->metrics_fd >= 0 ? CASD_WORKER_FD_METRICS + 1 : CASD_WORKER_FD_IPC + 1, ~0u,
+                    0) != 0)
         _exit(126);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    char *const argv[] = {"confidoc-cas", "serve-worker", "--user", (char *)user, NULL};
+    char *const argv[] = {"confidoc-cas",
+                          "serve-worker",
+                          "--user",
+                          (char *)user,
+                          p->metrics_fd >= 0 ? "--metrics" : NULL,
+                          NULL};
     execv("/proc/self/exe", argv);
     _exit(127);
 }
@@ -272,6 +283,7 @@ static cd_err audit(struct parent *p, const struct audit_event *ev)
         int n = snprintf(text, sizeof(text), "%llu %s\n", (unsigned long long)seq, hash);
         err = store_blob_put(p->store, CASD_STORE_IDENTITY, AUDIT_HEAD_NAME, text, (size_t)n);
     }
+    metrics_cas_audit_write(err == CD_OK);
     if (err != CD_OK)
         log_errorx("cannot append to the audit log: %s", cd_strerror(err));
     return err;
@@ -340,16 +352,49 @@ static struct release_ctx release_ctx_of(struct parent *p)
                                 .evidence = release_evidence_registry};
 }
 
+/* A scrape: the counters rendered here, where the events happen, for a
+ * client whose certificate's key hash is a --metrics-client. */
+static void answer_metrics(struct parent *p, const struct casd_ipc_msg *m, struct casd_reply *r)
+{
+    char *text = NULL;
+    size_t len = 0;
+    bool known = false;
+
+    for (size_t i = 0; i < p->c->nmetrics_clients && !known; i++)
+        known = m->b.len == strlen(p->c->metrics_clients[i]) &&
+                memcmp(m->b.p, p->c->metrics_clients[i], m->b.len) == 0;
+    if (!known) {
+        r->status = 403;
+        (void)casd_rest_detail(&r->body, "not a metrics client");
+        return;
+    }
+    metrics_cas_scrape();
+    if (metrics_render(METRICS_SET_CAS, &text, &len) != CD_OK ||
+        buf_add(&r->body, text, len) != CD_OK) {
+        free(text);
+        r->status = 500;
+        return;
+    }
+    free(text);
+    r->status = 200;
+}
+
 static void answer(struct parent *p, const struct casd_ipc_msg *m, struct casd_reply *r)
 {
     char a[CASD_IPC_NAME_MAX + 1] = "", b[CASD_IPC_NAME_MAX + 1] = "";
 
+    if (m->type == CASD_IPC_METRICS_GET) {
+        answer_metrics(p, m, r);
+        return;
+    }
     if (m->type == CASD_IPC_NODE_HELLO || m->type == CASD_IPC_NODE_MEASURE) {
         char client[PKI_FP_HEX] = "";
         if (m->b.len > 0) /* empty or a hash: checked by the decoder */
             memcpy(client, m->b.p, m->b.len);
         const struct release_ctx ctx = release_ctx_of(p);
         casd_nodes_answer(p->nodes, &ctx, m->type, m->a.p, m->a.len, client, &r->status, &r->body);
+        /* Its refusals are counted by reason in record_release. */
+        metrics_cas_node_report(r->status == 200);
         return;
     }
 
@@ -401,7 +446,7 @@ static bool handle_worker(struct parent *p)
         return true;
     if (err == CD_OK && m.type != CASD_IPC_VALUE_GET && m.type != CASD_IPC_SESSION_GET &&
         m.type != CASD_IPC_SESSION_PUT && m.type != CASD_IPC_NODE_HELLO &&
-        m.type != CASD_IPC_NODE_MEASURE)
+        m.type != CASD_IPC_NODE_MEASURE && m.type != CASD_IPC_METRICS_GET)
         err = CD_ERR_INVALID;
     if (err != CD_OK) {
         if (err == CD_ERR_INVALID)
@@ -419,6 +464,38 @@ static bool handle_worker(struct parent *p)
 
 /* ---- attested release on the unix socket ---- */
 
+/* The metrics reason of a refusal (the texts of release/verify.c and
+ * casd/node.c: "no node hello waits ..." is protocol, "the node report is
+ * not signed ..." and "node identity not admitted" are node). */
+static enum metrics_cas_reason refusal_reason(const char *why)
+{
+    static const struct {
+        const char *prefix;
+        enum metrics_cas_reason reason;
+    } map[] = {
+        {"unknown session", METRICS_CAS_UNKNOWN_SESSION},
+        {"caller is not the confidoc-cas launcher", METRICS_CAS_LAUNCHER},
+        {"exe hash mismatch", METRICS_CAS_EXECUTABLE},
+        {"uid mismatch", METRICS_CAS_UID},
+        {"config", METRICS_CAS_CONFIG},
+        {"evidence", METRICS_CAS_EVIDENCE},
+        {"node", METRICS_CAS_NODE},
+        {"no ", METRICS_CAS_PROTOCOL},
+        {"malformed", METRICS_CAS_PROTOCOL},
+        {"the node report", METRICS_CAS_NODE},
+    };
+
+    if (why == NULL)
+        return METRICS_CAS_OTHER;
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strncmp(why, map[i].prefix, strlen(map[i].prefix)) == 0)
+            return map[i].reason;
+    }
+    if (strstr(why, "user is unknown") != NULL)
+        return METRICS_CAS_UID;
+    return METRICS_CAS_OTHER;
+}
+
 static void record_release(void *arg, const struct release_outcome *o)
 {
     struct parent *p = arg;
@@ -429,6 +506,10 @@ static void record_release(void *arg, const struct release_outcome *o)
                              .secrets = o->file_names,
                              .n_secrets = o->nfile_names,
                              .reason = o->allowed ? NULL : o->reason};
+    if (o->allowed)
+        metrics_cas_release(ev.session);
+    else
+        metrics_cas_refusal(refusal_reason(o->reason));
     (void)audit(p, &ev);
     if (o->allowed)
         log_info("released session %s to %s", ev.session != NULL ? ev.session : "-", o->who);
@@ -450,23 +531,24 @@ static void serve_release(struct parent *p)
 
 /* ---- start-up ---- */
 
-static cd_err listen_on(const struct casd_serve_config *c, int *out, struct cd_diag *diag)
+/* A TCP listener on host:port (opt: the option that named them, for messages). */
+static cd_err listen_on(const char *opt, const char *host, const char *port, int *out,
+                        struct cd_diag *diag)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
     struct addrinfo *res = NULL;
     int one = 1, fd;
-    int rc = getaddrinfo(c->listen_host, c->listen_port, &hints, &res);
+    int rc = getaddrinfo(host, port, &hints, &res);
 
     if (rc != 0) {
-        cd_diag_add(diag, "--listen %s:%s: an IP address and a port: %s", c->listen_host,
-                    c->listen_port, gai_strerror(rc));
+        cd_diag_add(diag, "%s %s:%s: an IP address and a port: %s", opt, host, port,
+                    gai_strerror(rc));
         return CD_ERR_CONFIG;
     }
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 64) != 0) {
-        cd_diag_add(diag, "cannot listen on %s:%s: %s", c->listen_host, c->listen_port,
-                    strerror(errno));
+        cd_diag_add(diag, "cannot listen on %s:%s: %s", host, port, strerror(errno));
         if (fd >= 0)
             close(fd);
         freeaddrinfo(res);
@@ -542,7 +624,11 @@ static cd_err startup(struct parent *p, struct cas_store **store, struct cd_diag
         cd_diag_add(diag, "cannot write the pin: %s", cd_strerror(err));
         return err;
     }
-    if ((err = listen_on(c, &p->listen_fd, diag)) != CD_OK)
+    if ((err = listen_on("--listen", c->listen_host, c->listen_port, &p->listen_fd, diag)) != CD_OK)
+        return err;
+    if (c->metrics_host != NULL &&
+        (err = listen_on("--metrics-listen", c->metrics_host, c->metrics_port, &p->metrics_fd,
+                         diag)) != CD_OK)
         return err;
     /* The launcher, on the release socket and behind node agents, is this very
      * executable (followed from /proc, not by name). */
@@ -597,13 +683,19 @@ static bool handle_signals(struct parent *p)
 
 cd_err casd_serve(const struct casd_serve_config *c, struct cd_diag *diag)
 {
-    struct parent p = {
-        .c = c, .listen_fd = -1, .sig_fd = -1, .ipc_fd = -1, .unix_fd = -1, .worker = -1};
+    struct parent p = {.c = c,
+                       .listen_fd = -1,
+                       .sig_fd = -1,
+                       .ipc_fd = -1,
+                       .unix_fd = -1,
+                       .metrics_fd = -1,
+                       .worker = -1};
     struct cas_store *store = NULL;
     cd_err err;
 
     if ((p.space = malloc(CASD_IPC_MAX + 1)) == NULL)
         return CD_ERR_NOMEM;
+    metrics_init();
     if ((err = startup(&p, &store, diag)) != CD_OK)
         goto out;
     log_info("listening on %s:%s, %zu sessions, pin %s", c->listen_host, c->listen_port,
@@ -633,6 +725,8 @@ out:
     stop_worker(&p, SIGKILL);
     if (p.listen_fd >= 0)
         close(p.listen_fd);
+    if (p.metrics_fd >= 0)
+        close(p.metrics_fd);
     if (p.sig_fd >= 0)
         close(p.sig_fd);
     if (p.unix_fd >= 0) {

@@ -80,6 +80,12 @@ static int route(const char *m, size_t mlen, const char *t, size_t tlen, struct 
         req->route = tlen == 14 ? CASD_ROUTE_NODE_HELLO : CASD_ROUTE_NODE_MEASURE;
         return 0;
     }
+    if (tlen == 8 && memcmp(t, "/metrics", 8) == 0) {
+        if (!get)
+            return 405;
+        req->route = CASD_ROUTE_METRICS;
+        return 0;
+    }
     if (tlen == 12 && memcmp(t, "/v1/sessions", 12) == 0) {
         if (!post)
             return 405;
@@ -623,11 +629,17 @@ static const char *reason(int status)
 
 cd_err casd_rest_response(struct buf *out, int status, const char *body, size_t len)
 {
-    char head[256];
+    return casd_rest_response_typed(out, status, "application/json", body, len);
+}
+
+cd_err casd_rest_response_typed(struct buf *out, int status, const char *ctype, const char *body,
+                                size_t len)
+{
+    char head[320];
     int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                     status, reason(status), len);
+                     status, reason(status), ctype, len);
     if (n < 0 || (size_t)n >= sizeof(head))
         return CD_ERR_INTERNAL;
     cd_err err = buf_add(out, head, (size_t)n);

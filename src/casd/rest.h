@@ -8,6 +8,7 @@
  *   POST /v1/sessions                    CASD_ROUTE_SESSION_PUT (JSON body)
  *   POST /v1/node/hello                  CASD_ROUTE_NODE_HELLO (JSON body, node agents)
  *   POST /v1/node/measure                CASD_ROUTE_NODE_MEASURE (JSON body, node agents)
+ *   GET  /metrics                        CASD_ROUTE_METRICS (the metrics listener only)
  * anything else is 404 (unknown path) or 405 (known path, other method). */
 #ifndef CONFIDOC_CASD_REST_H
 #define CONFIDOC_CASD_REST_H
@@ -31,6 +32,7 @@ enum casd_route {
     CASD_ROUTE_SESSION_PUT,
     CASD_ROUTE_NODE_HELLO,
     CASD_ROUTE_NODE_MEASURE,
+    CASD_ROUTE_METRICS, /* GET /metrics: only on the metrics listener (the worker decides) */
 };
 
 struct casd_rest_req {
@@ -84,6 +86,9 @@ cd_err casd_json_get_string(const char *json, size_t len, const char *key, struc
 /* Appends an HTTP/1.1 response (Content-Type application/json, Content-Length,
  * Connection: close, Cache-Control: no-store) with body[0..len). */
 cd_err casd_rest_response(struct buf *out, int status, const char *body, size_t len);
+/* The same with another Content-Type (a static string without CR or LF). */
+cd_err casd_rest_response_typed(struct buf *out, int status, const char *ctype, const char *body,
+                                size_t len);
 
 /* Appends {"detail": "<text>"} to out. */
 cd_err casd_rest_detail(struct buf *out, const char *text);

@@ -4,6 +4,7 @@
 #include "casd/casd.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,12 @@
 #include "casd/sandbox.h"
 #include "casd/tls.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 
 #define EXIT_BAD_PARENT 3 /* a malformed or missing reply */
 
 struct worker {
-    int listen_fd, ipc_fd;
+    int listen_fd, ipc_fd, metrics_fd;
     struct casd_tls_server *tls;
     char *ipc_space; /* CASD_IPC_MAX + 1 */
     char *req;       /* CASD_REST_REQUEST_MAX + 1 */
@@ -45,13 +47,19 @@ static void set_timeout(int fd, double seconds)
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-static void respond(struct casd_tls_conn *c, int status, const char *body, size_t len)
+static void respond_typed(struct casd_tls_conn *c, int status, const char *ctype, const char *body,
+                          size_t len)
 {
     struct buf out;
     buf_init(&out, CASD_IPC_BODY_MAX + 1024);
-    if (casd_rest_response(&out, status, body, len) == CD_OK)
+    if (casd_rest_response_typed(&out, status, ctype, body, len) == CD_OK)
         (void)casd_tls_write_all(c, out.p, out.len);
     buf_release(&out);
+}
+
+static void respond(struct casd_tls_conn *c, int status, const char *body, size_t len)
+{
+    respond_typed(c, status, "application/json", body, len);
 }
 
 static void respond_detail(struct casd_tls_conn *c, int status, const char *detail)
@@ -76,6 +84,8 @@ static const char *route_name(enum casd_route r)
         return "/v1/node/hello";
     case CASD_ROUTE_NODE_MEASURE:
         return "/v1/node/measure";
+    case CASD_ROUTE_METRICS:
+        return "/metrics";
     default:
         return "-";
     }
@@ -88,6 +98,10 @@ static int to_ipc(const struct casd_rest_req *req, struct casd_put_body *put, co
 {
     memset(m, 0, sizeof(*m));
     switch (req->route) {
+    case CASD_ROUTE_METRICS:
+        m->type = CASD_IPC_METRICS_GET;
+        m->b = (struct casd_ipc_field){client, strlen(client)};
+        return 0;
     case CASD_ROUTE_VALUE:
         m->type = CASD_IPC_VALUE_GET;
         m->a = (struct casd_ipc_field){req->session, strlen(req->session)};
@@ -146,8 +160,8 @@ static bool ask_parent(struct worker *w, const struct casd_ipc_msg *req, struct 
     return true;
 }
 
-/* One connection. False: the worker must end. */
-static bool serve_conn(struct worker *w, int fd)
+/* One connection (from the metrics listener: metrics). False: the worker must end. */
+static bool serve_conn(struct worker *w, int fd, bool metrics)
 {
     const double deadline = now_s() + CASD_CONN_SECONDS;
     struct casd_tls_conn *c = NULL;
@@ -190,7 +204,11 @@ static bool serve_conn(struct worker *w, int fd)
     }
     if (!casd_tls_peer_key_hash(c, client))
         client[0] = '\0';
-    if ((status = to_ipc(&req, &put, client, &m, &detail)) != 0) {
+    /* Each listener has its own routes: /metrics there, everything else here. */
+    if (metrics != (req.route == CASD_ROUTE_METRICS)) {
+        status = 404;
+        respond_detail(c, 404, "not found");
+    } else if ((status = to_ipc(&req, &put, client, &m, &detail)) != 0) {
         respond_detail(c, status, detail);
     } else if (!ask_parent(w, &m, &rep)) {
         alive = false;
@@ -199,11 +217,16 @@ static bool serve_conn(struct worker *w, int fd)
     } else {
         status = (int)rep.status;
         set_timeout(fd, deadline - now_s());
-        respond(c, status, rep.a.p, rep.a.len);
+        respond_typed(c, status,
+                      metrics && status == 200 ? METRICS_CONTENT_TYPE : "application/json", rep.a.p,
+                      rep.a.len);
     }
-    log_request(
-        "-", req.route == CASD_ROUTE_VALUE || req.route == CASD_ROUTE_SESSION_GET ? "GET" : "POST",
-        route_name(req.route), status, (now_s() - t0) * 1000, len, 0);
+    log_request("-",
+                req.route == CASD_ROUTE_VALUE || req.route == CASD_ROUTE_SESSION_GET ||
+                        req.route == CASD_ROUTE_METRICS
+                    ? "GET"
+                    : "POST",
+                route_name(req.route), status, (now_s() - t0) * 1000, len, 0);
 out:
     casd_put_body_release(&put);
     explicit_bzero(w->req, len);
@@ -225,9 +248,25 @@ static cd_err receive_identity(struct worker *w)
     return err;
 }
 
-int casd_worker_main(int listen_fd, int ipc_fd, const char *user)
+/* The next connection, from either listener (*metrics: from the metrics
+ * one); -1 with errno on failure. */
+static int next_conn(const struct worker *w, bool *metrics)
 {
-    struct worker w = {.listen_fd = listen_fd, .ipc_fd = ipc_fd};
+    struct pollfd fds[2] = {{.fd = w->listen_fd, .events = POLLIN},
+                            {.fd = w->metrics_fd, .events = POLLIN}};
+
+    *metrics = false;
+    if (w->metrics_fd < 0)
+        return accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (poll(fds, 2, -1) < 0)
+        return -1;
+    *metrics = fds[0].revents == 0 && fds[1].revents != 0;
+    return accept4(*metrics ? w->metrics_fd : w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+int casd_worker_main(int listen_fd, int ipc_fd, int metrics_fd, const char *user)
+{
+    struct worker w = {.listen_fd = listen_fd, .ipc_fd = ipc_fd, .metrics_fd = metrics_fd};
     int status = 1;
     cd_err err;
 
@@ -253,7 +292,8 @@ int casd_worker_main(int listen_fd, int ipc_fd, const char *user)
     }
     log_info("worker ready (uid %u, sandboxed)", uid);
     for (;;) {
-        int fd = accept4(w.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        bool metrics;
+        int fd = next_conn(&w, &metrics);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN || errno == EMFILE ||
                 errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
@@ -261,7 +301,7 @@ int casd_worker_main(int listen_fd, int ipc_fd, const char *user)
             log_error("worker: accept");
             break;
         }
-        if (!serve_conn(&w, fd)) {
+        if (!serve_conn(&w, fd, metrics)) {
             status = EXIT_BAD_PARENT;
             break;
         }

@@ -99,7 +99,14 @@ static const struct config_key config_keys[] = {
     U(login_fail_limit, 1, 1000000, "10"),
     U(login_block_base, 1, 86400, "1"),
     U(login_block_max, 1, 86400, "900"),
+    S(metrics_listen_addr, ""),
+    U(metrics_port, 0, 65535, "9464"),
+    S(metrics_tls_cert, ""),
+    S(metrics_tls_key, ""),
+    S(metrics_tls_ca, ""),
+    S(metrics_allowed_subjects, ""),
     S(log_level, "info"),
+    S(log_format, "text"),
     S(document_aead, "auto"),
 };
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -305,6 +312,10 @@ cd_err config_validate(const struct config *cfg, struct cd_diag *diag)
         cd_diag_add(diag, "log_level must be debug, info, warn or error");
         return CD_ERR_CONFIG;
     }
+    if (strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0) {
+        cd_diag_add(diag, "log_format must be text or json");
+        return CD_ERR_CONFIG;
+    }
     if (cfg->memcached_servers[0] != '\0' &&
         (cfg->memcached_tls_ca[0] == '\0' || cfg->memcached_tls_cert[0] == '\0' ||
          cfg->memcached_tls_key[0] == '\0')) {
@@ -317,6 +328,16 @@ cd_err config_validate(const struct config *cfg, struct cd_diag *diag)
     }
     if (cfg->login_block_base > cfg->login_block_max) {
         cd_diag_add(diag, "login_block_base must not exceed login_block_max");
+        return CD_ERR_CONFIG;
+    }
+    if (cfg->metrics_listen_addr[0] != '\0' && cfg->metrics_tls_ca[0] == '\0') {
+        cd_diag_add(diag, "metrics_listen_addr needs metrics_tls_ca (scrapers use mutual TLS)");
+        return CD_ERR_CONFIG;
+    }
+    if (cfg->metrics_listen_addr[0] != '\0' && cfg->metrics_port != 0 &&
+        cfg->metrics_port == cfg->listen_port &&
+        strcmp(cfg->metrics_listen_addr, cfg->listen_addr) == 0) {
+        cd_diag_add(diag, "metrics_port must differ from listen_port");
         return CD_ERR_CONFIG;
     }
     if (cfg->max_inflight_body_bytes < cfg->max_body_bytes) {

@@ -80,8 +80,16 @@ struct config {
     unsigned login_fail_limit;
     unsigned login_block_base;
     unsigned login_block_max;
+    /* /metrics: a listener of its own, mutual TLS (empty address: off) */
+    char metrics_listen_addr[CONFIG_STR_MAX];
+    unsigned metrics_port;
+    char metrics_tls_cert[CONFIG_STR_MAX];         /* empty: tls_cert */
+    char metrics_tls_key[CONFIG_STR_MAX];          /* empty: tls_key */
+    char metrics_tls_ca[CONFIG_STR_MAX];           /* CA the scraper's certificate must chain to */
+    char metrics_allowed_subjects[CONFIG_STR_MAX]; /* ';'-separated DNs; empty: any of that CA */
     /* logging */
     char log_level[16];
+    char log_format[8]; /* "text" or "json" */
     /* documents: "auto", "aes256gcm" or "xchacha20poly1305" */
     char document_aead[24];
 };

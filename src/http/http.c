@@ -253,7 +253,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     http_server *srv = cls;
     struct http_req *rq = *req_cls;
     struct timespec now;
-    double ms;
+    int64_t ns;
 
     (void)toe;
     http_wipe_credentials(conn); /* also for a request refused before it had a context */
@@ -276,11 +276,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         srv->completed_hook(srv->ctx, &req);
     }
     clock_gettime(CLOCK_MONOTONIC, &now);
-    ms = (double)(now.tv_sec - rq->start.tv_sec) * 1e3 +
-         (double)(now.tv_nsec - rq->start.tv_nsec) / 1e6;
+    ns = (int64_t)(now.tv_sec - rq->start.tv_sec) * 1000000000 +
+         (int64_t)(now.tv_nsec - rq->start.tv_nsec);
+    if (ns < 0)
+        ns = 0;
     if (rq->bytes_in == 0)
         rq->bytes_in = rq->body_len;
-    log_request(rq->request_id, rq->method, rq->route, rq->status, ms, rq->bytes_in, rq->bytes_out);
+    if (srv->observe != NULL)
+        srv->observe(srv->ctx, rq->route, rq->method, rq->status, (uint64_t)ns);
+    log_request(rq->request_id, rq->method, rq->route, rq->status, (double)ns / 1e6, rq->bytes_in,
+                rq->bytes_out);
     http_release_body(rq);
     rq->in_use = 0;
     atomic_fetch_sub(&srv->inflight_requests, 1);
@@ -353,6 +358,7 @@ static cd_err server_new(const struct http_server_config *cfg, http_handler_fn h
     srv->max_body_bytes = cfg->max_body_bytes;
     srv->classify = cfg->classify;
     srv->completed_hook = cfg->completed_hook;
+    srv->observe = cfg->observe;
     srv->max_header_bytes = cfg->max_header_bytes;
     srv->max_inflight_body_bytes = cfg->max_inflight_body_bytes;
     srv->drain_timeout_s = cfg->drain_timeout_s;
@@ -473,6 +479,25 @@ out:
 unsigned http_server_port(const http_server *srv)
 {
     return srv != NULL ? srv->port : 0;
+}
+
+unsigned http_server_inflight(http_server *srv)
+{
+    return srv != NULL ? atomic_load_explicit(&srv->inflight_requests, memory_order_relaxed) : 0;
+}
+
+unsigned http_server_lane_queued(http_server *srv, unsigned lane)
+{
+    struct http_lane *ln;
+    unsigned n;
+
+    if (srv == NULL || lane >= HTTP_LANES || !srv->lanes[lane].initialised)
+        return 0;
+    ln = &srv->lanes[lane];
+    pthread_mutex_lock(&ln->lock);
+    n = ln->queued;
+    pthread_mutex_unlock(&ln->lock);
+    return n;
 }
 
 void http_server_stop(http_server *srv)

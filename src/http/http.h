@@ -90,6 +90,13 @@ struct http_server_config {
      * request: http_request_header works on req; req->body and body_len are
      * the region of that memory the last body bytes were read from. */
     void (*completed_hook)(void *ctx, const struct http_request *req);
+    /* Optional: called (ctx: the handler's ctx) on the connection's worker
+     * when any request with a context completes (answered, refused or cut):
+     * its route pattern (the response's route, "-" when none), method,
+     * status sent (0: none) and duration in ns from its first call. Must be
+     * cheap and never block (confidoc-api: metrics). */
+    void (*observe)(void *ctx, const char *route, const char *method, int status,
+                    uint64_t duration_ns);
 };
 
 struct http_header {
@@ -173,6 +180,11 @@ cd_err http_server_start(const struct http_server_config *cfg, http_handler_fn h
                          http_server **out);
 /* The port actually bound. */
 unsigned http_server_port(const http_server *srv);
+/* Requests begun and not completed now (for monitoring). */
+unsigned http_server_inflight(http_server *srv);
+/* Requests queued on lane (HTTP_LANE_*) and not yet taken by a thread now (for
+ * monitoring; takes the lane's lock). 0 for NULL or an unknown lane. */
+unsigned http_server_lane_queued(http_server *srv, unsigned lane);
 /* Stops accepting, lets requests in flight finish (up to drain_timeout_s),
  * then stops. NULL is a no-op. */
 void http_server_stop(http_server *srv);

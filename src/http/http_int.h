@@ -45,6 +45,8 @@ struct http_server {
     size_t max_body_bytes;
     void (*classify)(void *ctx, const char *method, const char *path, struct http_class *cls);
     void (*completed_hook)(void *ctx, const struct http_request *req);
+    void (*observe)(void *ctx, const char *route, const char *method, int status,
+                    uint64_t duration_ns);
     size_t max_header_bytes;
     size_t max_inflight_body_bytes;
     unsigned drain_timeout_s;

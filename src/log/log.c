@@ -11,12 +11,29 @@
 
 static const char *log_ident = "confidoc";
 static enum log_level log_min = LOG_LEVEL_INFO;
+static enum log_format log_fmt = LOG_FORMAT_TEXT;
 
 void log_init(const char *ident, enum log_level level)
 {
     if (ident != NULL)
         log_ident = ident;
     log_min = level;
+}
+
+void log_set_format(enum log_format format)
+{
+    log_fmt = format == LOG_FORMAT_JSON ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT;
+}
+
+cd_err log_format_parse(const char *name, enum log_format *out)
+{
+    if (strcmp(name, "text") == 0)
+        *out = LOG_FORMAT_TEXT;
+    else if (strcmp(name, "json") == 0)
+        *out = LOG_FORMAT_JSON;
+    else
+        return CD_ERR_INVALID;
+    return CD_OK;
 }
 
 cd_err log_level_parse(const char *name, enum log_level *out)
@@ -48,6 +65,53 @@ static const char *log_second(time_t t)
     return text;
 }
 
+/* Appends s[0..len) to line[*n..cap) as the inside of a JSON string: '"' and
+ * '\\' escaped, control bytes as \u00XX, bytes >= 0x80 as '?' (so that the line
+ * is valid UTF-8 whatever the message held); keeps room for the line's end. */
+static void put_json(char *line, size_t cap, size_t *n, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < len && *n + 7 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            line[(*n)++] = '\\';
+            line[(*n)++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            line[(*n)++] = '\\';
+            line[(*n)++] = 'u';
+            line[(*n)++] = '0';
+            line[(*n)++] = '0';
+            line[(*n)++] = hex[c >> 4];
+            line[(*n)++] = hex[c & 15];
+        } else {
+            line[(*n)++] = c >= 0x80 ? '?' : (char)c;
+        }
+    }
+}
+
+/* The JSON form of a message line: {"ts":...,"prog":...,"level":...,"msg":...}. */
+static size_t log_json(char *out, size_t cap, const char *ts, long ms, const char *level,
+                       const char *msg, size_t msglen)
+{
+    size_t n = 0;
+    int r = snprintf(out, cap, "{\"ts\":\"%s.%03ldZ\",\"prog\":\"", ts, ms);
+
+    if (r < 0 || (size_t)r >= cap)
+        return 0;
+    n = (size_t)r;
+    put_json(out, cap, &n, log_ident, strlen(log_ident));
+    if (n + 12 + strlen(level) < cap) {
+        n += (size_t)snprintf(out + n, cap - n, "\",\"level\":\"%s\",\"msg\":\"", level);
+        put_json(out, cap, &n, msg, msglen);
+    }
+    if (n + 3 < cap) {
+        out[n++] = '"';
+        out[n++] = '}';
+    }
+    return n;
+}
+
 /* Formats one whole line and writes it with a single write(2), so that lines
  * of concurrent threads never interleave. */
 __attribute__((format(printf, 3, 0))) static void log_emit(enum log_level level, int errnum,
@@ -56,7 +120,7 @@ __attribute__((format(printf, 3, 0))) static void log_emit(enum log_level level,
     static const char *const tags[] = {"debug", "info", "warn", "error"};
     char line[2048];
     struct timespec ts;
-    size_t n;
+    size_t n, head;
     int r;
 
     if (level < log_min)
@@ -65,6 +129,7 @@ __attribute__((format(printf, 3, 0))) static void log_emit(enum log_level level,
     r = snprintf(line, sizeof(line), "%s.%03ldZ %s %s: ", log_second(ts.tv_sec),
                  ts.tv_nsec / 1000000L, log_ident, tags[level]);
     n = r > 0 ? ((size_t)r < sizeof(line) ? (size_t)r : sizeof(line) - 1) : 0;
+    head = n;
     /* ap was started by the caller (LOG_FN); the analyzer cannot see across that. */
     // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
     r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
@@ -79,6 +144,15 @@ __attribute__((format(printf, 3, 0))) static void log_emit(enum log_level level,
     }
     if (n >= sizeof(line) - 1)
         n = sizeof(line) - 2;
+    if (log_fmt == LOG_FORMAT_JSON) {
+        char json[6 * sizeof(line) + 256]; /* every byte may become \u00XX */
+        /* The message is what follows "TIME PROG LEVEL: ". */
+        size_t j = log_json(json, sizeof(json), log_second(ts.tv_sec), ts.tv_nsec / 1000000L,
+                            tags[level], line + head, n - head);
+        json[j++] = '\n';
+        (void)!write(STDERR_FILENO, json, j);
+        return;
+    }
     line[n++] = '\n';
     (void)!write(STDERR_FILENO, line, n);
 }
@@ -125,6 +199,40 @@ static void put_u64(char *line, size_t cap, size_t *n, uint64_t v, unsigned min_
         line[(*n)++] = d[--k];
 }
 
+/* The access log line as JSON: the same fields, each a key of its own. */
+static void log_request_json(const struct timespec *ts, const char *request_id, const char *method,
+                             const char *route, int status, double duration_ms, uint64_t bytes_in,
+                             uint64_t bytes_out)
+{
+    char line[1024];
+    size_t n = log_json(line, sizeof(line), log_second(ts->tv_sec), ts->tv_nsec / 1000000L, "info",
+                        "request", 7);
+    const char *keys[3] = {"req", "method", "route"};
+    const char *vals[3] = {request_id, method, route};
+    int r;
+
+    if (n < 2)
+        return;
+    n--; /* reopen the object: drop its '}' */
+    for (size_t i = 0; i < 3; i++) {
+        r = snprintf(line + n, sizeof(line) - n, ",\"%s\":\"", keys[i]);
+        if (r < 0 || (size_t)r >= sizeof(line) - n)
+            return;
+        n += (size_t)r;
+        put_json(line, sizeof(line), &n, vals[i], strnlen(vals[i], 128));
+        if (n + 2 >= sizeof(line))
+            return;
+        line[n++] = '"';
+    }
+    r = snprintf(line + n, sizeof(line) - n,
+                 ",\"status\":%d,\"ms\":%.3f,\"in\":%llu,\"out\":%llu}\n", status,
+                 duration_ms > 0 ? duration_ms : 0.0, (unsigned long long)bytes_in,
+                 (unsigned long long)bytes_out);
+    if (r < 0 || (size_t)r >= sizeof(line) - n)
+        return;
+    (void)!write(STDERR_FILENO, line, n + (size_t)r);
+}
+
 /* The access log line, written without printf: the same text log_info would
  * write for "req=%s method=%s route=%s status=%d ms=%.3f in=%llu out=%llu". */
 void log_request(const char *request_id, const char *method, const char *route, int status,
@@ -138,6 +246,10 @@ void log_request(const char *request_id, const char *method, const char *route, 
     if (LOG_LEVEL_INFO < log_min)
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
+    if (log_fmt == LOG_FORMAT_JSON) {
+        log_request_json(&ts, request_id, method, route, status, duration_ms, bytes_in, bytes_out);
+        return;
+    }
     put_str(line, sizeof(line), &n, log_second(ts.tv_sec), 32);
     put_str(line, sizeof(line), &n, ".", 1);
     put_u64(line, sizeof(line), &n, (uint64_t)(ts.tv_nsec / 1000000L), 3);

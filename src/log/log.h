@@ -10,8 +10,17 @@
 
 enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
 
+/* How a line looks: "TIME PROG LEVEL: MESSAGE" (text), or one JSON object
+ * {"ts", "prog", "level", "msg"} (json; the access log's fields as their own
+ * keys), for log collectors in containers. Same fields either way. */
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
+
 /* Sets the program name and the lowest level written. Safe to call again. */
 void log_init(const char *ident, enum log_level level);
+/* Sets the format of the lines written from now on (default text). */
+void log_set_format(enum log_format format);
+/* Parses "text" or "json" into *out; CD_ERR_INVALID (and *out untouched) otherwise. */
+cd_err log_format_parse(const char *name, enum log_format *out);
 /* Parses "debug", "info", "warn" or "error" into *out; CD_ERR_INVALID (and *out
  * untouched) otherwise. */
 cd_err log_level_parse(const char *name, enum log_level *out);

@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/num.h"
+#include "metrics/metrics.h"
 
 #define MC_TTL_MAX ((uint64_t)30 * 24 * 3600) /* larger TTLs mean absolute times to memcached */
 #define MC_VALUE_MAX 64
@@ -366,15 +367,17 @@ static bool key_ok(const char *key)
 static cd_err mc_request(ratelimit_mc_conn *c, const char *req, size_t reqlen, char *line,
                          size_t cap, int64_t *deadline)
 {
+    uint64_t t0 = metrics_now_ns();
     cd_err err;
 
     *deadline = now_ms() + c->io_timeout_ms;
     if (c->rlen != 0)
         return CD_ERR_INVALID; /* leftovers: out of step with the server */
     err = conn_write(c, req, reqlen, *deadline);
-    if (err != CD_OK)
-        return err;
-    return conn_read_line(c, line, cap, *deadline);
+    if (err == CD_OK)
+        err = conn_read_line(c, line, cap, *deadline);
+    metrics_memcached_round_trip(metrics_now_ns() - t0, err == CD_OK);
+    return err;
 }
 
 /* Parses a decimal unsigned 64-bit number occupying all of s. */

@@ -179,3 +179,8 @@ enum router_status router_fill(enum route_id id, const char *path, struct route_
     }
     return ROUTER_NOT_FOUND;
 }
+
+const char *router_pattern(size_t i)
+{
+    return i < N_ROUTES ? routes[i].pattern : NULL;
+}

@@ -63,4 +63,8 @@ enum router_status router_match(const char *method, const char *path, struct rou
  * have the id's shape. */
 enum router_status router_fill(enum route_id id, const char *path, struct route_match *m);
 
+/* The i-th path pattern of the table (the very string router_match puts in
+ * m->pattern), NULL past the last: for metrics labels fixed at start. */
+const char *router_pattern(size_t i);
+
 #endif

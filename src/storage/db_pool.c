@@ -20,6 +20,7 @@
 #include "common/deadline.h"
 #include "common/num.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 
 #define DB_POOL_MAX 1024u
 #define DB_DEFAULT_CONNECT_TIMEOUT_S 5u
@@ -327,10 +328,16 @@ cd_err db_op_prepare(struct db_op *op, MYSQL_STMT **slot, const char *sql, MYSQL
 
 cd_err db_op_exec(struct db_op *op, MYSQL_STMT *st, MYSQL_BIND *params)
 {
+    uint64_t t0;
+    int failed;
+
     atomic_fetch_add(&op->pool->statements, 1);
     if (params != NULL && mysql_stmt_bind_param(st, params))
         return db_op_err(op, st);
-    if (mysql_stmt_execute(st))
+    t0 = metrics_now_ns();
+    failed = mysql_stmt_execute(st);
+    metrics_db_round_trip(METRICS_DB_EXECUTE, metrics_now_ns() - t0, failed == 0);
+    if (failed)
         return db_op_err(op, st);
     return CD_OK;
 }
@@ -393,10 +400,15 @@ cd_err db_op_query(struct db_op *op, const char *sql, long long *scalar)
     MYSQL_RES *res;
     MYSQL_ROW row;
     long long v = -1;
+    uint64_t t0;
+    int failed;
 
     atomic_fetch_add(&op->pool->statements, 1);
     op->what = NULL;
-    if (mysql_real_query(my, sql, (unsigned long)strlen(sql)))
+    t0 = metrics_now_ns();
+    failed = mysql_real_query(my, sql, (unsigned long)strlen(sql));
+    metrics_db_round_trip(METRICS_DB_QUERY, metrics_now_ns() - t0, failed == 0);
+    if (failed)
         return db_op_err(op, NULL);
     res = mysql_store_result(my);
     if (res == NULL) {

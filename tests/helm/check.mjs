@@ -46,6 +46,17 @@ const OWN_SCHEMAS = {
       if (e.path !== undefined && !/^\//.test(e.path)) p.push(`spec.endpoints[${i}].path: must start with /`);
       if (e.scheme !== undefined && !["http", "https"].includes(e.scheme)) p.push(`spec.endpoints[${i}].scheme: http or https`);
       if (e.interval !== undefined && !/^[0-9]+(ms|s|m|h)$/.test(e.interval)) p.push(`spec.endpoints[${i}].interval: a duration`);
+      const t = e.tlsConfig;
+      if (t !== undefined) {
+        const tk = ["serverName", "ca", "cert", "keySecret", "insecureSkipVerify"];
+        for (const k of Object.keys(t)) if (!tk.includes(k)) p.push(`spec.endpoints[${i}].tlsConfig.${k}: unknown field`);
+        const ref = (r) => r && typeof r.name === "string" && typeof r.key === "string";
+        for (const k of ["ca", "cert"]) {
+          const v = t[k];
+          if (v !== undefined && !(ref(v.secret) || ref(v.configMap))) p.push(`spec.endpoints[${i}].tlsConfig.${k}: a secret or configMap {name, key}`);
+        }
+        if (t.keySecret !== undefined && !ref(t.keySecret)) p.push(`spec.endpoints[${i}].tlsConfig.keySecret: {name, key}`);
+      }
     }
     const ns = s.namespaceSelector;
     if (ns !== undefined && !(Array.isArray(ns.matchNames) || ns.any === true)) p.push("spec.namespaceSelector: matchNames or any");
@@ -372,6 +383,51 @@ function standalone(objs) {
 
 // ---------------------------------------------------------------- main
 
+// /metrics (monitoring.metrics and serviceMonitor enabled): a ServiceMonitor
+// for the API and one for the CAS, each https with the scraper's certificate
+// and key and the server's CA, on a Service port named metrics whose target
+// the program listens on: api.conf's metrics_port (with metrics_listen_addr
+// and metrics_tls_ca, the CA file mounted), the CAS's --metrics-listen (with
+// a --metrics-client).
+function metrics(objs) {
+  const p = [];
+  const mons = objs.filter((o) => o.kind === "ServiceMonitor");
+  for (const c of ["api", "cas"]) {
+    const mon = mons.find((m) => m.spec.selector?.matchLabels?.["app.kubernetes.io/component"] === c);
+    const svc = objs.find((o) => o.kind === "Service" && component(o.metadata?.labels) === c && o.spec.ports?.some((x) => x.name === "metrics"));
+    if (!mon) { p.push(`${c}: no ServiceMonitor`); continue; }
+    if (!svc) { p.push(`${c}: no Service with a port named metrics`); continue; }
+    const port = svc.spec.ports.find((x) => x.name === "metrics").port;
+    for (const e of mon.spec.endpoints) {
+      if (e.port !== "metrics") p.push(`${id(mon)}: port ${e.port}`);
+      if (e.scheme !== "https") p.push(`${id(mon)}: scheme ${e.scheme} (the endpoints speak mutual TLS only)`);
+      const t = e.tlsConfig || {};
+      if (!t.cert || !t.keySecret || !t.ca || !t.serverName) p.push(`${id(mon)}: tlsConfig needs ca, cert, keySecret and serverName`);
+      if (t.insecureSkipVerify) p.push(`${id(mon)}: insecureSkipVerify`);
+    }
+    const pod = objs.map(podOf).find((x) => x && component(x.meta?.labels) === c && x.spec);
+    const ctr = pod && containersOf(pod.spec).find((k) => (k.ports || []).some((x) => x.name === "metrics"));
+    if (!ctr) { p.push(`${c}: no container with a port named metrics`); continue; }
+    if (ctr.ports.find((x) => x.name === "metrics").containerPort !== port) p.push(`${c}: containerPort differs from the Service's metrics port ${port}`);
+    if (c === "api") {
+      const cm = objs.find((o) => o.kind === "ConfigMap" && component(o.metadata?.labels) === "api" && o.data?.["api.conf"]);
+      const conf = cm?.data["api.conf"] || "";
+      if (!new RegExp(`^metrics_port = ${port}$`, "m").test(conf)) p.push(`api.conf: metrics_port is not ${port}`);
+      if (!/^metrics_listen_addr = \S+$/m.test(conf)) p.push("api.conf: no metrics_listen_addr");
+      const ca = /^metrics_tls_ca = (\S+)$/m.exec(conf);
+      if (!ca) p.push("api.conf: no metrics_tls_ca");
+      else if (!(ctr.volumeMounts || []).some((v) => v.mountPath === ca[1])) p.push(`api: ${ca[1]} not mounted`);
+      if (!/BEGIN CERTIFICATE/.test(cm?.data["metrics-client-ca.crt"] || "")) p.push("api ConfigMap: no metrics-client-ca.crt");
+    } else {
+      const args = [...(ctr.command || []), ...(ctr.args || [])].map(String);
+      const i = args.indexOf("--metrics-listen");
+      if (i < 0 || !args[i + 1].endsWith(`:${port}`)) p.push(`cas: no --metrics-listen on ${port}`);
+      if (!args.includes("--metrics-client")) p.push("cas: no --metrics-client");
+    }
+  }
+  return p;
+}
+
 async function checkRender(file) {
   const objs = yaml.loadAll(readFileSync(file, "utf8")).filter((o) => o && typeof o === "object");
   const nodeAgentSocket = (() => {
@@ -429,6 +485,7 @@ async function checkRender(file) {
     report("cc: every application pod has runtimeClassName kata-qemu-snp", p);
   }
   if (profile === "galera") report("galera: 3 nodes, wsrep configuration, peers' Service, PDB, NetworkPolicy", galera(objs));
+  if (profile === "galera") report("metrics: each ServiceMonitor scrapes a metrics port the program serves, over mutual TLS", metrics(objs));
   if (profile === "default" || profile === "cc" || profile === "csi") report("standalone: one MariaDB pod, no wsrep", standalone(objs));
 }
 

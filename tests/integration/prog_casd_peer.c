@@ -68,7 +68,7 @@ static int bad_reply(const char *port)
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        _exit(casd_worker_main(lfd, sv[1], "nobody"));
+        _exit(casd_worker_main(lfd, sv[1], -1, "nobody"));
     }
     close(sv[1]);
     struct casd_ipc_msg m = {

@@ -180,6 +180,17 @@ NEG_SED='s#mountPath: /etc/confidoc/api/api.conf#mountPath: /etc/confidoc/api/ot
     caught "api.conf mounted elsewhere than session api measures" default sessions "${D[@]}"
 NEG_SED='s#^            - nginx$#            - nginx-typo#' \
     caught "a launch of a session the CAS does not have" default sessions "${D[@]}"
+G=(-f "$CHART/ci/values-galera.yaml")
+NEG_SED='s#^      scheme: https$#      scheme: http#' \
+    caught "a ServiceMonitor scraping /metrics over plain HTTP" galera metrics "${G[@]}"
+NEG_SED='/^    metrics_port = /d' \
+    caught "api.conf without its metrics listener" galera metrics "${G[@]}"
+NEG_SED='/^            - --metrics-client$/d' \
+    caught "the CAS without a --metrics-client" galera metrics "${G[@]}"
+rc=0; render neg "${G[@]}" --set monitoring.serviceMonitor.tlsSecret= || rc=$?
+t_true "no ServiceMonitor without the scraper's Secret (helm template refuses)" [ "$rc" -ne 0 ]
+rc=0; render neg "${G[@]}" --set monitoring.metrics.clientCA= || rc=$?
+t_true "no metrics listener without the scraper's CA (helm template refuses)" [ "$rc" -ne 0 ]
 
 # ---------------------------------------------------------------- the scripts of the client and helm test
 

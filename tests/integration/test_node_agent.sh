@@ -34,6 +34,7 @@ t_watchdog 180
 trap 't_watchdog_stop; cleanup' EXIT
 
 PORT=$(pick_port)
+MPORT=$(pick_port)
 mkdir -p "$WORK/bin" "$WORK/mnt/run" "$WORK/policies"
 install -m 755 "$BUILD/tests/prog_secret_reader" "$WORK/bin/reader"
 install -m 755 "$BUILD/tests/prog_release_client" "$WORK/bin/client"
@@ -63,6 +64,7 @@ H_node2=$(keygen node2)
 # ---- the CAS, admitting node1 only ----
 "$CAS" serve --state "$WORK/state" --listen "127.0.0.1:$PORT" --name localhost --admin "$H_admin" \
     --sealing-key "$WORK/sealing.key" --node "$H_node1" --policies "$WORK/policies" \
+    --metrics-listen "127.0.0.1:$MPORT" --metrics-client "$H_admin" \
     --pidfile "$WORK/serve.pid" --pin-out "$WORK/pin" >"$WORK/serve.log" 2>&1 &
 PIDS+=($!)
 SERVE_PID=$!
@@ -194,6 +196,27 @@ t_contains "the uid refusal is recorded with the node" \
     "$(grep '"kind":"release_refused"' "$AUDIT" | grep "node=$H_node1")" "uid mismatch"
 t_contains "the forged report is recorded" "$(grep '"kind":"release_refused"' "$AUDIT")" \
     "not signed by the node's identity key"
+
+# ---- the CAS's metrics count what the audit log holds ----
+"$CAS" attest "127.0.0.1:$PORT" --expect "$PIN" --ca-out "$WORK/cas-ca.pem" >/dev/null
+curl -s --max-time 10 --cacert "$WORK/cas-ca.pem" --cert "$WORK/admin.crt" --key "$WORK/admin.key" \
+    -o "$WORK/metrics" "https://localhost:$MPORT/metrics"
+mval() { awk -v k="$1" 'index($0, k " ") == 1 { v = $NF } END { print (v == "" ? 0 : v) }' "$WORK/metrics"; }
+t_eq "releases_total{service=\"runner\"} is the audit log's releases" \
+    "$(mval 'confidoc_cas_releases_total{service="runner"}')" "$(grep -c '"kind":"release"' "$AUDIT")"
+t_eq "refusals_total, all reasons, is the audit log's refused releases" \
+    "$(grep '^confidoc_cas_refusals_total{' "$WORK/metrics" | awk '{ s += $NF } END { print s }')" \
+    "$(grep -c '"kind":"release_refused"' "$AUDIT")"
+t_true "the unadmitted node and the forged report count as reason node (>= 2)" \
+    [ "$(mval 'confidoc_cas_refusals_total{reason="node"}')" -ge 2 ]
+t_true "the exe mismatch counts as reason executable" \
+    [ "$(mval 'confidoc_cas_refusals_total{reason="executable"}')" -ge 1 ]
+t_true "the uid mismatch counts as reason uid" \
+    [ "$(mval 'confidoc_cas_refusals_total{reason="uid"}')" -ge 1 ]
+t_true "node reports were answered and accepted" \
+    [ "$(mval 'confidoc_cas_node_reports_total{result="accepted"}')" -ge 2 ]
+t_true "and refused" [ "$(mval 'confidoc_cas_node_reports_total{result="refused"}')" -ge 1 ]
+t_not_contains "no node's key hash in a label" "$(grep -v '^#' "$WORK/metrics")" "$H_node1"
 
 # ---- stopped by PID ----
 for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done

@@ -1,5 +1,6 @@
 /* test_log.c: the access log line (log_request, written without printf) is the
- * line log_info writes for the same fields. */
+ * line log_info writes for the same fields; the JSON format. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -77,11 +78,55 @@ static void test_level(void **state)
     log_init("confidoc-test", LOG_LEVEL_INFO);
 }
 
+/* log_format json: one JSON object a line, same fields; quotes, backslashes
+ * and control bytes escaped, bytes >= 0x80 as '?'. */
+static void test_json(void **state)
+{
+    FILE *f = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    char a[1024], b[1024], c[1024];
+    (void)state;
+
+    log_init("confidoc-test", LOG_LEVEL_INFO);
+    log_set_format(LOG_FORMAT_JSON);
+    assert_true(dup2(fileno(f), STDERR_FILENO) >= 0);
+    log_info("a \"quoted\" \\ tab\there \x01 caf\xc3\xa9");
+    log_request("0123456789abcdef", "GET", "/documents/{record_id}", 404, 1.5, 12, 34);
+    errno = ENOENT;
+    log_warn("cannot open %s", "x");
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    log_set_format(LOG_FORMAT_TEXT);
+    rewind(f);
+    assert_non_null(fgets(a, sizeof(a), f));
+    assert_non_null(fgets(b, sizeof(b), f));
+    assert_non_null(fgets(c, sizeof(c), f));
+    fclose(f);
+    /* {"ts":"2026-12-01T18:00:00.123Z", then the rest */
+    assert_true(strncmp(a, "{\"ts\":\"", 7) == 0 && a[17] == 'T' && a[30] == 'Z');
+    assert_string_equal(a + 33, "\"prog\":\"confidoc-test\",\"level\":\"info\",\"msg\":\"a "
+                                "\\\"quoted\\\" \\\\ tab\\u0009here \\u0001 caf??\"}\n");
+    assert_string_equal(b + 33,
+                        "\"prog\":\"confidoc-test\",\"level\":\"info\",\"msg\":\"request\","
+                        "\"req\":\"0123456789abcdef\",\"method\":\"GET\",\"route\":\"/documents/"
+                        "{record_id}\",\"status\":404,\"ms\":1.500,\"in\":12,\"out\":34}\n");
+    assert_non_null(
+        strstr(c, "\"level\":\"warn\",\"msg\":\"cannot open x: No such file or directory\"}"));
+    {
+        enum log_format fmt = LOG_FORMAT_TEXT;
+        assert_int_equal(log_format_parse("json", &fmt), CD_OK);
+        assert_int_equal(fmt, LOG_FORMAT_JSON);
+        assert_int_equal(log_format_parse("xml", &fmt), CD_ERR_INVALID);
+        assert_int_equal(fmt, LOG_FORMAT_JSON);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_line),
         cmocka_unit_test(test_level),
+        cmocka_unit_test(test_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

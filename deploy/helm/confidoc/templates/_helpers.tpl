@@ -246,6 +246,14 @@ memcached_server_name = {{ include "confidoc.memcachedHost" . }}
 memcached_tls_ca = {{ $s }}/mc/ca.crt
 memcached_tls_cert = {{ $s }}/mc/client.crt
 memcached_tls_key = {{ $s }}/mc/client.key
+log_format = {{ .Values.global.logFormat }}
+{{- if .Values.monitoring.metrics.enabled }}
+# /metrics on a listener of its own: mutual TLS, the scraper's CA (a public
+# certificate, from the ConfigMap); the server certificate is the API's.
+metrics_listen_addr = 0.0.0.0
+metrics_port = {{ .Values.monitoring.metrics.apiPort }}
+metrics_tls_ca = {{ include "confidoc.configDir" . }}/api/metrics-client-ca.crt
+{{- end }}
 {{- range $k, $v := .Values.api.config }}
 {{ $k }} = {{ $v }}
 {{- end }}
@@ -255,6 +263,7 @@ memcached_tls_key = {{ $s }}/mc/client.key
 {{- $s := printf "%s/migrate/migrate" (include "confidoc.secretsDir" .) -}}
 # migrate.conf: confidoc-api --migrate (session migrate), rendered by the chart.
 master_key_file = unused
+log_format = {{ .Values.global.logFormat }}
 db_host = {{ include "confidoc.dbHost" . }}
 db_port = {{ include "confidoc.dbPort" . }}
 db_name = confidoc
