@@ -102,8 +102,12 @@ cd_err api_load(struct api *a)
     {
         enum log_format format = LOG_FORMAT_TEXT;
 
+        enum log_stream stream = LOG_STREAM_STDERR;
+
         (void)log_format_parse(a->cfg.log_format, &format); /* checked by config_validate */
+        (void)log_stream_parse(a->cfg.log_stream, &stream);
         log_set_format(format);
+        log_set_stream(stream);
     }
     tune_allocator();
     if (crypto_init() != CD_OK) {

@@ -77,6 +77,14 @@ int main(int argc, char **argv)
     if (lf != NULL && log_format_parse(lf, &format) != CD_OK)
         fprintf(stderr, "confidoc-cas: CONFIDOC_LOG_FORMAT must be text or json; text it is\n");
     log_set_format(format);
+    {
+        enum log_stream stream = LOG_STREAM_STDERR;
+        const char *ls = getenv("CONFIDOC_LOG_STREAM");
+        if (ls != NULL && log_stream_parse(ls, &stream) != CD_OK)
+            fprintf(stderr,
+                    "confidoc-cas: CONFIDOC_LOG_STREAM must be stderr or stdout; stderr it is\n");
+        log_set_stream(stream);
+    }
     harden();
     if (argc < 2) {
         cas_usage(stderr);

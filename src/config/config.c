@@ -107,6 +107,7 @@ static const struct config_key config_keys[] = {
     S(metrics_allowed_subjects, ""),
     S(log_level, "info"),
     S(log_format, "text"),
+    S(log_stream, "stderr"),
     S(document_aead, "auto"),
 };
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -310,6 +311,10 @@ cd_err config_validate(const struct config *cfg, struct cd_diag *diag)
     if (strcmp(cfg->log_level, "debug") != 0 && strcmp(cfg->log_level, "info") != 0 &&
         strcmp(cfg->log_level, "warn") != 0 && strcmp(cfg->log_level, "error") != 0) {
         cd_diag_add(diag, "log_level must be debug, info, warn or error");
+        return CD_ERR_CONFIG;
+    }
+    if (strcmp(cfg->log_stream, "stderr") != 0 && strcmp(cfg->log_stream, "stdout") != 0) {
+        cd_diag_add(diag, "log_stream must be stderr or stdout");
         return CD_ERR_CONFIG;
     }
     if (strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0) {

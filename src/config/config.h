@@ -90,6 +90,7 @@ struct config {
     /* logging */
     char log_level[16];
     char log_format[8]; /* "text" or "json" */
+    char log_stream[8]; /* "stderr" or "stdout" */
     /* documents: "auto", "aes256gcm" or "xchacha20poly1305" */
     char document_aead[24];
 };

@@ -1,4 +1,5 @@
-/* log.c: one-line logging to stderr with timestamps; thread-safe (one write per line). */
+/* log.c: one-line logging to stderr (or stdout) with timestamps; thread-safe (one write per line).
+ */
 #include "log/log.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 static const char *log_ident = "confidoc";
 static enum log_level log_min = LOG_LEVEL_INFO;
 static enum log_format log_fmt = LOG_FORMAT_TEXT;
+static int log_fd = STDERR_FILENO;
 
 void log_init(const char *ident, enum log_level level)
 {
@@ -23,6 +25,22 @@ void log_init(const char *ident, enum log_level level)
 void log_set_format(enum log_format format)
 {
     log_fmt = format == LOG_FORMAT_JSON ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT;
+}
+
+void log_set_stream(enum log_stream stream)
+{
+    log_fd = stream == LOG_STREAM_STDOUT ? STDOUT_FILENO : STDERR_FILENO;
+}
+
+cd_err log_stream_parse(const char *name, enum log_stream *out)
+{
+    if (strcmp(name, "stderr") == 0)
+        *out = LOG_STREAM_STDERR;
+    else if (strcmp(name, "stdout") == 0)
+        *out = LOG_STREAM_STDOUT;
+    else
+        return CD_ERR_INVALID;
+    return CD_OK;
 }
 
 cd_err log_format_parse(const char *name, enum log_format *out)
@@ -150,11 +168,11 @@ __attribute__((format(printf, 3, 0))) static void log_emit(enum log_level level,
         size_t j = log_json(json, sizeof(json), log_second(ts.tv_sec), ts.tv_nsec / 1000000L,
                             tags[level], line + head, n - head);
         json[j++] = '\n';
-        (void)!write(STDERR_FILENO, json, j);
+        (void)!write(log_fd, json, j);
         return;
     }
     line[n++] = '\n';
-    (void)!write(STDERR_FILENO, line, n);
+    (void)!write(log_fd, line, n);
 }
 
 #define LOG_FN(name, level, with_errno)                                                            \
@@ -230,7 +248,7 @@ static void log_request_json(const struct timespec *ts, const char *request_id, 
                  (unsigned long long)bytes_out);
     if (r < 0 || (size_t)r >= sizeof(line) - n)
         return;
-    (void)!write(STDERR_FILENO, line, n + (size_t)r);
+    (void)!write(log_fd, line, n + (size_t)r);
 }
 
 /* The access log line, written without printf: the same text log_info would
@@ -277,7 +295,7 @@ void log_request(const char *request_id, const char *method, const char *route, 
     put_str(line, sizeof(line), &n, " out=", 5);
     put_u64(line, sizeof(line), &n, bytes_out, 1);
     line[n++] = '\n'; /* put_str and put_u64 leave room for it */
-    (void)!write(STDERR_FILENO, line, n);
+    (void)!write(log_fd, line, n);
 }
 
 void log_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)

@@ -1,4 +1,4 @@
-/* log.h: one-line structured logging to stderr. Never pass secrets or
+/* log.h: one-line structured logging to stderr (or stdout). Never pass secrets or
  * personal data (passwords, keys, document bytes, usernames) to these. */
 #ifndef CONFIDOC_LOG_H
 #define CONFIDOC_LOG_H
@@ -19,6 +19,12 @@ enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
 void log_init(const char *ident, enum log_level level);
 /* Sets the format of the lines written from now on (default text). */
 void log_set_format(enum log_format format);
+/* Where lines go: standard error (default), or standard output (where
+ * container runtimes and log collectors read first). */
+enum log_stream { LOG_STREAM_STDERR = 0, LOG_STREAM_STDOUT };
+void log_set_stream(enum log_stream stream);
+/* Parses "stderr" or "stdout" into *out; CD_ERR_INVALID (and *out untouched) otherwise. */
+cd_err log_stream_parse(const char *name, enum log_stream *out);
 /* Parses "text" or "json" into *out; CD_ERR_INVALID (and *out untouched) otherwise. */
 cd_err log_format_parse(const char *name, enum log_format *out);
 /* Parses "debug", "info", "warn" or "error" into *out; CD_ERR_INVALID (and *out

@@ -121,12 +121,63 @@ static void test_json(void **state)
     }
 }
 
+/* log_stream stdout: every kind of line goes to standard output, none to
+ * standard error; back to standard error after. */
+static void test_stream(void **state)
+{
+    FILE *out = tmpfile(), *err = tmpfile();
+    int so = dup(STDOUT_FILENO), se = dup(STDERR_FILENO);
+    char line[512];
+    enum log_stream st = LOG_STREAM_STDERR;
+    (void)state;
+
+    assert_non_null(out);
+    assert_non_null(err);
+    assert_int_equal(log_stream_parse("stdout", &st), CD_OK);
+    assert_int_equal(st, LOG_STREAM_STDOUT);
+    assert_int_equal(log_stream_parse("syslog", &st), CD_ERR_INVALID);
+    assert_int_equal(st, LOG_STREAM_STDOUT);
+    log_init("confidoc-test", LOG_LEVEL_INFO);
+    assert_true(dup2(fileno(out), STDOUT_FILENO) >= 0);
+    assert_true(dup2(fileno(err), STDERR_FILENO) >= 0);
+    log_set_stream(LOG_STREAM_STDOUT);
+    log_info("to stdout");
+    log_request("0123456789abcdef", "GET", "/healthz", 200, 0.5, 1, 2);
+    log_set_format(LOG_FORMAT_JSON);
+    log_info("json to stdout");
+    log_request("0123456789abcdef", "GET", "/healthz", 200, 0.5, 1, 2);
+    log_set_format(LOG_FORMAT_TEXT);
+    log_set_stream(LOG_STREAM_STDERR);
+    log_info("to stderr");
+    assert_true(dup2(so, STDOUT_FILENO) >= 0);
+    assert_true(dup2(se, STDERR_FILENO) >= 0);
+    close(so);
+    close(se);
+    rewind(out);
+    rewind(err);
+    assert_non_null(fgets(line, sizeof(line), out));
+    assert_non_null(strstr(line, "info: to stdout"));
+    assert_non_null(fgets(line, sizeof(line), out));
+    assert_non_null(strstr(line, "route=/healthz"));
+    assert_non_null(fgets(line, sizeof(line), out));
+    assert_non_null(strstr(line, "\"msg\":\"json to stdout\""));
+    assert_non_null(fgets(line, sizeof(line), out));
+    assert_non_null(strstr(line, "\"route\":\"/healthz\""));
+    assert_null(fgets(line, sizeof(line), out));
+    assert_non_null(fgets(line, sizeof(line), err));
+    assert_non_null(strstr(line, "info: to stderr"));
+    assert_null(fgets(line, sizeof(line), err));
+    fclose(out);
+    fclose(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_line),
         cmocka_unit_test(test_level),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

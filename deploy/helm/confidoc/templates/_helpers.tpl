@@ -247,6 +247,7 @@ memcached_tls_ca = {{ $s }}/mc/ca.crt
 memcached_tls_cert = {{ $s }}/mc/client.crt
 memcached_tls_key = {{ $s }}/mc/client.key
 log_format = {{ .Values.global.logFormat }}
+log_stream = {{ .Values.global.logStream }}
 {{- if .Values.monitoring.metrics.enabled }}
 # /metrics on a listener of its own: mutual TLS, the scraper's CA (a public
 # certificate, from the ConfigMap); the server certificate is the API's.
@@ -264,6 +265,7 @@ metrics_tls_ca = {{ include "confidoc.configDir" . }}/api/metrics-client-ca.crt
 # migrate.conf: confidoc-api --migrate (session migrate), rendered by the chart.
 master_key_file = unused
 log_format = {{ .Values.global.logFormat }}
+log_stream = {{ .Values.global.logStream }}
 db_host = {{ include "confidoc.dbHost" . }}
 db_port = {{ include "confidoc.dbPort" . }}
 db_name = confidoc
