@@ -30,6 +30,8 @@ TEST_PKGS=(
   clang libclang-rt-14-dev             # libFuzzer harnesses (make fuzz, test_fuzz_smoke)
   chromium libnss3-tools               # the web application's end-to-end test (test_web: headless
                                        # Chromium; certutil puts the stack's CA in its NSS store)
+  galera-4 mariadb-backup socat        # make check-distributed: a 3-node Galera cluster, its state
+                                       # transfers by mariabackup streamed over TLS by socat
 )
 BENCH_PKGS=(wrk gnuplot-nox valgrind)  # make bench only (install-deps.sh --bench; valgrind: bench/callgrind.sh)
 
