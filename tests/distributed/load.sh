@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# load.sh W K ADDR: one load worker of tests/distributed/run.sh, run on the
+# load.sh W K ADDRS: one load worker of tests/distributed/run.sh, run on the
 # client host. Until W/load/stop exists it alternates a write (POST
 # /documents/create_document of a new record of user loadK, content
 # "doc ID of loadK") and a read (GET of its latest acknowledged write,
-# content checked), through nginx (https://web.confidoc), from source address
-# ADDR, at most about 4 requests a second (below the rate limit of one
-# address). One line per request in W/load/wK.log:
+# content checked), through nginx (https://web.confidoc), at most about 4
+# requests a second, from the source addresses of ADDRS (','-separated) in
+# turn, one for each write and its read: the rate limiter's keys (client
+# addresses) spread over both memcached. One line per request in W/load/wK.log:
 #   PHASE W|R RECORD_ID STATUS MILLISECONDS
 # STATUS is curl's HTTP code (000: no answer), or BAD for a read answered 200
 # with another content.
 set -u
-W=$1 k=$2 addr=$3
+W=$1 k=$2
+IFS=, read -r -a addrs <<<"$3"
 log=$W/load/w$k.log
 ca=$W/client/nginx-ca.crt
 last=""
@@ -20,6 +22,7 @@ while [ ! -e "$W/load/stop" ]; do
     phase=$(cat "$W/load/phase" 2>/dev/null || echo none)
     i=$((i + 1))
     id=$((k * 100000 + i))
+    addr=${addrs[$((i % ${#addrs[@]}))]}
     t0=$(ms)
     st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 15 --interface "$addr" --cacert "$ca" \
         -u "load$k:loadpass$k" -X POST -H 'Content-Type: application/json' \

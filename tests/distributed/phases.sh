@@ -22,20 +22,20 @@ set_phase() {
     sleep 1
 }
 end_phase() { PHASE_LEN[$1]=$((SECONDS - PHASE_T0[$1])); }
-declare -A PHASE_T0=() PHASE_LEN=() FAILS=() RB_OK=() RB_BAD=()
+declare -A PHASE_T0=() PHASE_LEN=() FAILS=() RB_OK=() RB_BAD=() RB_PID=()
 AUDIT=$W/cas/cas/audit.log
 PHASES=()
 
 # ---- the load's accounts, then the workers
 for ((k = 0; k < LOAD_WORKERS; k++)); do
-    out=$(ccurl --interface "$NET.$((61 + k))" -u "load$k:loadpass$k" https://web.confidoc/users/create_account)
+    out=$(ccurl --interface "$NET.$((60 + 4 * k))" -u "load$k:loadpass$k" https://web.confidoc/users/create_account)
     [ "$(jq -r .username <<<"$out" 2>/dev/null)" = "load$k" ] || die "create_account load$k: $out"
 done
 echo start >"$W/load/phase"
 for ((k = 0; k < LOAD_WORKERS; k++)); do
-    spawn "load$k" client bash "$SRC/tests/distributed/load.sh" "$W" "$k" "$NET.$((61 + k))"
+    spawn "load$k" client bash "$SRC/tests/distributed/load.sh" "$W" "$k" "$(load_addrs "$k")"
 done
-say "load: $LOAD_WORKERS workers (write, then read back, about 4 requests/s each) through nginx"
+say "load: $LOAD_WORKERS workers (write, then read back, about 4 requests/s each, 4 source addresses each) through nginx"
 
 set_phase baseline "the load alone"
 sleep 10
@@ -139,8 +139,13 @@ for n in 1 2; do
         j=$((j + 1))
     done <"$W/rb/acked"
     chmod 0644 "$cfg"
+    # Both replicas at once (each hashes the passwords on its own core).
     # shellcheck disable=SC2046
-    hx client $(caslaunch client probe) "$(exe curl)" -K "$cfg" >"$W/rb/app$n.codes" 2>/dev/null
+    hx client $(caslaunch client probe) "$(exe curl)" -K "$cfg" >"$W/rb/app$n.codes" 2>/dev/null &
+    RB_PID[$n]=$!
+done
+for n in 1 2; do
+    wait "${RB_PID[$n]}"
     RB_OK[$n]=0 RB_BAD[$n]=0
     while read -r id; do
         k=$((id / 100000))

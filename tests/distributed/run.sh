@@ -73,7 +73,7 @@ HOSTS=(cas db1 db2 db3 mc1 mc2 app1 app2 web client)
 declare -A IP=([cas]=$NET.2 [db1]=$NET.11 [db2]=$NET.12 [db3]=$NET.13 [mc1]=$NET.21 [mc2]=$NET.22
     [app1]=$NET.31 [app2]=$NET.32 [web]=$NET.41 [client]=$NET.51)
 AGENT_HOSTS=(db1 db2 db3 mc1 mc2 app1 app2 web client)
-RATE_IP=$NET.70
+RATE_IP=$NET.90
 
 # ---------------------------------------------------------------- processes
 
@@ -179,7 +179,14 @@ for h in "${HOSTS[@]}"; do
         ip -n "$NSP-$h" addr add "${IP[$h]}/24" dev eth0 &&
         ip -n "$NSP-$h" link set eth0 up || die "the link of $h"
 done
-for ((i = 0; i < LOAD_WORKERS; i++)); do ip -n "$NSP-client" addr add "$NET.$((61 + i))/24" dev eth0; done
+# load_addrs K: the source addresses of load worker K (4 each, from .60).
+load_addrs() {
+    local b=$((60 + 4 * $1))
+    echo "$NET.$b,$NET.$((b + 1)),$NET.$((b + 2)),$NET.$((b + 3))"
+}
+for ((i = 0; i < LOAD_WORKERS; i++)); do
+    for a in $(load_addrs "$i" | tr , ' '); do ip -n "$NSP-client" addr add "$a/24" dev eth0; done
+done
 ip -n "$NSP-client" addr add "$RATE_IP/24" dev eth0
 {
     echo "127.0.0.1 localhost"
