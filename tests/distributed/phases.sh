@@ -146,18 +146,18 @@ for n in 1 2; do
 done
 for n in 1 2; do
     wait "${RB_PID[$n]}"
-    RB_OK[$n]=0 RB_BAD[$n]=0
-    while read -r id; do
-        k=$((id / 100000))
-        if grep -q " https://app$n.confidoc:$API_PORT/documents/$id\$" "$W/rb/app$n.codes" &&
-            [ "$(grep " https://app$n.confidoc:$API_PORT/documents/$id\$" "$W/rb/app$n.codes" | cut -d' ' -f1)" = 200 ] &&
-            [ "$(jq -r .content "$W/rb/app$n-$id" 2>/dev/null)" = "doc $id of load$k" ]; then
-            RB_OK[$n]=$((RB_OK[$n] + 1))
-        else
-            RB_BAD[$n]=$((RB_BAD[$n] + 1))
-            [ "${RB_BAD[$n]}" -le 5 ] && say "lost or wrong on app$n: record $id of load$k"
-        fi
-    done <"$W/rb/acked"
+    # One jq and one awk for all: the answer's status and content of each id.
+    jq -r '[input_filename, (.content // "")] | @tsv' "$W/rb/app$n-"* >"$W/rb/app$n.contents" 2>/dev/null
+    read -r RB_OK[$n] RB_BAD[$n] <<<"$(awk -F'\t' -v codes="$W/rb/app$n.codes" \
+        -v conts="$W/rb/app$n.contents" -v pre="$W/rb/app$n-" -v host="app$n" '
+        FILENAME == codes { split($0, a, " "); i = a[2]; sub(/.*\/documents\//, "", i); code[i] = a[1]; next }
+        FILENAME == conts { f = $1; sub(pre, "", f); cont[f] = $2; next }
+        {
+            id = $1; k = int(id / 100000)
+            if (code[id] == "200" && cont[id] == "doc " id " of load" k) ok++
+            else if (++bad <= 5) printf "# lost or wrong on %s: record %s of load%d (status %s)\n", host, id, k, code[id] >"/dev/stderr"
+        }
+        END { print ok + 0, bad + 0 }' "$W/rb/app$n.codes" "$W/rb/app$n.contents" "$W/rb/acked")"
     t_eq "every acknowledged write ($acked) reads back from app$n" "${RB_OK[$n]}/${RB_BAD[$n]}" "$acked/0"
 done
 t_true "the load wrote something in every phase" \

@@ -162,8 +162,23 @@ trap 'trap "" TERM; cleanup' EXIT
 
 # ---------------------------------------------------------------- the network
 
+# What a run that was killed outright (SIGKILL: no EXIT trap) left behind;
+# the lock says no run is under way: its namespaces (with the processes
+# still in them) and its blackhole route.
+for ns in $(ip netns list | awk '{print $1}' | grep -E '^cdd[0-9]+-'); do
+    say "removing namespace $ns of an interrupted run"
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+    ip netns delete "$ns" 2>/dev/null
+done
 say "network: blackhole route for $SUBNET in the host namespace first"
-ip route add blackhole "$SUBNET" || die "cannot add the blackhole route for $SUBNET (in use?)"
+route=$(ip route show "$SUBNET" | xargs)
+if [ "$route" = "blackhole $SUBNET" ]; then
+    say "the blackhole route of an interrupted run is there already: kept, removed at the end"
+elif [ -n "$route" ]; then
+    die "$SUBNET is routed on this machine ($route): the test needs it unused"
+else
+    ip route add blackhole "$SUBNET" || die "cannot add the blackhole route for $SUBNET"
+fi
 ROUTE=1
 mkns() {
     ip netns add "$NSP-$1" || die "ip netns add $NSP-$1"
