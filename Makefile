@@ -5,7 +5,7 @@ TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc)
 
 .PHONY: all build deps web check test asan-check tsan-check format format-check lint clean fuzz fuzz-smoke up down bench \
-        print-fuzz-targets images check-images
+        print-fuzz-targets images check-images check-distributed
 
 all: build
 
@@ -63,6 +63,15 @@ tsan-check: deps
 # built with AddressSanitizer and UndefinedBehaviorSanitizer, then with
 # ThreadSanitizer, and the static checks.
 check: test asan-check tsan-check lint
+
+# The distributed topology on network namespaces (tests/distributed/run.sh,
+# docs/internals/distributed-test.md): the CAS, node agents, two API replicas,
+# nginx, a 3-node Galera cluster and two memcached, each on its own address;
+# faults under load. Root only; one run at a time; bounded (CONFIDOC_DIST_TIMEOUT).
+check-distributed: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target confidoc-api confidoc-cas
+	CONFIDOC_BUILD_DIR=$(abspath $(BUILD)) bash tests/distributed/run.sh
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h')

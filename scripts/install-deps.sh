@@ -32,6 +32,8 @@ TEST_PKGS=(
   chromium libnss3-tools               # the web application's end-to-end test (test_web: headless
                                        # Chromium; certutil puts the stack's CA in its NSS store)
   prometheus                           # promtool check metrics (test_metrics; the server is not run)
+  galera-4 mariadb-backup socat        # make check-distributed: a 3-node Galera cluster, its state
+                                       # transfers by mariabackup streamed over TLS by socat
 )
 BENCH_PKGS=(wrk gnuplot-nox valgrind)  # make bench only (install-deps.sh --bench; valgrind: bench/callgrind.sh)
 # make images and make check-images only (install-deps.sh --images): podman

@@ -21,7 +21,10 @@
 #include "crypto/crypto.h"
 
 struct db_config {
-    const char *host; /* TCP host name or address */
+    /* TCP host name or address; or several, ','-separated (at most
+     * DB_HOSTS_MAX, e.g. the nodes of a Galera cluster): a connection goes to
+     * the host that accepted the last one, and to the next when it fails. */
+    const char *host;
     unsigned port;
     const char *database;
     const char *user;
@@ -39,6 +42,8 @@ struct db_config {
     unsigned io_timeout_s;       /* read/write timeout per statement */
     unsigned acquire_timeout_ms; /* wait for a free pool connection */
 };
+
+#define DB_HOSTS_MAX 8
 
 /* Documents whose ciphertext is larger travel through the large lane. */
 #define DB_INLINE_CONTENT_MAX ((size_t)64 * 1024)

@@ -98,6 +98,13 @@ struct db_conn {
 struct db_pool {
     struct db_config cfg; /* strings point to the copies below */
     char *host, *database, *user, *password, *tls_ca, *tls_cert, *tls_key;
+    /* cfg.host split at ',' (a Galera cluster's nodes): pointers into
+     * hosts_buf; connections go to hosts[host_cur] and move on to the next
+     * host when it refuses, which then stays current (no fail-back). */
+    char *hosts_buf;
+    const char *hosts[DB_HOSTS_MAX];
+    unsigned n_hosts;
+    atomic_uint host_cur;
     pthread_mutex_t mu;
     pthread_cond_t cv[LANE__COUNT];
     struct db_conn *conns; /* small lane first, then the large lane */

@@ -129,13 +129,15 @@ cd_err db_op_err(struct db_op *op, MYSQL_STMT *st)
     return op_map_err(op, mysql_errno(op->c->my), mysql_sqlstate(op->c->my));
 }
 
-static cd_err conn_open(db_pool *p, struct db_conn *c)
+/* One connection attempt to host h of the pool's list; *out on success. */
+static cd_err conn_try(db_pool *p, unsigned h, MYSQL **out)
 {
     const struct db_config *cfg = &p->cfg;
     unsigned ct = cfg->connect_timeout_s ? cfg->connect_timeout_s : DB_DEFAULT_CONNECT_TIMEOUT_S;
     unsigned io = cfg->io_timeout_s ? cfg->io_timeout_s : DB_DEFAULT_IO_TIMEOUT_S;
     my_bool yes = 1, verify = cfg->verify_server_name ? 1 : 0;
     unsigned proto = MYSQL_PROTOCOL_TCP;
+    const char *host = p->hosts[h];
     MYSQL *my;
 
     my = mysql_init(NULL);
@@ -156,23 +158,52 @@ static cd_err conn_open(db_pool *p, struct db_conn *c)
     }
     /* CLIENT_FOUND_ROWS: UPDATE reports matched rows, so "0 rows" means the
      * WHERE clause (id, version, generation) did not match. */
-    if (mysql_real_connect(my, cfg->host, cfg->user, cfg->password, cfg->database, cfg->port, NULL,
+    if (mysql_real_connect(my, host, cfg->user, cfg->password, cfg->database, cfg->port, NULL,
                            CLIENT_FOUND_ROWS) == NULL) {
         /* Connection errors name our account and the server, never user data.
          * Until the first connection succeeds (start-up) they are the only
          * account of why; afterwards the caller reports the failure. */
         if (atomic_load(&p->connected_once))
-            log_debug("db: cannot connect to %s:%u: %s (%u)", cfg->host, cfg->port, mysql_error(my),
+            log_debug("db: cannot connect to %s:%u: %s (%u)", host, cfg->port, mysql_error(my),
                       mysql_errno(my));
         else
-            log_warnx("db: cannot connect to %s:%u: %s (%u)", cfg->host, cfg->port, mysql_error(my),
+            log_warnx("db: cannot connect to %s:%u: %s (%u)", host, cfg->port, mysql_error(my),
                       mysql_errno(my));
         mysql_close(my);
         return CD_ERR_UNAVAILABLE;
     }
-    atomic_store(&p->connected_once, true);
-    c->my = my;
+    *out = my;
     return CD_OK;
+}
+
+/* Opens c: the current host first, then each other one in list order; the
+ * host that accepts becomes current (for every later connection). */
+static cd_err conn_open(db_pool *p, struct db_conn *c)
+{
+    unsigned first = (unsigned)atomic_load(&p->host_cur) % p->n_hosts;
+    cd_err err = CD_ERR_UNAVAILABLE;
+
+    for (unsigned k = 0; k < p->n_hosts; k++) {
+        unsigned h = (first + k) % p->n_hosts;
+        MYSQL *my = NULL;
+
+        err = conn_try(p, h, &my);
+        if (err == CD_ERR_NOMEM || err == CD_ERR_INTERNAL)
+            return err;
+        if (err != CD_OK)
+            continue;
+        if (h != first) {
+            unsigned expected = first;
+            /* Another thread may have moved on already: keep its choice. */
+            if (atomic_compare_exchange_strong(&p->host_cur, &expected, h))
+                log_info("db: %s:%u unavailable; connecting to %s:%u from now on", p->hosts[first],
+                         p->cfg.port, p->hosts[h], p->cfg.port);
+        }
+        atomic_store(&p->connected_once, true);
+        c->my = my;
+        return CD_OK;
+    }
+    return err;
 }
 
 /* An idle connection has nothing to read: if its socket is readable, the
@@ -522,6 +553,29 @@ static void pool_strings_free(db_pool *p)
     free(p->tls_ca);
     free(p->tls_cert);
     free(p->tls_key);
+    free(p->hosts_buf);
+}
+
+/* p->hosts from the copy of cfg.host: ','-separated, no empty name, at most
+ * DB_HOSTS_MAX. */
+static cd_err pool_hosts_split(db_pool *p)
+{
+    char *save = NULL, *tok;
+    size_t len = strlen(p->host);
+
+    if (len == 0 || p->host[0] == ',' || p->host[len - 1] == ',' || strstr(p->host, ",,") != NULL)
+        return CD_ERR_CONFIG;
+    p->hosts_buf = strdup(p->host);
+    if (p->hosts_buf == NULL)
+        return CD_ERR_NOMEM;
+    p->n_hosts = 0;
+    for (tok = strtok_r(p->hosts_buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        if (p->n_hosts == DB_HOSTS_MAX)
+            return CD_ERR_CONFIG;
+        p->hosts[p->n_hosts++] = tok;
+    }
+    atomic_init(&p->host_cur, 0);
+    return p->n_hosts > 0 ? CD_OK : CD_ERR_CONFIG;
 }
 
 static cd_err pool_strings_copy(db_pool *p, const struct db_config *cfg)
@@ -536,7 +590,9 @@ static cd_err pool_strings_copy(db_pool *p, const struct db_config *cfg)
     p->cfg.tls_ca = p->tls_ca = dup_opt(cfg->tls_ca, &ok);
     p->cfg.tls_cert = p->tls_cert = dup_opt(cfg->tls_cert, &ok);
     p->cfg.tls_key = p->tls_key = dup_opt(cfg->tls_key, &ok);
-    return ok ? CD_OK : CD_ERR_NOMEM;
+    if (!ok)
+        return CD_ERR_NOMEM;
+    return pool_hosts_split(p);
 }
 
 /* The mutex and one condition variable per lane (on the monotonic clock). */
@@ -587,6 +643,9 @@ cd_err db_pool_new(const struct db_config *cfg, db_pool **out)
     atomic_init(&p->statements, 0);
     atomic_init(&p->connected_once, false);
     err = pool_strings_copy(p, cfg);
+    if (err == CD_ERR_CONFIG)
+        log_errorx("db: db_host must be a ','-separated list of at most %u host names",
+                   DB_HOSTS_MAX);
     p->n_conns = cfg->pool_size + cfg->large_pool_size;
     p->lane_first[LANE_SMALL] = 0;
     p->lane_n[LANE_SMALL] = cfg->pool_size;

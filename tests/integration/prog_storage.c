@@ -750,6 +750,36 @@ static void test_tls(void **state)
     assert_int_equal(db_ping(p), CD_ERR_UNAVAILABLE);
     db_pool_free(p);
 
+    /* A list of hosts (a Galera cluster's nodes): 127.0.0.2 refuses (nothing
+     * listens there), so the pool connects to the next one, which then stays
+     * the first one tried. */
+    c = base_config();
+    c.host = "127.0.0.2,localhost";
+    c.pool_size = 2;
+    assert_int_equal(db_pool_new(&c, &p), CD_OK);
+    assert_int_equal(db_ping(p), CD_OK);
+    assert_int_equal(db_pool_warm(p, NULL), CD_OK);
+    assert_int_equal(db_ping(p), CD_OK);
+    db_pool_free(p);
+    /* No host of the list answers: unavailable. */
+    c = base_config();
+    c.host = "127.0.0.2,127.0.0.3";
+    assert_int_equal(db_pool_new(&c, &p), CD_OK);
+    assert_int_equal(db_ping(p), CD_ERR_UNAVAILABLE);
+    db_pool_free(p);
+    /* Malformed lists are configuration errors. */
+    {
+        const char *const bad[] = {"", ",localhost", "localhost,", "localhost,,localhost",
+                                   "a,b,c,d,e,f,g,h,i"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            c = base_config();
+            c.host = bad[i];
+            p = NULL;
+            assert_int_equal(db_pool_new(&c, &p), CD_ERR_CONFIG);
+            assert_null(p);
+        }
+    }
+
     /* A client certificate the account does not accept. */
     c = base_config();
     c.tls_cert = env("CONFIDOC_DB_OTHER_CERT");
