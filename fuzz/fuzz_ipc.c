@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(rc == CD_OK || rc == CD_ERR_INVALID);
     if (rc != CD_OK)
         return 0;
-    FUZZ_CHECK(m.type >= CASD_IPC_TLS_CONFIG && m.type <= CASD_IPC_NODE_MEASURE);
+    FUZZ_CHECK(m.type >= CASD_IPC_TLS_CONFIG && m.type <= CASD_IPC_METRICS_GET);
     check_field(&m.a, data, size, CASD_IPC_BODY_MAX);
     check_field(&m.b, data, size, CASD_IPC_PEM_MAX);
     FUZZ_CHECK(m.nsigs <= CASD_IPC_MAX_SIGS);
@@ -38,6 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(m.a.len >= 1 && m.a.len <= CASD_IPC_NAME_MAX);
     if (m.type == CASD_IPC_REPLY)
         FUZZ_CHECK(m.status >= 100 && m.status <= 599);
+    if (m.type == CASD_IPC_METRICS_GET) /* a scrape carries no body, only its client */
+        FUZZ_CHECK(m.a.len == 0 && m.b.len <= CASD_IPC_HASH_LEN);
     buf_init(&b, CASD_IPC_MAX + 1);
     FUZZ_CHECK(casd_ipc_encode(&m, &b) == CD_OK);
     FUZZ_CHECK(b.len == size && memcmp(b.p, data, size) == 0);
