@@ -9,4 +9,9 @@
  * AES-NI, so that a test checks both paths write and read the same bytes. */
 void crypto_test_gcm_portable(bool on);
 
+/* Makes AES-256-GCM take libsodium's path at every length where the CPU has
+ * AES-NI (OpenSSL's otherwise takes messages of 4 KiB and more), so that a
+ * test checks long messages of either implementation open with the other. */
+void crypto_test_gcm_sodium(bool on);
+
 #endif
