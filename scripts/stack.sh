@@ -165,6 +165,8 @@ running_pid() {
 
 # shellcheck source=lib/ports.sh
 . "$SRC/scripts/lib/ports.sh"
+# shellcheck source=lib/api_conf.sh
+. "$SRC/scripts/lib/api_conf.sh"
 
 CHOSEN=" "
 pick_free_port() {
@@ -846,12 +848,10 @@ start_memcached-lockout() {
         CONFIDOC_LOCKOUT_MEMCACHED_PORT
 }
 
-# Keys of confidoc-api that the stack sets itself (its wiring); the same
-# variables in the environment are not passed to the API.
-WIRING_KEYS=(listen_addr listen_port tls_cert tls_key client_ca allowed_client_subjects
-    trusted_proxy_subjects master_key_file db_host db_port db_name db_user db_tls_ca db_tls_cert
-    db_tls_key db_verify_server_name memcached_servers memcached_tls_ca memcached_tls_cert
-    memcached_tls_key memcached_server_name lockout_memcached_servers)
+# Keys of confidoc-api that the stack sets itself (its wiring: every key
+# api_conf_wiring writes) or leaves at their default (db_verify_server_name);
+# the same variables in the environment are not passed to the API.
+WIRING_KEYS=("${API_CONF_KEYS[@]}" db_verify_server_name)
 
 # api_probe [PATH]: GET PATH (default /healthz) of the API directly with the
 # probe's client certificate (session probe: CN=confidoc-probe, allowed but no
@@ -903,33 +903,18 @@ migrate() {
 }
 
 write_api_conf() {
-    local d=$STATE/api s=$SECRETS/api/api
+    local d=$STATE/api wiring
+    wiring=$(api_conf_wiring --listen-addr 127.0.0.1 --listen-port "$API_PORT" \
+        --secrets "$SECRETS/api/api" --db-host localhost --db-port "$DB_PORT" \
+        --memcached "127.0.0.1:$MC_PORT" --lockout-memcached "127.0.0.1:$LMC_PORT" \
+        --memcached-server-name localhost) || die "cannot write $d/api.conf"
     put_file "$d/api.conf" 0640 "$(group_of "$API_USER")" <<EOF
 # api.conf: confidoc-api of the local stack, written by scripts/stack.sh at
 # each make up (edits are lost). Every key can be overridden from the
-# environment of \`make up\` as CONFIDOC_<KEY>, except the wiring below. Its
-# keys and certificates are in session api's tmpfs (never on disk).
-listen_addr = 127.0.0.1
-listen_port = $API_PORT
-tls_cert = $s/tls/server.crt
-tls_key = $s/tls/server.key
-client_ca = $s/tls/client-ca.crt
-allowed_client_subjects = CN=confidoc-proxy;CN=confidoc-probe
-trusted_proxy_subjects = CN=confidoc-proxy
-master_key_file = $s/master.keyring
-db_host = localhost
-db_port = $DB_PORT
-db_name = confidoc
-db_user = confidoc
-db_tls_ca = $s/db/ca.crt
-db_tls_cert = $s/db/client.crt
-db_tls_key = $s/db/client.key
-memcached_servers = 127.0.0.1:$MC_PORT
-lockout_memcached_servers = 127.0.0.1:$LMC_PORT
-memcached_server_name = localhost
-memcached_tls_ca = $s/mc/ca.crt
-memcached_tls_cert = $s/mc/client.crt
-memcached_tls_key = $s/mc/client.key
+# environment of \`make up\` as CONFIDOC_<KEY>, except the wiring below
+# (scripts/lib/api_conf.sh). Its keys and certificates are in session api's
+# tmpfs (never on disk).
+$wiring
 EOF
 }
 

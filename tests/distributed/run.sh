@@ -27,6 +27,8 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 BUILD=${CONFIDOC_BUILD_DIR:-$SRC/build}
 # shellcheck source=../lib/testlib.sh
 . "$SRC/tests/lib/testlib.sh"
+# shellcheck source=../../scripts/lib/api_conf.sh
+. "$SRC/scripts/lib/api_conf.sh"
 
 TIMEOUT=${CONFIDOC_DIST_TIMEOUT:-840}
 NET=10.231.0
@@ -279,39 +281,22 @@ for n in 1 2; do
         -e "s|@TLS_DIR@|$SEC/memcached/memcached/tls|g" "$SRC/deploy/memcached/memcached.conf.in" |
         grep -v -e '^#' -e '^$' >"$d/memcached.conf"
 done
-api_conf() { # api_conf HOST DBHOST
-    local s=$SEC/api/api
-    cat <<EOF
-# api.conf of $1 (tests/distributed/run.sh)
-listen_addr = ${IP[$1]}
-listen_port = $API_PORT
-tls_cert = $s/tls/server.crt
-tls_key = $s/tls/server.key
-client_ca = $s/tls/client-ca.crt
-allowed_client_subjects = CN=confidoc-proxy;CN=confidoc-probe
-trusted_proxy_subjects = CN=confidoc-proxy
-master_key_file = $s/master.keyring
-db_host = $2
-db_port = $DB_PORT
-db_name = confidoc
-db_user = confidoc
-db_tls_ca = $s/db/ca.crt
-db_tls_cert = $s/db/client.crt
-db_tls_key = $s/db/client.key
-memcached_servers = mc1.confidoc:$MC_PORT,mc2.confidoc:$MC_PORT
-memcached_tls_ca = $s/mc/ca.crt
-memcached_tls_cert = $s/mc/client.crt
-memcached_tls_key = $s/mc/client.key
-rate_limit = $RATE_LIMIT
-rate_window = $RATE_WINDOW
-EOF
+# The memcached certificate names mc1.confidoc and mc2.confidoc (policy
+# memcached below), not localhost: no memcached_server_name, so each server is
+# verified against its own name. No lockout memcached in this topology: the
+# failed-login counters share memcached_servers (the default).
+api_conf() { # api_conf HOST DBHOSTS
+    echo "# api.conf of $1 (tests/distributed/run.sh)"
+    api_conf_wiring --listen-addr "${IP[$1]}" --listen-port "$API_PORT" --secrets "$SEC/api/api" \
+        --db-host "$2" --db-port "$DB_PORT" --memcached "mc1.confidoc:$MC_PORT,mc2.confidoc:$MC_PORT" \
+        --extra "rate_limit = $RATE_LIMIT" --extra "rate_window = $RATE_WINDOW"
 }
 for n in 1 2; do
     d=$H/app$n
     dir_for "$d" 0751 root:confidoc
     # Every Galera node, its own first (app2's: db2, the node killed below).
     api_conf "app$n" "$(if [ "$n" = 1 ]; then echo db1.confidoc,db2.confidoc,db3.confidoc; else
-        echo db2.confidoc,db3.confidoc,db1.confidoc; fi)" >"$d/api.conf"
+        echo db2.confidoc,db3.confidoc,db1.confidoc; fi)" >"$d/api.conf" || die "cannot write $d/api.conf"
     chmod 0640 "$d/api.conf" && chown root:confidoc "$d/api.conf"
 done
 m=$SEC/migrate/migrate

@@ -36,6 +36,8 @@ BUILD=$(cd "${1:-${CONFIDOC_BUILD_DIR:-$SRC/build}}" && pwd)
 . "$SRC/tests/lib/testlib.sh"
 # shellcheck source=../../scripts/lib/ports.sh
 . "$SRC/scripts/lib/ports.sh"
+# shellcheck source=../../scripts/lib/api_conf.sh
+. "$SRC/scripts/lib/api_conf.sh"
 # shellcheck source=../../scripts/images/lib.sh
 . "$SRC/scripts/images/lib.sh"
 
@@ -255,32 +257,13 @@ printf 'init_file=/etc/confidoc/mariadb/init.sql\n' >>"$C/my.cnf"
 sed -n '/define "confidoc.initSql"/,/^{{ end -}}/p' "$SRC/deploy/helm/confidoc/templates/_configs.tpl" |
     sed '1d;$d' >"$C/init.sql"
 printf '#!/bin/sh\nexec /usr/bin/confidoc-cas run --session mariadb --socket /run/confidoc/agent.sock --fallback-dir /run/secrets/mariadb -- /usr/sbin/mariadbd "$@"\n' >"$C/bootstrap"
-s=/run/secrets/api/api
-cat >"$C/api.conf" <<EOF
-# api.conf of test_images (the chart's wiring, this test's addresses)
-listen_addr = 127.0.0.1
-listen_port = $API_PORT
-tls_cert = $s/tls/server.crt
-tls_key = $s/tls/server.key
-client_ca = $s/tls/client-ca.crt
-allowed_client_subjects = CN=confidoc-proxy;CN=confidoc-probe
-trusted_proxy_subjects = CN=confidoc-proxy
-master_key_file = $s/master.keyring
-db_host = localhost
-db_port = $DB_PORT
-db_name = confidoc
-db_user = confidoc
-db_tls_ca = $s/db/ca.crt
-db_tls_cert = $s/db/client.crt
-db_tls_key = $s/db/client.key
-memcached_servers = 127.0.0.1:$MC_PORT
-lockout_memcached_servers = 127.0.0.1:$LMC_PORT
-memcached_server_name = localhost
-memcached_tls_ca = $s/mc/ca.crt
-memcached_tls_cert = $s/mc/client.crt
-memcached_tls_key = $s/mc/client.key
-log_level = info
-EOF
+{
+    echo "# api.conf of test_images (the chart's wiring, this test's addresses)"
+    api_conf_wiring --listen-addr 127.0.0.1 --listen-port "$API_PORT" --secrets /run/secrets/api/api \
+        --db-host localhost --db-port "$DB_PORT" --memcached "127.0.0.1:$MC_PORT" \
+        --lockout-memcached "127.0.0.1:$LMC_PORT" --memcached-server-name localhost \
+        --extra "log_level = info"
+} >"$C/api.conf" || exit 1
 s=/run/secrets/migrate/migrate
 cat >"$C/migrate.conf" <<EOF
 # migrate.conf of test_images
