@@ -93,6 +93,7 @@ mkdir -p "$CEIL/log" "$CEIL/tmp" "$TMP/wrk"
 STACK_STARTED=0
 CEIL_PIDS=()
 SAMPLER_PID=
+CEIL_WWW=
 HTTPS_PORT=
 
 stop_pid() { # stop_pid PID SIGNAL: signal, wait at most 10 s, then SIGKILL
@@ -125,6 +126,7 @@ cleanup() {
         say "failed; logs kept in $RESULTS/failed-logs"
     fi
     rm -rf "$TMP"
+    [ -z "$CEIL_WWW" ] || rm -rf "$CEIL_WWW"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -319,8 +321,14 @@ grep -Eq "^[[:space:]]*worker_processes[[:space:]]+auto;" "$CEIL/front.conf" &&
 # front trusts the public CA for it, above) and verifies the front's client
 # certificate against the API's CA, as the API does.
 NG_TLS=$CONFIDOC_STATE_DIR/secrets/nginx/nginx/tls
+# The upstream's 1 MiB file: the bench's random bytes (nothing secret), in a
+# directory of its own that its workers' user can read ($TMP is 0700).
+CEIL_WWW=$(mktemp -d "${TMPDIR:-/tmp}/confidoc-bench-www.XXXXXX")
+cp "$TMP/body-1m.bin" "$CEIL_WWW/doc-1m.bin"
+chmod 0755 "$CEIL_WWW" && chmod 0644 "$CEIL_WWW/doc-1m.bin"
 sed -e "s|@DIR@|$CEIL|g" -e "s|@PORT@|$UP_PORT|g" -e "s|@TLS_CERT@|$NG_TLS/server.crt|" \
     -e "s|@TLS_KEY@|$NG_TLS/server.key|" -e "s|@CLIENT_CA@|$NG_TLS/api-ca.crt|" \
+    -e "s|@DOC_1M@|$DOC_1M|g" -e "s|@WWW@|$CEIL_WWW|" \
     -e "s|@BODY@|$(cat "$TMP/get-1k.json")|" "$BENCH/ceiling-upstream.conf.in" >"$CEIL/upstream.conf"
 NG_RUN=("$CONFIDOC_CAS_LAUNCHER" run --session nginx --socket "$CONFIDOC_CAS_SOCKET" -- "$(command -v nginx)")
 # The workers' temporary directories: nginx's master (root) creates them below
@@ -341,6 +349,14 @@ for _ in $(seq 1 100); do
 done
 cmp -s "$TMP/ceiling-probe.json" "$TMP/get-1k.json" ||
     die "the ceiling does not answer the same bytes (see $CEIL/log)"
+ccurl -o "$TMP/ceiling-probe-1m.bin" -H "Authorization: $AUTH" \
+    "https://localhost:$CEIL_PORT/documents/$DOC_1M/content" &&
+    cmp -s "$TMP/ceiling-probe-1m.bin" "$TMP/body-1m.bin" ||
+    die "the ceiling does not answer the same 1 MiB as GET /documents/$DOC_1M/content (see $CEIL/log)"
+code=$(ccurl -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: $AUTH" \
+    -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/body-1m.bin" \
+    "https://localhost:$CEIL_PORT/documents/$DOC_1M")
+[ "$code" = 200 ] || die "the ceiling does not take a 1 MiB PUT (HTTP $code)"
 # Proof that the upstream demands the proxy's certificate: without one it refuses.
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -k "https://localhost:$UP_PORT/" || true)
 [ "$code" = 400 ] || die "the ceiling's upstream does not require a client certificate (HTTP $code)"
@@ -359,6 +375,8 @@ ROWS=$TMP/rows.jsonl
 CEIL_ROWS=$TMP/ceiling.jsonl
 : >"$ROWS"
 : >"$CEIL_ROWS"
+CEIL1M_ROWS=$TMP/ceiling-1m.jsonl
+: >"$CEIL1M_ROWS"
 
 db_doc_count() {
     [ -n "${CONFIDOC_DB_ADMIN_SOCKET:-}" ] || return 1
@@ -399,11 +417,23 @@ settle() {
     say "warning: confidoc-api still busy after 60 s"
 }
 
+# rows_of NAME: the file of NAME's rows (the fair ceiling, the 1 MiB ceilings, the cases).
+rows_of() {
+    case $1 in
+    ceiling) echo "$CEIL_ROWS" ;;
+    ceiling_*) echo "$CEIL1M_ROWS" ;;
+    *) echo "$ROWS" ;;
+    esac
+}
+
 # measure CASE CONC: warm-up, then the measurement with /proc sampling; appends one row.
 measure() {
     local name=$1 conc=$2 base=$URL script=$1 line cpu0 cpu1 rss peak reqs dur ok bad sock \
         okw=0 docs0="" docs1 wl
-    if [ "$name" = ceiling ]; then base=https://localhost:$CEIL_PORT; fi
+    case $name in
+    ceiling) base=https://localhost:$CEIL_PORT ;;
+    ceiling_get_1m | ceiling_put_1m) base=https://localhost:$CEIL_PORT script=${name#ceiling_} ;;
+    esac
     if [ "$name" = create_document_1k ]; then docs0=$(db_doc_count || true); fi
     if [ "$WARMUP" -gt 0 ]; then
         RUN_NO=$((RUN_NO + 1))
@@ -441,20 +471,32 @@ measure() {
          p50_ms: ($p50 / 1000), p99_ms: ($p99 / 1000), errors: $errors,
          api_cpu_us_per_req: (if $reqs > 0 then ($ticks * 1e6 / $hz / $reqs) | round else null end),
          api_rss_peak_kib: $rss, requests: $reqs, ok: $ok, bytes_read: $bytes}' \
-        >>"$([ "$name" = ceiling ] && echo "$CEIL_ROWS" || echo "$ROWS")"
+        >>"$(rows_of "$name")"
     kill -0 "$API_PID" 2>/dev/null || die "confidoc-api died during $name"
     settle
     printf 'bench: %-20s c=%-3s %10s req/s  p50 %8s ms  p99 %8s ms  errors %s\n' "$name" "$conc" \
-        "$(jq -r .rps <<<"$(tail -n 1 "$([ "$name" = ceiling ] && echo "$CEIL_ROWS" || echo "$ROWS")")")" \
+        "$(jq -r .rps <<<"$(tail -n 1 "$(rows_of "$name")")")" \
         "$(awk -v v="$(field p50_us "$line")" 'BEGIN{printf "%.2f", v/1000}')" \
         "$(awk -v v="$(field p99_us "$line")" 'BEGIN{printf "%.2f", v/1000}')" "$((bad + sock))"
 }
 
-ncases=$(($(wc -w <<<"$CASES") + 1))
+ncases=$(($(wc -w <<<"$CASES") + 1 + $(grep -ow -e get_1m -e put_1m <<<"$CASES" | wc -l)))
 nconcs=$(wc -w <<<"$CONCS")
 say "measuring $ncases x $nconcs runs of ${WARMUP}s warm-up + ${DURATION}s (about $((ncases * nconcs * (WARMUP + DURATION) / 60 + 1)) min)"
 for c in $CONCS; do
     CASE_DOC=$DOC_1K CASE_BODY=$TMP/body-1k.txt measure ceiling "$c"
+done
+# The 1 MiB ceilings: the same front and upstream, the upstream answering the
+# 1 MiB from a file (GET) or reading a 1 MiB body and answering 200 (PUT), with
+# the cases' own scripts: what nginx and wrk alone cost per MiB on this machine.
+for name in get_1m put_1m; do
+    case " $CASES " in
+    *" $name "*)
+        for c in $CONCS; do
+            CASE_DOC=$DOC_1M CASE_BODY=$TMP/body-1m.bin measure "ceiling_$name" "$c"
+        done
+        ;;
+    esac
 done
 # Keep-alive to the upstream: its connections outlive the runs (idle, kept by the front).
 CEIL_UP_CONNS=$(ss -Htn state established "( dport = :$UP_PORT )" 2>/dev/null | wc -l)
@@ -499,11 +541,13 @@ FLUSH=$(mariadb --no-defaults --socket="${CONFIDOC_DB_ADMIN_SOCKET:-/nonexistent
 # One object per case and concurrency, as before (fields are only added): the ceiling
 # and nginx settings of the run, and, on the rows of the counted cases, their
 # instructions per request (the same figure at every concurrency: it is counted once).
-jq -s --slurpfile ceil "$CEIL_ROWS" --argjson cap "$ARGON2_CAP" --argjson instr "$INSTR" \
+jq -s --slurpfile ceil "$CEIL_ROWS" --slurpfile ceil1m "$CEIL1M_ROWS" --argjson cap "$ARGON2_CAP" --argjson instr "$INSTR" \
     --argjson cgreq "[$CG_N1,$CG_N2]" --arg ngw "$STACK_NGINX_WORKERS" \
     --argjson ngp "$STACK_NGINX_PROCS" --argjson cfp "$CEIL_FRONT_PROCS" \
     --argjson cup "$CEIL_UP_PROCS" --arg cdesc "$CEILING_DESC" '
     ($ceil | map({key: (.concurrency | tostring), value: .rps}) | from_entries) as $c
+    | ($ceil1m | map({key: "\(.case | ltrimstr("ceiling_"))/\(.concurrency)", value: .rps})
+       | from_entries) as $c1m
     | map({case, concurrency, rps, p50_ms, p99_ms, errors, api_cpu_us_per_req, api_rss_peak_kib,
            ceiling_rps: $c[.concurrency | tostring],
            ratio_to_ceiling: (if $c[.concurrency | tostring] then
@@ -516,7 +560,11 @@ jq -s --slurpfile ceil "$CEIL_ROWS" --argjson cap "$ARGON2_CAP" --argjson instr 
                {argon2_capacity_rps: $cap, ratio_to_argon2_capacity: (.rps / $cap * 1000 | round / 1000)}
              else {} end)
           + (if .case == "put_1m" or .case == "get_1m" then
-               {mb_per_s: (.rps * 1048576 / 1e6 * 10 | round / 10)} else {} end))' \
+               {mb_per_s: (.rps * 1048576 / 1e6 * 10 | round / 10)}
+               + ($c1m["\(.case)/\(.concurrency)"] as $m | if $m then
+                   {ceiling_1m_mb_per_s: ($m * 1048576 / 1e6 * 10 | round / 10),
+                    ratio_to_ceiling_1m: (.rps / $m * 1000 | round / 1000)} else {} end)
+             else {} end))' \
     "$ROWS" >"$TMP/latest.json"
 
 # The Markdown report: settings, machine, the table, the ceiling, the targets.
@@ -549,6 +597,14 @@ mem_total=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo
     echo "|---:|---:|---:|---:|---:|"
     jq -r '"| \(.concurrency) | \(.rps) | \(.p50_ms) | \(.p99_ms) | \(.errors) |"' "$CEIL_ROWS"
     echo
+    if [ -s "$CEIL1M_ROWS" ]; then
+        echo "1 MiB ceilings: the same front and upstream, the upstream answering the 1 MiB of GET /documents/$DOC_1M/content from a file, or reading a 1 MiB PUT body and answering 200; the cases' own wrk scripts. What nginx and wrk alone do with a MiB on this machine:"
+        echo
+        echo "| case | concurrency | req/s | MB/s | p50 ms | p99 ms | errors |"
+        echo "|---|---:|---:|---:|---:|---:|---:|"
+        jq -r '"| \(.case) | \(.concurrency) | \(.rps) | \(.rps * 1048576 / 1e6 * 10 | round / 10) | \(.p50_ms) | \(.p99_ms) | \(.errors) |"' "$CEIL1M_ROWS"
+        echo
+    fi
     if [ "$CALLGRIND" = 1 ]; then
         echo "confidoc-api instructions per request (callgrind, user space, whole process: (I2 - I1) / ($CG_N2 - $CG_N1) over $CG_N1 and $CG_N2 keep-alive requests straight to the API, bench/callgrind.sh):"
         echo
@@ -572,8 +628,8 @@ mem_total=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo
             (row("create_document_1k"; 64) | if . then ["create_document 1 KiB: >= 0.20 of the fair ceiling, durable at 2xx", "ratio \(.ratio_to_ceiling), errors \(.errors), rows \($writes), innodb_flush_log_at_trx_commit=\($flush)", mark(.ratio_to_ceiling >= 0.20 and .errors == 0 and $writes == "all stored" and $flush == "1")] else ["create_document 1 KiB: >= 0.20 of the fair ceiling, durable at 2xx", "", mark(null)] end),
             ($instr.get_1k | if . then ["confidoc-api instructions per GET 1 KiB (callgrind) <= 100,000", "\(.)", mark(. <= 100000)] else ["confidoc-api instructions per GET 1 KiB (callgrind) <= 100,000", "", mark(null)] end),
             (row("get_1k"; 64) | if . then ["confidoc-api CPU per GET 1 KiB <= 80 µs", "\(.api_cpu_us_per_req) µs", mark(.api_cpu_us_per_req <= 80)] else ["confidoc-api CPU per GET 1 KiB <= 80 µs", "", mark(null)] end),
-            ($r | best("get_1m") | if . then ["1 MiB GET >= 400 MB/s (best concurrency)", "\(.mb_per_s) MB/s at c=\(.concurrency)", mark(.mb_per_s >= 400)] else ["1 MiB GET >= 400 MB/s (best concurrency)", "", mark(null)] end),
-            ($r | best("put_1m") | if . then ["1 MiB PUT >= 300 MB/s (best concurrency)", "\(.mb_per_s) MB/s at c=\(.concurrency)", mark(.mb_per_s >= 300)] else ["1 MiB PUT >= 300 MB/s (best concurrency)", "", mark(null)] end),
+            ($r | best("get_1m") | if . then ["1 MiB GET >= 400 MB/s (best concurrency)", "\(.mb_per_s) MB/s at c=\(.concurrency)\(if .ceiling_1m_mb_per_s then " (1 MiB ceiling there: \(.ceiling_1m_mb_per_s) MB/s)" else "" end)", mark(.mb_per_s >= 400)] else ["1 MiB GET >= 400 MB/s (best concurrency)", "", mark(null)] end),
+            ($r | best("put_1m") | if . then ["1 MiB PUT >= 300 MB/s (best concurrency)", "\(.mb_per_s) MB/s at c=\(.concurrency)\(if .ceiling_1m_mb_per_s then " (1 MiB ceiling there: \(.ceiling_1m_mb_per_s) MB/s)" else "" end)", mark(.mb_per_s >= 300)] else ["1 MiB PUT >= 300 MB/s (best concurrency)", "", mark(null)] end),
             (row("create_account"; 64) | if . then ["create_account >= 90% of the Argon2id capacity", "\(.rps)/s of \(.argon2_capacity_rps)/s = \(.ratio_to_argon2_capacity)", mark(.ratio_to_argon2_capacity >= 0.90)] else ["create_account >= 90% of the Argon2id capacity", "", mark(null)] end),
             ["confidoc-api idle RSS <= 32 MiB", "\($idle / 1024 * 10 | round / 10) MiB", mark($idle <= 32768)],
             ($r | map(select(.concurrency == 64)) | if length > 0 then (max_by(.api_rss_peak_kib) | ["confidoc-api peak RSS <= 256 MiB at c=64", "\(.api_rss_peak_kib / 1024 * 10 | round / 10) MiB (\(.case))", mark(.api_rss_peak_kib <= 262144)]) else ["confidoc-api peak RSS <= 256 MiB at c=64", "", mark(null)] end)
