@@ -7,7 +7,12 @@
  * hd_json. The handlers' own helpers are called (handlers_int.h), not copies.
  * The shape pre-scan (validate_json_shape, HD_JSON_MAX_DEPTH and
  * HD_JSON_MAX_VALUES) is checked against the tree jansson builds: whatever it
- * lets through nests and counts within the limits. */
+ * lets through nests and counts within the limits.
+ *
+ * The one-pass reader of flat bodies (validate_json_flat) must only ever
+ * accept a text jansson accepts as the same object, member by member, and the
+ * handlers' hd_doc_body_parse (that reader, else the tree) must give the
+ * fields and answers that the tree gives. */
 #include "fuzz_common.h"
 
 #include <jansson.h>
@@ -64,8 +69,71 @@ static void tree_shape(const json_t *v, size_t level, size_t *depth, size_t *val
     }
 }
 
+/* validate_json_flat said yes: jansson's tree is that object. */
+static void check_flat(const json_t *direct, bool shape_ok, const struct validate_json_member *m,
+                       size_t n)
+{
+    FUZZ_CHECK(direct != NULL && json_is_object(direct) && shape_ok);
+    FUZZ_CHECK(json_object_size(direct) == n);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_object_getn(direct, m[i].key, m[i].key_len);
+
+        FUZZ_CHECK(v != NULL);
+        if (m[i].kind == VALIDATE_JSON_INTEGER) {
+            FUZZ_CHECK(json_is_integer(v) && (uint64_t)json_integer_value(v) == m[i].num);
+        } else {
+            char *dec = malloc(m[i].str_len + 1);
+            size_t dlen;
+
+            FUZZ_CHECK(dec != NULL && json_is_string(v));
+            dlen = m[i].escaped ? validate_json_unescape(m[i].str, m[i].str_len, dec)
+                                : m[i].str_len;
+            FUZZ_CHECK(m[i].escaped || dlen == m[i].str_len);
+            FUZZ_CHECK(dlen == json_string_length(v));
+            FUZZ_CHECK(memcmp(m[i].escaped ? dec : m[i].str, json_string_value(v), dlen) == 0);
+            free(dec);
+        }
+    }
+}
+
+/* hd_doc_body_parse gives what the tree gives (or refuses what it refuses). */
+static void check_doc_body(const struct http_request *req, const json_t *direct, bool shape_ok)
+{
+    struct http_response resp;
+    struct hd_doc_body b;
+    const json_t *rid, *content;
+    int64_t id = -1;
+    bool ok;
+
+    memset(&resp, 0, sizeof(resp));
+    ok = hd_doc_body_parse(req, &resp, &b);
+    if (direct == NULL || !json_is_object(direct) || !shape_ok) {
+        FUZZ_CHECK(!ok && resp.status == 422);
+        response_release(&resp);
+        return;
+    }
+    FUZZ_CHECK(ok && resp.status == 0);
+    rid = json_object_get(direct, "record_id");
+    content = json_object_get(direct, "content");
+    FUZZ_CHECK(b.has_rid == (rid != NULL));
+    if (rid != NULL) {
+        FUZZ_CHECK(b.rid_ok == hd_record_id_from_json(rid, &id));
+        FUZZ_CHECK(!b.rid_ok || b.record_id == id);
+    }
+    FUZZ_CHECK(b.content_ok == json_is_string(content));
+    if (b.content_ok) {
+        FUZZ_CHECK(b.content_len == json_string_length(content));
+        FUZZ_CHECK(b.content_len == 0 ||
+                   memcmp(b.content, json_string_value(content), b.content_len) == 0);
+    }
+    hd_doc_body_release(&b);
+    response_release(&resp);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    struct validate_json_member m[VALIDATE_JSON_FLAT_MAX];
+    size_t n = 0;
     struct http_request req;
     struct http_response resp;
     json_error_t jerr;
@@ -92,6 +160,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tree_shape(direct, 0, &depth, &values);
         FUZZ_CHECK(depth <= HD_JSON_MAX_DEPTH && values <= HD_JSON_MAX_VALUES);
     }
+
+    if (validate_json_flat((const char *)data, size, m, VALIDATE_JSON_FLAT_MAX, &n))
+        check_flat(direct, shape_ok, m, n);
+    check_doc_body(&req, direct, shape_ok);
 
     body = hd_parse_object(&req, &resp);
     if (body == NULL) {

@@ -495,26 +495,23 @@ void hd_get_content(struct hd_req *c)
 
 void hd_create_document(struct hd_req *c)
 {
-    json_t *body = hd_parse_object(c->req, c->resp), *rid, *content;
+    struct hd_doc_body b;
     bool created = false;
     uint64_t version = 0;
-    int64_t record_id;
     cd_err rc;
 
-    if (body == NULL)
+    if (!hd_doc_body_parse(c->req, c->resp, &b))
         return;
-    rid = json_object_get(body, "record_id");
-    content = json_object_get(body, "content");
-    if (rid == NULL || !hd_record_id_from_json(rid, &record_id)) {
+    if (!b.has_rid || !b.rid_ok) {
         hd_bad_record_id(c->resp);
         goto out;
     }
-    if (!json_is_string(content)) {
+    if (!b.content_ok) {
         hd_error(c->resp, 422, "content must be a string");
         goto out;
     }
-    rc = hd_store(c, record_id, HD_TEXT_CTYPE, (const uint8_t *)json_string_value(content),
-                  json_string_length(content), true, &created, &version);
+    rc =
+        hd_store(c, b.record_id, HD_TEXT_CTYPE, b.content, b.content_len, true, &created, &version);
     if (hd_stale(c, rc))
         goto out;
     if (rc == CD_ERR_EXISTS)
@@ -523,16 +520,16 @@ void hd_create_document(struct hd_req *c)
         hd_fail(c->resp, rc, c->req, "create document");
     else {
         struct jsonw_field f[] = {
-            {.key = "record_id", .kind = JSONW_INT, .i = record_id},
+            {.key = "record_id", .kind = JSONW_INT, .i = b.record_id},
             {.key = "content",
              .kind = JSONW_STR,
-             .s = json_string_value(content),
-             .len = json_string_length(content)},
+             .s = (const char *)b.content,
+             .len = b.content_len},
         };
         hd_json_fields(c->resp, 200, f, 2);
     }
 out:
-    json_decref(body);
+    hd_doc_body_release(&b);
 }
 
 static bool hd_is_json_ctype(const char *ctype)
@@ -553,7 +550,7 @@ void hd_put(struct hd_req *c)
     const char *inm = http_request_header(c->req, "If-None-Match");
     const uint8_t *content = c->req->body;
     size_t len = c->req->body_len;
-    json_t *body = NULL;
+    struct hd_doc_body body = {0};
     bool created = false;
     uint64_t version = 0;
     int64_t record_id;
@@ -566,25 +563,19 @@ void hd_put(struct hd_req *c)
         return;
     }
     if (hd_is_json_ctype(ctype)) {
-        json_t *text, *rid;
-        int64_t body_rid;
-
-        body = hd_parse_object(c->req, c->resp);
-        if (body == NULL)
+        if (!hd_doc_body_parse(c->req, c->resp, &body))
             return;
-        text = json_object_get(body, "content");
-        rid = json_object_get(body, "record_id");
-        if (!json_is_string(text)) {
+        if (!body.content_ok) {
             hd_error(c->resp, 422, "content must be a string");
             goto out;
         }
-        if (rid != NULL && (!hd_record_id_from_json(rid, &body_rid) || body_rid != record_id)) {
+        if (body.has_rid && (!body.rid_ok || body.record_id != record_id)) {
             hd_error(c->resp, 422, "record_id in the body must match the path");
             goto out;
         }
         ctype = HD_TEXT_CTYPE;
-        content = (const uint8_t *)json_string_value(text);
-        len = json_string_length(text);
+        content = body.content;
+        len = body.content_len;
     } else if (ctype == NULL || ctype[0] == '\0') {
         ctype = "application/octet-stream";
     } else if (!validate_content_type(ctype, strlen(ctype))) {
@@ -604,7 +595,7 @@ void hd_put(struct hd_req *c)
             json_pack("{s:I,s:I,s:I,s:s}", "record_id", (json_int_t)record_id, "version",
                       (json_int_t)version, "size", (json_int_t)len, "content_type", ctype));
 out:
-    json_decref(body);
+    hd_doc_body_release(&body);
 }
 
 void hd_delete(struct hd_req *c)

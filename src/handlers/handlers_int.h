@@ -110,6 +110,26 @@ json_t *hd_parse_object(const struct http_request *req, struct http_response *re
 /* A record id from JSON: a non-negative integer or a string of digits. */
 bool hd_record_id_from_json(const json_t *v, int64_t *out);
 
+/* The JSON body of create_document and of a JSON replace, {"record_id": ...,
+ * "content": "..."}: read in one pass without a tree when validate_json_flat
+ * can (the usual body), else by hd_parse_object; both give the same fields and
+ * the same answers (fuzz_json_body). */
+struct hd_doc_body {
+    bool has_rid; /* "record_id" present */
+    bool rid_ok;  /* ... and a record id (hd_record_id_from_json's rule) */
+    int64_t record_id;
+    bool content_ok;        /* "content" present and a string */
+    const uint8_t *content; /* its UTF-8 bytes (not NUL-terminated) */
+    size_t content_len;
+    char *decoded; /* content with escapes, decoded: wiped and freed at release */
+    size_t decoded_len;
+    json_t *tree; /* the full parse, when it was needed */
+};
+/* False after answering 422 (not a JSON object, malformed, too deep) or 500. */
+bool hd_doc_body_parse(const struct http_request *req, struct http_response *resp,
+                       struct hd_doc_body *b);
+void hd_doc_body_release(struct hd_doc_body *b);
+
 /* users.c */
 void hd_create_account(struct hd_req *r);
 void hd_recover(struct hd_req *r);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/jsonw.h"
+#include "crypto/crypto.h"
 #include "log/log.h"
 #include "validate/validate.h"
 
@@ -249,6 +250,94 @@ bool hd_record_id_from_json(const json_t *v, int64_t *out)
     if (json_is_string(v))
         return validate_record_id_text(json_string_value(v), json_string_length(v), out);
     return false;
+}
+
+static const struct validate_json_member *flat_member(const struct validate_json_member *m,
+                                                      size_t n, const char *key)
+{
+    size_t klen = strlen(key);
+
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].key_len == klen && memcmp(m[i].key, key, klen) == 0)
+            return &m[i];
+    }
+    return NULL;
+}
+
+/* The fast path: the members validate_json_flat found. */
+static bool doc_body_flat(const struct validate_json_member *m, size_t n,
+                          const struct http_request *req, struct http_response *resp,
+                          struct hd_doc_body *b)
+{
+    const struct validate_json_member *rid = flat_member(m, n, "record_id");
+    const struct validate_json_member *content = flat_member(m, n, "content");
+
+    if (rid != NULL) {
+        b->has_rid = true;
+        if (rid->kind == VALIDATE_JSON_INTEGER) {
+            b->rid_ok = true; /* < 10^18: within int64 */
+            b->record_id = (int64_t)rid->num;
+        } else {
+            /* Every escape decodes to a non-digit: no record id then. */
+            b->rid_ok =
+                !rid->escaped && validate_record_id_text(rid->str, rid->str_len, &b->record_id);
+        }
+    }
+    if (content == NULL || content->kind != VALIDATE_JSON_STRING)
+        return true;
+    b->content_ok = true;
+    if (!content->escaped) {
+        b->content = (const uint8_t *)content->str;
+        b->content_len = content->str_len;
+        return true;
+    }
+    b->decoded = malloc(content->str_len);
+    if (b->decoded == NULL) {
+        hd_fail(resp, CD_ERR_NOMEM, req, "document body");
+        return false;
+    }
+    b->decoded_len = validate_json_unescape(content->str, content->str_len, b->decoded);
+    b->content = (const uint8_t *)b->decoded;
+    b->content_len = b->decoded_len;
+    return true;
+}
+
+bool hd_doc_body_parse(const struct http_request *req, struct http_response *resp,
+                       struct hd_doc_body *b)
+{
+    struct validate_json_member m[VALIDATE_JSON_FLAT_MAX];
+    const json_t *rid, *content;
+    size_t n = 0;
+
+    memset(b, 0, sizeof(*b));
+    if (req->body_len > 0 &&
+        validate_json_flat((const char *)req->body, req->body_len, m, VALIDATE_JSON_FLAT_MAX, &n))
+        return doc_body_flat(m, n, req, resp, b);
+    b->tree = hd_parse_object(req, resp);
+    if (b->tree == NULL)
+        return false;
+    rid = json_object_get(b->tree, "record_id");
+    content = json_object_get(b->tree, "content");
+    if (rid != NULL) {
+        b->has_rid = true;
+        b->rid_ok = hd_record_id_from_json(rid, &b->record_id);
+    }
+    if (json_is_string(content)) {
+        b->content_ok = true;
+        b->content = (const uint8_t *)json_string_value(content);
+        b->content_len = json_string_length(content);
+    }
+    return true;
+}
+
+void hd_doc_body_release(struct hd_doc_body *b)
+{
+    if (b->decoded != NULL) {
+        crypto_wipe(b->decoded, b->decoded_len);
+        free(b->decoded);
+    }
+    json_decref(b->tree);
+    memset(b, 0, sizeof(*b));
 }
 
 /* The address a request counts against: the TCP peer, or the X-Real-IP that a

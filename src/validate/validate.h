@@ -31,4 +31,32 @@ bool validate_content_type(const char *s, size_t len);
  * text may pass, and is the parser's to refuse. */
 bool validate_json_shape(const char *s, size_t len, unsigned max_depth, size_t max_values);
 
+/* validate_json_flat (json_flat.c): a one-pass reader of flat JSON objects,
+ * the fast path of the document routes' bodies. True, with the members in
+ * m[0..*n), only for a text that json_loadb(JSON_REJECT_DUPLICATES) accepts
+ * as the same object: one object of at most VALIDATE_JSON_FLAT_MAX members,
+ * distinct keys without escapes, values strings (valid UTF-8, no control
+ * character, no \u escape; the other escapes allowed) or integers of 1 to 18
+ * digits without sign. False for every other text, valid or not: the caller
+ * then parses it in full. Pointers are into s; nothing is allocated. */
+#define VALIDATE_JSON_FLAT_MAX 8
+
+enum validate_json_kind { VALIDATE_JSON_STRING, VALIDATE_JSON_INTEGER };
+
+struct validate_json_member {
+    const char *key; /* raw = decoded: no escapes */
+    size_t key_len;
+    const char *str; /* VALIDATE_JSON_STRING: the raw body, escapes as written */
+    size_t str_len;
+    uint64_t num; /* VALIDATE_JSON_INTEGER: < 10^18 */
+    enum validate_json_kind kind;
+    bool escaped; /* str holds escapes: decode with validate_json_unescape */
+};
+
+bool validate_json_flat(const char *s, size_t len, struct validate_json_member *m, size_t cap,
+                        size_t *n);
+/* Decodes the raw body of a string validate_json_flat accepted into out (at
+ * least len bytes); returns the decoded length (<= len). */
+size_t validate_json_unescape(const char *s, size_t len, char *out);
+
 #endif

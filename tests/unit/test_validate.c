@@ -121,12 +121,89 @@ static void test_review_5_json_shape(void **state)
     assert_false(validate_json_shape(S("1"), 16, 0));
 }
 
+static bool flat(const char *s, struct validate_json_member *m, size_t *n)
+{
+    return validate_json_flat(s, strlen(s), m, VALIDATE_JSON_FLAT_MAX, n);
+}
+
+/* The one-pass reader of flat bodies: what it reads, and everything it leaves
+ * to jansson (valid or not). fuzz_json_body checks it against jansson. */
+static void test_json_flat(void **state)
+{
+    struct validate_json_member m[VALIDATE_JSON_FLAT_MAX];
+    char out[64];
+    size_t n = 99, dlen;
+    (void)state;
+
+    assert_true(flat(" {\"record_id\" : 12 ,\n\t\"content\":\"h\xc3\xa9llo\"}\r\n", m, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(m[0].key_len, 9);
+    assert_memory_equal(m[0].key, "record_id", 9);
+    assert_int_equal(m[0].kind, VALIDATE_JSON_INTEGER);
+    assert_int_equal(m[0].num, 12);
+    assert_int_equal(m[1].kind, VALIDATE_JSON_STRING);
+    assert_int_equal(m[1].str_len, 6);
+    assert_memory_equal(m[1].str, "h\xc3\xa9llo", 6);
+    assert_false(m[1].escaped);
+    assert_true(flat("{}", m, &n));
+    assert_int_equal(n, 0);
+    assert_true(flat("{\"a\":\"\",\"b\":0,\"\":\"x\"}", m, &n));
+    assert_int_equal(n, 3);
+    assert_true(flat("{\"n\":999999999999999999}", m, &n));
+    assert_int_equal(m[0].num, 999999999999999999ULL);
+    /* The simple escapes, decoded. */
+    assert_true(flat("{\"c\":\"a\\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti\"}", m, &n));
+    assert_true(m[0].escaped);
+    dlen = validate_json_unescape(m[0].str, m[0].str_len, out);
+    assert_int_equal(dlen, 17);
+    assert_memory_equal(out, "a\"b\\c/d\be\ff\ng\rh\ti", 17);
+    /* Left to the full parser. */
+    static const char *const no[] = {
+        "",                            /* empty */
+        "[]",                          /* not an object */
+        "{\"a\":1",                    /* unterminated */
+        "{\"a\":1}x",                  /* trailing bytes */
+        "{\"a\":1,}",                  /* trailing comma */
+        "{\"a\" 1}",                   /* no colon */
+        "{a:1}",                       /* bare key */
+        "{\"a\":1,\"a\":2}",           /* duplicate */
+        "{\"\\u0061\":1}",             /* escaped key */
+        "{\"a\":\"\\u00e9\"}",         /* \u escape */
+        "{\"a\":\"\\x\"}",             /* bad escape */
+        "{\"a\":\"x\ty\"}",            /* raw control character */
+        "{\"a\":\"\xc3\"}",            /* bad UTF-8 */
+        "{\"a\":\"\xed\xa0\x80\"}",    /* surrogate in UTF-8 */
+        "{\"a\":012}",                 /* leading zero */
+        "{\"a\":-1}",                  /* sign */
+        "{\"a\":1.5}",                 /* real */
+        "{\"a\":1e3}",                 /* exponent */
+        "{\"a\":1234567890123456789}", /* 19 digits */
+        "{\"a\":true}",                /* literal */
+        "{\"a\":null}",                /* literal */
+        "{\"a\":{}}",                  /* nested */
+        "{\"a\":[1]}",                 /* nested */
+        "\xef\xbb\xbf{}",              /* byte order mark */
+        "{\"1\":1,\"2\":2,\"3\":3,\"4\":4,\"5\":5,\"6\":6,\"7\":7,\"8\":8,\"9\":9}", /* 9 members */
+    };
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        if (flat(no[i], m, &n))
+            fail_msg("read: %s", no[i]);
+    }
+    /* A NUL byte inside the text. */
+    assert_false(validate_json_flat("{\"a\":1}\0", 8, m, VALIDATE_JSON_FLAT_MAX, &n));
+    assert_false(validate_json_flat("{\"a\":\"\0\"}", 8, m, VALIDATE_JSON_FLAT_MAX, &n));
+    /* Fewer places than members. */
+    assert_false(validate_json_flat("{\"a\":1,\"b\":2}", 13, m, 1, &n));
+    assert_true(validate_json_flat("{\"a\":1}", 7, m, 1, &n));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_username),     cmocka_unit_test(test_password),
         cmocka_unit_test(test_utf8),         cmocka_unit_test(test_record_id),
         cmocka_unit_test(test_content_type), cmocka_unit_test(test_review_5_json_shape),
+        cmocka_unit_test(test_json_flat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
